@@ -1,0 +1,232 @@
+"""Typed chat commands: what a line of chat means once parsed.
+
+Every class here is an immutable value. `commands.grammar.parse` builds them from text and
+`commands.grammar.render` turns them back into canonical text; the desk applies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a whitelisted user may do. `admin` may do everything."""
+
+    STATUS = "status"
+    INCIDENT = "incident"
+    ESCALATION = "escalation"
+    ADMIN = "admin"
+
+
+class IncidentState(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+SEVERITIES = (1, 2, 3, 4)
+"""Severity 1 is the worst (everything down), 4 the mildest."""
+
+DEFAULT_SEVERITY = 3
+"""Severity of `#incident open` when none is given."""
+
+MAX_TEXT = 1000
+"""Longest free text accepted in a command (characters). Longer text is refused, not cut."""
+
+MAX_TITLE = 200
+"""Longest incident title."""
+
+
+# --- #status ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusAlert:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusNotice:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusLog:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOk:
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusHelp:
+    pass
+
+
+# --- #success / #thanks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thanks:
+    text: str
+
+
+# --- #incident -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentOpen:
+    title: str
+    severity: int = DEFAULT_SEVERITY
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSetState:
+    incident_id: int
+    state: IncidentState
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSetSeverity:
+    incident_id: int
+    severity: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSetLead:
+    incident_id: int
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSetManager:
+    incident_id: int
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentList:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentShow:
+    incident_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentLog:
+    """`#incident ID log`: the escalation manager pulls the full log."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentHelp:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """`#log [ID] TEXT`: a timeline note."""
+
+    text: str
+    incident_id: int | None = None
+
+
+# --- paging ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    incident_id: int | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    incident_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OnCall:
+    pass
+
+
+# --- playbooks and bugs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookShow:
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookLink:
+    topic: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class BugLink:
+    url: str
+    incident_id: int | None = None
+
+
+# --- questions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Now:
+    """`#now`, `what's happening?`, `status?` addressed to the bot."""
+
+
+Command = (
+    StatusAlert
+    | StatusNotice
+    | StatusLog
+    | StatusOk
+    | StatusHelp
+    | Success
+    | Thanks
+    | IncidentOpen
+    | IncidentSetState
+    | IncidentSetSeverity
+    | IncidentSetLead
+    | IncidentSetManager
+    | IncidentList
+    | IncidentShow
+    | IncidentLog
+    | IncidentHelp
+    | Note
+    | Page
+    | Ack
+    | OnCall
+    | PlaybookShow
+    | PlaybookLink
+    | BugLink
+    | Now
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    """A message meant for the bot that does not parse: answer with `usage`.
+
+    `command` names the command as the user would (`#status alert`) and `usage` is the whole
+    usage line; `reason` says what was wrong when there is more to say than the usage.
+    """
+
+    command: str
+    usage: str
+    reason: str | None = None

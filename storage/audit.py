@@ -1,0 +1,52 @@
+"""The audit log: every privileged command, accepted or refused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditRecord
+from storage.timeline import Where
+
+MAX_AUDIT_TEXT = 2000
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record(
+        self,
+        where: Where,
+        at: datetime,
+        *,
+        command: str,
+        text: str,
+        outcome: str,
+        reason: str | None = None,
+    ) -> AuditRecord:
+        record = AuditRecord(
+            at=at,
+            actor=where.actor,
+            identity=where.identity,
+            transport=where.transport or "unknown",
+            network=where.network,
+            channel=where.channel,
+            command=command,
+            # Raw chat text is untrusted and unbounded; the audit keeps what identifies it.
+            text=text[:MAX_AUDIT_TEXT],
+            outcome=outcome,
+            reason=reason,
+        )
+        self._session.add(record)
+        await self._session.flush()
+        return record
+
+    async def recent(self, limit: int, outcome: str | None = None) -> Sequence[AuditRecord]:
+        query = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
+        if outcome is not None:
+            query = query.where(AuditRecord.outcome == outcome)
+        return (await self._session.execute(query)).scalars().all()

@@ -1,0 +1,91 @@
+"""Engine and session set-up, SQLite pragmas, and running the Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from storage.unit_of_work import Store
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite writer waits for another's lock before `database is locked`."""
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    if is_sqlite(url):
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    return create_async_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL with synchronous=NORMAL is durable against a process crash (what we care
+        # about); only an OS crash can lose the last transactions.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def open_store(url: str, **kwargs: Any) -> Store:
+    engine = create_engine(url, **kwargs)
+    return Store(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+
+def _alembic_config(connection: Connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    alembic_command.upgrade(_alembic_config(connection), "head")
+
+
+def _revisions(connection: Connection) -> tuple[str | None, str | None]:
+    current = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    return current, head
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    """Apply every pending migration (idempotent)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+async def revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """(revision the database is at, newest revision this code knows)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_revisions)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

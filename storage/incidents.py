@@ -1,0 +1,99 @@
+"""Incidents: the aggregate's current state (its history lives in `storage.timeline`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Incident
+
+OPEN_STATES = ("investigating", "identified", "monitoring")
+
+MILESTONE_COLUMNS = {
+    "identified": "identified_at",
+    "monitoring": "monitoring_at",
+    "resolved": "resolved_at",
+}
+"""The state whose first arrival is stamped, and the column that keeps the stamp."""
+
+
+class IncidentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def open(
+        self, *, title: str, severity: int, opened_by: str, at: datetime, is_alert: bool = False
+    ) -> Incident:
+        incident = Incident(
+            title=title,
+            severity=severity,
+            state="investigating",
+            is_alert=is_alert,
+            opened_by=opened_by,
+            opened_at=at,
+            updated_at=at,
+        )
+        self._session.add(incident)
+        await self._session.flush()
+        return incident
+
+    async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
+        query = select(Incident).where(Incident.id == incident_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def list_open(self) -> Sequence[Incident]:
+        query = select(Incident).where(Incident.state.in_(OPEN_STATES)).order_by(Incident.id)
+        return (await self._session.execute(query)).scalars().all()
+
+    async def open_alert_incident(self) -> Incident | None:
+        query = (
+            select(Incident)
+            .where(Incident.state.in_(OPEN_STATES), Incident.is_alert.is_(True))
+            .order_by(Incident.id.desc())
+            .limit(1)
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def list_all(
+        self, *, open_only: bool = False, limit: int | None = None, offset: int = 0
+    ) -> Sequence[Incident]:
+        query = select(Incident).order_by(Incident.id.desc()).offset(offset)
+        if open_only:
+            query = query.where(Incident.state.in_(OPEN_STATES))
+        if limit is not None:
+            query = query.limit(limit)
+        return (await self._session.execute(query)).scalars().all()
+
+    async def list_resolved(self, *, limit: int, offset: int = 0) -> Sequence[Incident]:
+        query = (
+            select(Incident)
+            .where(Incident.state == "resolved")
+            .order_by(Incident.resolved_at.desc(), Incident.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return (await self._session.execute(query)).scalars().all()
+
+    async def count(self, *, open_only: bool = False) -> int:
+        query = select(func.count()).select_from(Incident)
+        if open_only:
+            query = query.where(Incident.state.in_(OPEN_STATES))
+        return int((await self._session.execute(query)).scalar_one())
+
+    @staticmethod
+    def set_state(incident: Incident, state: str, at: datetime) -> None:
+        """Change state, stamping the milestone the first time it is reached."""
+        incident.state = state
+        column = MILESTONE_COLUMNS.get(state)
+        if column is not None and getattr(incident, column) is None:
+            setattr(incident, column, at)
+        if state != "resolved":
+            # A reopened incident will be resolved again later; that later time is the one
+            # that counts (the first resolution stays in the timeline).
+            incident.resolved_at = None
+        incident.updated_at = at

@@ -1,0 +1,216 @@
+"""SQLAlchemy models: the tables behind incidents, their timelines, status posts and the outbox.
+
+Timestamps are stored as UTC and always come back timezone-aware (`UTCDateTime`), on SQLite
+(which has no time zones) as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is written as UTC and read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: statusdesk stores UTC only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    lead: Mapped[str | None] = mapped_column(String(255))
+    manager: Mapped[str | None] = mapped_column(String(255))
+    # The incident that `#status alert` opened: `#status ok` resolves it.
+    is_alert: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_by: Mapped[str] = mapped_column(String(255))
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    identified_at: Mapped[datetime | None]
+    monitoring_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class TimelineEntry(Base):
+    """One append-only event of an incident's life. Never updated, never deleted."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident_at", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(255))
+    identity: Mapped[str | None] = mapped_column(String(512))
+    transport: Mapped[str | None] = mapped_column(String(40))
+    network: Mapped[str | None] = mapped_column(String(255))
+    channel: Mapped[str | None] = mapped_column(String(255))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StatusPost(Base):
+    """The history of `#status alert|notice|log|ok`."""
+
+    __tablename__ = "status_posts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(10), index=True)
+    text: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+
+
+class CurrentAlert(Base):
+    """The alert in force: at most one row (id 1)."""
+
+    __tablename__ = "current_alert"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime]
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    status_post_id: Mapped[int] = mapped_column(ForeignKey("status_posts.id"))
+
+
+class SavedTopic(Base):
+    """A channel's topic from before the alert, restored by `#status ok`."""
+
+    __tablename__ = "saved_topics"
+
+    transport: Mapped[str] = mapped_column(String(40), primary_key=True)
+    network: Mapped[str] = mapped_column(String(255), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(255), primary_key=True)
+    topic: Mapped[str | None] = mapped_column(Text)
+    saved_at: Mapped[datetime]
+
+
+class Kudos(Base):
+    """`#success` and `#thanks` entries."""
+
+    __tablename__ = "kudos"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(10), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    identity: Mapped[str | None] = mapped_column(String(512))
+    transport: Mapped[str] = mapped_column(String(40))
+    network: Mapped[str | None] = mapped_column(String(255))
+    channel: Mapped[str | None] = mapped_column(String(255))
+    command: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxEffect(Base):
+    """An outgoing effect committed with the state change that caused it, delivered later.
+
+    `lane` orders delivery: effects in the same lane (one channel, say) go out one at a time
+    in id order, so a topic restore can never overtake the topic change it undoes.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_outbox_pending", "delivered_at", "failed_at", "lane", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    lane: Mapped[str] = mapped_column(String(600))
+    payload: Mapped[dict[str, Any]]
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    # Set when retrying is pointless (a permanent error): the effect stays for inspection.
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TransportState(Base):
+    """Small key/value state a transport keeps across restarts (sync tokens, device ids...)."""
+
+    __tablename__ = "transport_state"
+
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,114 @@
+"""The durable outbox: effects written with the state change, delivered after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxEffect
+
+MAX_ERROR_TEXT = 2000
+
+
+def _pending() -> Any:
+    return OutboxEffect.delivered_at.is_(None) & OutboxEffect.failed_at.is_(None)
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, kind: str, lane: str, payload: dict[str, Any], key: str, at: datetime
+    ) -> bool:
+        """Queue an effect; False when one with this idempotency key exists already."""
+        values = {
+            "kind": kind,
+            "lane": lane,
+            "payload": payload,
+            "idempotency_key": key,
+            "created_at": at,
+            "attempts": 0,
+            "next_attempt_at": at,
+        }
+        insert = pg_insert if self._session.bind.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(OutboxEffect)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        result = await self._session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEffect]:
+        """The oldest pending effect of each lane, where its time to (re)try has come."""
+        heads = (
+            select(func.min(OutboxEffect.id))
+            .where(_pending())
+            .group_by(OutboxEffect.lane)
+            .scalar_subquery()
+        )
+        query = (
+            select(OutboxEffect)
+            .where(OutboxEffect.id.in_(heads), OutboxEffect.next_attempt_at <= now)
+            .order_by(OutboxEffect.id)
+            .limit(limit)
+        )
+        return (await self._session.execute(query)).scalars().all()
+
+    async def next_attempt_at(self) -> datetime | None:
+        """When the earliest pending effect may be tried (None: nothing pending)."""
+        query = select(func.min(OutboxEffect.next_attempt_at)).where(_pending())
+        # min() takes its argument's type, so this comes back as an aware UTC datetime.
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def pending(self) -> Sequence[OutboxEffect]:
+        query = select(OutboxEffect).where(_pending()).order_by(OutboxEffect.id)
+        return (await self._session.execute(query)).scalars().all()
+
+    async def pending_count(self) -> int:
+        query = select(func.count()).select_from(OutboxEffect).where(_pending())
+        return int((await self._session.execute(query)).scalar_one())
+
+    async def failed_count(self) -> int:
+        query = (
+            select(func.count())
+            .select_from(OutboxEffect)
+            .where(OutboxEffect.failed_at.is_not(None))
+        )
+        return int((await self._session.execute(query)).scalar_one())
+
+    async def mark_delivered(self, effect_id: int, at: datetime) -> None:
+        await self._session.execute(
+            update(OutboxEffect)
+            .where(OutboxEffect.id == effect_id)
+            .values(delivered_at=at, attempts=OutboxEffect.attempts + 1, last_error=None)
+        )
+
+    async def mark_retry(self, effect_id: int, error: str, next_at: datetime) -> None:
+        await self._session.execute(
+            update(OutboxEffect)
+            .where(OutboxEffect.id == effect_id)
+            .values(
+                attempts=OutboxEffect.attempts + 1,
+                next_attempt_at=next_at,
+                last_error=error[:MAX_ERROR_TEXT],
+            )
+        )
+
+    async def mark_failed(self, effect_id: int, error: str, at: datetime) -> None:
+        await self._session.execute(
+            update(OutboxEffect)
+            .where(OutboxEffect.id == effect_id)
+            .values(
+                attempts=OutboxEffect.attempts + 1,
+                failed_at=at,
+                last_error=error[:MAX_ERROR_TEXT],
+            )
+        )

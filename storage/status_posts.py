@@ -1,0 +1,58 @@
+"""`#status` posts and the alert currently in force."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import CurrentAlert, StatusPost
+
+ALERT_ROW = 1
+
+
+class StatusPostRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, kind: str, text: str | None, author: str, at: datetime, incident_id: int | None
+    ) -> StatusPost:
+        post = StatusPost(kind=kind, text=text, author=author, at=at, incident_id=incident_id)
+        self._session.add(post)
+        await self._session.flush()
+        return post
+
+    async def recent(self, limit: int, kinds: Sequence[str] | None = None) -> Sequence[StatusPost]:
+        query = select(StatusPost).order_by(StatusPost.id.desc()).limit(limit)
+        if kinds is not None:
+            query = query.where(StatusPost.kind.in_(kinds))
+        return (await self._session.execute(query)).scalars().all()
+
+
+class AlertRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def current(self) -> CurrentAlert | None:
+        return await self._session.get(CurrentAlert, ALERT_ROW)
+
+    async def set(
+        self, text: str, set_by: str, at: datetime, incident_id: int | None, post_id: int
+    ) -> CurrentAlert:
+        alert = await self.current()
+        if alert is None:
+            alert = CurrentAlert(id=ALERT_ROW)
+            self._session.add(alert)
+        alert.text = text
+        alert.set_by = set_by
+        alert.set_at = at
+        alert.incident_id = incident_id
+        alert.status_post_id = post_id
+        await self._session.flush()
+        return alert
+
+    async def clear(self) -> None:
+        await self._session.execute(delete(CurrentAlert).where(CurrentAlert.id == ALERT_ROW))

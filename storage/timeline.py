@@ -1,0 +1,113 @@
+"""The append-only incident timeline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import TimelineEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Who did something, and where: the provenance of a timeline entry or audit record."""
+
+    actor: str
+    identity: str | None = None
+    transport: str | None = None
+    network: str | None = None
+    channel: str | None = None
+
+
+class TimelineRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def append(
+        self,
+        incident_id: int,
+        kind: str,
+        where: Where,
+        at: datetime,
+        *,
+        text: str | None = None,
+        old: str | None = None,
+        new: str | None = None,
+        public: bool = True,
+    ) -> TimelineEntry:
+        entry = TimelineEntry(
+            incident_id=incident_id,
+            at=at,
+            kind=kind,
+            actor=where.actor,
+            identity=where.identity,
+            transport=where.transport,
+            network=where.network,
+            channel=where.channel,
+            old_value=old,
+            new_value=new,
+            text=text,
+            public=public,
+        )
+        self._session.add(entry)
+        await self._session.flush()
+        return entry
+
+    async def entries(
+        self, incident_id: int, *, public_only: bool = False
+    ) -> Sequence[TimelineEntry]:
+        query = (
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id == incident_id)
+            .order_by(TimelineEntry.id)
+        )
+        if public_only:
+            query = query.where(TimelineEntry.public.is_(True))
+        return (await self._session.execute(query)).scalars().all()
+
+    async def stream(
+        self, incident_id: int, *, public_only: bool = False, batch: int = 500
+    ) -> AsyncIterator[TimelineEntry]:
+        """Entries in order, fetched in batches so memory stays flat for long incidents."""
+        after = 0
+        while True:
+            query = (
+                select(TimelineEntry)
+                .where(TimelineEntry.incident_id == incident_id, TimelineEntry.id > after)
+                .order_by(TimelineEntry.id)
+                .limit(batch)
+            )
+            if public_only:
+                query = query.where(TimelineEntry.public.is_(True))
+            rows = (await self._session.execute(query)).scalars().all()
+            for row in rows:
+                yield row
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+            self._session.expunge_all()
+
+    async def latest(self, incident_id: int, *, public_only: bool = True) -> TimelineEntry | None:
+        query = (
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id == incident_id)
+            .order_by(TimelineEntry.id.desc())
+            .limit(1)
+        )
+        if public_only:
+            query = query.where(TimelineEntry.public.is_(True))
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def last(self, incident_id: int, count: int) -> Sequence[TimelineEntry]:
+        query = (
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id == incident_id)
+            .order_by(TimelineEntry.id.desc())
+            .limit(count)
+        )
+        rows = (await self._session.execute(query)).scalars().all()
+        return list(reversed(rows))

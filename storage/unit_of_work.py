@@ -1,0 +1,58 @@
+"""`Store` opens transactions; a `Transaction` bundles one session with every repository."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.audit import AuditRepository
+from storage.incidents import IncidentRepository
+from storage.kudos import KudosRepository
+from storage.outbox import OutboxRepository
+from storage.status_posts import AlertRepository, StatusPostRepository
+from storage.timeline import TimelineRepository
+from storage.topics import SavedTopicRepository
+from storage.transport_state import TransportStateRepository
+
+
+class Transaction:
+    """Every repository, over one session: what they do commits or rolls back together."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.incidents = IncidentRepository(session)
+        self.timeline = TimelineRepository(session)
+        self.status_posts = StatusPostRepository(session)
+        self.alert = AlertRepository(session)
+        self.topics = SavedTopicRepository(session)
+        self.kudos = KudosRepository(session)
+        self.audit = AuditRepository(session)
+        self.outbox = OutboxRepository(session)
+        self.transport_state = TransportStateRepository(session)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.engine = engine
+        self._sessions = sessions
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Commit on normal exit, roll back on an exception."""
+        async with self._sessions() as session, session.begin():
+            yield Transaction(session)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Transaction]:
+        """A read-only view; nothing is committed."""
+        async with self._sessions() as session:
+            yield Transaction(session)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

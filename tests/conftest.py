@@ -1,0 +1,106 @@
+"""Shared fixtures: the storage backends every repository and service test runs against."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from storage.db import open_store, upgrade
+from storage.unit_of_work import Store
+from tests.servers.postgres import (
+    PostgresServer,
+    ServerUnavailable,
+    server_from_url,
+    start_postgres,
+)
+
+TEMPLATE_DB = "statusdesk_template"
+
+
+def server_missing(reason: str) -> None:
+    """Under CI a missing test server is a failure; on a laptop, a skip that says why."""
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"test server unavailable under CI: {reason}", pytrace=False)
+    pytest.skip(f"test server unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    url = os.environ.get("STATUSDESK_TEST_PG_URL")
+    if url:
+        yield server_from_url(url)
+        return
+    try:
+        server = start_postgres()
+    except ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _admin(server: PostgresServer, sql: str) -> None:
+    connection = await asyncpg.connect(server.dsn)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PostgresServer) -> str:
+    """A migrated database that every PostgreSQL test clones (much faster than migrating)."""
+
+    async def build() -> None:
+        await _admin(pg_server, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
+        await _admin(pg_server, f"CREATE DATABASE {TEMPLATE_DB}")
+        store = open_store(pg_server.url(TEMPLATE_DB))
+        try:
+            await upgrade(store.engine)
+        finally:
+            await store.close()
+
+    asyncio.run(build())
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+async def pg_url(pg_server: PostgresServer, pg_template: str) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await _admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+    try:
+        yield pg_server.url(name)
+    finally:
+        await _admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'statusdesk.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'statusdesk.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    """A migrated, empty store on each backend."""
+    store = open_store(db_url)
+    await upgrade(store.engine)
+    try:
+        yield store
+    finally:
+        await store.close()

@@ -1,0 +1,196 @@
+"""Every repository, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import revisions, upgrade
+from storage.models import Base
+from storage.timeline import Where
+from storage.unit_of_work import Store
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+ALICE = Where(actor="alice", identity="alice via irc/oftc account=alice", transport="irc",
+              network="oftc", channel="#infra")
+
+
+async def test_migrations_match_models_and_are_idempotent(store: Store) -> None:
+    def diff(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+    async with store.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+    await upgrade(store.engine)  # a second run changes nothing
+    current, head = await revisions(store.engine)
+    assert current == head is not None
+
+
+async def test_incident_lifecycle_stamps_milestones_once(store: Store) -> None:
+    async with store.transaction() as tx:
+        incident = await tx.incidents.open(title="Gate broken", severity=2, opened_by="alice",
+                                           at=T0)
+        incident_id = incident.id
+    assert incident_id >= 1
+    async with store.transaction() as tx:
+        incident = await tx.incidents.get(incident_id, for_update=True)
+        assert incident is not None
+        tx.incidents.set_state(incident, "identified", T0 + timedelta(minutes=5))
+        tx.incidents.set_state(incident, "investigating", T0 + timedelta(minutes=6))
+        tx.incidents.set_state(incident, "identified", T0 + timedelta(minutes=7))
+        tx.incidents.set_state(incident, "resolved", T0 + timedelta(minutes=9))
+    async with store.reading() as tx:
+        incident = await tx.incidents.get(incident_id)
+        assert incident is not None
+        assert incident.identified_at == T0 + timedelta(minutes=5)  # the first time counts
+        assert incident.resolved_at == T0 + timedelta(minutes=9)
+        assert incident.opened_at.tzinfo is not None
+        assert incident.opened_at == T0
+        assert await tx.incidents.list_open() == []
+        assert [i.id for i in await tx.incidents.list_resolved(limit=10)] == [incident_id]
+        assert await tx.incidents.count() == 1
+
+
+async def test_reopening_clears_resolution(store: Store) -> None:
+    async with store.transaction() as tx:
+        incident = await tx.incidents.open(title="x", severity=3, opened_by="a", at=T0)
+        tx.incidents.set_state(incident, "resolved", T0 + timedelta(minutes=1))
+        tx.incidents.set_state(incident, "monitoring", T0 + timedelta(minutes=2))
+        assert incident.resolved_at is None
+        assert incident.monitoring_at == T0 + timedelta(minutes=2)
+
+
+async def test_open_alert_incident_is_the_newest_open_alert(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.incidents.open(title="plain", severity=3, opened_by="a", at=T0)
+        alert = await tx.incidents.open(title="alert", severity=2, opened_by="a", at=T0,
+                                        is_alert=True)
+        alert_id = alert.id
+    async with store.reading() as tx:
+        found = await tx.incidents.open_alert_incident()
+        assert found is not None and found.id == alert_id
+
+
+async def test_timeline_is_ordered_and_streams_in_batches(store: Store) -> None:
+    async with store.transaction() as tx:
+        incident = await tx.incidents.open(title="t", severity=3, opened_by="a", at=T0)
+        incident_id = incident.id
+        for n in range(25):
+            await tx.timeline.append(incident_id, "note", ALICE, T0 + timedelta(seconds=n),
+                                     text=f"note {n}", public=n % 2 == 0)
+    async with store.reading() as tx:
+        streamed = [e.text async for e in tx.timeline.stream(incident_id, batch=7)]
+        assert streamed == [f"note {n}" for n in range(25)]
+        public = [e.text async for e in tx.timeline.stream(incident_id, public_only=True,
+                                                            batch=4)]
+        assert public == [f"note {n}" for n in range(0, 25, 2)]
+        latest = await tx.timeline.latest(incident_id)
+        assert latest is not None and latest.text == "note 24"
+        assert [e.text for e in await tx.timeline.last(incident_id, 3)] == [
+            "note 22", "note 23", "note 24"]
+        entry = (await tx.timeline.entries(incident_id))[0]
+        assert (entry.actor, entry.network, entry.channel) == ("alice", "oftc", "#infra")
+        assert entry.identity == ALICE.identity
+
+
+async def test_timeline_rejects_unknown_incident(store: Store) -> None:
+    with pytest.raises(IntegrityError):
+        async with store.transaction() as tx:
+            await tx.timeline.append(999, "note", ALICE, T0, text="orphan")
+
+
+async def test_alert_set_replace_and_clear(store: Store) -> None:
+    async with store.transaction() as tx:
+        post = await tx.status_posts.add("alert", "first", "alice", T0, None)
+        await tx.alert.set("first", "alice", T0, None, post.id)
+    async with store.transaction() as tx:
+        post = await tx.status_posts.add("alert", "second", "bob", T0, None)
+        await tx.alert.set("second", "bob", T0 + timedelta(minutes=1), None, post.id)
+    async with store.reading() as tx:
+        alert = await tx.alert.current()
+        assert alert is not None and (alert.text, alert.set_by) == ("second", "bob")
+        assert [p.text for p in await tx.status_posts.recent(10)] == ["second", "first"]
+    async with store.transaction() as tx:
+        await tx.alert.clear()
+    async with store.reading() as tx:
+        assert await tx.alert.current() is None
+
+
+async def test_saved_topic_keeps_the_first(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.topics.save_if_absent("irc", "oftc", "#infra", "Welcome", T0)
+        assert not await tx.topics.save_if_absent("irc", "oftc", "#infra", "ALERT", T0)
+    async with store.transaction() as tx:
+        saved = await tx.topics.pop("irc", "oftc", "#infra")
+        assert saved is not None and saved.topic == "Welcome"
+        assert await tx.topics.pop("irc", "oftc", "#infra") is None
+
+
+async def test_kudos_and_audit(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.kudos.add("success", "gate fixed", "alice", T0)
+        await tx.kudos.add("thanks", "bob for the fix", "alice", T0)
+        await tx.audit.record(ALICE, T0, command="#status alert", text="x" * 5000,
+                              outcome="refused", reason="not on the whitelist")
+    async with store.reading() as tx:
+        assert [k.text for k in await tx.kudos.recent("success", 10)] == ["gate fixed"]
+        refused = await tx.audit.recent(10, outcome="refused")
+        assert len(refused) == 1 and len(refused[0].text) == 2000
+
+
+async def test_outbox_is_idempotent_and_ordered_per_lane(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.outbox.add("notice", "irc/oftc/#a", {"n": 1}, "k1", T0)
+        assert not await tx.outbox.add("notice", "irc/oftc/#a", {"n": 1}, "k1", T0)
+        assert await tx.outbox.add("set_topic", "irc/oftc/#a", {"n": 2}, "k2", T0)
+        assert await tx.outbox.add("notice", "irc/oftc/#b", {"n": 3}, "k3", T0)
+    async with store.reading() as tx:
+        due = await tx.outbox.due(T0)
+        assert [e.payload["n"] for e in due] == [1, 3]  # one head per lane
+        assert await tx.outbox.pending_count() == 3
+        first, other = due
+    async with store.transaction() as tx:
+        await tx.outbox.mark_delivered(first.id, T0)
+        await tx.outbox.mark_retry(other.id, "disconnected", T0 + timedelta(minutes=1))
+    async with store.reading() as tx:
+        assert [e.payload["n"] for e in await tx.outbox.due(T0)] == [2]
+        assert await tx.outbox.next_attempt_at() == T0
+        later = await tx.outbox.due(T0 + timedelta(minutes=2))
+        assert [e.payload["n"] for e in later] == [2, 3]
+        retried = next(e for e in later if e.payload["n"] == 3)
+        assert retried.attempts == 1 and retried.last_error == "disconnected"
+    async with store.transaction() as tx:
+        await tx.outbox.mark_failed(retried.id, "no such channel", T0)
+    async with store.reading() as tx:
+        assert await tx.outbox.pending_count() == 1
+        assert await tx.outbox.failed_count() == 1
+
+
+async def test_transport_state(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.transport_state.get("matrix", "next_batch") is None
+        await tx.transport_state.put("matrix", "next_batch", "s1", T0)
+        await tx.transport_state.put("matrix", "next_batch", "s2", T0)
+    async with store.transaction() as tx:
+        assert await tx.transport_state.get("matrix", "next_batch") == "s2"
+        await tx.transport_state.delete("matrix", "next_batch")
+        assert await tx.transport_state.get("matrix", "next_batch") is None
+
+
+async def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
+    from storage.db import open_store
+
+    store = open_store(sqlite_url)
+    try:
+        async with store.engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
+            timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one()
+        assert mode == "wal"
+        assert timeout >= 5000
+    finally:
+        await store.close()

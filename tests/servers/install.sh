@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the servers the test suite starts by itself: PostgreSQL (initdb/pg_ctl).
+# Needs root (or sudo) the first time on a machine that lacks them; a no-op afterwards.
+set -euo pipefail
+
+have_postgres() {
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+
+missing=()
+have_postgres || missing+=(postgresql)
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "tests/servers/install.sh: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing test servers: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's package starts a cluster of its own; the tests make their own, so leave it be.
