@@ -135,38 +135,3 @@ _REQUIRED: dict[type[Command], Role | None] = {
 
 def required_role(command: Command) -> Role | None:
     return _REQUIRED[type(command)]
-
-
-_NAMES: dict[type[Command], str] = {
-    m.StatusAlert: "#status alert",
-    m.StatusNotice: "#status notice",
-    m.StatusLog: "#status log",
-    m.StatusOk: "#status ok",
-    m.StatusHelp: "#status",
-    m.Success: "#success",
-    m.Thanks: "#thanks",
-    m.IncidentOpen: "#incident open",
-    m.IncidentSetState: "#incident STATE",
-    m.IncidentSetSeverity: "#incident sev",
-    m.IncidentSetLead: "#incident lead",
-    m.IncidentSetManager: "#incident em",
-    m.IncidentList: "#incident list",
-    m.IncidentShow: "#incident",
-    m.IncidentLog: "#incident log",
-    m.IncidentHelp: "#incident",
-    m.Note: "#log",
-    m.Page: "#page",
-    m.Ack: "#ack",
-    m.OnCall: "#oncall",
-    m.PlaybookShow: "#playbook",
-    m.PlaybookLink: "#playbook link",
-    m.BugLink: "#bug",
-    m.Now: "#now",
-}
-
-
-def command_name(command: Command) -> str:
-    """The command as a user names it (`#status alert`), for refusals and the audit log."""
-    if isinstance(command, m.IncidentSetState):
-        return f"#incident {command.state.value}"
-    return _NAMES[type(command)]

@@ -37,7 +37,8 @@ class OutboxRepository:
             "attempts": 0,
             "next_attempt_at": at,
         }
-        insert = pg_insert if self._session.bind.dialect.name == "postgresql" else sqlite_insert
+        dialect = self._session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
             insert(OutboxEffect)
             .values(**values)

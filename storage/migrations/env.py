@@ -1,7 +1,8 @@
 """Alembic environment: statusdesk passes an open connection (see storage.db.upgrade).
 
-For writing a new revision by hand against a scratch database:
-    alembic -c /dev/null -x url=sqlite+aiosqlite:///scratch.db ... (script_location = storage/migrations)
+To autogenerate a new revision against a scratch database, call alembic's
+`command.revision(config, autogenerate=True)` with `script_location` set to this directory
+and `-x url=sqlite+aiosqlite:///scratch.db` (see storage.db for the programmatic set-up).
 """
 
 from __future__ import annotations

@@ -1,0 +1,199 @@
+"""The `statusdesk` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
+
+from bot.config import Config, ConfigError, find_config_file, load_config
+from bot.log_setup import configure_logging
+
+log = logging.getLogger("statusdesk.cli")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _version() -> str:
+    try:
+        return version("statusdesk")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("-c", "--config", metavar="FILE",
+                        help="configuration file (default: ./config.yaml, else built-in)")
+    common.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info",
+                                 "warning", "error"],
+                        help="log verbosity on stderr (default INFO)")
+    common.add_argument("--debug", action="store_true",
+                        help="show tracebacks on errors (and log at DEBUG)")
+
+    parser = _Parser(prog="statusdesk",
+                     description="Chat-ops bot for infrastructure incident channels.")
+    parser.add_argument("--version", action="version", version=f"statusdesk {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    commands.add_parser("run", parents=[common], help="run the bot")
+    commands.add_parser("check-config", parents=[common],
+                        help="validate the configuration; exit 2 when invalid")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    db_commands.required = True
+    db_commands.add_parser("upgrade", parents=[common], help="apply database migrations")
+
+    incidents = commands.add_parser("incidents", help="incidents and their logs")
+    incident_commands = incidents.add_subparsers(dest="incidents_command", metavar="ACTION",
+                                                 parser_class=_Parser)
+    incident_commands.required = True
+    listing = incident_commands.add_parser("list", parents=[common], help="table of incidents")
+    listing.add_argument("--open", action="store_true", help="only open incidents")
+    export = incident_commands.add_parser("export", parents=[common],
+                                          help="an incident's full log on stdout")
+    export.add_argument("id", metavar="ID", help="incident id (12 or #12)")
+    export.add_argument("--format", choices=["md", "json"], default="md")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = "DEBUG" if args.debug else args.log_level
+    configure_logging(level)
+    try:
+        config = _load(args)
+        configure_logging(level, config.secrets())
+        return _dispatch(args, config)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as error:
+        print(f"statusdesk: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"statusdesk: {_one_line(error)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+class UsageError(Exception):
+    """Bad usage that argparse cannot see (e.g. an incident id that is not a number)."""
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(find_config_file(args.config))
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "check-config":
+        source = find_config_file(args.config)
+        print(f"{source or 'built-in default'}: ok")
+        return EXIT_OK
+    if args.command == "run":
+        from bot.app import App
+
+        return asyncio.run(App(config).run())
+    if args.command == "db":
+        return asyncio.run(_db_upgrade(config))
+    if args.incidents_command == "list":
+        return asyncio.run(_incidents_list(config, open_only=args.open))
+    return asyncio.run(_incidents_export(config, _incident_id(args.id), args.format))
+
+
+def _incident_id(text: str) -> int:
+    digits = text.removeprefix("#")
+    if not digits.isdigit() or int(digits) < 1:
+        raise UsageError(f"incident ids are positive integers, not {text!r}")
+    return int(digits)
+
+
+async def _db_upgrade(config: Config) -> int:
+    from storage.db import open_store, revisions, upgrade
+
+    store = open_store(config.database.url)
+    try:
+        await upgrade(store.engine)
+        current, head = await revisions(store.engine)
+    finally:
+        await store.close()
+    print(f"database at revision {current} (newest: {head})")
+    return EXIT_OK
+
+
+async def _incidents_list(config: Config, *, open_only: bool) -> int:
+    from storage.db import open_store, upgrade
+
+    store = open_store(config.database.url)
+    try:
+        await upgrade(store.engine)
+        async with store.reading() as tx:
+            incidents = await tx.incidents.list_all(open_only=open_only)
+    finally:
+        await store.close()
+    rows = [["ID", "SEV", "STATE", "OPENED (UTC)", "RESOLVED (UTC)", "LEAD", "EM", "TITLE"]]
+    for incident in incidents:
+        rows.append([
+            f"#{incident.id}",
+            f"sev{incident.severity}",
+            incident.state,
+            f"{incident.opened_at:%Y-%m-%d %H:%M}",
+            f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "-",
+            incident.lead or "-",
+            incident.manager or "-",
+            incident.title,
+        ])
+    if len(rows) == 1:
+        print("No open incidents." if open_only else "No incidents.")
+        return EXIT_OK
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    return EXIT_OK
+
+
+async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
+    from bot.incident_export import export_json, export_markdown
+    from storage.db import open_store, upgrade
+
+    store = open_store(config.database.url)
+    try:
+        await upgrade(store.engine)
+        async with store.reading() as tx:
+            incident = await tx.incidents.get(incident_id)
+            if incident is None:
+                raise LookupError(f"there is no incident #{incident_id}")
+            entries = tx.timeline.stream(incident_id)
+            writer = export_markdown if fmt == "md" else export_json
+            async for chunk in writer(incident, entries):
+                sys.stdout.write(chunk)
+    finally:
+        await store.close()
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,517 @@
+"""The desk: applies chat commands to the stored state, queues their effects, emits events.
+
+It never talks to a network. Broadcasts and topic changes go into the outbox in the same
+transaction as the state change they announce; events are published only after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.events import (
+    ALERT_CLEARED,
+    ALERT_SET,
+    INCIDENT_CHANGED,
+    INCIDENT_OPENED,
+    KUDOS_RECORDED,
+    STATUS_POSTED,
+    TIMELINE_NOTE,
+    DeskEvent,
+    EventBus,
+)
+from bot.transports.base import Message
+from commands import model as m
+from commands import replies
+from commands.auth import Principal, Whitelist, required_role
+from commands.grammar import command_name, parse
+from commands.model import Command, ParseError
+from commands.replies import AlertView, IncidentView
+from commands.usage import INCIDENT_HELP, STATUS_HELP
+from storage.models import Incident, utcnow
+from storage.timeline import Where
+from storage.unit_of_work import Store, Transaction
+
+log = logging.getLogger("statusdesk.desk")
+
+ALERT_SEVERITY = 2
+"""Severity of the incident that `#status alert` opens (raise it with `#incident ID sev 1`)."""
+
+LOG_ENTRIES_IN_CHAT = 20
+"""How many timeline entries `#incident ID log` sends by private message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer to the sender: in the channel (prefixed with their nick) or privately."""
+
+    text: str
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A broadcast destination: one channel or room on one network."""
+
+    transport: str
+    network: str
+    name: str
+
+    @property
+    def lane(self) -> str:
+        return f"{self.transport}/{self.network}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Which later-configured capabilities exist, so their commands can say when they don't."""
+
+    paging: bool = False
+    playbooks: bool = False
+
+
+@dataclass(slots=True)
+class _Outcome:
+    replies: list[Reply] = field(default_factory=list)
+    events: list[DeskEvent] = field(default_factory=list)
+    queued: bool = False
+
+    def say(self, *lines: str, private: bool = False) -> None:
+        self.replies.extend(Reply(line, private) for line in lines)
+
+
+class Desk:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        whitelist: Whitelist,
+        channels: Callable[[], Sequence[Channel]],
+        *,
+        bot_nick: str = "statusdesk",
+        page_url: str | None = None,
+        features: Features = Features(),
+        clock: Callable[[], datetime] = utcnow,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._whitelist = whitelist
+        self._channels = channels
+        self._bot_nick = bot_nick
+        self._page_url = page_url.rstrip("/") if page_url else None
+        self._features = features
+        self._clock = clock
+        self._on_queued = on_queued
+        # One command at a time: commands see each other's effects in the order they came,
+        # and SQLite never has two writers of ours fighting for its lock.
+        self._lock = asyncio.Lock()
+
+    async def handle(self, message: Message) -> list[Reply]:
+        """Parse, authorize and apply one message; what to answer the sender."""
+        parsed = parse(message.text, self._bot_nick, addressed=message.addressed)
+        if parsed is None:
+            return []
+        if isinstance(parsed, ParseError):
+            return [Reply(_usage_reply(parsed))]
+        return await self.apply(parsed, message)
+
+    async def apply(self, command: Command, message: Message) -> list[Reply]:
+        principal = self._whitelist.identify(message.identity)
+        where = Where(
+            actor=message.sender,
+            identity=_describe(principal, message),
+            transport=message.transport,
+            network=message.network,
+            channel=message.target,
+        )
+        role = required_role(command)
+        name = command_name(command)
+        async with self._lock:
+            if role is not None and (principal is None or not principal.may(role)):
+                reason = "not on the whitelist" if principal is None else f"lacks role {role}"
+                async with self._store.transaction() as tx:
+                    await tx.audit.record(
+                        where, self._clock(), command=name, text=message.text,
+                        outcome="refused", reason=reason,
+                    )
+                log.warning(
+                    "refused %s from %s (%s): %s", name, message.sender, where.identity, reason
+                )
+                return [Reply(replies.refusal(name))]
+            outcome = _Outcome()
+            async with self._store.transaction() as tx:
+                await self._dispatch(command, tx, where, outcome)
+                if role is not None:
+                    await tx.audit.record(
+                        where, self._clock(), command=name, text=message.text, outcome="accepted"
+                    )
+        for event in outcome.events:
+            self._bus.publish(event)
+        if outcome.queued:
+            self._on_queued()
+        if role is not None:
+            log.info("applied %s from %s", name, message.sender)
+        return outcome.replies
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    async def _dispatch(
+        self, command: Command, tx: Transaction, where: Where, out: _Outcome
+    ) -> None:
+        match command:
+            case m.StatusAlert(text):
+                await self._alert(text, tx, where, out)
+            case m.StatusNotice(text):
+                await self._notice(text, tx, where, out)
+            case m.StatusLog(text):
+                await self._status_log(text, tx, where, out)
+            case m.StatusOk(text):
+                await self._ok(text, tx, where, out)
+            case m.StatusHelp():
+                out.say(*_lines(STATUS_HELP))
+            case m.Success(text) | m.Thanks(text):
+                await self._kudos(command, text, tx, where, out)
+            case m.IncidentOpen(title, severity):
+                await self._open(title, severity, tx, where, out)
+            case m.IncidentSetState(incident_id, state, text):
+                await self._set_state(incident_id, state, text, tx, where, out)
+            case m.IncidentSetSeverity(incident_id, severity):
+                await self._set_field(incident_id, "severity", severity, tx, where, out)
+            case m.IncidentSetLead(incident_id, nick):
+                await self._set_field(incident_id, "lead", nick, tx, where, out)
+            case m.IncidentSetManager(incident_id, nick):
+                await self._set_field(incident_id, "manager", nick, tx, where, out)
+            case m.IncidentList():
+                views = [await self._view(tx, i) for i in await tx.incidents.list_open()]
+                out.say(*replies.incident_list(views, self._clock()))
+            case m.IncidentShow(incident_id):
+                await self._show(incident_id, tx, out)
+            case m.IncidentLog(incident_id):
+                await self._log_by_dm(incident_id, tx, out)
+            case m.IncidentHelp():
+                out.say(*_lines(INCIDENT_HELP))
+            case m.Note(text, incident_id):
+                await self._note(text, incident_id, tx, where, out)
+            case m.BugLink(url, incident_id):
+                await self._bug(url, incident_id, tx, where, out)
+            case m.Page() | m.Ack() | m.OnCall():
+                out.say(replies.not_configured(command_name(command), "paging"))
+            case m.PlaybookShow() | m.PlaybookLink():
+                out.say(replies.not_configured(command_name(command), "playbooks"))
+            case m.Now():
+                await self._now(tx, out)
+
+    # --- #status -------------------------------------------------------------------------
+
+    async def _alert(self, text: str, tx: Transaction, where: Where, out: _Outcome) -> None:
+        now = self._clock()
+        incident = await tx.incidents.open_alert_incident()
+        opened = incident is None
+        if incident is None:
+            incident = await tx.incidents.open(
+                title=_title_from(text), severity=ALERT_SEVERITY, opened_by=where.actor,
+                at=now, is_alert=True,
+            )
+            await tx.timeline.append(incident.id, "opened", where, now, text=incident.title,
+                                     new="investigating")
+            out.events.append(DeskEvent(INCIDENT_OPENED, now, incident.id,
+                                        {"title": incident.title, "severity": ALERT_SEVERITY}))
+        post = await tx.status_posts.add("alert", text, where.actor, now, incident.id)
+        await tx.alert.set(text, where.actor, now, incident.id, post.id)
+        await tx.timeline.append(incident.id, "status.alert", where, now, text=text)
+        incident.updated_at = now
+        for channel in self._channels():
+            await self._queue(tx, "notice", channel, f"post:{post.id}", {"text": f"NOTICE: {text}"})
+            await self._queue(tx, "set_topic", channel, f"post:{post.id}", {"text": text})
+        out.queued = True
+        out.events.append(DeskEvent(ALERT_SET, now, incident.id, {"text": text}))
+        if opened:
+            out.say(f"Alert set; opened incident #{incident.id}.")
+        else:
+            out.say(f"Alert updated (incident #{incident.id}).")
+
+    async def _notice(self, text: str, tx: Transaction, where: Where, out: _Outcome) -> None:
+        now = self._clock()
+        incident = await self._current_incident(tx)
+        incident_id = incident.id if incident else None
+        post = await tx.status_posts.add("notice", text, where.actor, now, incident_id)
+        if incident is not None:
+            await tx.timeline.append(incident.id, "status.notice", where, now, text=text)
+            incident.updated_at = now
+        for channel in self._channels():
+            await self._queue(tx, "notice", channel, f"post:{post.id}", {"text": f"NOTICE: {text}"})
+        out.queued = True
+        out.events.append(DeskEvent(STATUS_POSTED, now, incident_id,
+                                    {"kind": "notice", "text": text}))
+        out.say("Notice sent" + (f" (added to incident #{incident_id})." if incident_id else "."))
+
+    async def _status_log(self, text: str, tx: Transaction, where: Where, out: _Outcome) -> None:
+        now = self._clock()
+        await tx.status_posts.add("log", text, where.actor, now, None)
+        out.events.append(DeskEvent(STATUS_POSTED, now, None, {"kind": "log", "text": text}))
+        out.say("Logged on the status page.")
+
+    async def _ok(self, text: str | None, tx: Transaction, where: Where, out: _Outcome) -> None:
+        now = self._clock()
+        alert = await tx.alert.current()
+        if alert is None:
+            out.say("There is no alert to clear.")
+            return
+        incident_id = alert.incident_id
+        await tx.alert.clear()
+        post = await tx.status_posts.add("ok", text, where.actor, now, incident_id)
+        if incident_id is not None:
+            incident = await tx.incidents.get(incident_id, for_update=True)
+            if incident is not None:
+                await tx.timeline.append(incident.id, "status.ok", where, now, text=text)
+                if incident.state != "resolved":
+                    old = incident.state
+                    tx.incidents.set_state(incident, "resolved", now)
+                    await tx.timeline.append(incident.id, "state", where, now, old=old,
+                                             new="resolved", text=text)
+                    out.events.append(DeskEvent(INCIDENT_CHANGED, now, incident.id,
+                                                {"field": "state", "old": old,
+                                                 "new": "resolved"}))
+        for channel in self._channels():
+            await self._queue(tx, "restore_topic", channel, f"post:{post.id}", {})
+            if text:
+                await self._queue(tx, "notice", channel, f"post:{post.id}",
+                                  {"text": f"NOTICE: {text}"})
+        out.queued = True
+        out.events.append(DeskEvent(ALERT_CLEARED, now, incident_id, {"text": text}))
+        resolved = f"; incident #{incident_id} resolved" if incident_id else ""
+        out.say(f"Alert cleared; topics restored{resolved}.")
+
+    async def _kudos(
+        self, command: Command, text: str, tx: Transaction, where: Where, out: _Outcome
+    ) -> None:
+        kind = "success" if isinstance(command, m.Success) else "thanks"
+        now = self._clock()
+        await tx.kudos.add(kind, text, where.actor, now)
+        out.events.append(DeskEvent(KUDOS_RECORDED, now, None, {"kind": kind, "text": text}))
+        # No full stop after a URL: chat clients would make it part of the link.
+        link = f": {self._page_url}/{kind}" if self._page_url else "."
+        out.say(f"Added to the {kind} list{link}")
+
+    # --- #incident -----------------------------------------------------------------------
+
+    async def _open(
+        self, title: str, severity: int, tx: Transaction, where: Where, out: _Outcome
+    ) -> None:
+        now = self._clock()
+        incident = await tx.incidents.open(
+            title=title, severity=severity, opened_by=where.actor, at=now
+        )
+        await tx.timeline.append(incident.id, "opened", where, now, text=title,
+                                 new="investigating")
+        await tx.timeline.append(incident.id, "severity", where, now, new=str(severity))
+        out.events.append(DeskEvent(INCIDENT_OPENED, now, incident.id,
+                                    {"title": title, "severity": severity}))
+        out.say(f"Opened incident #{incident.id} (sev{severity}): {title}"
+                + (f" — {self._incident_url(incident.id)}" if self._page_url else ""))
+
+    async def _set_state(
+        self,
+        incident_id: int,
+        state: m.IncidentState,
+        text: str | None,
+        tx: Transaction,
+        where: Where,
+        out: _Outcome,
+    ) -> None:
+        incident = await self._require(incident_id, tx, out)
+        if incident is None:
+            return
+        now = self._clock()
+        old = incident.state
+        if old == state.value and text is None:
+            out.say(f"Incident #{incident_id} is already {old}.")
+            return
+        tx.incidents.set_state(incident, state.value, now)
+        await tx.timeline.append(incident.id, "state", where, now, old=old, new=state.value,
+                                 text=text)
+        out.events.append(DeskEvent(INCIDENT_CHANGED, now, incident.id,
+                                    {"field": "state", "old": old, "new": state.value,
+                                     "text": text}))
+        line = f"Incident #{incident_id} is now {state.value}."
+        still_alerting = (
+            state is m.IncidentState.RESOLVED
+            and incident.is_alert
+            and await tx.alert.current() is not None
+        )
+        if still_alerting:
+            line += " The alert is still set: clear it with #status ok."
+        out.say(line)
+
+    async def _set_field(
+        self,
+        incident_id: int,
+        name: str,
+        value: int | str,
+        tx: Transaction,
+        where: Where,
+        out: _Outcome,
+    ) -> None:
+        incident = await self._require(incident_id, tx, out)
+        if incident is None:
+            return
+        old = getattr(incident, name)
+        label = {"severity": "severity", "lead": "incident lead",
+                 "manager": "escalation manager"}[name]
+        if old == value:
+            out.say(f"Incident #{incident_id}: {label} is already {value}.")
+            return
+        now = self._clock()
+        setattr(incident, name, value)
+        incident.updated_at = now
+        await tx.timeline.append(incident.id, name, where, now,
+                                 old=None if old is None else str(old), new=str(value))
+        out.events.append(DeskEvent(INCIDENT_CHANGED, now, incident.id,
+                                    {"field": name, "old": old, "new": value}))
+        out.say(f"Incident #{incident_id}: {label} is now {value}.")
+
+    async def _show(self, incident_id: int, tx: Transaction, out: _Outcome) -> None:
+        incident = await self._require(incident_id, tx, out)
+        if incident is None:
+            return
+        view = await self._view(tx, incident)
+        url = self._incident_url(incident.id) if self._page_url else None
+        out.say(*replies.incident_summary(view, self._clock(), url))
+
+    async def _log_by_dm(self, incident_id: int, tx: Transaction, out: _Outcome) -> None:
+        incident = await self._require(incident_id, tx, out)
+        if incident is None:
+            return
+        entries = await tx.timeline.last(incident.id, LOG_ENTRIES_IN_CHAT)
+        lines = [f"Incident #{incident.id}: {incident.title} — last {len(entries)} entries:"]
+        for entry in entries:
+            detail = entry.text or ""
+            if entry.old_value is not None or entry.new_value is not None:
+                detail = f"{entry.old_value or '-'} → {entry.new_value or '-'} {detail}".strip()
+            scope = "" if entry.public else " (private)"
+            lines.append(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.actor} {entry.kind}{scope}: "
+                         f"{detail}")
+        if self._page_url:
+            lines.append(f"Full log: {self._page_url}/api/incidents/{incident.id}/log.md "
+                         "(needs the API token)")
+        out.say(*lines, private=True)
+        out.say(f"Sent you the log of incident #{incident.id} by private message.")
+
+    async def _note(
+        self, text: str, incident_id: int | None, tx: Transaction, where: Where, out: _Outcome
+    ) -> None:
+        incident = await self._target_incident(incident_id, tx, out, "#log #ID TEXT")
+        if incident is None:
+            return
+        now = self._clock()
+        # Notes are the responders' working log: private to the export, not on the page.
+        await tx.timeline.append(incident.id, "note", where, now, text=text, public=False)
+        incident.updated_at = now
+        out.events.append(DeskEvent(TIMELINE_NOTE, now, incident.id, {}))
+        out.say(f"Noted on incident #{incident.id}.")
+
+    async def _bug(
+        self, url: str, incident_id: int | None, tx: Transaction, where: Where, out: _Outcome
+    ) -> None:
+        incident = await self._target_incident(incident_id, tx, out, "#bug #ID BUG-URL")
+        if incident is None:
+            return
+        now = self._clock()
+        await tx.timeline.append(incident.id, "bug", where, now, new=url)
+        incident.updated_at = now
+        out.events.append(DeskEvent(INCIDENT_CHANGED, now, incident.id,
+                                    {"field": "bug", "new": url}))
+        out.say(f"Linked {url} to incident #{incident.id}.")
+
+    async def _now(self, tx: Transaction, out: _Outcome) -> None:
+        alert = await tx.alert.current()
+        alert_view = (
+            AlertView(alert.text, alert.set_by, alert.set_at) if alert is not None else None
+        )
+        views = [await self._view(tx, i) for i in await tx.incidents.list_open()]
+        out.say(*replies.now_answer(alert_view, views, self._clock(), self._page_url))
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _queue(
+        self, tx: Transaction, kind: str, channel: Channel, cause: str, payload: dict[str, str]
+    ) -> None:
+        body = {"transport": channel.transport, "network": channel.network,
+                "target": channel.name, **payload}
+        await tx.outbox.add(kind, channel.lane, body, f"{cause}:{kind}:{channel.lane}",
+                            self._clock())
+
+    async def _require(self, incident_id: int, tx: Transaction, out: _Outcome) -> Incident | None:
+        incident = await tx.incidents.get(incident_id, for_update=True)
+        if incident is None:
+            out.say(f"There is no incident #{incident_id}.")
+        return incident
+
+    async def _current_incident(self, tx: Transaction) -> Incident | None:
+        """The incident a `#status notice` belongs to: the alert's, else the only open one."""
+        incident = await tx.incidents.open_alert_incident()
+        if incident is not None:
+            return incident
+        open_incidents = await tx.incidents.list_open()
+        return open_incidents[0] if len(open_incidents) == 1 else None
+
+    async def _target_incident(
+        self, incident_id: int | None, tx: Transaction, out: _Outcome, usage: str
+    ) -> Incident | None:
+        if incident_id is not None:
+            return await self._require(incident_id, tx, out)
+        open_incidents = await tx.incidents.list_open()
+        if len(open_incidents) == 1:
+            return open_incidents[0]
+        if not open_incidents:
+            out.say("No incident is open: say which one (" + usage + ") or open one with "
+                    "#incident open TITLE.")
+        else:
+            ids = ", ".join(f"#{i.id}" for i in open_incidents)
+            out.say(f"Several incidents are open ({ids}): say which one, e.g. {usage}.")
+        return None
+
+    async def _view(self, tx: Transaction, incident: Incident) -> IncidentView:
+        latest = await tx.timeline.latest(incident.id)
+        latest_text = None
+        if latest is not None:
+            latest_text = latest.text or (
+                f"{latest.kind} {latest.old_value or '-'} → {latest.new_value}"
+                if latest.new_value is not None else latest.kind
+            )
+        return IncidentView(
+            id=incident.id, title=incident.title, severity=incident.severity,
+            state=incident.state, lead=incident.lead, manager=incident.manager,
+            opened_at=incident.opened_at, latest=latest_text,
+            latest_at=latest.at if latest else None,
+        )
+
+    def _incident_url(self, incident_id: int) -> str:
+        return f"{self._page_url}/incidents/{incident_id}"
+
+
+def _describe(principal: Principal | None, message: Message) -> str:
+    verified = message.identity.describe()
+    return f"{principal.name} via {verified}" if principal else verified
+
+
+def _title_from(text: str) -> str:
+    """An alert's text as an incident title (the full text stays in the timeline)."""
+    if len(text) <= m.MAX_TITLE:
+        return text
+    return text[: m.MAX_TITLE - 1].rstrip() + "…"
+
+
+def _lines(help_text: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (help_text,) if isinstance(help_text, str) else help_text
+
+
+def _usage_reply(error: ParseError) -> str:
+    if error.reason:
+        return f"{error.reason}. Usage: {error.usage}"
+    return f"usage: {error.usage}"
+

@@ -1,0 +1,47 @@
+"""Logging: one line per event on stderr, with every configured secret redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterable
+
+REDACTED = "***"
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.I)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats one line per record (tracebacks folded) and removes secrets from it."""
+
+    @staticmethod
+    def converter(seconds: float | None = None, /) -> time.struct_time:
+        return time.gmtime(seconds)
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                         "%Y-%m-%dT%H:%M:%SZ")
+        # Longest first, so a secret containing another is replaced whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record)).replace("\n", " | ")
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _URL_PASSWORD.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
+
+
+def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(secrets))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Libraries at INFO are chatty (aiohttp access log, alembic); keep them to warnings.
+    for noisy in ("aiohttp.access", "alembic.runtime.migration", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

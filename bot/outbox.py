@@ -1,0 +1,153 @@
+"""Delivering the outbox: every queued effect goes out at least once, in order per lane.
+
+Effects were committed with the change that caused them, so a crash or a network outage only
+delays them. Each lane (one channel, say) delivers one effect at a time in queue order; lanes
+proceed independently, so one dead network never holds up another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.transports.base import DeliveryRejected, DeliveryUnavailable
+from storage.models import OutboxEffect, utcnow
+from storage.unit_of_work import Store
+
+log = logging.getLogger("statusdesk.outbox")
+
+MAX_AGE = timedelta(hours=24)
+"""An effect still undelivered after this long is given up: a day-old announcement is noise."""
+
+MAX_BACKOFF = 300.0
+IDLE_POLL = 30.0
+
+
+class EffectDeliverer(Protocol):
+    """Carries out one kind of effect (a channel notice, a topic change, a page...)."""
+
+    kinds: frozenset[str]
+
+    async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
+        """Raise DeliveryUnavailable to retry later, DeliveryRejected to give up."""
+        ...
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try: exponential with full jitter, capped."""
+    ceiling: float = min(MAX_BACKOFF, 2.0 ** min(attempts, 16))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        deliverers: Sequence[EffectDeliverer],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        concurrency: int = 16,
+    ) -> None:
+        self._store = store
+        self._by_kind = {kind: d for d in deliverers for kind in d.kinds}
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.delivered = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until `stop()`; sleeps until woken or the next retry is due."""
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                progressed = await self.deliver_due()
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                progressed = 0
+                await asyncio.sleep(1.0)
+            if progressed or self._stopping:
+                continue
+            timeout = await self._seconds_until_next()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def drain(self, deadline: float) -> int:
+        """Deliver what is due now, lane after lane, for at most `deadline` seconds."""
+        total = 0
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline
+        while loop.time() < end:
+            try:
+                done = await asyncio.wait_for(self.deliver_due(), max(0.0, end - loop.time()))
+            except TimeoutError:
+                break
+            total += done
+            if not done:
+                break
+        return total
+
+    async def deliver_due(self) -> int:
+        """One pass: the head of every lane that is due. Returns how many were settled."""
+        async with self._store.reading() as tx:
+            effects = await tx.outbox.due(self._clock())
+        if not effects:
+            return 0
+        results = await asyncio.gather(*(self._deliver_one(e) for e in effects))
+        return sum(results)
+
+    async def _seconds_until_next(self) -> float:
+        async with self._store.reading() as tx:
+            next_at = await tx.outbox.next_attempt_at()
+        if next_at is None:
+            return IDLE_POLL
+        return max(0.05, min(IDLE_POLL, (next_at - self._clock()).total_seconds()))
+
+    async def _deliver_one(self, effect: OutboxEffect) -> int:
+        now = self._clock()
+        deliverer = self._by_kind.get(effect.kind)
+        try:
+            if deliverer is None:
+                raise DeliveryRejected(f"no deliverer for effect kind {effect.kind!r}")
+            if now - effect.created_at > MAX_AGE:
+                raise DeliveryRejected(f"expired: undelivered for more than {MAX_AGE}")
+            async with self._slots:
+                await deliverer.deliver(effect.kind, effect.payload)
+        except DeliveryRejected as error:
+            await self._settle(effect, failed=str(error))
+            self.failed += 1
+            log.error("gave up on %s %s (%s): %s", effect.kind, effect.lane,
+                      effect.idempotency_key, error)
+            return 1
+        except Exception as error:
+            delay = backoff(effect.attempts + 1)
+            reason = str(error) or type(error).__name__
+            async with self._store.transaction() as tx:
+                await tx.outbox.mark_retry(effect.id, reason, now + timedelta(seconds=delay))
+            level = logging.INFO if isinstance(error, DeliveryUnavailable) else logging.WARNING
+            log.log(level, "delivery of %s to %s failed (attempt %d), retry in %.0fs: %s",
+                    effect.kind, effect.lane, effect.attempts + 1, delay, reason)
+            return 0
+        await self._settle(effect)
+        self.delivered += 1
+        return 1
+
+    async def _settle(self, effect: OutboxEffect, failed: str | None = None) -> None:
+        async with self._store.transaction() as tx:
+            if failed is None:
+                await tx.outbox.mark_delivered(effect.id, self._clock())
+            else:
+                await tx.outbox.mark_failed(effect.id, failed, self._clock())

@@ -1,0 +1,44 @@
+"""Swaps channel topics for the alert and restores the saved ones afterwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.transports.registry import Transports
+from storage.models import utcnow
+from storage.unit_of_work import Store
+
+
+class TopicKeeper:
+    """Delivers `set_topic` and `restore_topic` effects.
+
+    The topic in force before the first alert is saved once; a second alert replaces the
+    first alert's topic without overwriting what was saved. Each step is safe to repeat, so
+    a retry after a crash sets the same topic again rather than losing the saved one.
+    """
+
+    kinds = frozenset({"set_topic", "restore_topic"})
+
+    def __init__(self, store: Store, transports: Transports) -> None:
+        self._store = store
+        self._transports = transports
+
+    async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
+        name, network, channel = payload["transport"], payload["network"], payload["target"]
+        transport = self._transports.get(name, network)
+        if kind == "set_topic":
+            async with self._store.reading() as tx:
+                already_saved = await tx.topics.get(name, network, channel) is not None
+            if not already_saved:
+                current = await transport.get_topic(channel)
+                async with self._store.transaction() as tx:
+                    await tx.topics.save_if_absent(name, network, channel, current, utcnow())
+            await transport.set_topic(channel, payload["text"])
+            return
+        async with self._store.reading() as tx:
+            saved = await tx.topics.get(name, network, channel)
+        if saved is None:
+            return
+        await transport.set_topic(channel, saved.topic or "")
+        async with self._store.transaction() as tx:
+            await tx.topics.pop(name, network, channel)

@@ -1,0 +1,82 @@
+"""The transport protocol: what the core needs from IRC, Matrix, the console (or Slack later)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from commands.auth import Identity
+
+__all__ = [
+    "DeliveryRejected",
+    "DeliveryUnavailable",
+    "Identity",
+    "Message",
+    "MessageSink",
+    "Transport",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A line of chat as the core sees it, whatever carried it."""
+
+    transport: str
+    network: str
+    target: str
+    sender: str
+    identity: Identity
+    text: str
+    event_id: str | None = None
+    private: bool = False
+    """A private message: answers go back privately too."""
+    addressed: bool = False
+    """Sent to the bot itself (private message, console): no need to say its nick first."""
+
+
+MessageSink = Callable[[Message], Awaitable[None]]
+
+
+class DeliveryUnavailable(Exception):
+    """The transport cannot deliver right now (disconnected, rate limited): try again later."""
+
+
+class DeliveryRejected(Exception):
+    """The network refused this delivery for good (no such channel, forbidden): do not retry."""
+
+
+class Transport(Protocol):
+    """One chat network connection.
+
+    `name` is the transport kind (`irc`, `matrix`, `console`); `network` tells two
+    connections of one kind apart (`oftc`, `libera`). Output methods raise
+    `DeliveryUnavailable` or `DeliveryRejected` rather than failing silently.
+    """
+
+    name: str
+    network: str
+
+    def channels(self) -> Sequence[str]:
+        """Every channel or room that broadcasts go to."""
+        ...
+
+    async def start(self, sink: MessageSink) -> None:
+        """Connect and deliver incoming messages to `sink`; return once started."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, target: str, text: str) -> None: ...
+
+    async def notice(self, target: str, text: str) -> None: ...
+
+    async def set_topic(self, target: str, text: str) -> None: ...
+
+    async def get_topic(self, target: str) -> str | None: ...
+
+    async def direct(self, user: str, text: str) -> None: ...
+
+    def health(self) -> dict[str, Any]:
+        """Connection state for /healthz, e.g. `{"connected": true, "channels": {...}}`."""
+        ...

@@ -1,0 +1,146 @@
+"""The console transport: one "channel" on stdin/stdout, for trying the bot out and for tests.
+
+Output looks like a channel would: `<statusdesk> alice: ...` for replies, `-statusdesk- ...`
+for notices, `*** statusdesk changed the topic ...` for topics. The person at the terminal is
+the local operator and holds every role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from bot.transports.base import Identity, Message, MessageSink
+from storage.models import utcnow
+from storage.unit_of_work import Store
+
+log = logging.getLogger("statusdesk.console")
+
+CHANNEL = "console"
+NETWORK = "console"
+MAX_LINE = 64 * 1024
+
+
+class ConsoleTransport:
+    name = "console"
+    network = NETWORK
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        bot_nick: str = "statusdesk",
+        operator: str | None = None,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self._store = store
+        self._bot_nick = bot_nick
+        self._operator = operator or _local_user()
+        self._stdin = stdin or sys.stdin
+        self._stdout = stdout or sys.stdout
+        self._reader: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+        """Set when stdin reaches its end (Ctrl-D): the app then shuts down."""
+        self._topic: str | None = None
+
+    def channels(self) -> Sequence[str]:
+        return [CHANNEL]
+
+    async def start(self, sink: MessageSink) -> None:
+        async with self._store.reading() as tx:
+            self._topic = await tx.transport_state.get("console", "topic")
+        self._reader = asyncio.create_task(self._read(sink), name="console-reader")
+
+    async def stop(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def send(self, target: str, text: str) -> None:
+        self._write(f"<{self._bot_nick}> {text}")
+
+    async def notice(self, target: str, text: str) -> None:
+        self._write(f"-{self._bot_nick}- {text}")
+
+    async def set_topic(self, target: str, text: str) -> None:
+        self._topic = text
+        async with self._store.transaction() as tx:
+            await tx.transport_state.put("console", "topic", text, utcnow())
+        self._write(f"*** {self._bot_nick} changed the topic of {target} to: {text}")
+
+    async def get_topic(self, target: str) -> str | None:
+        return self._topic
+
+    async def direct(self, user: str, text: str) -> None:
+        self._write(f"*{self._bot_nick}* {text}")
+
+    def health(self) -> dict[str, Any]:
+        return {"connected": not self.closed.is_set(), "channels": {CHANNEL: "joined"}}
+
+    def _write(self, line: str) -> None:
+        self._stdout.write(line + "\n")
+        self._stdout.flush()
+
+    async def _read(self, sink: MessageSink) -> None:
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        _feed_lines(self._stdin, lines, asyncio.get_running_loop())
+        try:
+            while True:
+                line = await lines.get()
+                if line is None:
+                    break
+                text = line.rstrip("\r\n")[:MAX_LINE]
+                if not text.strip():
+                    continue
+                message = Message(
+                    transport=self.name,
+                    network=NETWORK,
+                    target=CHANNEL,
+                    sender=self._operator,
+                    identity=Identity(transport=self.name, nick=self._operator,
+                                      network=NETWORK, local_operator=True),
+                    text=text,
+                    addressed=True,
+                )
+                try:
+                    await sink(message)
+                except Exception:
+                    log.exception("could not handle console input")
+                    self._write(f"<{self._bot_nick}> {self._operator}: sorry, that failed "
+                                "(see the log)")
+        finally:
+            self.closed.set()
+
+
+def _feed_lines(
+    stdin: TextIO, queue: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop
+) -> None:
+    """Read stdin on a daemon thread, so a blocked read never holds up shutdown."""
+
+    def pump() -> None:
+        try:
+            for line in stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError) as error:
+            log.debug("stdin closed: %s", error)
+        finally:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+
+
+def _local_user() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser() or "operator"
+    except Exception:
+        return "operator"

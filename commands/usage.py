@@ -1,0 +1,81 @@
+"""Usage lines and short help texts, as the bot answers them in chat.
+
+Every string here is a single line (no CR/LF) well under the ~400 characters an IRC reply can
+carry once the bot's prefix and the sender's nick are added. `USAGE` is keyed by the command's
+name as users type it; `commands.grammar.ParseError.command` and `commands.grammar.command_name`
+use the same keys, so `USAGE[error.command]` is always `error.usage` (except for the help the
+bot gives when it is addressed by name with something it does not understand).
+"""
+
+from __future__ import annotations
+
+__all__ = ["GENERAL_HELP", "INCIDENT_HELP", "STATUS_HELP", "USAGE"]
+
+STATUS_HELP = (
+    "#status alert TEXT · #status notice TEXT · #status log TEXT · #status ok [TEXT] — "
+    "alert sets the topic of every channel, NOTICEs everywhere and opens an incident; "
+    "notice broadcasts; log only goes to the status page; ok clears the alert and restores "
+    "the topics"
+)
+
+INCIDENT_HELP = (
+    "#incident open [sev1-4] TITLE · #incident list · #incident ID · "
+    "#incident ID investigating|identified|monitoring|resolved [TEXT] · #incident ID sev N · "
+    "#incident ID lead NICK · #incident ID em NICK · #incident ID log · #log [ID] TEXT — "
+    "ID is 12 or #12; sev1 is the worst"
+)
+
+GENERAL_HELP = (
+    'ask me "what\'s happening?" or say #now · #status help · #incident help · '
+    "#log [ID] TEXT · #page [ID] [TEXT] · #ack [ID] · #oncall · #playbook [TOPIC] · "
+    "#bug [ID] BUG-URL · #success TEXT · #thanks TEXT"
+)
+
+USAGE: dict[str, str] = {
+    "#status": STATUS_HELP,
+    "#status alert": (
+        "#status alert TEXT — set the alert: topic of every channel, NOTICE everywhere, "
+        "opens an incident"
+    ),
+    "#status notice": "#status notice TEXT — NOTICE in every channel and a status page log entry",
+    "#status log": "#status log TEXT — a status page log entry only",
+    "#status ok": (
+        "#status ok [TEXT] — clear the alert, restore every topic, resolve the alert incident; "
+        "TEXT is broadcast"
+    ),
+    "#success": "#success TEXT — add TEXT to the status page's Success list",
+    "#thanks": "#thanks TEXT — add TEXT to the status page's Thanks list",
+    "#incident": INCIDENT_HELP,
+    "#incident open": (
+        "#incident open [sev1-4] TITLE — open an incident (sev1 is the worst, sev3 if not "
+        "given); I answer with its id"
+    ),
+    "#incident list": "#incident list — the open incidents",
+    "#incident ID": "#incident ID — one incident's summary (ID is 12 or #12)",
+    "#incident ID STATE": (
+        "#incident ID investigating|identified|monitoring|resolved [TEXT] — change the "
+        "incident's state"
+    ),
+    "#incident ID sev": "#incident ID sev N — set the incident's severity, 1 (worst) to 4",
+    "#incident ID lead": (
+        "#incident ID lead NICK — set the incident lead (IRC nick or @user:server)"
+    ),
+    "#incident ID em": (
+        "#incident ID em NICK — set the escalation manager (IRC nick or @user:server)"
+    ),
+    "#incident ID log": (
+        "#incident ID log — the full incident log: a link to the private export and the last "
+        "entries by private message"
+    ),
+    "#log": (
+        "#log [ID] TEXT — a timeline note on incident ID (optional when exactly one incident is "
+        "open); #log 12 TEXT is a note on incident 12"
+    ),
+    "#page": "#page [ID] [TEXT] — page the on-call escalation manager for the incident",
+    "#ack": "#ack [ID] — acknowledge your page (stops the escalation)",
+    "#oncall": "#oncall — who is on call now and next",
+    "#playbook": "#playbook [TOPIC] — the playbook entry, its linked bugs and their live state",
+    "#playbook link": "#playbook link TOPIC BUG-URL — link a bug (http(s) URL) to a playbook entry",
+    "#bug": "#bug [ID] BUG-URL — link a bug (http(s) URL) to an incident",
+    "#now": "#now — the current alert, the open incidents and the status page link",
+}

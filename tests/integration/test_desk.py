@@ -1,0 +1,309 @@
+"""The desk applying commands, on SQLite and PostgreSQL, with effects delivered through the
+real console transport (writing to a buffer instead of the terminal)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.broadcaster import Broadcaster
+from bot.desk import Desk
+from bot.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent, EventBus
+from bot.outbox import OutboxWorker
+from bot.topic_keeper import TopicKeeper
+from bot.transports.base import Identity, Message
+from bot.transports.console import ConsoleTransport
+from bot.transports.registry import Transports
+from commands.auth import Principal, Whitelist
+from commands.model import Role
+from storage.unit_of_work import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class Rig:
+    desk: Desk
+    store: Store
+    worker: OutboxWorker
+    out: io.StringIO
+    clock: Clock
+    events: list[DeskEvent] = field(default_factory=list)
+
+    async def say(self, text: str, *, nick: str = "alice", account: str | None = "alice",
+                  transport: str = "irc") -> list[str]:
+        identity = Identity(transport=transport, nick=nick, network="oftc", account=account)
+        message = Message(transport, "oftc", "#infra", nick, identity, text)
+        return [r.text for r in await self.desk.handle(message)]
+
+    async def deliver(self) -> list[str]:
+        """Run the outbox until nothing is due; what the channel saw."""
+        before = self.out.tell()
+        while await self.worker.deliver_due():
+            pass
+        self.out.seek(before)
+        lines = self.out.read().splitlines()
+        self.out.seek(0, io.SEEK_END)
+        return lines
+
+
+WHITELIST = Whitelist([
+    Principal("alice", frozenset({Role.STATUS, Role.INCIDENT}), irc_account="alice"),
+    Principal("erin", frozenset({Role.ESCALATION}), irc_account="erin"),
+    Principal("root", frozenset({Role.ADMIN}), irc_account="root"),
+])
+
+
+@pytest.fixture
+async def rig(store: Store) -> AsyncIterator[Rig]:
+    out = io.StringIO()
+    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    transports = Transports([console])
+    clock = Clock()
+    bus = EventBus()
+    worker = OutboxWorker(store, [Broadcaster(transports), TopicKeeper(store, transports)],
+                          clock=clock)
+    desk = Desk(store, bus, WHITELIST, transports.channels, page_url="https://status.test",
+                clock=clock)
+    rig = Rig(desk, store, worker, out, clock)
+    bus.subscribe(rig.events.append)
+    await console.set_topic("console", "Welcome to #infra")
+    out.truncate(0)
+    out.seek(0)
+    yield rig
+
+
+async def test_alert_broadcasts_swaps_topic_and_opens_an_incident(rig: Rig) -> None:
+    assert await rig.say("#status alert Gate is broken") == ["Alert set; opened incident #1."]
+    assert await rig.deliver() == [
+        "-statusdesk- NOTICE: Gate is broken",
+        "*** statusdesk changed the topic of console to: Gate is broken",
+    ]
+    assert [e.kind for e in rig.events] == [INCIDENT_OPENED, ALERT_SET]
+    async with rig.store.reading() as tx:
+        alert = await tx.alert.current()
+        assert alert is not None and alert.text == "Gate is broken"
+        incident = await tx.incidents.get(1)
+        assert incident is not None and incident.is_alert and incident.severity == 2
+        kinds = [e.kind for e in await tx.timeline.entries(1)]
+        assert kinds == ["opened", "status.alert"]
+        saved = await tx.topics.get("console", "console", "console")
+        assert saved is not None and saved.topic == "Welcome to #infra"
+
+
+async def test_second_alert_updates_without_losing_the_saved_topic(rig: Rig) -> None:
+    await rig.say("#status alert Gate is broken")
+    await rig.deliver()
+    assert await rig.say("#status alert Gate still broken, zuul restarting") == [
+        "Alert updated (incident #1)."]
+    await rig.deliver()
+    assert await rig.say("#status ok Gate fixed") == [
+        "Alert cleared; topics restored; incident #1 resolved."]
+    assert await rig.deliver() == [
+        "*** statusdesk changed the topic of console to: Welcome to #infra",
+        "-statusdesk- NOTICE: Gate fixed",
+    ]
+    async with rig.store.reading() as tx:
+        assert await tx.alert.current() is None
+        incident = await tx.incidents.get(1)
+        assert incident is not None and incident.state == "resolved"
+        assert incident.resolved_at == rig.clock.now
+        assert await tx.topics.all() == []
+    assert rig.events[-1].kind == ALERT_CLEARED
+
+
+async def test_alert_and_ok_before_delivery_still_end_with_the_old_topic(rig: Rig) -> None:
+    await rig.say("#status alert Gate is broken")
+    await rig.say("#status ok")
+    lines = await rig.deliver()
+    assert lines[-1] == "*** statusdesk changed the topic of console to: Welcome to #infra"
+
+
+async def test_ok_without_alert(rig: Rig) -> None:
+    assert await rig.say("#status ok") == ["There is no alert to clear."]
+    assert await rig.deliver() == []
+
+
+async def test_notice_attaches_to_the_only_open_incident(rig: Rig) -> None:
+    assert await rig.say("#status notice Maintenance at 10:00") == ["Notice sent."]
+    await rig.say("#incident open sev2 Mirror outage")
+    assert await rig.say("#status notice Mirrors failing over") == [
+        "Notice sent (added to incident #1)."]
+    await rig.say("#status log restarted mirror01")
+    assert await rig.deliver() == [
+        "-statusdesk- NOTICE: Maintenance at 10:00",
+        "-statusdesk- NOTICE: Mirrors failing over",
+    ]
+    async with rig.store.reading() as tx:
+        posts = await tx.status_posts.recent(10)
+        assert [(p.kind, p.incident_id) for p in posts] == [
+            ("log", None), ("notice", 1), ("notice", None)]
+
+
+async def test_refusal_is_answered_and_audited(rig: Rig) -> None:
+    assert await rig.say("#status alert pwned", nick="mallory", account=None) == [
+        "you are not authorized to use #status alert"]
+    assert await rig.say("#incident 1 log", nick="alice") == [
+        "you are not authorized to use #incident ID log"]
+    # A whitelisted nick without the services account proves nothing.
+    assert await rig.say("#status alert pwned", nick="alice", account=None) == [
+        "you are not authorized to use #status alert"]
+    assert await rig.deliver() == []
+    async with rig.store.reading() as tx:
+        assert await tx.alert.current() is None
+        refused = await tx.audit.recent(10, outcome="refused")
+        assert [(r.actor, r.command, r.reason) for r in refused] == [
+            ("alice", "#status alert", "not on the whitelist"),
+            ("alice", "#incident ID log", "lacks role escalation"),
+            ("mallory", "#status alert", "not on the whitelist"),
+        ]
+
+
+async def test_accepted_privileged_commands_are_audited(rig: Rig) -> None:
+    await rig.say("#incident open Disk full")
+    await rig.say("#incident list")
+    async with rig.store.reading() as tx:
+        records = await tx.audit.recent(10)
+        assert [(r.command, r.outcome) for r in records] == [("#incident open", "accepted")]
+        assert records[0].identity == "alice via irc/oftc account=alice"
+
+
+async def test_incident_commands(rig: Rig) -> None:
+    assert await rig.say("#incident open sev1 Database down") == [
+        "Opened incident #1 (sev1): Database down — https://status.test/incidents/1"]
+    assert await rig.say("#incident 1 identified bad index") == ["Incident #1 is now identified."]
+    assert await rig.say("#incident #1 sev 2") == ["Incident #1: severity is now 2."]
+    assert await rig.say("#incident 1 lead bob") == ["Incident #1: incident lead is now bob."]
+    assert await rig.say("#incident 1 em carol") == [
+        "Incident #1: escalation manager is now carol."]
+    assert await rig.say("#incident 1 em carol") == [
+        "Incident #1: escalation manager is already carol."]
+    assert await rig.say("#incident 7 monitoring") == ["There is no incident #7."]
+    rig.clock.advance(minutes=5)
+    lines = await rig.say("#incident list")
+    assert lines[0] == "1 open incident:"
+    assert lines[1].startswith("#1 [sev2 identified] Database down (lead bob, EM carol)")
+    show = await rig.say("#incident 1")
+    assert show[0].startswith("#1 [sev2 identified] Database down")
+    assert show[-1] == "https://status.test/incidents/1"
+    assert await rig.say("#incident 1 resolved") == ["Incident #1 is now resolved."]
+    assert await rig.say("#incident list") == ["No open incidents."]
+    async with rig.store.reading() as tx:
+        incident = await tx.incidents.get(1)
+        assert incident is not None
+        assert (incident.severity, incident.lead, incident.manager) == (2, "bob", "carol")
+        entries = [(e.kind, e.old_value, e.new_value) for e in await tx.timeline.entries(1)]
+        assert entries == [
+            ("opened", None, "investigating"), ("severity", None, "1"),
+            ("state", "investigating", "identified"), ("severity", "1", "2"),
+            ("lead", None, "bob"), ("manager", None, "carol"),
+            ("state", "identified", "resolved"),
+        ]
+
+
+async def test_resolving_the_alert_incident_hints_at_status_ok(rig: Rig) -> None:
+    await rig.say("#status alert Gate is broken")
+    assert await rig.say("#incident 1 resolved") == [
+        "Incident #1 is now resolved. The alert is still set: clear it with #status ok."]
+
+
+async def test_log_note_needs_an_unambiguous_incident(rig: Rig) -> None:
+    assert (await rig.say("#log checking"))[0].startswith("No incident is open")
+    await rig.say("#incident open A")
+    assert await rig.say("#log restarted zuul") == ["Noted on incident #1."]
+    await rig.say("#incident open B")
+    assert await rig.say("#log restarted zuul") == [
+        "Several incidents are open (#1, #2): say which one, e.g. #log #ID TEXT."]
+    assert await rig.say("#log #2 failover done") == ["Noted on incident #2."]
+    async with rig.store.reading() as tx:
+        notes = [e for e in await tx.timeline.entries(2) if e.kind == "note"]
+        assert [(n.text, n.public) for n in notes] == [("failover done", False)]
+
+
+async def test_incident_log_goes_by_private_message(rig: Rig) -> None:
+    await rig.say("#incident open Disk full")
+    await rig.say("#log cleaning /var")
+    identity = Identity(transport="irc", nick="erin", network="oftc", account="erin")
+    replies = await rig.desk.handle(Message("irc", "oftc", "#infra", "erin", identity,
+                                            "#incident 1 log"))
+    private = [r.text for r in replies if r.private]
+    public = [r.text for r in replies if not r.private]
+    assert public == ["Sent you the log of incident #1 by private message."]
+    assert private[0] == "Incident #1: Disk full — last 3 entries:"
+    assert "note (private): cleaning /var" in private[3]
+
+
+async def test_now_answers_with_alert_and_incidents(rig: Rig) -> None:
+    assert await rig.say("statusdesk: what's happening?", nick="visitor", account=None) == [
+        "All clear: no alert and no open incidents.", "Status page: https://status.test"]
+    await rig.say("#status alert Gate is broken")
+    rig.clock.advance(minutes=3)
+    answer = await rig.say("#now", nick="visitor", account=None)
+    assert answer[0] == "ALERT: Gate is broken (set by alice, 3m ago)"
+    assert answer[1].startswith("#1 [sev2 investigating] Gate is broken — Gate is broken")
+
+
+async def test_kudos_are_open_to_everyone(rig: Rig) -> None:
+    assert await rig.say("#success gate is green again", nick="x", account=None) == [
+        "Added to the success list: https://status.test/success"]
+    assert await rig.say("#thanks fungi for the mirror fix", nick="x", account=None) == [
+        "Added to the thanks list: https://status.test/thanks"]
+
+
+async def test_later_features_say_they_are_not_configured(rig: Rig) -> None:
+    assert await rig.say("#page") == [
+        "#page is not configured here (see the `paging` section of the config)"]
+    assert await rig.say("#oncall") == [
+        "#oncall is not configured here (see the `paging` section of the config)"]
+    assert await rig.say("#playbook zuul") == [
+        "#playbook is not configured here (see the `playbooks` section of the config)"]
+
+
+async def test_bug_link_goes_on_the_timeline(rig: Rig) -> None:
+    await rig.say("#incident open Gate")
+    assert await rig.say("#bug https://bugs.launchpad.net/nova/+bug/123") == [
+        "Linked https://bugs.launchpad.net/nova/+bug/123 to incident #1."]
+
+
+async def test_usage_and_chatter(rig: Rig) -> None:
+    assert await rig.say("just chatting about #status") == []
+    reply = await rig.say("#status alert")
+    assert len(reply) == 1 and reply[0].startswith("usage: #status alert")
+    assert (await rig.say("#incident 1 sev 9"))[0].startswith("severities are sev1")
+
+
+async def test_admin_may_do_everything(rig: Rig) -> None:
+    assert await rig.say("#status alert x", nick="root", account="root") == [
+        "Alert set; opened incident #1."]
+
+
+async def test_console_operator_has_every_role(rig: Rig) -> None:
+    identity = Identity(transport="console", nick="op", network="console", local_operator=True)
+    message = Message("console", "console", "console", "op", identity, "#incident open X")
+    assert (await rig.desk.handle(message))[0].text.startswith("Opened incident #1")
+
+
+async def test_undeliverable_effects_are_retried_not_lost(rig: Rig) -> None:
+    await rig.say("#status notice hello")
+    async with rig.store.transaction() as tx:
+        # A network that was removed from the config: permanent, given up on and kept.
+        await tx.outbox.add("notice", "irc/gone/#x",
+                            {"transport": "irc", "network": "gone", "target": "#x",
+                             "text": "NOTICE: hello"}, "test:gone", rig.clock.now)
+    assert await rig.deliver() == ["-statusdesk- NOTICE: hello"]
+    async with rig.store.reading() as tx:
+        assert await tx.outbox.pending_count() == 0
+        assert await tx.outbox.failed_count() == 1
