@@ -115,6 +115,8 @@ class Desk:
         parsed = parse(message.text, self._bot_nick, addressed=message.addressed)
         if parsed is None:
             return []
+        log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
+                  message.sender, message.text)
         if isinstance(parsed, ParseError):
             return [Reply(_usage_reply(parsed))]
         return await self.apply(parsed, message)

@@ -42,6 +42,7 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # Libraries at INFO are chatty (aiohttp access log, alembic); keep them to warnings.
-    for noisy in ("aiohttp.access", "alembic.runtime.migration", "asyncio"):
+    # Libraries are chatty even at INFO (alembic's plugins, aiosqlite's every operation at
+    # DEBUG): their warnings are what an operator needs.
+    for noisy in ("aiohttp.access", "alembic", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

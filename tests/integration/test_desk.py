@@ -23,6 +23,17 @@ from commands.model import Role
 from storage.unit_of_work import Store
 
 
+class FlakyTerminal(io.StringIO):
+    """A terminal that can be made to fail, as a disconnected network would."""
+
+    broken = False
+
+    def write(self, text: str) -> int:
+        if self.broken:
+            raise OSError("terminal went away")
+        return super().write(text)
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -39,7 +50,7 @@ class Rig:
     desk: Desk
     store: Store
     worker: OutboxWorker
-    out: io.StringIO
+    out: FlakyTerminal
     clock: Clock
     events: list[DeskEvent] = field(default_factory=list)
 
@@ -69,7 +80,7 @@ WHITELIST = Whitelist([
 
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
-    out = io.StringIO()
+    out = FlakyTerminal()
     console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()
@@ -306,4 +317,30 @@ async def test_undeliverable_effects_are_retried_not_lost(rig: Rig) -> None:
     assert await rig.deliver() == ["-statusdesk- NOTICE: hello"]
     async with rig.store.reading() as tx:
         assert await tx.outbox.pending_count() == 0
+        assert await tx.outbox.failed_count() == 1
+
+
+async def test_failed_delivery_is_retried_after_backoff_in_order(rig: Rig) -> None:
+    rig.out.broken = True
+    await rig.say("#status notice first")
+    await rig.say("#status notice second")
+    assert await rig.worker.deliver_due() == 0  # the lane's head failed...
+    assert await rig.worker.deliver_due() == 0  # ...and is not retried before its time
+    async with rig.store.reading() as tx:
+        pending = await tx.outbox.pending()
+        assert [(e.attempts, e.last_error) for e in pending] == [
+            (1, "terminal went away"), (0, None)]
+    rig.out.broken = False
+    rig.clock.advance(minutes=10)
+    assert await rig.deliver() == ["-statusdesk- NOTICE: first", "-statusdesk- NOTICE: second"]
+
+
+async def test_effects_older_than_a_day_are_given_up(rig: Rig) -> None:
+    rig.out.broken = True
+    await rig.say("#status notice stale news")
+    await rig.worker.deliver_due()
+    rig.out.broken = False
+    rig.clock.advance(hours=25)
+    assert await rig.deliver() == []
+    async with rig.store.reading() as tx:
         assert await tx.outbox.failed_count() == 1

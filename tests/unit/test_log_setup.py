@@ -1,0 +1,40 @@
+"""Secrets never reach the log, whatever carries them."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.log_setup import RedactingFormatter
+
+
+def format_record(formatter: RedactingFormatter, message: str, *args: object) -> str:
+    record = logging.LogRecord("statusdesk.test", logging.INFO, __file__, 1, message, args, None)
+    return formatter.format(record)
+
+
+def test_configured_secrets_are_replaced_longest_first() -> None:
+    formatter = RedactingFormatter(["hunter2", "hunter2-extended"])
+    line = format_record(formatter, "login with %s then %s", "hunter2-extended", "hunter2")
+    assert line.endswith("login with *** then ***")
+
+
+def test_passwords_in_urls_are_redacted_even_when_not_configured() -> None:
+    formatter = RedactingFormatter()
+    line = format_record(formatter, "connecting to %s",
+                         "postgresql+asyncpg://desk:pa55word@db.example.org/desk")
+    assert "pa55word" not in line
+    assert "postgresql+asyncpg://desk:***@db.example.org/desk" in line
+
+
+def test_one_line_per_record_even_with_a_traceback() -> None:
+    formatter = RedactingFormatter(["topsecret"])
+    try:
+        raise ValueError("bad token topsecret")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), None)
+        import sys
+
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "\\n" not in line and "\n" not in line
+    assert "topsecret" not in line and "ValueError" in line
