@@ -92,6 +92,14 @@ class App:
             console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
             self.transports.add(console)
 
+        for section, present in (("irc", bool(config.irc)), ("matrix", config.matrix is not None)):
+            if present:
+                log.warning("%s: configured, but this version has no %s transport yet; "
+                            "the section is validated and otherwise ignored", section, section)
+        if not self.transports:
+            log.warning("no chat transport is running (set console: true to try the bot "
+                        "from this terminal); serving the status page only")
+
         bus = EventBus()
         outbox = OutboxWorker(
             store, [Broadcaster(self.transports), TopicKeeper(store, self.transports)]

@@ -29,8 +29,12 @@ from urllib.parse import urlsplit
 
 from commands.model import (
     DEFAULT_SEVERITY,
+    MAX_INCIDENT_ID,
+    MAX_NICK,
     MAX_TEXT,
     MAX_TITLE,
+    MAX_TOPIC,
+    MAX_URL,
     SEVERITIES,
     Ack,
     BugLink,
@@ -93,18 +97,6 @@ KEYWORDS: Final = frozenset(
     }
 )
 """The `#word`s that make a message a command (matched case-insensitively)."""
-
-MAX_INCIDENT_ID: Final = 2_147_483_647
-"""Incident ids are positive integers that fit a signed 32-bit column."""
-
-MAX_TOPIC: Final = 100
-"""Longest playbook topic."""
-
-MAX_URL: Final = 2000
-"""Longest bug URL."""
-
-MAX_NICK: Final = 64
-"""Longest IRC nick (Matrix user ids may have up to 255 characters)."""
 
 _MAX_MATRIX_ID: Final = 255
 

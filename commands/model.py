@@ -38,6 +38,18 @@ MAX_TEXT = 1000
 MAX_TITLE = 200
 """Longest incident title."""
 
+MAX_INCIDENT_ID = 2_147_483_647
+"""Incident ids are positive integers; chat refuses larger ones (a signed 32-bit value)."""
+
+MAX_TOPIC = 100
+"""Longest playbook topic."""
+
+MAX_URL = 2000
+"""Longest bug URL."""
+
+MAX_NICK = 64
+"""Longest IRC nick (Matrix user ids may have up to 255 characters)."""
+
 
 # --- #status ---------------------------------------------------------------------------------
 

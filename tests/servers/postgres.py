@@ -55,7 +55,8 @@ class PostgresServer:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.admin_db}"
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(*, durable: bool = False) -> PostgresServer:
+    """Start a cluster; `durable=False` turns fsync off, which is fine for tests only."""
     initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
     base = Path(tempfile.mkdtemp(prefix="statusdesk-pg-"))
     data, sockets = base / "data", base / "sock"
@@ -83,8 +84,9 @@ def start_postgres() -> PostgresServer:
 
     run(initdb, "-D", str(data), "-A", "trust", "-U", "statusdesk", "--no-sync",
         "-E", "UTF8", "--locale=C")
-    options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     run(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start")
 
     def stop() -> None:

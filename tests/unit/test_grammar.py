@@ -10,10 +10,11 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from commands.grammar import MAX_TOPIC, command_name, parse, render
+from commands.grammar import command_name, parse, render
 from commands.model import (
     MAX_TEXT,
     MAX_TITLE,
+    MAX_TOPIC,
     SEVERITIES,
     Ack,
     BugLink,
