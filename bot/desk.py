@@ -188,8 +188,8 @@ class Desk:
             case m.IncidentSetManager(incident_id, nick):
                 await self._set_field(incident_id, "manager", nick, tx, where, out)
             case m.IncidentList():
-                views = [await self._view(tx, i) for i in await tx.incidents.list_open()]
-                out.say(*replies.incident_list(views, self._clock()))
+                views = await self._views(tx, await tx.incidents.list_open())
+                out.say(*replies.incident_list(views, self._clock(), self._page_url))
             case m.IncidentShow(incident_id):
                 await self._show(incident_id, tx, out)
             case m.IncidentLog(incident_id):
@@ -226,9 +226,8 @@ class Desk:
         await tx.alert.set(text, where.actor, now, incident.id, post.id)
         await tx.timeline.append(incident.id, "status.alert", where, now, text=text)
         incident.updated_at = now
-        for channel in self._channels():
-            await self._queue(tx, "notice", channel, f"post:{post.id}", {"text": f"NOTICE: {text}"})
-            await self._queue(tx, "set_topic", channel, f"post:{post.id}", {"text": text})
+        await self._fan_out(tx, f"post:{post.id}", [("notice", {"text": f"NOTICE: {text}"}),
+                                                     ("set_topic", {"text": text})])
         out.queued = True
         out.events.append(DeskEvent(ALERT_SET, now, incident.id, {"text": text}))
         if opened:
@@ -244,8 +243,7 @@ class Desk:
         if incident is not None:
             await tx.timeline.append(incident.id, "status.notice", where, now, text=text)
             incident.updated_at = now
-        for channel in self._channels():
-            await self._queue(tx, "notice", channel, f"post:{post.id}", {"text": f"NOTICE: {text}"})
+        await self._fan_out(tx, f"post:{post.id}", [("notice", {"text": f"NOTICE: {text}"})])
         out.queued = True
         out.events.append(DeskEvent(STATUS_POSTED, now, incident_id,
                                     {"kind": "notice", "text": text}))
@@ -278,11 +276,10 @@ class Desk:
                     out.events.append(DeskEvent(INCIDENT_CHANGED, now, incident.id,
                                                 {"field": "state", "old": old,
                                                  "new": "resolved"}))
-        for channel in self._channels():
-            await self._queue(tx, "restore_topic", channel, f"post:{post.id}", {})
-            if text:
-                await self._queue(tx, "notice", channel, f"post:{post.id}",
-                                  {"text": f"NOTICE: {text}"})
+        effects: list[tuple[str, dict[str, str]]] = [("restore_topic", {})]
+        if text:
+            effects.append(("notice", {"text": f"NOTICE: {text}"}))
+        await self._fan_out(tx, f"post:{post.id}", effects)
         out.queued = True
         out.events.append(DeskEvent(ALERT_CLEARED, now, incident_id, {"text": text}))
         resolved = f"; incident #{incident_id} resolved" if incident_id else ""
@@ -380,7 +377,7 @@ class Desk:
         incident = await self._require(incident_id, tx, out)
         if incident is None:
             return
-        view = await self._view(tx, incident)
+        (view,) = await self._views(tx, [incident])
         url = self._incident_url(incident.id) if self._page_url else None
         out.say(*replies.incident_summary(view, self._clock(), url))
 
@@ -434,18 +431,22 @@ class Desk:
         alert_view = (
             AlertView(alert.text, alert.set_by, alert.set_at) if alert is not None else None
         )
-        views = [await self._view(tx, i) for i in await tx.incidents.list_open()]
+        views = await self._views(tx, await tx.incidents.list_open())
         out.say(*replies.now_answer(alert_view, views, self._clock(), self._page_url))
 
     # --- helpers -------------------------------------------------------------------------
 
-    async def _queue(
-        self, tx: Transaction, kind: str, channel: Channel, cause: str, payload: dict[str, str]
+    async def _fan_out(
+        self, tx: Transaction, cause: str, effects: Sequence[tuple[str, dict[str, str]]]
     ) -> None:
-        body = {"transport": channel.transport, "network": channel.network,
-                "target": channel.name, **payload}
-        await tx.outbox.add(kind, channel.lane, body, f"{cause}:{kind}:{channel.lane}",
-                            self._clock())
+        """Queue each effect for every channel; a channel gets them in the order given."""
+        rows = []
+        for channel in self._channels():
+            for kind, payload in effects:
+                body = {"transport": channel.transport, "network": channel.network,
+                        "target": channel.name, **payload}
+                rows.append((kind, channel.lane, body, f"{cause}:{kind}:{channel.lane}"))
+        await tx.outbox.add_many(rows, self._clock())
 
     async def _require(self, incident_id: int, tx: Transaction, out: _Outcome) -> Incident | None:
         incident = await tx.incidents.get(incident_id, for_update=True)
@@ -477,20 +478,25 @@ class Desk:
             out.say(f"Several incidents are open ({ids}): say which one, e.g. {usage}.")
         return None
 
-    async def _view(self, tx: Transaction, incident: Incident) -> IncidentView:
-        latest = await tx.timeline.latest(incident.id)
-        latest_text = None
-        if latest is not None:
-            latest_text = latest.text or (
-                f"{latest.kind} {latest.old_value or '-'} → {latest.new_value}"
-                if latest.new_value is not None else latest.kind
-            )
-        return IncidentView(
-            id=incident.id, title=incident.title, severity=incident.severity,
-            state=incident.state, lead=incident.lead, manager=incident.manager,
-            opened_at=incident.opened_at, latest=latest_text,
-            latest_at=latest.at if latest else None,
-        )
+    async def _views(self, tx: Transaction, incidents: Sequence[Incident]) -> list[IncidentView]:
+        """Incidents with their latest public update, in one query however many there are."""
+        latest = await tx.timeline.latest_of([i.id for i in incidents])
+        views = []
+        for incident in incidents:
+            entry = latest.get(incident.id)
+            text = None
+            if entry is not None:
+                text = entry.text or (
+                    f"{entry.kind} {entry.old_value or '-'} → {entry.new_value}"
+                    if entry.new_value is not None else entry.kind
+                )
+            views.append(IncidentView(
+                id=incident.id, title=incident.title, severity=incident.severity,
+                state=incident.state, lead=incident.lead, manager=incident.manager,
+                opened_at=incident.opened_at, latest=text,
+                latest_at=entry.at if entry else None,
+            ))
+        return views
 
     def _incident_url(self, incident_id: int) -> str:
         return f"{self._page_url}/incidents/{incident_id}"

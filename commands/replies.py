@@ -71,11 +71,28 @@ def incident_line(incident: IncidentView, now: datetime) -> str:
     return line
 
 
-def incident_list(incidents: Sequence[IncidentView], now: datetime) -> list[str]:
+MAX_LISTED = 8
+"""Incidents listed in one chat answer; the rest are counted and left to the status page,
+since a channel flooded with lines helps nobody in an outage."""
+
+
+def _listed(incidents: Sequence[IncidentView], now: datetime, page_url: str | None
+            ) -> list[str]:
+    lines = [incident_line(i, now) for i in incidents[:MAX_LISTED]]
+    hidden = len(incidents) - MAX_LISTED
+    if hidden > 0:
+        where = f": {page_url}" if page_url else "."
+        lines.append(f"…and {hidden} more, all on the status page{where}")
+    return lines
+
+
+def incident_list(
+    incidents: Sequence[IncidentView], now: datetime, page_url: str | None = None
+) -> list[str]:
     if not incidents:
         return ["No open incidents."]
     head = f"{len(incidents)} open incident{'s' if len(incidents) != 1 else ''}:"
-    return [head, *(incident_line(i, now) for i in incidents)]
+    return [head, *_listed(incidents, now, page_url)]
 
 
 def incident_summary(incident: IncidentView, now: datetime, page_url: str | None) -> list[str]:
@@ -100,7 +117,7 @@ def now_answer(
     if alert is not None:
         lines.append(f"ALERT: {alert.text} (set by {alert.set_by}, {ago(alert.set_at, now)})")
     if incidents:
-        lines.extend(incident_line(i, now) for i in incidents)
+        lines.extend(_listed(incidents, now, None))
     if alert is None and not incidents:
         lines.append("All clear: no alert and no open incidents.")
     if page_url:

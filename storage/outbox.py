@@ -20,6 +20,12 @@ def _pending() -> Any:
     return OutboxEffect.delivered_at.is_(None) & OutboxEffect.failed_at.is_(None)
 
 
+def _row(kind: str, lane: str, payload: dict[str, Any], key: str, at: datetime
+         ) -> dict[str, Any]:
+    return {"kind": kind, "lane": lane, "payload": payload, "idempotency_key": key,
+            "created_at": at, "attempts": 0, "next_attempt_at": at}
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -28,24 +34,23 @@ class OutboxRepository:
         self, kind: str, lane: str, payload: dict[str, Any], key: str, at: datetime
     ) -> bool:
         """Queue an effect; False when one with this idempotency key exists already."""
-        values = {
-            "kind": kind,
-            "lane": lane,
-            "payload": payload,
-            "idempotency_key": key,
-            "created_at": at,
-            "attempts": 0,
-            "next_attempt_at": at,
-        }
+        result = await self._session.execute(self._insert().values(_row(kind, lane, payload,
+                                                                        key, at)))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def add_many(
+        self, effects: Sequence[tuple[str, str, dict[str, Any], str]], at: datetime
+    ) -> None:
+        """Queue several (kind, lane, payload, key) effects in one round trip; keys that exist
+        already are skipped."""
+        if effects:
+            rows = [_row(kind, lane, payload, key, at) for kind, lane, payload, key in effects]
+            await self._session.execute(self._insert(), rows)
+
+    def _insert(self) -> Any:
         dialect = self._session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(OutboxEffect)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
-        result = await self._session.execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return insert(OutboxEffect).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
     async def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEffect]:
         """The oldest pending effect of each lane, where its time to (re)try has come."""

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import TimelineEntry
@@ -101,6 +101,23 @@ class TimelineRepository:
         if public_only:
             query = query.where(TimelineEntry.public.is_(True))
         return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def latest_of(
+        self, incident_ids: Sequence[int], *, public_only: bool = True
+    ) -> dict[int, TimelineEntry]:
+        """The newest entry of each incident, in one query."""
+        if not incident_ids:
+            return {}
+        newest = (
+            select(func.max(TimelineEntry.id))
+            .where(TimelineEntry.incident_id.in_(incident_ids))
+            .group_by(TimelineEntry.incident_id)
+        )
+        if public_only:
+            newest = newest.where(TimelineEntry.public.is_(True))
+        query = select(TimelineEntry).where(TimelineEntry.id.in_(newest.scalar_subquery()))
+        rows = (await self._session.execute(query)).scalars().all()
+        return {row.incident_id: row for row in rows}
 
     async def last(self, incident_id: int, count: int) -> Sequence[TimelineEntry]:
         query = (

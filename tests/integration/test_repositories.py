@@ -194,3 +194,31 @@ async def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
         assert timeout >= 5000
     finally:
         await store.close()
+
+
+async def test_latest_of_many_incidents_in_one_query(store: Store) -> None:
+    async with store.transaction() as tx:
+        ids = []
+        for n in range(3):
+            incident = await tx.incidents.open(title=f"i{n}", severity=3, opened_by="a", at=T0)
+            ids.append(incident.id)
+            await tx.timeline.append(incident.id, "state", ALICE, T0, text=f"public {n}")
+            await tx.timeline.append(incident.id, "note", ALICE, T0, text=f"private {n}",
+                                     public=False)
+    async with store.reading() as tx:
+        latest = await tx.timeline.latest_of(ids[:2])
+        assert {k: v.text for k, v in latest.items()} == {ids[0]: "public 0",
+                                                          ids[1]: "public 1"}
+        everything = await tx.timeline.latest_of(ids, public_only=False)
+        assert everything[ids[2]].text == "private 2"
+        assert await tx.timeline.latest_of([]) == {}
+
+
+async def test_add_many_keeps_order_and_skips_known_keys(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.outbox.add("notice", "lane", {"n": 0}, "k0", T0)
+        await tx.outbox.add_many([("notice", "lane", {"n": 0}, "k0"),
+                                  ("set_topic", "lane", {"n": 1}, "k1"),
+                                  ("notice", "lane", {"n": 2}, "k2")], T0)
+    async with store.reading() as tx:
+        assert [e.payload["n"] for e in await tx.outbox.pending()] == [0, 1, 2]

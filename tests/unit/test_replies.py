@@ -1,0 +1,45 @@
+"""Reply texts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from commands.replies import (
+    MAX_LISTED,
+    AlertView,
+    IncidentView,
+    ago,
+    incident_list,
+    now_answer,
+)
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def incident(n: int) -> IncidentView:
+    return IncidentView(id=n, title=f"Outage {n}", severity=3, state="investigating",
+                        lead=None, manager=None, opened_at=NOW)
+
+
+def test_ago() -> None:
+    assert ago(NOW - timedelta(seconds=30), NOW) == "just now"
+    assert ago(NOW - timedelta(minutes=5), NOW) == "5m ago"
+    assert ago(NOW - timedelta(hours=3), NOW) == "3h ago"
+    assert ago(NOW - timedelta(days=2, hours=1), NOW) == "2d ago"
+
+
+def test_long_lists_are_capped_with_a_pointer_to_the_page() -> None:
+    lines = incident_list([incident(n) for n in range(1, 21)], NOW, "https://status.test")
+    assert lines[0] == "20 open incidents:"
+    assert len(lines) == 1 + MAX_LISTED + 1
+    assert lines[-1] == f"…and {20 - MAX_LISTED} more, all on the status page: https://status.test"
+
+
+def test_now_answer_puts_the_alert_first() -> None:
+    alert = AlertView("Gate is broken", "alice", NOW - timedelta(minutes=2))
+    lines = now_answer(alert, [incident(4)], NOW, "https://status.test")
+    assert lines == [
+        "ALERT: Gate is broken (set by alice, 2m ago)",
+        "#4 [sev3 investigating] Outage 4",
+        "Status page: https://status.test",
+    ]
