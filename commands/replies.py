@@ -65,7 +65,8 @@ def incident_line(incident: IncidentView, now: datetime) -> str:
     line = f"#{incident.id} [sev{incident.severity} {incident.state}] {incident.title}"
     if roles:
         line += f" ({', '.join(roles)})"
-    if incident.latest:
+    # An alert incident's first update is its title again: say it once.
+    if incident.latest and incident.latest != incident.title:
         when = f" ({ago(incident.latest_at, now)})" if incident.latest_at else ""
         line += f" — {incident.latest}{when}"
     return line

@@ -43,3 +43,10 @@ def test_now_answer_puts_the_alert_first() -> None:
         "#4 [sev3 investigating] Outage 4",
         "Status page: https://status.test",
     ]
+
+
+def test_latest_update_is_not_repeated_when_it_is_the_title() -> None:
+    view = IncidentView(id=1, title="Gate is broken", severity=2, state="investigating",
+                        lead="bob", manager=None, opened_at=NOW, latest="Gate is broken",
+                        latest_at=NOW)
+    assert incident_list([view], NOW)[1] == "#1 [sev2 investigating] Gate is broken (lead bob)"
