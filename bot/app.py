@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.broadcaster import Broadcaster
 from bot.config import Config
-from bot.desk import Desk, Features, Reply
+from bot.desk import Desk, Reply
 from bot.events import EventBus
 from bot.outbox import OutboxWorker
 from bot.topic_keeper import TopicKeeper
@@ -110,10 +110,6 @@ class App:
             whitelist_from(config),
             self.transports.channels,
             page_url=page_url_of(config),
-            features=Features(
-                paging=bool(config.paging.escalation_managers),
-                playbooks=config.playbooks.dir is not None,
-            ),
             on_queued=outbox.wake,
         )
         snapshot = Snapshot(store)

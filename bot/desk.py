@@ -65,14 +65,6 @@ class Channel:
         return f"{self.transport}/{self.network}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
-    """Which later-configured capabilities exist, so their commands can say when they don't."""
-
-    paging: bool = False
-    playbooks: bool = False
-
-
 @dataclass(slots=True)
 class _Outcome:
     replies: list[Reply] = field(default_factory=list)
@@ -93,7 +85,6 @@ class Desk:
         *,
         bot_nick: str = "statusdesk",
         page_url: str | None = None,
-        features: Features = Features(),
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
     ) -> None:
@@ -103,7 +94,6 @@ class Desk:
         self._channels = channels
         self._bot_nick = bot_nick
         self._page_url = page_url.rstrip("/") if page_url else None
-        self._features = features
         self._clock = clock
         self._on_queued = on_queued
         # One command at a time: commands see each other's effects in the order they came,

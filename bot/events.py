@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +24,6 @@ class DeskEvent:
     incident_id: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["at"] = self.at.isoformat()
-        if self.incident_id is not None:
-            document["incident_id"] = str(self.incident_id)
-        return document
 
 
 # The kinds, so subscribers and tests do not spell strings by hand.

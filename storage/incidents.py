@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Incident
@@ -68,22 +68,6 @@ class IncidentRepository:
         if limit is not None:
             query = query.limit(limit)
         return (await self._session.execute(query)).scalars().all()
-
-    async def list_resolved(self, *, limit: int, offset: int = 0) -> Sequence[Incident]:
-        query = (
-            select(Incident)
-            .where(Incident.state == "resolved")
-            .order_by(Incident.resolved_at.desc(), Incident.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        return (await self._session.execute(query)).scalars().all()
-
-    async def count(self, *, open_only: bool = False) -> int:
-        query = select(func.count()).select_from(Incident)
-        if open_only:
-            query = query.where(Incident.state.in_(OPEN_STATES))
-        return int((await self._session.execute(query)).scalar_one())
 
     @staticmethod
     def set_state(incident: Incident, state: str, at: datetime) -> None:

@@ -91,17 +91,6 @@ class TimelineRepository:
             after = rows[-1].id
             self._session.expunge_all()
 
-    async def latest(self, incident_id: int, *, public_only: bool = True) -> TimelineEntry | None:
-        query = (
-            select(TimelineEntry)
-            .where(TimelineEntry.incident_id == incident_id)
-            .order_by(TimelineEntry.id.desc())
-            .limit(1)
-        )
-        if public_only:
-            query = query.where(TimelineEntry.public.is_(True))
-        return (await self._session.execute(query)).scalar_one_or_none()
-
     async def latest_of(
         self, incident_ids: Sequence[int], *, public_only: bool = True
     ) -> dict[int, TimelineEntry]:

@@ -21,7 +21,6 @@ class Snapshot:
         self._documents: dict[str, Document] = {}
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.version = 0
 
     def get(self, path: str) -> Document | None:
         return self._documents.get(path)
@@ -31,7 +30,6 @@ class Snapshot:
             alert = await tx.alert.current()
         documents = {"/alert.json": Document.json({"alert": alert.text if alert else None})}
         self._documents = documents
-        self.version += 1
 
     def on_event(self, event: DeskEvent) -> None:
         """EventBus subscriber: mark dirty; the rebuild runs on its own task."""

@@ -52,8 +52,7 @@ async def test_incident_lifecycle_stamps_milestones_once(store: Store) -> None:
         assert incident.opened_at.tzinfo is not None
         assert incident.opened_at == T0
         assert await tx.incidents.list_open() == []
-        assert [i.id for i in await tx.incidents.list_resolved(limit=10)] == [incident_id]
-        assert await tx.incidents.count() == 1
+        assert [i.id for i in await tx.incidents.list_all()] == [incident_id]
 
 
 async def test_reopening_clears_resolution(store: Store) -> None:
@@ -89,8 +88,6 @@ async def test_timeline_is_ordered_and_streams_in_batches(store: Store) -> None:
         public = [e.text async for e in tx.timeline.stream(incident_id, public_only=True,
                                                             batch=4)]
         assert public == [f"note {n}" for n in range(0, 25, 2)]
-        latest = await tx.timeline.latest(incident_id)
-        assert latest is not None and latest.text == "note 24"
         assert [e.text for e in await tx.timeline.last(incident_id, 3)] == [
             "note 22", "note 23", "note 24"]
         entry = (await tx.timeline.entries(incident_id))[0]
