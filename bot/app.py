@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
@@ -20,6 +21,8 @@ from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, 
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
+from bot.web.export import StaticExport
+from bot.web.metrics import MetricSources
 from bot.web.snapshot import Snapshot
 from commands.auth import Principal, Whitelist
 from storage.db import open_store, upgrade
@@ -112,12 +115,28 @@ class App:
             page_url=page_url_of(config),
             on_queued=outbox.wake,
         )
-        snapshot = Snapshot(store)
+        page = config.status_page
+        export = StaticExport(Path(page.export_dir)) if page.export_dir else None
+        snapshot = self.snapshot = Snapshot(store, title=page.title, url=page_url_of(config),
+                                            export=export)
         bus.subscribe(snapshot.on_event)
         await snapshot.start()
-
-        runner = web.AppRunner(create_web_app(snapshot, store, self._transport_health),
-                               access_log=None)
+        sources = MetricSources(
+            commands=lambda: self.desk.outcomes,
+            delivered=lambda: outbox.delivered,
+            delivery_failures=lambda: outbox.failed,
+            renders=lambda: snapshot.renders,
+            render_seconds=lambda: snapshot.last_render_seconds,
+            sse_clients=lambda: snapshot.stream.client_count,
+            sse_dropped=lambda: snapshot.stream.dropped_total,
+            transports_connected=lambda: {
+                f"{t.name}/{t.network}": bool(t.health().get("connected"))
+                for t in self.transports
+            },
+        )
+        runner = web.AppRunner(
+            create_web_app(snapshot, store, self._transport_health, sources), access_log=None
+        )
         await runner.setup()
         site = web.TCPSite(runner, config.status_page.host, config.status_page.port)
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,6 +100,8 @@ class Desk:
         # One command at a time: commands see each other's effects in the order they came,
         # and SQLite never has two writers of ours fighting for its lock.
         self._lock = asyncio.Lock()
+        self.outcomes: Counter[str] = Counter()
+        """Commands by outcome (accepted, refused, usage, question), for /metrics."""
 
     async def handle(self, message: Message) -> list[Reply]:
         """Parse, authorize and apply one message; what to answer the sender."""
@@ -108,6 +111,7 @@ class Desk:
         log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
                   message.sender, message.text)
         if isinstance(parsed, ParseError):
+            self.outcomes["usage"] += 1
             return [Reply(_usage_reply(parsed))]
         return await self.apply(parsed, message)
 
@@ -133,6 +137,7 @@ class Desk:
                 log.warning(
                     "refused %s from %s (%s): %s", name, message.sender, where.identity, reason
                 )
+                self.outcomes["refused"] += 1
                 return [Reply(replies.refusal(name))]
             outcome = _Outcome()
             async with self._store.transaction() as tx:
@@ -145,6 +150,7 @@ class Desk:
             self._bus.publish(event)
         if outcome.queued:
             self._on_queued()
+        self.outcomes["accepted" if role is not None else "question"] += 1
         if role is not None:
             log.info("applied %s from %s", name, message.sender)
         return outcome.replies

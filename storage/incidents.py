@@ -69,6 +69,17 @@ class IncidentRepository:
             query = query.limit(limit)
         return (await self._session.execute(query)).scalars().all()
 
+    async def list_resolved(self, *, limit: int, offset: int = 0) -> Sequence[Incident]:
+        """Resolved incidents, the most recently resolved first."""
+        query = (
+            select(Incident)
+            .where(Incident.state == "resolved")
+            .order_by(Incident.resolved_at.desc(), Incident.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return (await self._session.execute(query)).scalars().all()
+
     @staticmethod
     def set_state(incident: Incident, state: str, at: datetime) -> None:
         """Change state, stamping the milestone the first time it is reached."""

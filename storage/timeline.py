@@ -91,6 +91,22 @@ class TimelineRepository:
             after = rows[-1].id
             self._session.expunge_all()
 
+    async def entries_of(
+        self, incident_ids: Sequence[int]
+    ) -> dict[int, list[TimelineEntry]]:
+        """Every entry of each incident, in order, in one query."""
+        found: dict[int, list[TimelineEntry]] = {i: [] for i in incident_ids}
+        if not incident_ids:
+            return found
+        query = (
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id.in_(incident_ids))
+            .order_by(TimelineEntry.id)
+        )
+        for entry in (await self._session.execute(query)).scalars():
+            found[entry.incident_id].append(entry)
+        return found
+
     async def latest_of(
         self, incident_ids: Sequence[int], *, public_only: bool = True
     ) -> dict[int, TimelineEntry]:

@@ -1,58 +1,207 @@
-"""The status page's public documents, rendered once per change and served from memory."""
+"""The status page's public documents, rendered once per change and served from memory.
+
+Hot documents (the front page, the JSON APIs, the feed, the lists, and the pages of open and
+recently resolved incidents) are rebuilt after every committed change, then SSE clients are
+told. Cold ones (old incidents, deeper history pages) are rendered on their first request and
+kept until the next change, so a crowd reading an old postmortem costs one query.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
+from pathlib import Path
 
 from bot.events import DeskEvent
+from bot.web import feed, pages, statuspage
 from bot.web.document import Document
+from bot.web.export import StaticExport
+from bot.web.sse import EventStream
+from bot.web.state import PageState, incident_view, load_page_state
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
 
+HISTORY_PAGE_SIZE = 20
+MAX_COLD = 512
+"""Cold documents kept between changes; beyond that the oldest is forgotten."""
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
+
 
 class Snapshot:
-    """Every public document by path. Rebuilt after each committed change; requests only read."""
+    """Every public document by path. Requests only read; rebuilds replace the whole map."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        title: str,
+        url: str,
+        stream: EventStream | None = None,
+        export: StaticExport | None = None,
+    ) -> None:
         self._store = store
+        self._title = title
+        self._url = url
+        self.stream = stream or EventStream()
+        self.export = export
         self._documents: dict[str, Document] = {}
+        self._cold: dict[str, Document] = {}
+        self._static = _static_documents()
+        self._pending: list[DeskEvent] = []
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._state: PageState | None = None
+        self._busy = False
+        self.renders = 0
+        self.last_render_seconds = 0.0
 
-    def get(self, path: str) -> Document | None:
-        return self._documents.get(path)
+    @property
+    def idle(self) -> bool:
+        """True when every committed change is in the documents and announced."""
+        return not self._dirty.is_set() and not self._pending and not self._busy
+
+    async def get(self, path: str, query_page: str | None = None) -> Document | None:
+        """The document for a request path (`/history` takes `?page=N`)."""
+        if path == "/history" and query_page not in (None, "", "1"):
+            return await self._history_page(query_page)
+        found = self._documents.get(path) or self._static.get(path)
+        if found is not None:
+            return found
+        if path.startswith("/incidents/"):
+            return await self._old_incident(path.removeprefix("/incidents/"))
+        return None
+
+    def not_found(self) -> Document:
+        return self._documents.get("/404") or Document.html("Not found", status=404)
 
     async def rebuild(self) -> None:
-        async with self._store.reading() as tx:
-            alert = await tx.alert.current()
-        documents = {"/alert.json": Document.json({"alert": alert.text if alert else None})}
+        started = time.perf_counter()
+        state = await load_page_state(self._store, title=self._title, url=self._url)
+        documents = render_hot(state)
+        self._state = state
         self._documents = documents
+        self._cold = {}
+        self.renders += 1
+        self.last_render_seconds = time.perf_counter() - started
 
     def on_event(self, event: DeskEvent) -> None:
-        """EventBus subscriber: mark dirty; the rebuild runs on its own task."""
+        """EventBus subscriber: queue the event; the rebuild runs on its own task."""
+        self._pending.append(event)
         self._dirty.set()
 
     async def start(self) -> None:
         await self.rebuild()
+        await self._export()
         self._task = asyncio.create_task(self._rebuild_when_dirty(), name="snapshot")
 
     async def stop(self) -> None:
+        self.stream.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _rebuild_when_dirty(self) -> None:
-        # A burst of changes coalesces into one rebuild: the flag is cleared before reading.
+        # A burst of changes coalesces into one rebuild; SSE clients hear of each change
+        # only after the documents that show it are in place.
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            events, self._pending = self._pending, []
+            self._busy = True
             try:
                 await self.rebuild()
             except Exception:
                 log.exception("status page rebuild failed; serving the previous snapshot")
+                self._pending[:0] = events
+                self._busy = False
                 await asyncio.sleep(1.0)
                 self._dirty.set()
+                continue
+            self.stream.publish(events)
+            await self._export()
+            self._busy = False
+
+    async def _export(self) -> None:
+        if self.export is not None:
+            await self.export.write({**self._documents, **self._static})
+
+    async def _history_page(self, query_page: str | None) -> Document | None:
+        if query_page is None or not query_page.isdigit() or int(query_page) < 1:
+            return None
+        number = int(query_page)
+        key = f"/history?page={number}"
+        cached = self._cold.get(key)
+        if cached is not None or self._state is None:
+            return cached
+        state = self._state
+        async with self._store.reading() as tx:
+            rows = await tx.incidents.list_resolved(
+                limit=HISTORY_PAGE_SIZE + 1, offset=(number - 1) * HISTORY_PAGE_SIZE
+            )
+            entries = await tx.timeline.entries_of([i.id for i in rows[:HISTORY_PAGE_SIZE]])
+        if not rows and number > 1:
+            return None
+        views = [incident_view(i, entries[i.id]) for i in rows[:HISTORY_PAGE_SIZE]]
+        html = pages.render_history(state, views, number, len(rows) > HISTORY_PAGE_SIZE)
+        return self._remember(key, Document.html(html))
+
+    async def _old_incident(self, raw_id: str) -> Document | None:
+        if not raw_id.isdigit() or self._state is None:
+            return None
+        key = f"/incidents/{int(raw_id)}"
+        cached = self._cold.get(key)
+        if cached is not None:
+            return cached
+        async with self._store.reading() as tx:
+            incident = await tx.incidents.get(int(raw_id))
+            if incident is None:
+                return None
+            entries = await tx.timeline.entries_of([incident.id])
+        view = incident_view(incident, entries[incident.id])
+        return self._remember(key, Document.html(pages.render_incident(self._state, view)))
+
+    def _remember(self, key: str, document: Document) -> Document:
+        if len(self._cold) >= MAX_COLD:
+            self._cold.pop(next(iter(self._cold)))
+        self._cold[key] = document
+        return document
+
+
+def render_hot(state: PageState) -> dict[str, Document]:
+    """Every document that changes with the page's state, keyed by request path."""
+    documents = {
+        "/": Document.html(pages.render_index(state)),
+        "/alert.json": Document.json({"alert": state.alert.text if state.alert else None}),
+        "/api/v2/summary.json": Document.json(statuspage.summary(state)),
+        "/api/v2/status.json": Document.json(statuspage.status(state)),
+        "/api/v2/incidents.json": Document.json(statuspage.incidents(state)),
+        "/api/v2/incidents/unresolved.json": Document.json(statuspage.unresolved(state)),
+        "/feed.atom": Document.of(feed.atom(state), "application/atom+xml"),
+        "/success": Document.html(pages.render_kudos(state, "success")),
+        "/thanks": Document.html(pages.render_kudos(state, "thanks")),
+        "/history": Document.html(pages.render_history(
+            state, state.recent_resolved[:HISTORY_PAGE_SIZE], 1,
+            len(state.recent_resolved) > HISTORY_PAGE_SIZE,
+        )),
+        "/404": Document.html(pages.render_not_found(state), status=404),
+    }
+    for incident in (*state.open_incidents, *state.recent_resolved):
+        documents[f"/incidents/{incident.id}"] = Document.html(
+            pages.render_incident(state, incident)
+        )
+    return documents
+
+
+def _static_documents() -> dict[str, Document]:
+    documents = {}
+    for path in sorted(STATIC_DIR.glob("*")):
+        content_type = STATIC_TYPES.get(path.suffix)
+        if content_type is not None:
+            documents[f"/static/{path.name}"] = Document.of(path.read_bytes(), content_type)
+    return documents

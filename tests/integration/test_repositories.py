@@ -219,3 +219,19 @@ async def test_add_many_keeps_order_and_skips_known_keys(store: Store) -> None:
                                   ("notice", "lane", {"n": 2}, "k2")], T0)
     async with store.reading() as tx:
         assert [e.payload["n"] for e in await tx.outbox.pending()] == [0, 1, 2]
+
+
+async def test_resolved_newest_first_and_entries_of_many(store: Store) -> None:
+    async with store.transaction() as tx:
+        ids = []
+        for n in range(3):
+            incident = await tx.incidents.open(title=f"i{n}", severity=3, opened_by="a", at=T0)
+            await tx.timeline.append(incident.id, "opened", ALICE, T0, text=f"open {n}")
+            tx.incidents.set_state(incident, "resolved", T0 + timedelta(minutes=10 - n))
+            ids.append(incident.id)
+        await tx.timeline.append(ids[1], "note", ALICE, T0, text="later", public=False)
+    async with store.reading() as tx:
+        assert [i.id for i in await tx.incidents.list_resolved(limit=2)] == [ids[0], ids[1]]
+        entries = await tx.timeline.entries_of([ids[1], ids[2]])
+        assert [e.text for e in entries[ids[1]]] == ["open 1", "later"]
+        assert [e.text for e in entries[ids[2]]] == ["open 2"]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite starts by itself: PostgreSQL (initdb/pg_ctl).
+# Installs the servers and tools the test suite starts by itself: PostgreSQL (initdb/pg_ctl)
+# and Chromium (driven by Playwright for the browser tests).
 # Needs root (or sudo) the first time on a machine that lacks them; a no-op afterwards.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ have_postgres() {
 
 missing=()
 have_postgres || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

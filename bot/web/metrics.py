@@ -1,0 +1,74 @@
+"""/metrics in the Prometheus text format, read from counters the parts keep themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass
+class MetricSources:
+    """Callables read at scrape time; the async ones (database) are read before it."""
+
+    commands: Callable[[], Mapping[str, int]]
+    delivered: Callable[[], int]
+    delivery_failures: Callable[[], int]
+    renders: Callable[[], int]
+    render_seconds: Callable[[], float]
+    sse_clients: Callable[[], int]
+    sse_dropped: Callable[[], int]
+    transports_connected: Callable[[], Mapping[str, bool]]
+    outbox_pending: int = 0
+    outbox_failed: int = 0
+
+
+class StatusdeskCollector(Collector):
+    def __init__(self, sources: MetricSources) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._sources
+        commands = CounterMetricFamily("statusdesk_commands", "Chat commands by outcome",
+                                       labels=["outcome"])
+        for outcome in ("accepted", "refused", "usage", "question"):
+            commands.add_metric([outcome], s.commands().get(outcome, 0))
+        yield commands
+        yield CounterMetricFamily("statusdesk_refusals", "Commands refused for lack of a role",
+                                  value=s.commands().get("refused", 0))
+        yield CounterMetricFamily("statusdesk_effects_delivered",
+                                  "Outbox effects delivered (broadcasts, topics, ...)",
+                                  value=s.delivered())
+        yield CounterMetricFamily("statusdesk_effects_failed",
+                                  "Outbox effects given up on", value=s.delivery_failures())
+        yield GaugeMetricFamily("statusdesk_outbox_pending", "Effects waiting for delivery",
+                                value=s.outbox_pending)
+        yield GaugeMetricFamily("statusdesk_outbox_failed", "Effects kept as failed",
+                                value=s.outbox_failed)
+        yield CounterMetricFamily("statusdesk_page_renders", "Status page snapshot rebuilds",
+                                  value=s.renders())
+        yield GaugeMetricFamily("statusdesk_page_render_seconds",
+                                "Duration of the last snapshot rebuild",
+                                value=s.render_seconds())
+        yield GaugeMetricFamily("statusdesk_sse_clients", "Connected /api/events clients",
+                                value=s.sse_clients())
+        yield CounterMetricFamily("statusdesk_sse_dropped",
+                                  "SSE clients dropped for falling behind",
+                                  value=s.sse_dropped())
+        connected = GaugeMetricFamily("statusdesk_transport_connected",
+                                      "1 when the transport is connected",
+                                      labels=["transport"])
+        for name, up in s.transports_connected().items():
+            connected.add_metric([name], 1.0 if up else 0.0)
+        yield connected
+
+
+def render(sources: MetricSources) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StatusdeskCollector(sources))
+    return generate_latest(registry)

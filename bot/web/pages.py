@@ -1,0 +1,190 @@
+"""The status page's HTML documents: pure functions of a `PageState` (no I/O, no database).
+
+Every template is autoescaped and undefined names are errors. Chat text only ever reaches the
+HTML as template *data*, so markup or Jinja syntax in it is shown, never interpreted. Links are
+root-relative, so an exported copy works under any host name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from bot.web.state import IncidentPageView, PageState
+from bot.web.statuspage import indicator, update_body
+
+SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
+STATES = ("investigating", "identified", "monitoring", "resolved")
+POST_KINDS = {"alert": "Alert", "notice": "Notice", "log": "Log", "ok": "OK"}
+RECENTLY_RESOLVED_ON_INDEX = 5
+
+_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.ASCII | re.IGNORECASE)
+
+_env = Environment(
+    loader=PackageLoader("bot.web", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+# --- formatting helpers (also the templates' filters) ----------------------------------------
+
+def utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive value is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """The `datetime` attribute of a `<time>` element: `2024-03-01T14:05:00Z`."""
+    return utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def fmt_datetime(moment: datetime) -> str:
+    return utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_date(moment: datetime) -> str:
+    return utc(moment).strftime("%Y-%m-%d")
+
+
+def fmt_time(moment: datetime) -> str:
+    return utc(moment).strftime("%H:%M UTC")
+
+
+def _duration_parts(start: datetime, end: datetime) -> tuple[int, int, int, int]:
+    seconds = max(0, int((utc(end) - utc(start)).total_seconds()))
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return days, hours, minutes, seconds
+
+
+def duration(start: datetime, end: datetime) -> str:
+    """A human duration: `2 d 3 h`, `1 h 5 min`, `12 min`, `less than a minute`."""
+    days, hours, minutes, _ = _duration_parts(start, end)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return "less than a minute"
+
+
+def iso_duration(start: datetime, end: datetime) -> str:
+    """The same duration for a `<time datetime>`: `P2DT3H`, `PT1H5M`, `PT0S`."""
+    days, hours, minutes, seconds = _duration_parts(start, end)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S"))
+                    if n)
+    text = "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+    return text if text != "P" else "PT0S"
+
+
+def severity_label(severity: int) -> str:
+    name = SEVERITY_NAMES.get(severity)
+    return f"SEV{severity} · {name}" if name else f"SEV{severity}"
+
+
+def severity_class(severity: int) -> str:
+    return f"sev-{severity}" if severity in SEVERITY_NAMES else "sev-unknown"
+
+
+def state_label(state: str | None) -> str:
+    return (state or "unknown").capitalize()
+
+
+def state_class(state: str | None) -> str:
+    return f"state-{state}" if state in STATES else "state-unknown"
+
+
+def post_label(kind: str) -> str:
+    return POST_KINDS.get(kind, kind.capitalize())
+
+
+def post_class(kind: str) -> str:
+    return f"kind-{kind}" if kind in POST_KINDS else "kind-other"
+
+
+def http_url(value: str | None) -> str | None:
+    """`value` if it is a plain http(s) URL, safe to put in an `href`; otherwise None."""
+    if value is None or not _HTTP_URL.fullmatch(value):
+        return None
+    return value
+
+
+def spans_days(incident: IncidentPageView) -> bool:
+    """Whether the incident's times fall on more than one UTC day."""
+    moments = [incident.opened_at, incident.identified_at, incident.monitoring_at,
+               incident.resolved_at, *(u.at for u in incident.updates)]
+    days: set[date] = {utc(m).date() for m in moments if m is not None}
+    return len(days) > 1
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+_env.filters.update(
+    iso=iso,
+    datetime=fmt_datetime,
+    date=fmt_date,
+    time=fmt_time,
+    severity_label=severity_label,
+    severity_class=severity_class,
+    state_label=state_label,
+    state_class=state_class,
+    post_label=post_label,
+    post_class=post_class,
+    http_url=http_url,
+    body=update_body,
+)
+_env.globals.update(duration=duration, iso_duration=iso_duration, spans_days=spans_days)
+
+
+def _render(name: str, state: PageState, current: str, **context: Any) -> str:
+    return _env.get_template(name).render(state=state, current=current, **context)
+
+
+def render_index(state: PageState) -> str:
+    """`/`: overall state, the current alert, open incidents, recent status posts."""
+    level, description = indicator(state)
+    return _render(
+        "index.html", state, "index", indicator=level, description=description,
+        recently_resolved=state.recent_resolved[:RECENTLY_RESOLVED_ON_INDEX],
+    )
+
+
+def render_incident(state: PageState, incident: IncidentPageView) -> str:
+    """`/incidents/ID`: one incident and its public timeline, newest entry first."""
+    return _render(
+        "incident.html", state, "incident", incident=incident,
+        updates=tuple(reversed(incident.updates)), multi_day=spans_days(incident),
+    )
+
+
+def render_history(
+    state: PageState, incidents: Sequence[IncidentPageView], page: int, has_next: bool
+) -> str:
+    """`/history?page=N`: one page of resolved incidents, newest resolution first."""
+    ordered = sorted(incidents, key=lambda i: utc(i.resolved_at or i.updated_at), reverse=True)
+    return _render("history.html", state, "history", incidents=ordered, page=page,
+                   has_next=has_next)
+
+
+def render_kudos(state: PageState, kind: Literal["success", "thanks"]) -> str:
+    """`/success`, `/thanks`: the statusbot-style lists, newest first."""
+    entries = state.success if kind == "success" else state.thanks
+    heading = "Successes" if kind == "success" else "Thanks"
+    return _render("kudos.html", state, kind, kind=kind, heading=heading, entries=entries)
+
+
+def render_not_found(state: PageState) -> str:
+    """The body of a 404."""
+    return _render("not_found.html", state, "not_found")

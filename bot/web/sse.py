@@ -1,0 +1,128 @@
+"""Server-Sent Events on /api/events: one event per change, resumable, never slowed by a slow
+client (its bounded queue overflows and it is dropped; EventSource reconnects and resumes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.events import DeskEvent
+
+log = logging.getLogger("statusdesk.sse")
+
+CLIENT_QUEUE = 256
+"""Events a client may fall behind by before it is dropped."""
+
+REPLAY = 1024
+"""Recent events kept for clients resuming with Last-Event-ID."""
+
+HEARTBEAT_SECONDS = 15.0
+RETRY_MS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    id: int
+    data: bytes
+    """The whole `id:/event:/data:` block, encoded once for every client."""
+
+
+def encode(event: DeskEvent, frame_id: int) -> Frame:
+    payload = {"kind": event.kind, "at": event.at.isoformat().replace("+00:00", "Z"),
+               "incident_id": None if event.incident_id is None else str(event.incident_id)}
+    # One line of JSON: SSE data must not contain a bare newline.
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return Frame(frame_id, f"id: {frame_id}\nevent: change\ndata: {data}\n\n".encode())
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(CLIENT_QUEUE)
+        self.dropped = False
+
+
+class EventStream:
+    def __init__(self) -> None:
+        self._clients: set[_Client] = set()
+        self._recent: deque[Frame] = deque(maxlen=REPLAY)
+        self._next_id = 1
+        self.dropped_total = 0
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def publish(self, events: Iterable[DeskEvent]) -> None:
+        for event in events:
+            frame = encode(event, self._next_id)
+            self._next_id += 1
+            self._recent.append(frame)
+            for client in list(self._clients):
+                try:
+                    client.queue.put_nowait(frame)
+                except asyncio.QueueFull:
+                    self._drop(client)
+
+    def close(self) -> None:
+        """Tell every client to go (at shutdown); they reconnect to whoever serves next."""
+        for client in list(self._clients):
+            self._drop(client)
+
+    def _drop(self, client: _Client) -> None:
+        client.dropped = True
+        self._clients.discard(client)
+        self.dropped_total += 1
+        with contextlib.suppress(asyncio.QueueFull):
+            client.queue.put_nowait(None)
+        # A full queue cannot take the None: the handler notices `dropped` on its next get.
+
+    def _missed_since(self, last_id: int) -> list[Frame] | None:
+        """Frames after `last_id`, or None when they are no longer all in the buffer."""
+        if last_id >= self._next_id - 1:
+            return []
+        if not self._recent or self._recent[0].id > last_id + 1:
+            return None
+        return [f for f in self._recent if f.id > last_id]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "Access-Control-Allow-Origin": "*",
+            "X-Accel-Buffering": "no",
+        })
+        await response.prepare(request)
+        client = _Client()
+        self._clients.add(client)
+        try:
+            await response.write(f"retry: {RETRY_MS}\n\n".encode())
+            last = request.headers.get("Last-Event-ID", "").strip()
+            if last.isdigit():
+                missed = self._missed_since(int(last))
+                if missed is None:
+                    # Too far behind to replay: one event that says "reload everything".
+                    missed = [Frame(self._next_id - 1, f"id: {self._next_id - 1}\n"
+                                    "event: reset\ndata: {}\n\n".encode())]
+                for old in missed:
+                    await response.write(old.data)
+            while True:
+                try:
+                    frame = await asyncio.wait_for(client.queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    await response.write(b": heartbeat\n\n")
+                    continue
+                if frame is None or client.dropped:
+                    break
+                await response.write(frame.data)
+        except ConnectionResetError:
+            pass  # the client went away: nothing to clean up beyond the finally
+        finally:
+            self._clients.discard(client)
+        return response

@@ -1,0 +1,158 @@
+"""What the public status page shows, as plain values: read from the store once per change.
+
+Renderers (HTML, Statuspage JSON, Atom) are pure functions of a `PageState`; nothing here is
+private. Private timeline entries (notes, captured chat) never enter a `PageState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.models import Incident, TimelineEntry
+from storage.unit_of_work import Store
+
+RECENT_RESOLVED = 50
+"""Resolved incidents kept on the hot page state (Statuspage's incidents.json shows 50)."""
+
+RECENT_POSTS = 50
+RECENT_KUDOS = 200
+
+PAGE_ID = "statusdesk"
+"""The `page.id` of the Statuspage documents: one statusdesk serves one page."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateView:
+    """One public timeline entry of an incident."""
+
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    state: str | None
+    """The incident's state after this entry."""
+    text: str | None
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentPageView:
+    id: int
+    title: str
+    severity: int
+    state: str
+    is_alert: bool
+    opened_at: datetime
+    updated_at: datetime
+    identified_at: datetime | None
+    monitoring_at: datetime | None
+    resolved_at: datetime | None
+    updates: tuple[UpdateView, ...]
+    """Public entries, oldest first."""
+
+    @property
+    def latest(self) -> UpdateView | None:
+        return self.updates[-1] if self.updates else None
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    id: int
+    kind: str
+    text: str | None
+    author: str
+    at: datetime
+    incident_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class KudosView:
+    id: int
+    text: str
+    author: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    text: str
+    set_by: str
+    set_at: datetime
+    incident_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageState:
+    title: str
+    url: str
+    updated_at: datetime
+    """The time of the newest change the page shows."""
+    alert: AlertState | None
+    open_incidents: tuple[IncidentPageView, ...]
+    """Newest first."""
+    recent_resolved: tuple[IncidentPageView, ...]
+    """The last `RECENT_RESOLVED` resolved incidents, newest resolution first."""
+    posts: tuple[PostView, ...]
+    """Recent `#status` posts, newest first."""
+    success: tuple[KudosView, ...]
+    thanks: tuple[KudosView, ...]
+
+    @property
+    def worst_severity(self) -> int | None:
+        return min((i.severity for i in self.open_incidents), default=None)
+
+
+def incident_view(incident: Incident, entries: Sequence[TimelineEntry]) -> IncidentPageView:
+    """An incident with its public entries, each carrying the state it left the incident in."""
+    updates = []
+    state = "investigating"
+    for entry in entries:
+        if entry.kind == "state" and entry.new_value:
+            state = entry.new_value
+        if entry.public:
+            updates.append(UpdateView(entry.id, entry.at, entry.kind, entry.actor, state,
+                                      entry.text, entry.old_value, entry.new_value))
+    return IncidentPageView(
+        id=incident.id, title=incident.title, severity=incident.severity,
+        state=incident.state, is_alert=incident.is_alert, opened_at=incident.opened_at,
+        updated_at=incident.updated_at, identified_at=incident.identified_at,
+        monitoring_at=incident.monitoring_at, resolved_at=incident.resolved_at,
+        updates=tuple(updates),
+    )
+
+
+async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
+    async with store.reading() as tx:
+        alert = await tx.alert.current()
+        open_incidents = await tx.incidents.list_open()
+        resolved = await tx.incidents.list_resolved(limit=RECENT_RESOLVED)
+        incidents = [*open_incidents, *resolved]
+        entries = await tx.timeline.entries_of([i.id for i in incidents])
+        posts = await tx.status_posts.recent(RECENT_POSTS)
+        success = await tx.kudos.recent("success", RECENT_KUDOS)
+        thanks = await tx.kudos.recent("thanks", RECENT_KUDOS)
+    views = {i.id: incident_view(i, entries.get(i.id, ())) for i in incidents}
+    times = [i.updated_at for i in incidents] + [p.at for p in posts]
+    times += [k.at for k in (*success, *thanks)]
+    if alert is not None:
+        times.append(alert.set_at)
+    return PageState(
+        title=title,
+        url=url,
+        updated_at=max(times, default=_EPOCH),
+        alert=AlertState(alert.text, alert.set_by, alert.set_at, alert.incident_id)
+        if alert else None,
+        open_incidents=tuple(sorted((views[i.id] for i in open_incidents),
+                                    key=lambda v: v.id, reverse=True)),
+        recent_resolved=tuple(views[i.id] for i in resolved),
+        posts=tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
+                    for p in posts),
+        success=tuple(KudosView(k.id, k.text, k.author, k.at) for k in success),
+        thanks=tuple(KudosView(k.id, k.text, k.author, k.at) for k in thanks),
+    )
+
+
+_EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")

@@ -1,0 +1,194 @@
+"""The Atlassian Statuspage public API v2 documents, so existing widgets and clients work.
+
+`/api/v2/summary.json`, `/api/v2/status.json`, `/api/v2/incidents.json` and
+`/api/v2/incidents/unresolved.json` as pure functions of a `PageState`: each returns a JSON-ready
+dict (ids as strings, timestamps as Statuspage writes them: `2026-11-21T14:02:00.000Z`).
+
+statusdesk has no components and no scheduled maintenances: those lists are always empty, and
+`affected_components` is always null. Keys that only describe Statuspage's own machinery
+(`deliver_notifications`, `custom_tweet`, `tweet_id`) are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.web.state import PAGE_ID, IncidentPageView, PageState, UpdateView
+
+INCIDENTS_LIMIT = 50
+"""Statuspage's incidents.json lists the 50 most recent incidents."""
+
+TIME_ZONE = "Etc/UTC"
+
+INDICATOR_DESCRIPTIONS = {
+    "none": "All Systems Operational",
+    "minor": "Minor Service Outage",
+    "major": "Partial System Outage",
+    "critical": "Major Service Outage",
+}
+_INDICATOR_RANK = {"none": 0, "minor": 1, "major": 2, "critical": 3}
+
+ALERT_INDICATOR = "major"
+"""What a current `#status alert` means when no open incident is worse."""
+
+_ROLE_LABELS = {"lead": "Incident lead", "manager": "Escalation manager"}
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+Json = dict[str, Any]
+
+
+def impact(severity: int) -> str:
+    """Statuspage `impact` of a severity: 1 critical, 2 major, 3 minor, 4 (or milder) none."""
+    if severity <= 1:
+        return "critical"
+    if severity == 2:
+        return "major"
+    if severity == 3:
+        return "minor"
+    return "none"
+
+
+def indicator(state: PageState) -> tuple[str, str]:
+    """`(indicator, description)` of the page: the worst open incident, or an alert as major."""
+    worst = state.worst_severity
+    level = impact(worst) if worst is not None else "none"
+    if state.alert is not None and _INDICATOR_RANK[level] < _INDICATOR_RANK[ALERT_INDICATOR]:
+        level = ALERT_INDICATOR
+    return level, INDICATOR_DESCRIPTIONS[level]
+
+
+def update_body(update: UpdateView) -> str:
+    """A human sentence for one public timeline entry (shared by the JSON, HTML and Atom)."""
+    kind, text, new = update.kind, update.text, update.new
+    if kind == "severity":
+        sentence = (f"Severity set to {new}." if update.old is None
+                    else f"Severity changed from {update.old} to {new}.")
+    elif kind in _ROLE_LABELS:
+        label = _ROLE_LABELS[kind]
+        sentence = f"{label} is now {new}." if new else f"{label} cleared."
+    elif kind == "bug":
+        # No full stop after the URL: clients that autolink would make it part of the link.
+        sentence = f"Linked bug {new}" if new else "Linked a bug."
+    else:
+        if text:
+            return text
+        sentence = _FALLBACKS.get(kind) or _generic(update)
+    # The structured kinds carry no text today; should one ever do, do not lose it.
+    return f"{sentence} {text}" if text else sentence
+
+
+def _generic(update: UpdateView) -> str:
+    if update.kind == "state" and update.new:
+        return f"Status changed to {update.new}."
+    if update.new is not None:
+        return f"{update.kind.capitalize()} changed to {update.new}."
+    return "Incident updated."
+
+
+_FALLBACKS = {
+    "opened": "Incident opened.",
+    "status.alert": "Alert posted.",
+    "status.notice": "Notice posted.",
+    "status.ok": "The alert has been cleared.",
+}
+
+
+def iso(at: datetime) -> str:
+    """Statuspage's timestamp format: UTC, milliseconds, `Z` (naive times are taken as UTC)."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z"
+
+
+def _iso_or_none(at: datetime | None) -> str | None:
+    return None if at is None else iso(at)
+
+
+def _text(value: str) -> str:
+    """JSON carries any character except lone surrogates (they cannot be encoded as UTF-8)."""
+    return _SURROGATES.sub("", value)
+
+
+def _base(state: PageState) -> str:
+    return state.url.rstrip("/")
+
+
+def page(state: PageState) -> Json:
+    return {
+        "id": PAGE_ID,
+        "name": _text(state.title),
+        "url": state.url,
+        "time_zone": TIME_ZONE,
+        "updated_at": iso(state.updated_at),
+    }
+
+
+def status_object(state: PageState) -> Json:
+    level, description = indicator(state)
+    return {"indicator": level, "description": description}
+
+
+def incident_update(update: UpdateView, incident: IncidentPageView) -> Json:
+    at = iso(update.at)
+    return {
+        "id": str(update.id),
+        "status": update.state or incident.state,
+        "body": _text(update_body(update)),
+        "incident_id": str(incident.id),
+        "created_at": at,
+        "updated_at": at,
+        "display_at": at,
+        "affected_components": None,
+    }
+
+
+def incident(view: IncidentPageView, state: PageState) -> Json:
+    updates = sorted(view.updates, key=lambda u: (u.at, u.id), reverse=True)
+    return {
+        "id": str(view.id),
+        "name": _text(view.title),
+        "status": view.state,
+        "impact": impact(view.severity),
+        "created_at": iso(view.opened_at),
+        "updated_at": iso(view.updated_at),
+        "monitoring_at": _iso_or_none(view.monitoring_at),
+        "resolved_at": _iso_or_none(view.resolved_at),
+        "started_at": iso(view.opened_at),
+        "page_id": PAGE_ID,
+        "shortlink": f"{_base(state)}/incidents/{view.id}",
+        "components": [],
+        "incident_updates": [incident_update(u, view) for u in updates],
+    }
+
+
+def _incidents(views: Iterable[IncidentPageView], state: PageState) -> list[Json]:
+    return [incident(view, state) for view in views]
+
+
+def summary(state: PageState) -> Json:
+    return {
+        "page": page(state),
+        "status": status_object(state),
+        "components": [],
+        "incidents": _incidents(state.open_incidents, state),
+        "scheduled_maintenances": [],
+    }
+
+
+def status(state: PageState) -> Json:
+    return {"page": page(state), "status": status_object(state)}
+
+
+def incidents(state: PageState) -> Json:
+    """Open and recently resolved incidents, newest first (by creation), at most 50."""
+    seen: dict[int, IncidentPageView] = {}
+    for view in (*state.open_incidents, *state.recent_resolved):
+        seen.setdefault(view.id, view)
+    newest = sorted(seen.values(), key=lambda v: (v.opened_at, v.id), reverse=True)
+    return {"page": page(state), "incidents": _incidents(newest[:INCIDENTS_LIMIT], state)}
+
+
+def unresolved(state: PageState) -> Json:
+    return {"page": page(state), "incidents": _incidents(state.open_incidents, state)}

@@ -1,0 +1,72 @@
+"""The whole statusdesk app running in-process on a free port, for tests that need its HTTP
+side: commands go through its real desk as the console operator's would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from multidict import CIMultiDict
+
+from bot.app import App
+from bot.config import load_config_text
+from bot.transports.base import Identity, Message
+from tests.servers.ports import free_port
+
+OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)
+
+
+@dataclass
+class Running:
+    app: App
+    base: str
+    http: aiohttp.ClientSession
+    export_dir: Path
+
+    async def say(self, text: str) -> list[str]:
+        message = Message("console", "console", "console", "op", OPERATOR, text, addressed=True)
+        return [r.text for r in await self.app.desk.handle(message)]
+
+    async def settled(self) -> None:
+        """Wait until the page shows every change and SSE clients were told."""
+        for _ in range(500):
+            if self.app.snapshot.idle:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the status page never caught up")
+
+    async def get(self, path: str, **headers: str) -> tuple[int, CIMultiDict[str], bytes]:
+        """The raw response: no decompression unless the test asks for an encoding."""
+        headers.setdefault("Accept-Encoding", "identity")
+        async with self.http.get(self.base + path, headers=headers,
+                                 auto_decompress=False) as response:
+            return response.status, CIMultiDict(response.headers), await response.read()
+
+
+@asynccontextmanager
+async def run_app(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    port = free_port()
+    export_dir = tmp_path / "export"
+    config = load_config_text(
+        f"database: {{url: '{db_url}'}}\n"
+        f"status_page: {{listen: '127.0.0.1:{port}', title: 'Example Status',"
+        f" public_url: 'https://status.example.org', export_dir: '{export_dir}'}}\n"
+    )
+    app = App(config)
+    task = asyncio.create_task(app.run())
+    for _ in range(500):
+        if app.web_port is not None or task.done():
+            break
+        await asyncio.sleep(0.02)
+    if task.done():
+        task.result()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Running(app, f"http://127.0.0.1:{port}", http, export_dir)
+    finally:
+        app.request_stop()
+        assert await asyncio.wait_for(task, 30) == 0
