@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
@@ -109,12 +109,22 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
         from bot.app import App
 
-        return asyncio.run(App(config).run())
+        return _run_event_loop(App(config).run())
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))
     if args.incidents_command == "list":
         return asyncio.run(_incidents_list(config, open_only=args.open))
     return asyncio.run(_incidents_export(config, _incident_id(args.id), args.format))
+
+
+def _run_event_loop(main: Coroutine[None, None, int]) -> int:
+    """Run the bot on uvloop where it exists: the status page serves 15-20% more requests a
+    second on it (bench/page.py), and asyncpg is built for it."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _incident_id(text: str) -> int:

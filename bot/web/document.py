@@ -3,6 +3,7 @@ the contract's cache headers. Compression happens once per change, never per req
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -11,6 +12,7 @@ from typing import Any
 
 import brotli
 from aiohttp import web
+from multidict import CIMultiDict
 
 PUBLIC_CACHE = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
 
@@ -21,29 +23,59 @@ _TEXT_TYPES = ("text/", "application/json", "application/atom+xml", "application
 
 
 @dataclass(frozen=True, slots=True)
-class Encoded:
+class Representation:
+    """One coding of a document, with the response headers built once, not per request."""
+
     body: bytes
     etag: str
+    headers: CIMultiDict[str]
+    not_modified_headers: CIMultiDict[str]
 
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    body: bytes
+    identity: Representation
+    """The uncompressed representation."""
     content_type: str
-    etag: str
     status: int = 200
-    encodings: dict[str, Encoded] = field(default_factory=dict)
+    encodings: dict[str, Representation] = field(default_factory=dict)
     """Pre-compressed variants by content coding (`br`, `gzip`), each with its own ETag."""
+
+    @property
+    def body(self) -> bytes:
+        return self.identity.body
+
+    @property
+    def etag(self) -> str:
+        return self.identity.etag
 
     @classmethod
     def of(cls, body: bytes, content_type: str, *, status: int = 200) -> Document:
         digest = hashlib.sha256(body).hexdigest()[:32]
-        encodings: dict[str, Encoded] = {}
-        if len(body) >= MIN_COMPRESS:
+        compress = len(body) >= MIN_COMPRESS
+        shared = {"Cache-Control": PUBLIC_CACHE}
+        if compress:
+            shared["Vary"] = "Accept-Encoding"
+        if content_type == "application/json":
+            shared["Access-Control-Allow-Origin"] = "*"
+        media = f"{content_type}; charset=utf-8" if content_type.startswith(_TEXT_TYPES) \
+            else content_type
+
+        def representation(data: bytes, etag: str, coding: str | None) -> Representation:
+            not_modified = CIMultiDict({**shared, "ETag": etag})
+            headers = CIMultiDict({**shared, "ETag": etag, "Content-Type": media})
+            if coding is not None:
+                headers["Content-Encoding"] = coding
+            return Representation(data, etag, headers, not_modified)
+
+        encodings: dict[str, Representation] = {}
+        if compress:
             # A strong ETag names one representation: each coding gets its own.
-            encodings["br"] = Encoded(brotli.compress(body, quality=9), f'"{digest}-br"')
-            encodings["gzip"] = Encoded(gzip.compress(body, 9, mtime=0), f'"{digest}-gz"')
-        return cls(body, content_type, f'"{digest}"', status, encodings)
+            encodings["br"] = representation(brotli.compress(body, quality=9),
+                                             f'"{digest}-br"', "br")
+            encodings["gzip"] = representation(gzip.compress(body, 9, mtime=0),
+                                               f'"{digest}-gz"', "gzip")
+        return cls(representation(body, f'"{digest}"', None), content_type, status, encodings)
 
     @classmethod
     def json(cls, value: Any) -> Document:
@@ -54,34 +86,28 @@ class Document:
     def html(cls, text: str, *, status: int = 200) -> Document:
         return cls.of(text.encode(), "text/html", status=status)
 
-    @property
-    def media_type(self) -> str:
-        if self.content_type.startswith(_TEXT_TYPES):
-            return f"{self.content_type}; charset=utf-8"
-        return self.content_type
-
     def response(self, request: web.Request) -> web.Response:
         coding = _pick_coding(request.headers.get("Accept-Encoding", ""), self.encodings)
-        body, etag = (self.body, self.etag)
-        if coding is not None:
-            body, etag = self.encodings[coding].body, self.encodings[coding].etag
-        headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE}
-        if self.encodings:
-            headers["Vary"] = "Accept-Encoding"
-        if self.content_type == "application/json":
-            headers["Access-Control-Allow-Origin"] = "*"
-        if self.status == 200 and _matches(request.headers.get("If-None-Match"), etag):
-            return web.Response(status=304, headers=headers)
-        headers["Content-Type"] = self.media_type
-        if coding is not None:
-            headers["Content-Encoding"] = coding
-        return web.Response(status=self.status, body=body, headers=headers)
+        chosen = self.encodings[coding] if coding is not None else self.identity
+        if self.status == 200 and _matches(request.headers.get("If-None-Match"), chosen.etag):
+            return web.Response(status=304, headers=chosen.not_modified_headers)
+        return web.Response(status=self.status, body=chosen.body, headers=chosen.headers)
 
 
-def _pick_coding(accept: str, available: dict[str, Encoded]) -> str | None:
+def _pick_coding(accept: str, available: dict[str, Representation]) -> str | None:
     """The best coding the client accepts (q > 0) among those we have: br, then gzip."""
     if not available or not accept:
         return None
+    for coding in _preferred_codings(accept):
+        if coding in available:
+            return coding
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _preferred_codings(accept: str) -> tuple[str, ...]:
+    """The codings of ours an Accept-Encoding value allows, best first. Clients send a
+    handful of distinct values, so each is parsed once."""
     accepted: dict[str, float] = {}
     for part in accept.split(","):
         name, _, params = part.strip().partition(";")
@@ -93,11 +119,7 @@ def _pick_coding(accept: str, available: dict[str, Encoded]) -> str | None:
             except ValueError:
                 quality = 0.0
         accepted[name.strip().lower()] = quality
-    for coding in ("br", "gzip"):
-        weight = accepted.get(coding, accepted.get("*", 0.0))
-        if coding in available and weight > 0:
-            return coding
-    return None
+    return tuple(c for c in ("br", "gzip") if accepted.get(c, accepted.get("*", 0.0)) > 0)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

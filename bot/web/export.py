@@ -29,8 +29,6 @@ def file_for(path: str) -> str | None:
         return "404.html"
     if path.startswith(("/static/", "/api/")) or path.endswith((".json", ".atom")):
         return path.lstrip("/")
-    if path.startswith("/history?page="):
-        return f"history/page-{path.rsplit('=', 1)[1]}.html"
     return path.lstrip("/") + ".html"
 
 

@@ -65,6 +65,10 @@ class Snapshot:
         """True when every committed change is in the documents and announced."""
         return not self._dirty.is_set() and not self._pending and not self._busy
 
+    def hot(self, path: str) -> Document | None:
+        """A document rendered with the last change, without touching the database."""
+        return self._documents.get(path) or self._static.get(path)
+
     async def get(self, path: str, query_page: str | None = None) -> Document | None:
         """The document for a request path (`/history` takes `?page=N`)."""
         if path == "/history" and query_page not in (None, "", "1"):
