@@ -135,7 +135,11 @@ class App:
             },
         )
         runner = web.AppRunner(
-            create_web_app(snapshot, store, self._transport_health, sources), access_log=None
+            create_web_app(
+                snapshot, store, self._transport_health, sources,
+                api_token=page.api_token.get_secret_value() if page.api_token else None,
+            ),
+            access_log=None,
         )
         await runner.setup()
         site = web.TCPSite(runner, config.status_page.host, config.status_page.port)

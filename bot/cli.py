@@ -148,6 +148,7 @@ async def _db_upgrade(config: Config) -> int:
 
 
 async def _incidents_list(config: Config, *, open_only: bool) -> int:
+    from bot.incident_metrics import Aggregate, IncidentTimes, format_duration
     from storage.db import open_store, upgrade
 
     store = open_store(config.database.url)
@@ -157,14 +158,19 @@ async def _incidents_list(config: Config, *, open_only: bool) -> int:
             incidents = await tx.incidents.list_all(open_only=open_only)
     finally:
         await store.close()
-    rows = [["ID", "SEV", "STATE", "OPENED (UTC)", "RESOLVED (UTC)", "LEAD", "EM", "TITLE"]]
-    for incident in incidents:
+    rows = [["ID", "SEV", "STATE", "OPENED (UTC)", "RESOLVED (UTC)", "TTA", "TTI", "TTR",
+             "LEAD", "EM", "TITLE"]]
+    all_times = [IncidentTimes.of(i) for i in incidents]
+    for incident, times in zip(incidents, all_times, strict=True):
         rows.append([
             f"#{incident.id}",
             f"sev{incident.severity}",
             incident.state,
             f"{incident.opened_at:%Y-%m-%d %H:%M}",
             f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "-",
+            format_duration(times.to_acknowledge),
+            format_duration(times.to_identify),
+            format_duration(times.to_resolve),
             incident.lead or "-",
             incident.manager or "-",
             incident.title,
@@ -176,6 +182,18 @@ async def _incidents_list(config: Config, *, open_only: bool) -> int:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]))
+    medians = []
+    for label, values in (
+        ("acknowledge", [t.to_acknowledge for t in all_times]),
+        ("identify", [t.to_identify for t in all_times]),
+        ("resolve", [t.to_resolve for t in all_times]),
+    ):
+        aggregate = Aggregate.of(values)
+        if aggregate.count:
+            medians.append(f"to {label} {format_duration(aggregate.median)} "
+                           f"(of {aggregate.count})")
+    if medians:
+        print("\nMedian time " + "; ".join(medians) + ".")
     return EXIT_OK
 
 
@@ -190,9 +208,8 @@ async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
             incident = await tx.incidents.get(incident_id)
             if incident is None:
                 raise LookupError(f"there is no incident #{incident_id}")
-            entries = tx.timeline.stream(incident_id)
             writer = export_markdown if fmt == "md" else export_json
-            async for chunk in writer(incident, entries):
+            async for chunk in writer(incident, tx.timeline):
                 sys.stdout.write(chunk)
     finally:
         await store.close()

@@ -1,51 +1,68 @@
-"""An incident's full log as Markdown or JSON, streamed chunk by chunk.
+"""An incident's full log: a Markdown postmortem skeleton, or versioned JSON.
 
-The timeline arrives as an async iterator so a long incident never sits in memory whole.
+Both stream: the timeline is read in batches and written as it comes, so memory stays flat
+however long the incident. The few sections that need a look at the whole incident before
+the timeline (participants, pages, links) are small queries of their own.
+JSON schema: bot/schemas/incident-log-v1.schema.json.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from bot.incident_metrics import IncidentTimes, format_duration
+from commands.replies import SEVERITY_NAMES
 from storage.models import Incident, TimelineEntry
+from storage.timeline import TimelineRepository
 
+EXPORT_SCHEMA = "statusdesk.incident-log"
 EXPORT_SCHEMA_VERSION = 1
 
 MILESTONES = (
-    ("opened", "opened_at"),
-    ("acknowledged", "acknowledged_at"),
-    ("identified", "identified_at"),
-    ("monitoring", "monitoring_at"),
-    ("resolved", "resolved_at"),
+    ("opened", "Opened", "opened_at"),
+    ("acknowledged", "Acknowledged", "acknowledged_at"),
+    ("identified", "Identified", "identified_at"),
+    ("monitoring", "Mitigated (monitoring)", "monitoring_at"),
+    ("resolved", "Resolved", "resolved_at"),
 )
+
+PAGE_KINDS = ("page.sent", "page.acknowledged", "page.escalated", "page.resolved")
+LINK_KINDS = ("bug", "playbook")
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value else "-"
 
 
 def _md(text: str | None) -> str:
-    """Chat text inside a Markdown table cell: no pipes, no line breaks, no raw HTML."""
+    """Chat text inside Markdown: no table breaks, no line breaks, no raw HTML, no links that
+    render as something else."""
     if not text:
         return ""
-    escaped = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    escaped = (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+               .replace(">", "&gt;").replace("`", "\\`").replace("[", "\\[")
+               .replace("]", "\\]").replace("*", "\\*").replace("_", "\\_"))
     return " ".join(escaped.split())
 
 
-def _incident_document(incident: Incident) -> dict[str, Any]:
-    return {
-        "id": str(incident.id),
-        "title": incident.title,
-        "severity": incident.severity,
-        "state": incident.state,
-        "lead": incident.lead,
-        "escalation_manager": incident.manager,
-        "opened_by": incident.opened_by,
-        "milestones": {name: _iso(getattr(incident, column)) for name, column in MILESTONES},
-    }
+def _link(url: str | None) -> str:
+    """A Markdown autolink when the URL cannot break out of it, else escaped text."""
+    if url and url.startswith(("http://", "https://")) and not any(c in url for c in "<> "):
+        return f"<{url}>"
+    return _md(url)
+
+
+def _change(entry: TimelineEntry) -> str:
+    if entry.old_value is None and entry.new_value is None:
+        return ""
+    return f"{entry.old_value or '-'} → {entry.new_value or '-'}"
 
 
 def _entry_document(entry: TimelineEntry) -> dict[str, Any]:
@@ -64,39 +81,119 @@ def _entry_document(entry: TimelineEntry) -> dict[str, Any]:
     }
 
 
+def _seconds(value: Any) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
 async def export_json(
-    incident: Incident, entries: AsyncIterator[TimelineEntry]
+    incident: Incident, timeline: TimelineRepository, *, generated_at: datetime | None = None
 ) -> AsyncIterator[str]:
-    head = {"schema": "statusdesk.incident-log", "version": EXPORT_SCHEMA_VERSION,
-            "incident": _incident_document(incident)}
+    times = IncidentTimes.of(incident)
+    head = {
+        "schema": EXPORT_SCHEMA,
+        "version": EXPORT_SCHEMA_VERSION,
+        "generated_at": _iso(generated_at or datetime.now(UTC)),
+        "incident": {
+            "id": str(incident.id),
+            "title": incident.title,
+            "severity": incident.severity,
+            "state": incident.state,
+            "lead": incident.lead,
+            "escalation_manager": incident.manager,
+            "opened_by": incident.opened_by,
+            "is_alert": incident.is_alert,
+            "milestones": {name: _iso(getattr(incident, column))
+                           for name, _, column in MILESTONES},
+        },
+        "metrics": {
+            "time_to_acknowledge_seconds": _seconds(times.to_acknowledge),
+            "time_to_identify_seconds": _seconds(times.to_identify),
+            "time_to_mitigate_seconds": _seconds(times.to_mitigate),
+            "time_to_resolve_seconds": _seconds(times.to_resolve),
+        },
+        "participants": await timeline.actors(incident.id),
+    }
     yield json.dumps(head, ensure_ascii=False)[:-1] + ',"timeline":['
     first = True
-    async for entry in entries:
+    async for entry in timeline.stream(incident.id):
         yield ("" if first else ",") + json.dumps(_entry_document(entry), ensure_ascii=False)
         first = False
     yield "]}\n"
 
 
 async def export_markdown(
-    incident: Incident, entries: AsyncIterator[TimelineEntry]
+    incident: Incident, timeline: TimelineRepository, *, generated_at: datetime | None = None
 ) -> AsyncIterator[str]:
+    times = IncidentTimes.of(incident)
+    participants = await timeline.actors(incident.id)
+    pages = await timeline.entries(incident.id, kinds=PAGE_KINDS)
+    links = await timeline.entries(incident.id, kinds=LINK_KINDS)
+    end = incident.resolved_at
+    duration = format_duration(times.to_resolve) if end else "ongoing"
+    span = f"{_when(incident.opened_at)} → {_when(end) if end else 'now'} UTC"
+    generated = generated_at or datetime.now(UTC)
+
     yield f"# Incident #{incident.id}: {_md(incident.title)}\n\n"
-    yield (f"- Severity: {incident.severity}\n- State: {incident.state}\n"
-           f"- Incident lead: {_md(incident.lead) or '-'}\n"
-           f"- Escalation manager: {_md(incident.manager) or '-'}\n"
-           f"- Opened by: {_md(incident.opened_by)}\n\n")
-    yield "## Milestones (UTC)\n\n"
-    for name, column in MILESTONES:
-        value = getattr(incident, column)
-        yield f"- {name.capitalize()}: {value:%Y-%m-%d %H:%M:%S}\n" if value else \
-            f"- {name.capitalize()}: -\n"
-    yield "\n## Timeline (UTC)\n\n| When | Who | Where | What | Detail |\n|---|---|---|---|---|\n"
-    async for entry in entries:
+    yield (f"> Postmortem draft generated by statusdesk on {generated:%Y-%m-%d %H:%M} UTC from "
+           "the incident log.\n> Replace the _italic_ prompts; everything else is the record.\n\n")
+
+    yield "## Summary\n\n_What happened, in two or three sentences, and what ended it._\n\n"
+    yield "| | |\n|---|---|\n"
+    yield (f"| Severity | sev{incident.severity} "
+           f"({SEVERITY_NAMES.get(incident.severity, '?')}) |\n")
+    yield f"| State | {incident.state} |\n"
+    yield f"| Duration | {duration} ({span}) |\n"
+    yield f"| Opened by | {_md(incident.opened_by)} |\n"
+    yield f"| Incident lead | {_md(incident.lead) or '-'} |\n"
+    yield f"| Escalation manager | {_md(incident.manager) or '-'} |\n"
+    yield f"| Participants | {', '.join(_md(p) for p in participants) or '-'} |\n\n"
+
+    yield ("## Impact\n\n_Who and what was affected, how badly, and for how long; "
+           "what users saw._\n\n")
+
+    yield "## Milestones (UTC)\n\n| Milestone | Time | Since opened |\n|---|---|---|\n"
+    for _, label, column in MILESTONES:
+        moment = getattr(incident, column)
+        since = "-" if moment is None or column == "opened_at" else \
+            format_duration(moment - incident.opened_at)
+        yield f"| {label} | {_when(moment)} | {since} |\n"
+    yield (f"\nTime to acknowledge: {format_duration(times.to_acknowledge)}; "
+           f"to identify: {format_duration(times.to_identify)}; "
+           f"to mitigate: {format_duration(times.to_mitigate)}; "
+           f"to resolve: {format_duration(times.to_resolve)}.\n\n")
+
+    yield "## Pages and acknowledgements\n\n"
+    if not pages:
+        yield "No one was paged through statusdesk.\n\n"
+    else:
+        yield "| When | What | Who | Detail |\n|---|---|---|---|\n"
+        for entry in pages:
+            detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
+            yield (f"| {_when(entry.at)} | {entry.kind.removeprefix('page.')} | "
+                   f"{_md(entry.actor)} | {_md(detail)} |\n")
+        yield "\n"
+
+    yield "## Linked bugs and playbooks\n\n"
+    if not links:
+        yield "None linked.\n\n"
+    else:
+        for entry in links:
+            yield (f"- {entry.kind}: {_link(entry.new_value)} (linked by {_md(entry.actor)}, "
+                   f"{_when(entry.at)} UTC)\n")
+        yield "\n"
+
+    yield ("## Timeline (UTC)\n\nEvery event, in order; _private_ entries (notes, captured "
+           "chat, what the bot did) do not appear on the public status page.\n\n"
+           "| When | Who | Where | What | Detail |\n|---|---|---|---|---|\n")
+    async for entry in timeline.stream(incident.id):
         where = "/".join(p for p in (entry.network, entry.channel) if p)
-        change = ""
-        if entry.old_value is not None or entry.new_value is not None:
-            change = f"{entry.old_value or '-'} → {entry.new_value or '-'}"
-        detail = " ".join(p for p in (change, entry.text or "") if p)
-        kind = entry.kind + ("" if entry.public else " (private)")
-        yield (f"| {entry.at:%Y-%m-%d %H:%M:%S} | {_md(entry.actor)} | {_md(where)} | {kind} "
+        detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
+        kind = entry.kind + ("" if entry.public else " _(private)_")
+        yield (f"| {_when(entry.at)} | {_md(entry.actor)} | {_md(where)} | {kind} "
                f"| {_md(detail)} |\n")
+
+    yield "\n## Five Whys\n\n"
+    for n in range(1, 6):
+        yield f"{n}. Why _…_? Because _…_\n"
+    yield ("\n## Action items\n\n| Action | Owner | Bug | Due |\n|---|---|---|---|\n"
+           "| _…_ | | | |\n")

@@ -58,7 +58,7 @@ class TimelineRepository:
         return entry
 
     async def entries(
-        self, incident_id: int, *, public_only: bool = False
+        self, incident_id: int, *, public_only: bool = False, kinds: Sequence[str] = ()
     ) -> Sequence[TimelineEntry]:
         query = (
             select(TimelineEntry)
@@ -67,7 +67,20 @@ class TimelineRepository:
         )
         if public_only:
             query = query.where(TimelineEntry.public.is_(True))
+        if kinds:
+            query = query.where(TimelineEntry.kind.in_(kinds))
         return (await self._session.execute(query)).scalars().all()
+
+    async def actors(self, incident_id: int) -> list[str]:
+        """Everyone who did something in the incident, in order of first appearance."""
+        first_seen = func.min(TimelineEntry.id)
+        query = (
+            select(TimelineEntry.actor)
+            .where(TimelineEntry.incident_id == incident_id)
+            .group_by(TimelineEntry.actor)
+            .order_by(first_seen)
+        )
+        return list((await self._session.execute(query)).scalars())
 
     async def stream(
         self, incident_id: int, *, public_only: bool = False, batch: int = 500

@@ -17,6 +17,8 @@ from bot.config import load_config_text
 from bot.transports.base import Identity, Message
 from tests.servers.ports import free_port
 
+API_TOKEN = "test-token-6f1c2e"
+
 OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)
 
 
@@ -54,7 +56,8 @@ async def run_app(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     config = load_config_text(
         f"database: {{url: '{db_url}'}}\n"
         f"status_page: {{listen: '127.0.0.1:{port}', title: 'Example Status',"
-        f" public_url: 'https://status.example.org', export_dir: '{export_dir}'}}\n"
+        f" public_url: 'https://status.example.org', export_dir: '{export_dir}',"
+        f" api_token: '{API_TOKEN}'}}\n"
     )
     app = App(config)
     task = asyncio.create_task(app.run())

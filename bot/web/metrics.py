@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
+
+from bot.incident_metrics import Aggregate, IncidentTimes
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -26,6 +33,8 @@ class MetricSources:
     transports_connected: Callable[[], Mapping[str, bool]]
     outbox_pending: int = 0
     outbox_failed: int = 0
+    incidents_open: int = 0
+    incident_times: list[IncidentTimes] = field(default_factory=list)
 
 
 class StatusdeskCollector(Collector):
@@ -66,6 +75,21 @@ class StatusdeskCollector(Collector):
         for name, up in s.transports_connected().items():
             connected.add_metric([name], 1.0 if up else 0.0)
         yield connected
+        yield GaugeMetricFamily("statusdesk_incidents_open", "Open incidents",
+                                value=s.incidents_open)
+        for measure, label in (("to_acknowledge", "acknowledge"), ("to_identify", "identify"),
+                               ("to_mitigate", "mitigate"), ("to_resolve", "resolve")):
+            aggregate = Aggregate.of([getattr(t, measure) for t in s.incident_times])
+            yield SummaryMetricFamily(
+                f"statusdesk_incident_time_to_{label}_seconds",
+                f"Time from opening an incident to its {label} milestone",
+                count_value=aggregate.count, sum_value=aggregate.total.total_seconds(),
+            )
+            yield GaugeMetricFamily(
+                f"statusdesk_incident_time_to_{label}_median_seconds",
+                f"Median time from opening an incident to its {label} milestone",
+                value=aggregate.median.total_seconds() if aggregate.median else float("nan"),
+            )
 
 
 def render(sources: MetricSources) -> bytes:

@@ -16,7 +16,7 @@ import feedparser
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import Running, run_app
+from tests.harness import API_TOKEN, Running, run_app
 
 PUBLIC_CACHE = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
 
@@ -213,3 +213,47 @@ async def test_metrics(running: Running) -> None:
     assert families["statusdesk_page_renders"].samples[0].value >= 2
     assert "statusdesk_outbox_pending" in families
     assert "statusdesk_sse_clients" in families
+
+
+async def test_incident_log_api_needs_the_token_and_holds_private_entries(
+    running: Running,
+) -> None:
+    await running.say("#incident open sev2 Mirror outage")
+    await running.say("#log 1 SECRET-NOTE rsync keys rotated on mirror01")
+    await running.say("#incident 1 identified stale rsync key")
+    await running.settled()
+    for path in ("/api/incidents/1/log.md", "/api/incidents/1/log.json"):
+        status, headers, body = await running.get(path)
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        assert b"SECRET-NOTE" not in body
+        status, _, _ = await running.get(path, Authorization="Bearer wrong-token")
+        assert status == 401
+        status, headers, body = await running.get(path, Authorization=f"Bearer {API_TOKEN}")
+        assert status == 200 and headers["Cache-Control"] == "no-store"
+        assert b"SECRET-NOTE" in body
+    _, headers, body = await running.get("/api/incidents/1/log.json",
+                                         Authorization=f"Bearer {API_TOKEN}")
+    assert headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["incident"]["state"] == "identified"
+    status, _, _ = await running.get("/api/incidents/9/log.md",
+                                     Authorization=f"Bearer {API_TOKEN}")
+    assert status == 404
+    # Private entries never reach a public document.
+    for path in ("/", "/incidents/1", "/feed.atom", "/api/v2/summary.json",
+                 "/api/v2/incidents.json", "/history"):
+        _, _, body = await running.get(path)
+        assert b"SECRET-NOTE" not in body, path
+        assert b"stale rsync key" in body or path == "/history", path
+
+
+async def test_metrics_report_incident_times_from_milestones(running: Running) -> None:
+    await running.say("#incident open Disk full")
+    await running.say("#incident 1 identified logs")
+    await running.say("#incident 1 resolved")
+    await running.settled()
+    _, _, body = await running.get("/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    resolve = {s.name: s.value for s in
+               families["statusdesk_incident_time_to_resolve_seconds"].samples}
+    assert resolve["statusdesk_incident_time_to_resolve_seconds_count"] == 1
+    assert families["statusdesk_incidents_open"].samples[0].value == 0
