@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import EventBus
 from bot.outbox import OutboxWorker
+from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.transports.console import ConsoleTransport
@@ -157,6 +158,9 @@ class App:
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
 
         worker = asyncio.create_task(outbox.run(), name="outbox")
+        scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
+                                      fallback=self.transports.channels)
+        reminders = asyncio.create_task(scheduler.run(), name="reminders")
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -180,6 +184,9 @@ class App:
             # then whatever they queued gets a last chance to go out before we disconnect.
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight), timeout=SHUTDOWN_DRAIN_SECONDS)
+            reminders.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reminders
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():

@@ -36,7 +36,7 @@ def format_duration(value: timedelta | None) -> str:
     """`45s`, `12m`, `3h 5m`, `2d 4h`: the two largest units; `-` when unknown."""
     if value is None:
         return "-"
-    seconds = int(value.total_seconds())
+    seconds = max(0, int(value.total_seconds()))
     if seconds < 60:
         return f"{seconds}s"
     days, seconds = divmod(seconds, 86_400)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,20 +121,29 @@ class TimelineRepository:
             found[entry.incident_id].append(entry)
         return found
 
+    async def first_of(self, incident_ids: Sequence[int]) -> dict[int, TimelineEntry]:
+        """The first entry of each incident (where it was opened), in one query."""
+        return await self._edge_of(incident_ids, func.min, public_only=False)
+
     async def latest_of(
         self, incident_ids: Sequence[int], *, public_only: bool = True
     ) -> dict[int, TimelineEntry]:
         """The newest entry of each incident, in one query."""
+        return await self._edge_of(incident_ids, func.max, public_only=public_only)
+
+    async def _edge_of(
+        self, incident_ids: Sequence[int], pick: Any, *, public_only: bool
+    ) -> dict[int, TimelineEntry]:
         if not incident_ids:
             return {}
-        newest = (
-            select(func.max(TimelineEntry.id))
+        edge = (
+            select(pick(TimelineEntry.id))
             .where(TimelineEntry.incident_id.in_(incident_ids))
             .group_by(TimelineEntry.incident_id)
         )
         if public_only:
-            newest = newest.where(TimelineEntry.public.is_(True))
-        query = select(TimelineEntry).where(TimelineEntry.id.in_(newest.scalar_subquery()))
+            edge = edge.where(TimelineEntry.public.is_(True))
+        query = select(TimelineEntry).where(TimelineEntry.id.in_(edge.scalar_subquery()))
         rows = (await self._session.execute(query)).scalars().all()
         return {row.incident_id: row for row in rows}
 
