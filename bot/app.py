@@ -115,6 +115,7 @@ class App:
             self.transports.channels,
             page_url=page_url_of(config),
             on_queued=outbox.wake,
+            capture=config.incidents.capture or (),
         )
         page = config.status_page
         export = StaticExport(Path(page.export_dir)) if page.export_dir else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +31,7 @@ from commands.auth import Principal, Whitelist, required_role
 from commands.grammar import command_name, parse
 from commands.model import Command, ParseError
 from commands.replies import AlertView, IncidentView
+from commands.text import clean_text
 from commands.usage import INCIDENT_HELP, STATUS_HELP
 from storage.models import Incident, utcnow
 from storage.timeline import Where
@@ -40,6 +41,9 @@ log = logging.getLogger("statusdesk.desk")
 
 ALERT_SEVERITY = 2
 """Severity of the incident that `#status alert` opens (raise it with `#incident ID sev 1`)."""
+
+MAX_CAPTURED = 2000
+"""Longest captured chat line kept (IRC lines are far shorter; Matrix ones need not be)."""
 
 LOG_ENTRIES_IN_CHAT = 20
 """How many timeline entries `#incident ID log` sends by private message."""
@@ -88,6 +92,7 @@ class Desk:
         page_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
+        capture: Collection[str] = (),
     ) -> None:
         self._store = store
         self._bus = bus
@@ -97,6 +102,7 @@ class Desk:
         self._page_url = page_url.rstrip("/") if page_url else None
         self._clock = clock
         self._on_queued = on_queued
+        self._capture = frozenset(capture)
         # One command at a time: commands see each other's effects in the order they came,
         # and SQLite never has two writers of ours fighting for its lock.
         self._lock = asyncio.Lock()
@@ -107,6 +113,8 @@ class Desk:
         """Parse, authorize and apply one message; what to answer the sender."""
         parsed = parse(message.text, self._bot_nick, addressed=message.addressed)
         if parsed is None:
+            if message.target in self._capture and not message.private:
+                await self._capture_chatter(message)
             return []
         log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
                   message.sender, message.text)
@@ -154,6 +162,20 @@ class Desk:
         if role is not None:
             log.info("applied %s from %s", name, message.sender)
         return outcome.replies
+
+    async def _capture_chatter(self, message: Message) -> None:
+        """incidents.capture: a channel line goes, privately, into every open incident."""
+        text = clean_text(message.text)[:MAX_CAPTURED]
+        if not text:
+            return
+        where = Where(actor=message.sender, identity=message.identity.describe(),
+                      transport=message.transport, network=message.network,
+                      channel=message.target)
+        async with self._lock, self._store.transaction() as tx:
+            for incident in await tx.incidents.list_open():
+                # Chatter is not an update: updated_at stays, so reminders still fire.
+                await tx.timeline.append(incident.id, "chat", where, self._clock(), text=text,
+                                         public=False)
 
     # --- dispatch ------------------------------------------------------------------------
 
@@ -223,7 +245,9 @@ class Desk:
         await tx.timeline.append(incident.id, "status.alert", where, now, text=text)
         incident.updated_at = now
         await self._fan_out(tx, f"post:{post.id}", [("notice", {"text": f"NOTICE: {text}"}),
-                                                     ("set_topic", {"text": text})])
+                                                     ("set_topic", {"text": text,
+                                                                    "incident_id":
+                                                                    str(incident.id)})])
         out.queued = True
         out.events.append(DeskEvent(ALERT_SET, now, incident.id, {"text": text}))
         if opened:
@@ -272,7 +296,9 @@ class Desk:
                     out.events.append(DeskEvent(INCIDENT_CHANGED, now, incident.id,
                                                 {"field": "state", "old": old,
                                                  "new": "resolved"}))
-        effects: list[tuple[str, dict[str, str]]] = [("restore_topic", {})]
+        effects: list[tuple[str, dict[str, str]]] = [
+            ("restore_topic", {"incident_id": str(incident_id)} if incident_id else {})
+        ]
         if text:
             effects.append(("notice", {"text": f"NOTICE: {text}"}))
         await self._fan_out(tx, f"post:{post.id}", effects)

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.transports.registry import Transports
 from storage.models import utcnow
+from storage.timeline import Where
 from storage.unit_of_work import Store
 
 
@@ -19,9 +20,11 @@ class TopicKeeper:
 
     kinds = frozenset({"set_topic", "restore_topic"})
 
-    def __init__(self, store: Store, transports: Transports) -> None:
+    def __init__(self, store: Store, transports: Transports, *,
+                 bot_nick: str = "statusdesk") -> None:
         self._store = store
         self._transports = transports
+        self._bot_nick = bot_nick
 
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
         name, network, channel = payload["transport"], payload["network"], payload["target"]
@@ -34,6 +37,7 @@ class TopicKeeper:
                 async with self._store.transaction() as tx:
                     await tx.topics.save_if_absent(name, network, channel, current, utcnow())
             await transport.set_topic(channel, payload["text"])
+            await self._record(payload, new=payload["text"])
             return
         async with self._store.reading() as tx:
             saved = await tx.topics.get(name, network, channel)
@@ -42,3 +46,16 @@ class TopicKeeper:
         await transport.set_topic(channel, saved.topic or "")
         async with self._store.transaction() as tx:
             await tx.topics.pop(name, network, channel)
+        await self._record(payload, new=saved.topic or "")
+
+    async def _record(self, payload: dict[str, Any], *, new: str) -> None:
+        """What the bot did to a channel, in the incident's log (private: it is not news)."""
+        if not payload.get("incident_id"):
+            return
+        where = Where(actor=self._bot_nick, identity="statusdesk topic keeper",
+                      transport=payload["transport"], network=payload["network"],
+                      channel=payload["target"])
+        async with self._store.transaction() as tx:
+            if await tx.incidents.get(int(payload["incident_id"])) is not None:
+                await tx.timeline.append(int(payload["incident_id"]), "topic", where, utcnow(),
+                                         new=new, public=False)

@@ -169,7 +169,7 @@ def test_status_alert_end_to_end_on_the_console(
     document = json.loads(export.stdout)
     assert document["incident"]["id"] == "1"
     assert [e["kind"] for e in document["timeline"]] == [
-        "opened", "status.alert", "status.ok", "state"]
+        "opened", "status.alert", "topic", "status.ok", "state", "topic"]
 
 
 def test_usage_on_the_console(bot: Bot, console_config: tuple[Path, int]) -> None:

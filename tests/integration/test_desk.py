@@ -88,7 +88,7 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
     worker = OutboxWorker(store, [Broadcaster(transports), TopicKeeper(store, transports)],
                           clock=clock)
     desk = Desk(store, bus, WHITELIST, transports.channels, page_url="https://status.test",
-                clock=clock)
+                clock=clock, capture={"#infra"})
     rig = Rig(desk, store, worker, out, clock)
     bus.subscribe(rig.events.append)
     await console.set_topic("console", "Welcome to #infra")
@@ -110,7 +110,7 @@ async def test_alert_broadcasts_swaps_topic_and_opens_an_incident(rig: Rig) -> N
         incident = await tx.incidents.get(1)
         assert incident is not None and incident.is_alert and incident.severity == 2
         kinds = [e.kind for e in await tx.timeline.entries(1)]
-        assert kinds == ["opened", "status.alert"]
+        assert kinds == ["opened", "status.alert", "topic"]
         saved = await tx.topics.get("console", "console", "console")
         assert saved is not None and saved.topic == "Welcome to #infra"
 
@@ -344,3 +344,32 @@ async def test_effects_older_than_a_day_are_given_up(rig: Rig) -> None:
     assert await rig.deliver() == []
     async with rig.store.reading() as tx:
         assert await tx.outbox.failed_count() == 1
+
+
+async def test_captured_channel_chatter_goes_privately_into_open_incidents(rig: Rig) -> None:
+    await rig.say("the gate looks slow today", nick="bystander", account=None)
+    await rig.say("#incident open A")
+    await rig.say("#incident open B")
+    before = rig.clock.now
+    rig.clock.advance(minutes=5)
+    await rig.say("zuul01 \x02load\x02 is 40\r\nPRIVMSG #x :hi", nick="bystander",
+                  account=None)
+    async with rig.store.reading() as tx:
+        for incident_id in (1, 2):
+            chats = [e for e in await tx.timeline.entries(incident_id) if e.kind == "chat"]
+            assert [(c.actor, c.text, c.public) for c in chats] == [
+                ("bystander", "zuul01 load is 40 PRIVMSG #x :hi", False)]
+            incident = await tx.incidents.get(incident_id)
+            assert incident is not None and incident.updated_at == before
+
+
+async def test_topic_changes_are_recorded_on_the_alert_incident(rig: Rig) -> None:
+    await rig.say("#status alert Gate is broken")
+    await rig.deliver()
+    await rig.say("#status ok")
+    await rig.deliver()
+    async with rig.store.reading() as tx:
+        topics = [(e.kind, e.actor, e.new_value, e.public)
+                  for e in await tx.timeline.entries(1) if e.kind == "topic"]
+    assert topics == [("topic", "statusdesk", "Gate is broken", False),
+                      ("topic", "statusdesk", "Welcome to #infra", False)]
