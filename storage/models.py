@@ -76,6 +76,8 @@ class Base(DeclarativeBase):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    # /history lists resolved incidents by resolution time, newest first.
+    __table_args__ = (Index("ix_incidents_resolved_at", "resolved_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     title: Mapped[str] = mapped_column(String(200))
