@@ -8,6 +8,7 @@ JSON schema: bot/schemas/incident-log-v1.schema.json.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,8 +16,8 @@ from typing import Any
 
 from bot.incident_metrics import IncidentTimes, format_duration
 from commands.replies import SEVERITY_NAMES
-from storage.models import Incident, TimelineEntry
-from storage.timeline import TimelineRepository
+from storage.models import Incident
+from storage.timeline import TimelineRecord, TimelineRepository
 
 EXPORT_SCHEMA = "statusdesk.incident-log"
 EXPORT_SCHEMA_VERSION = 1
@@ -29,6 +30,9 @@ MILESTONES = (
     ("resolved", "Resolved", "resolved_at"),
 )
 
+CHUNK_ROWS = 500
+"""Timeline rows per yielded chunk: few enough writes, small enough to stay flat."""
+
 PAGE_KINDS = ("page.sent", "page.acknowledged", "page.escalated", "page.resolved")
 LINK_KINDS = ("bug", "playbook")
 
@@ -38,7 +42,14 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _when(value: datetime | None) -> str:
-    return f"{value:%Y-%m-%d %H:%M:%S}" if value else "-"
+    # isoformat is several times faster than strftime, which shows on 50,000-row exports.
+    return value.isoformat(" ", "seconds")[:19] if value else "-"
+
+
+_MD_ESCAPES = str.maketrans({
+    "\\": "\\\\", "|": "\\|", "<": "&lt;", ">": "&gt;", "`": "\\`", "[": "\\[",
+    "]": "\\]", "*": "\\*", "_": "\\_",
+})
 
 
 def _md(text: str | None) -> str:
@@ -46,10 +57,13 @@ def _md(text: str | None) -> str:
     render as something else."""
     if not text:
         return ""
-    escaped = (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-               .replace(">", "&gt;").replace("`", "\\`").replace("[", "\\[")
-               .replace("]", "\\]").replace("*", "\\*").replace("_", "\\_"))
-    return " ".join(escaped.split())
+    return " ".join(text.translate(_MD_ESCAPES).split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _md_name(text: str | None) -> str:
+    """_md for the few values that repeat on every row (actors, channels)."""
+    return _md(text)
 
 
 def _link(url: str | None) -> str:
@@ -59,13 +73,13 @@ def _link(url: str | None) -> str:
     return _md(url)
 
 
-def _change(entry: TimelineEntry) -> str:
+def _change(entry: TimelineRecord) -> str:
     if entry.old_value is None and entry.new_value is None:
         return ""
     return f"{entry.old_value or '-'} → {entry.new_value or '-'}"
 
 
-def _entry_document(entry: TimelineEntry) -> dict[str, Any]:
+def _entry_document(entry: TimelineRecord) -> dict[str, Any]:
     return {
         "id": str(entry.id),
         "at": _iso(entry.at),
@@ -114,10 +128,16 @@ async def export_json(
         "participants": await timeline.actors(incident.id),
     }
     yield json.dumps(head, ensure_ascii=False)[:-1] + ',"timeline":['
-    first = True
+    separator = ""
+    chunk: list[dict[str, Any]] = []
     async for entry in timeline.stream(incident.id):
-        yield ("" if first else ",") + json.dumps(_entry_document(entry), ensure_ascii=False)
-        first = False
+        chunk.append(_entry_document(entry))
+        if len(chunk) == CHUNK_ROWS:
+            # One dumps per chunk: the C encoder does a list far faster than 500 calls.
+            yield separator + json.dumps(chunk, ensure_ascii=False)[1:-1]
+            separator, chunk = ",", []
+    if chunk:
+        yield separator + json.dumps(chunk, ensure_ascii=False)[1:-1]
     yield "]}\n"
 
 
@@ -185,12 +205,19 @@ async def export_markdown(
     yield ("## Timeline (UTC)\n\nEvery event, in order; _private_ entries (notes, captured "
            "chat, what the bot did) do not appear on the public status page.\n\n"
            "| When | Who | Where | What | Detail |\n|---|---|---|---|---|\n")
-    async for entry in timeline.stream(incident.id):
-        where = "/".join(p for p in (entry.network, entry.channel) if p)
-        detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
-        kind = entry.kind + ("" if entry.public else " _(private)_")
-        yield (f"| {_when(entry.at)} | {_md(entry.actor)} | {_md(where)} | {kind} "
-               f"| {_md(detail)} |\n")
+    chunk: list[str] = []
+    async for row in timeline.stream(incident.id):
+        where = f"{row.network}/{row.channel}" if row.network and row.channel else (
+            row.network or row.channel or "")
+        change = _change(row)
+        detail = f"{change} {row.text}" if change and row.text else (change or row.text or "")
+        kind = row.kind if row.public else row.kind + " _(private)_"
+        chunk.append(f"| {_when(row.at)} | {_md_name(row.actor)} | {_md_name(where)} | {kind} "
+                     f"| {_md(detail)} |\n")
+        if len(chunk) == CHUNK_ROWS:
+            yield "".join(chunk)
+            chunk = []
+    yield "".join(chunk)
 
     yield "\n## Five Whys\n\n"
     for n in range(1, 6):

@@ -148,7 +148,8 @@ class Snapshot:
             rows = await tx.incidents.list_resolved(
                 limit=HISTORY_PAGE_SIZE + 1, offset=(number - 1) * HISTORY_PAGE_SIZE
             )
-            entries = await tx.timeline.entries_of([i.id for i in rows[:HISTORY_PAGE_SIZE]])
+            entries = await tx.timeline.entries_of([i.id for i in rows[:HISTORY_PAGE_SIZE]],
+                                                   public_only=True)
         if not rows and number > 1:
             return None
         views = [incident_view(i, entries[i.id]) for i in rows[:HISTORY_PAGE_SIZE]]
@@ -166,7 +167,7 @@ class Snapshot:
             incident = await tx.incidents.get(int(raw_id))
             if incident is None:
                 return None
-            entries = await tx.timeline.entries_of([incident.id])
+            entries = await tx.timeline.entries_of([incident.id], public_only=True)
         view = incident_view(incident, entries[incident.id])
         return self._remember(key, Document.html(pages.render_incident(self._state, view)))
 

@@ -130,7 +130,9 @@ async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
         open_incidents = await tx.incidents.list_open()
         resolved = await tx.incidents.list_resolved(limit=RECENT_RESOLVED)
         incidents = [*open_incidents, *resolved]
-        entries = await tx.timeline.entries_of([i.id for i in incidents])
+        # Public entries only: the page never shows the others, and a long incident's
+        # captured chat would otherwise be read on every change.
+        entries = await tx.timeline.entries_of([i.id for i in incidents], public_only=True)
         posts = await tx.status_posts.recent(RECENT_POSTS)
         success = await tx.kudos.recent("success", RECENT_KUDOS)
         thanks = await tx.kudos.recent("thanks", RECENT_KUDOS)
