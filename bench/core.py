@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import statistics
 import sys
@@ -34,6 +33,7 @@ from bot.transports.base import Identity, Message
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.db import open_store, upgrade
+from tests.servers.postgres import throwaway_database
 
 OPERATOR = Identity(transport="irc", nick="alice", network="oftc", account="alice")
 STRANGER = Identity(transport="irc", nick="mallory", network="oftc")
@@ -137,23 +137,8 @@ async def main() -> int:
         sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         results.append(await run_backend("sqlite", sqlite_url, lines, args.channels))
 
-        pg_url = os.environ.get("STATUSDESK_TEST_PG_URL")
-        server = None
-        if not pg_url:
-            from tests.servers.postgres import start_postgres
-
-            server = start_postgres(durable=True)
-            import asyncpg
-
-            admin = await asyncpg.connect(server.dsn)
-            await admin.execute("CREATE DATABASE bench")
-            await admin.close()
-            pg_url = server.url("bench")
-        try:
+        async with throwaway_database("bench") as pg_url:
             results.append(await run_backend("postgresql", pg_url, lines, args.channels))
-        finally:
-            if server is not None:
-                server.stop()
 
     print(f"{args.commands} mixed commands, {args.channels} channels, one at a time")
     print(f"{'backend':<12}{'commands/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import random
 import statistics
 import sys
@@ -36,6 +35,7 @@ from bot.web.state import incident_view
 from storage.db import open_store, upgrade
 from storage.models import Incident, TimelineEntry
 from storage.unit_of_work import Store
+from tests.servers.postgres import throwaway_database
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 KINDS = ["note", "state", "status.notice", "chat", "severity", "lead", "bug", "topic"]
@@ -193,23 +193,8 @@ async def main() -> int:
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         lines += await bench_backend("sqlite", f"sqlite+aiosqlite:///{tmp}/log.db", args)
-        pg_url = os.environ.get("STATUSDESK_TEST_PG_URL")
-        server = None
-        if not pg_url:
-            import asyncpg
-
-            from tests.servers.postgres import start_postgres
-
-            server = start_postgres(durable=True)
-            admin = await asyncpg.connect(server.dsn)
-            await admin.execute("CREATE DATABASE incident_log")
-            await admin.close()
-            pg_url = server.url("incident_log")
-        try:
+        async with throwaway_database("incident_log") as pg_url:
             lines += await bench_backend("postgresql", pg_url, args)
-        finally:
-            if server is not None:
-                server.stop()
     print("\n".join(lines))
     return 0
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,6 +20,7 @@ from bot.transports.registry import Transports
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store
+from tests.clock import Clock
 
 
 class FlakyTerminal(io.StringIO):
@@ -32,17 +32,6 @@ class FlakyTerminal(io.StringIO):
         if self.broken:
             raise OSError("terminal went away")
         return super().write(text)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @dataclass

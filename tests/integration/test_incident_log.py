@@ -22,6 +22,7 @@ from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from commands.auth import Whitelist
 from storage.unit_of_work import Store
+from tests.clock import Clock
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "incident_log.md"
 SCHEMA = Path(__file__).parent.parent.parent / "bot" / "schemas" / "incident-log-v1.schema.json"
@@ -44,18 +45,10 @@ SCRIPT = [
 ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 23, 40, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 async def incident(store: Store) -> AsyncIterator[Store]:
     """Runs SCRIPT through a console transport reading a real pipe."""
-    clock = Clock()
+    clock = Clock(datetime(2026, 11, 21, 23, 40, tzinfo=UTC))
     read_fd, write_fd = os.pipe()
     stdin = os.fdopen(read_fd, "r")
     stdout = io.StringIO()

@@ -34,6 +34,7 @@ from bot.transports.registry import Transports
 from commands.auth import Whitelist
 from storage.timeline import Where
 from storage.unit_of_work import Store
+from tests.clock import Clock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHT = QuietHours.model_validate(
@@ -117,17 +118,6 @@ def test_quiet_hours_hold_only_milder_incidents() -> None:
 
 
 # --- the scheduler -------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @dataclass

@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +123,25 @@ def server_from_url(url: str) -> PostgresServer:
         user = f"{user}:{parsed.password}"
     return PostgresServer(parsed.host or "127.0.0.1", parsed.port or 5432, user,
                           admin_db=parsed.database or "postgres")
+
+
+@asynccontextmanager
+async def throwaway_database(name: str) -> AsyncIterator[str]:
+    """A database for a benchmark: in STATUSDESK_TEST_PG_URL's server if given, else in a
+    new durable cluster (fsync on, as in production) that is removed afterwards."""
+    given = os.environ.get("STATUSDESK_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    import asyncpg
+
+    server = start_postgres(durable=True)
+    try:
+        admin = await asyncpg.connect(server.dsn)
+        try:
+            await admin.execute(f"CREATE DATABASE {name}")
+        finally:
+            await admin.close()
+        yield server.url(name)
+    finally:
+        server.stop()
