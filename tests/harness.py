@@ -4,6 +4,7 @@ side: commands go through its real desk as the console operator's would."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from multidict import CIMultiDict
 
 from bot.app import App
 from bot.config import load_config_text
+from bot.outbox import OutboxWorker
 from bot.transports.base import Identity, Message
 from tests.servers.ports import free_port
 
@@ -73,3 +75,14 @@ async def run_app(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     finally:
         app.request_stop()
         assert await asyncio.wait_for(task, 30) == 0
+
+
+async def delivered_lines(worker: OutboxWorker, out: io.StringIO) -> list[str]:
+    """Run the outbox until nothing is due; the lines the console wrote meanwhile."""
+    before = out.tell()
+    while await worker.deliver_due():
+        pass
+    out.seek(before)
+    lines = out.read().splitlines()
+    out.seek(0, io.SEEK_END)
+    return lines

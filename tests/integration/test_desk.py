@@ -21,6 +21,7 @@ from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store
 from tests.clock import Clock
+from tests.harness import delivered_lines
 
 
 class FlakyTerminal(io.StringIO):
@@ -51,13 +52,7 @@ class Rig:
 
     async def deliver(self) -> list[str]:
         """Run the outbox until nothing is due; what the channel saw."""
-        before = self.out.tell()
-        while await self.worker.deliver_due():
-            pass
-        self.out.seek(before)
-        lines = self.out.read().splitlines()
-        self.out.seek(0, io.SEEK_END)
-        return lines
+        return await delivered_lines(self.worker, self.out)
 
 
 WHITELIST = Whitelist([

@@ -35,6 +35,7 @@ from commands.auth import Whitelist
 from storage.timeline import Where
 from storage.unit_of_work import Store
 from tests.clock import Clock
+from tests.harness import delivered_lines
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHT = QuietHours.model_validate(
@@ -141,13 +142,7 @@ class Rig:
         return await self.scheduler.check()
 
     async def deliver(self) -> list[str]:
-        before = self.out.tell()
-        while await self.worker.deliver_due():
-            pass
-        self.out.seek(before)
-        lines = self.out.read().splitlines()
-        self.out.seek(0, io.SEEK_END)
-        return lines
+        return await delivered_lines(self.worker, self.out)
 
     def another_scheduler(self) -> ReminderScheduler:
         return ReminderScheduler(self.store, self.config, clock=self.clock)
