@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from bot.events import (
     ALERT_CLEARED,
@@ -71,13 +72,62 @@ class Channel:
 
 
 @dataclass(slots=True)
-class _Outcome:
+class Outcome:
+    """What applying one command produced: answers, events to publish after commit, and
+    whether anything was queued in the outbox."""
+
     replies: list[Reply] = field(default_factory=list)
     events: list[DeskEvent] = field(default_factory=list)
     queued: bool = False
 
     def say(self, *lines: str, private: bool = False) -> None:
         self.replies.extend(Reply(line, private) for line in lines)
+
+
+@dataclass(slots=True)
+class Applying:
+    """One command being applied: its open transaction, who sent it and from where.
+
+    Extensions get this instead of the desk itself, so what they may touch is explicit.
+    """
+
+    desk: Desk
+    tx: Transaction
+    where: Where
+    principal: Principal | None
+    message: Message
+    now: datetime
+    out: Outcome
+
+    async def fan_out(self, cause: str, effects: Sequence[tuple[str, dict[str, str]]]) -> None:
+        """Queue each effect for every broadcast channel (see `Desk._fan_out`)."""
+        await self.desk._fan_out(self.tx, cause, effects)
+        self.out.queued = True
+
+    async def target_incident(self, incident_id: int | None, usage: str) -> Incident | None:
+        """The incident named, else the only open one; says why not in the reply."""
+        return await self.desk._target_incident(incident_id, self.tx, self.out, usage)
+
+    def incident_url(self, incident_id: int) -> str | None:
+        return self.desk._incident_url(incident_id) if self.desk.page_url else None
+
+
+class DeskExtension(Protocol):
+    """A capability plugged into the desk (paging, playbooks): the commands it applies and
+    what it does when the desk changes something.
+
+    Both run inside the command's transaction, so whatever an extension queues in the
+    outbox commits, or rolls back, with the change that caused it.
+    """
+
+    commands: tuple[type, ...]
+    """Command classes this extension applies (e.g. `m.Page`); the desk routes them here."""
+
+    async def apply(self, command: Command, ctx: Applying) -> None: ...
+
+    async def on_change(self, event: DeskEvent, ctx: Applying) -> None:
+        """Called for every event the command produced (an incident opened, resolved...)."""
+        ...
 
 
 class Desk:
@@ -93,6 +143,7 @@ class Desk:
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
         capture: Collection[str] = (),
+        extensions: Sequence[DeskExtension] = (),
     ) -> None:
         self._store = store
         self._bus = bus
@@ -103,6 +154,7 @@ class Desk:
         self._clock = clock
         self._on_queued = on_queued
         self._capture = frozenset(capture)
+        self._extensions = list(extensions)
         # One command at a time: commands see each other's effects in the order they came,
         # and SQLite never has two writers of ours fighting for its lock.
         self._lock = asyncio.Lock()
@@ -147,9 +199,15 @@ class Desk:
                 )
                 self.outcomes["refused"] += 1
                 return [Reply(replies.refusal(name))]
-            outcome = _Outcome()
+            outcome = Outcome()
             async with self._store.transaction() as tx:
-                await self._dispatch(command, tx, where, outcome)
+                ctx = Applying(self, tx, where, principal, message, self._clock(), outcome)
+                extension = self._extension_for(command)
+                if extension is not None:
+                    await extension.apply(command, ctx)
+                else:
+                    await self._dispatch(command, tx, where, outcome)
+                await self._offer_changes(ctx)
                 if role is not None:
                     await tx.audit.record(
                         where, self._clock(), command=name, text=message.text, outcome="accepted"
@@ -162,6 +220,28 @@ class Desk:
         if role is not None:
             log.info("applied %s from %s", name, message.sender)
         return outcome.replies
+
+    @property
+    def page_url(self) -> str | None:
+        return self._page_url
+
+    def add_extension(self, extension: DeskExtension) -> None:
+        self._extensions.append(extension)
+
+    def _extension_for(self, command: Command) -> DeskExtension | None:
+        for extension in self._extensions:
+            if isinstance(command, extension.commands):
+                return extension
+        return None
+
+    async def _offer_changes(self, ctx: Applying) -> None:
+        """Show every event to every extension; events they add are shown too, once."""
+        index = 0
+        while index < len(ctx.out.events):
+            event = ctx.out.events[index]
+            for extension in self._extensions:
+                await extension.on_change(event, ctx)
+            index += 1
 
     async def _capture_chatter(self, message: Message) -> None:
         """incidents.capture: a channel line goes, privately, into every open incident."""
@@ -180,7 +260,7 @@ class Desk:
     # --- dispatch ------------------------------------------------------------------------
 
     async def _dispatch(
-        self, command: Command, tx: Transaction, where: Where, out: _Outcome
+        self, command: Command, tx: Transaction, where: Where, out: Outcome
     ) -> None:
         match command:
             case m.StatusAlert(text):
@@ -227,7 +307,7 @@ class Desk:
 
     # --- #status -------------------------------------------------------------------------
 
-    async def _alert(self, text: str, tx: Transaction, where: Where, out: _Outcome) -> None:
+    async def _alert(self, text: str, tx: Transaction, where: Where, out: Outcome) -> None:
         now = self._clock()
         incident = await tx.incidents.open_alert_incident()
         opened = incident is None
@@ -255,7 +335,7 @@ class Desk:
         else:
             out.say(f"Alert updated (incident #{incident.id}).")
 
-    async def _notice(self, text: str, tx: Transaction, where: Where, out: _Outcome) -> None:
+    async def _notice(self, text: str, tx: Transaction, where: Where, out: Outcome) -> None:
         now = self._clock()
         incident = await self._current_incident(tx)
         incident_id = incident.id if incident else None
@@ -269,13 +349,13 @@ class Desk:
                                     {"kind": "notice", "text": text}))
         out.say("Notice sent" + (f" (added to incident #{incident_id})." if incident_id else "."))
 
-    async def _status_log(self, text: str, tx: Transaction, where: Where, out: _Outcome) -> None:
+    async def _status_log(self, text: str, tx: Transaction, where: Where, out: Outcome) -> None:
         now = self._clock()
         await tx.status_posts.add("log", text, where.actor, now, None)
         out.events.append(DeskEvent(STATUS_POSTED, now, None, {"kind": "log", "text": text}))
         out.say("Logged on the status page.")
 
-    async def _ok(self, text: str | None, tx: Transaction, where: Where, out: _Outcome) -> None:
+    async def _ok(self, text: str | None, tx: Transaction, where: Where, out: Outcome) -> None:
         now = self._clock()
         alert = await tx.alert.current()
         if alert is None:
@@ -308,7 +388,7 @@ class Desk:
         out.say(f"Alert cleared; topics restored{resolved}.")
 
     async def _kudos(
-        self, command: Command, text: str, tx: Transaction, where: Where, out: _Outcome
+        self, command: Command, text: str, tx: Transaction, where: Where, out: Outcome
     ) -> None:
         kind = "success" if isinstance(command, m.Success) else "thanks"
         now = self._clock()
@@ -321,7 +401,7 @@ class Desk:
     # --- #incident -----------------------------------------------------------------------
 
     async def _open(
-        self, title: str, severity: int, tx: Transaction, where: Where, out: _Outcome
+        self, title: str, severity: int, tx: Transaction, where: Where, out: Outcome
     ) -> None:
         now = self._clock()
         incident = await tx.incidents.open(
@@ -342,7 +422,7 @@ class Desk:
         text: str | None,
         tx: Transaction,
         where: Where,
-        out: _Outcome,
+        out: Outcome,
     ) -> None:
         incident = await self._require(incident_id, tx, out)
         if incident is None:
@@ -375,7 +455,7 @@ class Desk:
         value: int | str,
         tx: Transaction,
         where: Where,
-        out: _Outcome,
+        out: Outcome,
     ) -> None:
         incident = await self._require(incident_id, tx, out)
         if incident is None:
@@ -395,7 +475,7 @@ class Desk:
                                     {"field": name, "old": old, "new": value}))
         out.say(f"Incident #{incident_id}: {label} is now {value}.")
 
-    async def _show(self, incident_id: int, tx: Transaction, out: _Outcome) -> None:
+    async def _show(self, incident_id: int, tx: Transaction, out: Outcome) -> None:
         incident = await self._require(incident_id, tx, out)
         if incident is None:
             return
@@ -403,7 +483,7 @@ class Desk:
         url = self._incident_url(incident.id) if self._page_url else None
         out.say(*replies.incident_summary(view, self._clock(), url))
 
-    async def _log_by_dm(self, incident_id: int, tx: Transaction, out: _Outcome) -> None:
+    async def _log_by_dm(self, incident_id: int, tx: Transaction, out: Outcome) -> None:
         incident = await self._require(incident_id, tx, out)
         if incident is None:
             return
@@ -423,7 +503,7 @@ class Desk:
         out.say(f"Sent you the log of incident #{incident.id} by private message.")
 
     async def _note(
-        self, text: str, incident_id: int | None, tx: Transaction, where: Where, out: _Outcome
+        self, text: str, incident_id: int | None, tx: Transaction, where: Where, out: Outcome
     ) -> None:
         incident = await self._target_incident(incident_id, tx, out, "#log #ID TEXT")
         if incident is None:
@@ -436,7 +516,7 @@ class Desk:
         out.say(f"Noted on incident #{incident.id}.")
 
     async def _bug(
-        self, url: str, incident_id: int | None, tx: Transaction, where: Where, out: _Outcome
+        self, url: str, incident_id: int | None, tx: Transaction, where: Where, out: Outcome
     ) -> None:
         incident = await self._target_incident(incident_id, tx, out, "#bug #ID BUG-URL")
         if incident is None:
@@ -448,7 +528,7 @@ class Desk:
                                     {"field": "bug", "new": url}))
         out.say(f"Linked {url} to incident #{incident.id}.")
 
-    async def _now(self, tx: Transaction, out: _Outcome) -> None:
+    async def _now(self, tx: Transaction, out: Outcome) -> None:
         alert = await tx.alert.current()
         alert_view = (
             AlertView(alert.text, alert.set_by, alert.set_at) if alert is not None else None
@@ -470,7 +550,7 @@ class Desk:
                 rows.append((kind, channel.lane, body, f"{cause}:{kind}:{channel.lane}"))
         await tx.outbox.add_many(rows, self._clock())
 
-    async def _require(self, incident_id: int, tx: Transaction, out: _Outcome) -> Incident | None:
+    async def _require(self, incident_id: int, tx: Transaction, out: Outcome) -> Incident | None:
         incident = await tx.incidents.get(incident_id, for_update=True)
         if incident is None:
             out.say(f"There is no incident #{incident_id}.")
@@ -485,7 +565,7 @@ class Desk:
         return open_incidents[0] if len(open_incidents) == 1 else None
 
     async def _target_incident(
-        self, incident_id: int | None, tx: Transaction, out: _Outcome, usage: str
+        self, incident_id: int | None, tx: Transaction, out: Outcome, usage: str
     ) -> Incident | None:
         if incident_id is not None:
             return await self._require(incident_id, tx, out)

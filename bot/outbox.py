@@ -134,6 +134,8 @@ class OutboxWorker:
             return 1
         except Exception as error:
             delay = backoff(effect.attempts + 1)
+            if isinstance(error, DeliveryUnavailable) and error.retry_after is not None:
+                delay = max(0.0, error.retry_after)
             reason = str(error) or type(error).__name__
             async with self._store.transaction() as tx:
                 await tx.outbox.mark_retry(effect.id, reason, now + timedelta(seconds=delay))

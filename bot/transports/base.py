@@ -39,7 +39,15 @@ MessageSink = Callable[[Message], Awaitable[None]]
 
 
 class DeliveryUnavailable(Exception):
-    """The transport cannot deliver right now (disconnected, rate limited): try again later."""
+    """The transport cannot deliver right now (disconnected, rate limited): try again later.
+
+    `retry_after` (seconds) is the far end's own word on when to try again (HTTP
+    `Retry-After`, Matrix `retry_after_ms`); the outbox waits at least that long.
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DeliveryRejected(Exception):

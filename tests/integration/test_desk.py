@@ -6,17 +6,19 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 
 from bot.broadcaster import Broadcaster
-from bot.desk import Desk
+from bot.desk import Applying, Desk
 from bot.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent, EventBus
 from bot.outbox import OutboxWorker
 from bot.topic_keeper import TopicKeeper
-from bot.transports.base import Identity, Message
+from bot.transports.base import DeliveryUnavailable, Identity, Message
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
+from commands import model as m
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store
@@ -357,3 +359,51 @@ async def test_topic_changes_are_recorded_on_the_alert_incident(rig: Rig) -> Non
                   for e in await tx.timeline.entries(1) if e.kind == "topic"]
     assert topics == [("topic", "statusdesk", "Gate is broken", False),
                       ("topic", "statusdesk", "Welcome to #infra", False)]
+
+
+class Echo:
+    """A desk extension that owns `#oncall` and watches every change, as paging will."""
+
+    commands = (m.OnCall,)
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def apply(self, command: object, ctx: Applying) -> None:
+        await ctx.fan_out("echo:1", [("notice", {"text": "NOTICE: from an extension"})])
+        ctx.out.say(f"echo for {ctx.principal.name if ctx.principal else 'nobody'}")
+
+    async def on_change(self, event: DeskEvent, ctx: Applying) -> None:
+        self.seen.append(event.kind)
+        if event.kind == INCIDENT_OPENED:
+            ctx.out.say(f"an extension saw incident #{event.incident_id} open")
+
+
+async def test_extensions_apply_their_commands_and_see_changes_in_the_transaction(
+    rig: Rig,
+) -> None:
+    echo = Echo()
+    rig.desk.add_extension(echo)
+    assert await rig.say("#oncall") == ["echo for alice"]
+    assert await rig.deliver() == ["-statusdesk- NOTICE: from an extension"]
+    assert await rig.say("#incident open Disk full") == [
+        "Opened incident #1 (sev3): Disk full — https://status.test/incidents/1",
+        "an extension saw incident #1 open",
+    ]
+    assert echo.seen == [INCIDENT_OPENED]
+
+
+async def test_retry_after_from_the_far_end_sets_the_next_attempt(rig: Rig) -> None:
+    class Throttled:
+        kinds = frozenset({"throttled"})
+
+        async def deliver(self, kind: str, payload: dict[str, object]) -> None:
+            raise DeliveryUnavailable("429", retry_after=120)
+
+    worker = OutboxWorker(rig.store, [Throttled()], clock=rig.clock)
+    async with rig.store.transaction() as tx:
+        await tx.outbox.add("throttled", "x", {}, "test:throttled", rig.clock.now)
+    await worker.deliver_due()
+    async with rig.store.reading() as tx:
+        (effect,) = await tx.outbox.pending()
+        assert effect.next_attempt_at == rig.clock.now + timedelta(seconds=120)
