@@ -219,3 +219,17 @@ class TransportState(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class PlaybookLink(Base):
+    """A bug linked to a playbook entry from chat (`#playbook link TOPIC BUG-URL`); the
+    entries themselves are files, so only the links added from chat live here."""
+
+    __tablename__ = "playbook_links"
+    __table_args__ = (UniqueConstraint("slug", "url"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    added_by: Mapped[str] = mapped_column(String(255))
+    added_at: Mapped[datetime]

@@ -1,0 +1,184 @@
+"""`#playbook` in chat, and playbook suggestions when an alert or incident matches one.
+
+A desk extension: it runs inside the command's transaction and under the desk's lock, so it
+never waits long for a tracker (`wait`); what a tracker has not answered by then is shown as
+unknown and lands in the cache for the next question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from bot.desk import Applying
+from bot.events import ALERT_SET, INCIDENT_OPENED, DeskEvent
+from bot.playbooks import lookup
+from bot.playbooks.bug_states import BugStates
+from bot.playbooks.entry import Entry
+from bot.playbooks.store import PlaybookStore
+from commands import model as m
+from commands.model import Command
+from commands.text import clean_text
+from storage.timeline import Where
+
+CHAT_WAIT = 2.0
+"""Seconds `#playbook TOPIC` waits for trackers: the desk handles nothing else meanwhile."""
+
+MAX_BUG_LINES = 8
+MAX_SUGGESTIONS = 2
+"""Entries suggested for one alert or incident at most (the best matches)."""
+
+MAX_LISTED = 12
+SUGGESTED = "playbook.suggested"
+"""Timeline kind recording a suggestion (private), so an entry is suggested once per
+incident however often the alert is updated."""
+
+
+class PlaybooksExtension:
+    commands: tuple[type, ...] = (m.PlaybookShow, m.PlaybookLink)
+
+    def __init__(self, store: PlaybookStore, states: BugStates, *, wait: float = CHAT_WAIT,
+                 bot_nick: str = "statusdesk") -> None:
+        self._store = store
+        self._states = states
+        self._wait = wait
+        self._bot_nick = bot_nick
+
+    async def apply(self, command: Command, ctx: Applying) -> None:
+        match command:
+            case m.PlaybookShow(None):
+                await self._for_open_incidents(ctx)
+            case m.PlaybookShow(str(topic)):
+                await self._show(topic, ctx)
+            case m.PlaybookLink(topic, url):
+                await self._link(topic, url, ctx)
+
+    async def on_change(self, event: DeskEvent, ctx: Applying) -> None:
+        if event.kind not in (ALERT_SET, INCIDENT_OPENED) or event.incident_id is None:
+            return
+        text = event.data.get("text") or event.data.get("title")
+        if not isinstance(text, str):
+            return
+        matches = lookup.relevant(self._store.entries.values(), text)
+        if not matches:
+            return
+        incident_id = event.incident_id
+        done = {e.new_value for e in await ctx.tx.timeline.entries(incident_id,
+                                                                    kinds=(SUGGESTED,))}
+        fresh = [entry for entry in matches if entry.slug not in done][:MAX_SUGGESTIONS]
+        where = Where(actor=self._bot_nick, identity="statusdesk playbooks",
+                      transport=ctx.where.transport, network=ctx.where.network,
+                      channel=ctx.where.channel)
+        for entry in fresh:
+            await ctx.tx.timeline.append(incident_id, SUGGESTED, where, ctx.now,
+                                         new=entry.slug, text=entry.title, public=False)
+            ctx.out.say(_clean(f"Playbook for incident #{incident_id}: {entry.title} — "
+                               f"{entry.summary}") + self._page_suffix(ctx, entry.slug))
+            # The page and a `#playbook` soon after will want the bugs' states.
+            self._states.warm(await self._bug_urls(entry, ctx))
+
+    # --- commands ------------------------------------------------------------------------
+
+    async def _show(self, topic: str, ctx: Applying) -> None:
+        entries = self._store.entries
+        found = lookup.find(entries.values(), topic)
+        entry = found.entry
+        if entry is None:
+            hint = ""
+            if found.alternatives:
+                hint = " Did you mean: " + ", ".join(e.slug for e in found.alternatives) + "?"
+            ctx.out.say(_clean(f"No playbook entry matches {topic!r}.{hint}")
+                        + self._index_suffix(ctx, entries))
+            return
+        ctx.out.say(_clean(f"{entry.title}: {entry.summary}"))
+        url = self._page_url(ctx, entry.slug)
+        if url:
+            ctx.out.say(f"Playbook: {url}")
+        urls = await self._bug_urls(entry, ctx)
+        if not urls:
+            ctx.out.say("No bug is linked to this entry (link one with "
+                        f"#playbook link {entry.slug} BUG-URL).")
+        states = await self._states.get_many(urls[:MAX_BUG_LINES], wait=self._wait)
+        ctx.out.say(*(_clean(state.line) for state in states))
+        if len(urls) > MAX_BUG_LINES:
+            ctx.out.say(f"… and {len(urls) - MAX_BUG_LINES} more bugs on the page.")
+        if found.alternatives:
+            ctx.out.say("Also matching: " + ", ".join(e.slug for e in found.alternatives))
+
+    async def _link(self, topic: str, url: str, ctx: Applying) -> None:
+        entries = self._store.entries
+        entry = lookup.find(entries.values(), topic).entry
+        if entry is None:
+            ctx.out.say(_clean(f"No playbook entry matches {topic!r}: a bug is linked to an "
+                               "existing entry.") + self._index_suffix(ctx, entries))
+            return
+        if url in entry.bugs:
+            ctx.out.say(f"{url} is already linked to {entry.slug} (in its file).")
+            return
+        added = await ctx.tx.playbook_links.add(entry.slug, url, ctx.where.actor, ctx.now)
+        if added is None:
+            ctx.out.say(f"{url} is already linked to {entry.slug}.")
+            return
+        line = f"Linked {url} to the playbook entry {entry.slug} ({_clean(entry.title)})."
+        if self._states.ref(url) is None:
+            host = urlsplit(url).hostname or url
+            line += (f" No tracker is configured for {host}: its state will show as unknown "
+                     "(see playbooks.trackers).")
+        else:
+            self._states.warm([url])
+        ctx.out.say(line)
+
+    async def _for_open_incidents(self, ctx: Applying) -> None:
+        entries = self._store.entries
+        incidents = await ctx.tx.incidents.list_open()
+        if not incidents:
+            ctx.out.say("No incident is open. Ask #playbook TOPIC for an entry."
+                        + self._index_suffix(ctx, entries))
+            return
+        alert = await ctx.tx.alert.current()
+        lines = []
+        for incident in incidents:
+            text = incident.title
+            if alert is not None and alert.incident_id == incident.id:
+                text += " " + alert.text
+            matches = lookup.relevant(entries.values(), text)
+            if matches:
+                names = ", ".join(f"{e.slug} ({e.title})" for e in matches[:3])
+                lines.append(_clean(f"Incident #{incident.id} {incident.title}: {names}"))
+        if not lines:
+            ids = ", ".join(f"#{i.id}" for i in incidents)
+            ctx.out.say(f"No playbook entry matches the open incidents ({ids})."
+                        + self._index_suffix(ctx, entries))
+            return
+        ctx.out.say(*lines)
+        ctx.out.say("Ask #playbook TOPIC for an entry and its bugs.")
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _bug_urls(self, entry: Entry, ctx: Applying) -> list[str]:
+        linked = [link.url for link in await ctx.tx.playbook_links.of(entry.slug)]
+        return list(dict.fromkeys([*entry.bugs, *linked]))
+
+    def _page_url(self, ctx: Applying, slug: str) -> str | None:
+        base = ctx.desk.page_url
+        return f"{base}/playbooks/{slug}" if base else None
+
+    def _page_suffix(self, ctx: Applying, slug: str) -> str:
+        url = self._page_url(ctx, slug)
+        return f" {url}" if url else f" (#playbook {slug})"
+
+    def _index_suffix(self, ctx: Applying, entries: dict[str, Entry]) -> str:
+        if ctx.desk.page_url:
+            return f" All entries: {ctx.desk.page_url}/playbooks"
+        if not entries:
+            return " There are no playbook entries."
+        return " Entries: " + _listing(list(entries))
+
+
+def _listing(slugs: Sequence[str]) -> str:
+    shown = ", ".join(slugs[:MAX_LISTED])
+    return shown + (f" and {len(slugs) - MAX_LISTED} more" if len(slugs) > MAX_LISTED else "")
+
+
+def _clean(text: str) -> str:
+    return clean_text(text)

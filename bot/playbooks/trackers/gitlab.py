@@ -1,0 +1,68 @@
+"""GitLab issues.
+
+`GET {api_url}/projects/{url-encoded path}/issues/{iid}` with a `PRIVATE-TOKEN` header when a
+token is configured; `state` is opened or closed. Bug URLs are
+`https://HOST/GROUP/[SUBGROUP/]PROJECT/-/issues/IID` on the API's host.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from bot.playbooks.trackers.http import get_json
+from bot.playbooks.trackers.site import Site, parse_timestamp
+from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
+
+PUBLIC_API = "https://gitlab.com/api/v4"
+
+_SEGMENT = r"[A-Za-z0-9_.][A-Za-z0-9_.-]*"
+_PATH = re.compile(rf"/((?:{_SEGMENT}/)+{_SEGMENT})/(?:-/)?(?:issues|work_items)/(\d+)/?")
+_STATES = {"opened": "open", "reopened": "open", "closed": "closed"}
+
+
+class GitLab:
+    name = "gitlab"
+
+    def __init__(self, api_url: str = PUBLIC_API, token: str | None = None) -> None:
+        self._api = api_url.rstrip("/")
+        self._token = token
+        api = Site.of(self._api)
+        self._sites = (Site(api.host, api.port),)
+
+    @property
+    def public(self) -> bool:
+        return self._api == PUBLIC_API
+
+    def parse(self, url: str) -> BugRef | None:
+        for site in self._sites:
+            found = site.rest(url)
+            if found is None:
+                continue
+            match = _PATH.fullmatch(found[1])
+            if match:
+                return BugRef(url, self.name, match.group(2), match.group(1))
+        return None
+
+    async def fetch(self, ref: BugRef, session: aiohttp.ClientSession) -> BugInfo:
+        headers = {"PRIVATE-TOKEN": self._token} if self._token else {}
+        # The project path is one path segment: its slashes must stay encoded as %2F.
+        project = quote(ref.project or "", safe="")
+        url = URL(f"{self._api}/projects/{project}/issues/{ref.number}", encoded=True)
+        data = await get_json(session, url, headers)
+        state = _STATES.get(str(data.get("state"))) if isinstance(data, dict) else None
+        if not isinstance(data, dict) or state is None:
+            raise TrackerUnavailable("unexpected response")
+        assignees = data.get("assignees") or ([data["assignee"]] if data.get("assignee") else [])
+        names = [str(a.get("username") or a.get("name")) for a in assignees
+                 if isinstance(a, dict) and (a.get("username") or a.get("name"))]
+        return BugInfo(
+            state="open" if state == "open" else "closed",
+            title=str(data.get("title") or ""),
+            status=str(data["state"]),
+            assignee=", ".join(names) or None,
+            updated=parse_timestamp(data.get("updated_at")),
+        )

@@ -1,0 +1,58 @@
+"""Jira (REST API version 2: Jira Data Center and Server; Cloud serves it too).
+
+`GET {url}/rest/api/2/issue/{KEY}?fields=summary,status,assignee,updated`, with a bearer
+token (a personal access token) when one is configured. An issue is closed when its status
+is in the `done` category (`fields.status.statusCategory.key`), whatever the workflow calls
+it. Bug URLs: `{url}/browse/KEY-123`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+
+from bot.playbooks.trackers.http import get_json
+from bot.playbooks.trackers.site import Site, parse_timestamp
+from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
+
+FIELDS = "summary,status,assignee,updated"
+
+_PATH = re.compile(r"/browse/([A-Z][A-Z0-9_]*-\d+)/?")
+
+
+class Jira:
+    name = "jira"
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self._base = url.rstrip("/")
+        self._token = token
+        self._site = Site.of(self._base)
+
+    def parse(self, url: str) -> BugRef | None:
+        found = self._site.rest(url)
+        if found is None:
+            return None
+        match = _PATH.fullmatch(found[1])
+        return BugRef(url, self.name, match.group(1)) if match else None
+
+    async def fetch(self, ref: BugRef, session: aiohttp.ClientSession) -> BugInfo:
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        data = await get_json(
+            session, f"{self._base}/rest/api/2/issue/{ref.number}?fields={FIELDS}", headers
+        )
+        fields = data.get("fields") if isinstance(data, dict) else None
+        status = fields.get("status") if isinstance(fields, dict) else None
+        if not isinstance(fields, dict) or not isinstance(status, dict):
+            raise TrackerUnavailable("unexpected response")
+        category = status.get("statusCategory")
+        done = isinstance(category, dict) and category.get("key") == "done"
+        assignee = fields.get("assignee")
+        return BugInfo(
+            state="closed" if done else "open",
+            title=str(fields.get("summary") or ""),
+            status=str(status.get("name") or ""),
+            assignee=str(assignee.get("displayName") or assignee.get("name"))
+            if isinstance(assignee, dict) else None,
+            updated=parse_timestamp(fields.get("updated")),
+        )
