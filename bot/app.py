@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import EventBus
 from bot.outbox import OutboxWorker
+from bot.playbooks.runtime import Playbooks
 from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
@@ -75,6 +76,7 @@ class App:
         self.store: Store | None = None
         self.transports = Transports()
         self.web_port: int | None = None
+        self.playbooks: Playbooks | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -117,6 +119,9 @@ class App:
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),
         )
+        playbooks = self.playbooks = Playbooks.from_config(config.playbooks)
+        if playbooks is not None:
+            self.desk.add_extension(playbooks.extension)
         page = config.status_page
         export = StaticExport(Path(page.export_dir)) if page.export_dir else None
         snapshot = self.snapshot = Snapshot(store, title=page.title, url=page_url_of(config),
@@ -200,6 +205,8 @@ class App:
                     log.exception("stopping %s/%s failed", transport.name, transport.network)
             await snapshot.stop()
             await runner.cleanup()
+            if playbooks is not None:
+                await playbooks.close()
         return 0
 
     async def _on_message(self, message: Message) -> None:

@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
                                           help="an incident's full log on stdout")
     export.add_argument("id", metavar="ID", help="incident id (12 or #12)")
     export.add_argument("--format", choices=["md", "json"], default="md")
+
+    playbooks = commands.add_parser("playbooks", help="playbook entries and their bugs")
+    playbook_commands = playbooks.add_subparsers(dest="playbooks_command", metavar="ACTION",
+                                                 parser_class=_Parser)
+    playbook_commands.required = True
+    playbook_commands.add_parser(
+        "check", parents=[common],
+        help="report entries whose bugs are all closed or missing, or that link none; "
+             "exit 1 if any")
     return parser
 
 
@@ -112,6 +121,8 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _run_event_loop(App(config).run())
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))
+    if args.command == "playbooks":
+        return asyncio.run(_playbooks_check(config))
     if args.incidents_command == "list":
         return asyncio.run(_incidents_list(config, open_only=args.open))
     return asyncio.run(_incidents_export(config, _incident_id(args.id), args.format))
@@ -215,6 +226,14 @@ async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
         await store.close()
     sys.stdout.flush()
     return EXIT_OK
+
+
+async def _playbooks_check(config: Config) -> int:
+    from bot.playbooks.check import run_check
+
+    if config.playbooks.dir is None:
+        raise UsageError("playbooks.dir is not set in the configuration: nothing to check")
+    return await run_check(config, sys.stdout)
 
 
 def _one_line(error: BaseException) -> str:

@@ -1,0 +1,33 @@
+"""The playbooks feature as the app runs it: one store, one bug-state cache, the desk
+extension and the pages, built from `playbooks:` in the configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import PlaybooksConfig
+from bot.playbooks.bug_states import BugStates
+from bot.playbooks.extension import PlaybooksExtension
+from bot.playbooks.store import PlaybookStore
+from bot.playbooks.trackers.registry import TrackerSet
+
+
+@dataclass
+class Playbooks:
+    store: PlaybookStore
+    states: BugStates
+    extension: PlaybooksExtension
+
+    @classmethod
+    def from_config(cls, config: PlaybooksConfig, *, bot_nick: str = "statusdesk"
+                    ) -> Playbooks | None:
+        """None when `playbooks.dir` is not set: the feature is off."""
+        if config.dir is None:
+            return None
+        store = PlaybookStore(Path(config.dir))
+        states = BugStates(TrackerSet.from_config(config.trackers), ttl=config.cache_ttl)
+        return cls(store, states, PlaybooksExtension(store, states, bot_nick=bot_nick))
+
+    async def close(self) -> None:
+        await self.states.close()
