@@ -119,13 +119,15 @@ class App:
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),
         )
-        playbooks = self.playbooks = Playbooks.from_config(config.playbooks)
+        playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store)
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
         page = config.status_page
         export = StaticExport(Path(page.export_dir)) if page.export_dir else None
         snapshot = self.snapshot = Snapshot(store, title=page.title, url=page_url_of(config),
-                                            export=export)
+                                            export=export,
+                                            annotate=playbooks.pages.annotate if playbooks
+                                            else None)
         bus.subscribe(snapshot.on_event)
         await snapshot.start()
         sources = MetricSources(
@@ -145,6 +147,7 @@ class App:
             create_web_app(
                 snapshot, store, self._transport_health, sources,
                 api_token=page.api_token.get_secret_value() if page.api_token else None,
+                playbooks=playbooks.pages if playbooks else None,
             ),
             access_log=None,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,8 +142,14 @@ async def export_json(
 
 
 async def export_markdown(
-    incident: Incident, timeline: TimelineRepository, *, generated_at: datetime | None = None
+    incident: Incident,
+    timeline: TimelineRepository,
+    *,
+    generated_at: datetime | None = None,
+    bug_line: Callable[[str], str | None] | None = None,
 ) -> AsyncIterator[str]:
+    """`bug_line`, when given, tells a linked bug's last known state (from the tracker
+    cache: the export never waits for a tracker)."""
     times = IncidentTimes.of(incident)
     participants = await timeline.actors(incident.id)
     pages = await timeline.entries(incident.id, kinds=PAGE_KINDS)
@@ -198,8 +204,11 @@ async def export_markdown(
         yield "None linked.\n\n"
     else:
         for entry in links:
-            yield (f"- {entry.kind}: {_link(entry.new_value)} (linked by {_md(entry.actor)}, "
-                   f"{_when(entry.at)} UTC)\n")
+            known = bug_line(entry.new_value) if bug_line and entry.kind == "bug" and \
+                entry.new_value else None
+            state = f" — {_md(known)}" if known else ""
+            yield (f"- {entry.kind}: {_link(entry.new_value)}{state} (linked by "
+                   f"{_md(entry.actor)}, {_when(entry.at)} UTC)\n")
         yield "\n"
 
     yield ("## Timeline (UTC)\n\nEvery event, in order; _private_ entries (notes, captured "

@@ -6,15 +6,17 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from bot.incident_export import export_json, export_markdown
 from bot.incident_metrics import IncidentTimes
 from bot.web import metrics
+from bot.web.document import Document
 from bot.web.metrics import MetricSources
 from bot.web.snapshot import Snapshot
+from bot.web.state import PageState
 from storage.db import ping
 from storage.unit_of_work import Store
 
@@ -37,15 +39,32 @@ API_TOKEN_KEY: web.AppKey[str | None] = web.AppKey("api_token")
 LOG_TYPES = {"md": "text/markdown", "json": "application/json"}
 
 
+class PlaybookSite(Protocol):
+    """The playbooks' part of the site (bot/playbooks/pages.py), when configured."""
+
+    async def document(self, path: str, state: PageState) -> Document | None:
+        """`/playbooks` or `/playbooks/SLUG`; None for an entry that does not exist."""
+        ...
+
+    def bug_line(self, url: str) -> str | None:
+        """A linked bug's cached state for the incident log (`[open] #12 Title (github)`)."""
+        ...
+
+
+PLAYBOOKS_KEY: web.AppKey[PlaybookSite | None] = web.AppKey("playbooks")
+
+
 def create_web_app(
     snapshot: Snapshot,
     store: Store,
     transport_health: Callable[[], dict[str, Any]],
     metric_sources: MetricSources,
     api_token: str | None = None,
+    playbooks: PlaybookSite | None = None,
 ) -> web.Application:
     app = web.Application()
     app[API_TOKEN_KEY] = api_token
+    app[PLAYBOOKS_KEY] = playbooks
     app[SNAPSHOT_KEY] = snapshot
     app[STORE_KEY] = store
     app[HEALTH_KEY] = transport_health
@@ -56,6 +75,9 @@ def create_web_app(
     app.router.add_get(r"/api/incidents/{id:\d+}/log.{format:md|json}", incident_log)
     # Fixed paths as plain routes: aiohttp finds those by a dict lookup, where the catch-all
     # below costs a regex match per request (a tenth of the time under load, bench/page.py).
+    if playbooks is not None:
+        app.router.add_get("/playbooks", serve_playbook)
+        app.router.add_get("/playbooks/{slug}", serve_playbook)
     for path in FIXED_PATHS:
         app.router.add_get(path, serve_document)
     app.router.add_get("/{path:.*}", serve_document)
@@ -71,6 +93,16 @@ async def serve_document(request: web.Request) -> web.StreamResponse:
     if document is None:
         document = snapshot.not_found()
     return document.response(request)
+
+
+async def serve_playbook(request: web.Request) -> web.StreamResponse:
+    snapshot = request.app[SNAPSHOT_KEY]
+    playbooks = request.app[PLAYBOOKS_KEY]
+    state = snapshot.state
+    document = None
+    if playbooks is not None and state is not None:
+        document = await playbooks.document(request.path, state)
+    return (document or snapshot.not_found()).response(request)
 
 
 async def _read_database_metrics(store: Store, sources: MetricSources) -> None:
@@ -153,8 +185,11 @@ async def incident_log(request: web.Request) -> web.StreamResponse:
             "Content-Disposition": f'inline; filename="incident-{incident_id}.{fmt}"',
         })
         await response.prepare(request)
-        writer = export_markdown if fmt == "md" else export_json
-        async for chunk in writer(incident, tx.timeline):
+        playbooks = request.app[PLAYBOOKS_KEY]
+        chunks = (export_markdown(incident, tx.timeline,
+                                  bug_line=playbooks.bug_line if playbooks else None)
+                  if fmt == "md" else export_json(incident, tx.timeline))
+        async for chunk in chunks:
             await response.write(chunk.encode())
         await response.write_eof()
     return response

@@ -13,8 +13,15 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from bot.web.state import IncidentPageView, PageState
+from bot.web.state import (
+    IncidentLinks,
+    IncidentPageView,
+    PageState,
+    PlaybookView,
+    linked_bugs,
+)
 from bot.web.statuspage import indicator, update_body
 
 SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
@@ -161,12 +168,26 @@ def render_index(state: PageState) -> str:
     )
 
 
-def render_incident(state: PageState, incident: IncidentPageView) -> str:
-    """`/incidents/ID`: one incident and its public timeline, newest entry first."""
+def render_incident(
+    state: PageState, incident: IncidentPageView, links: IncidentLinks | None = None
+) -> str:
+    """`/incidents/ID`: one incident and its public timeline, newest entry first; its
+    linked bugs and matching playbook entries (`links`, else the bugs without state)."""
     return _render(
         "incident.html", state, "incident", incident=incident,
         updates=tuple(reversed(incident.updates)), multi_day=spans_days(incident),
+        links=links or IncidentLinks(bugs=linked_bugs(incident)),
     )
+
+
+def render_playbooks(state: PageState, entries: Sequence[PlaybookView]) -> str:
+    """`/playbooks`: every entry with its summary and the state of its bugs."""
+    return _render("playbooks.html", state, "playbooks", entries=entries)
+
+
+def render_playbook(state: PageState, entry: PlaybookView) -> str:
+    """`/playbooks/SLUG`: one entry; `entry.html` is sanitized already."""
+    return _render("playbook.html", state, "playbook", entry=entry, body=Markup(entry.html))
 
 
 def render_history(

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.events import DeskEvent
@@ -19,7 +20,13 @@ from bot.web import feed, pages, statuspage
 from bot.web.document import Document
 from bot.web.export import StaticExport
 from bot.web.sse import EventStream
-from bot.web.state import PageState, incident_view, load_page_state
+from bot.web.state import (
+    IncidentLinks,
+    IncidentPageView,
+    PageState,
+    incident_view,
+    load_page_state,
+)
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
@@ -30,6 +37,9 @@ MAX_COLD = 512
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
+
+Annotate = Callable[[IncidentPageView], IncidentLinks]
+"""What an incident page shows beside its timeline (bugs with their state, playbooks)."""
 
 
 class Snapshot:
@@ -43,8 +53,10 @@ class Snapshot:
         url: str,
         stream: EventStream | None = None,
         export: StaticExport | None = None,
+        annotate: Annotate | None = None,
     ) -> None:
         self._store = store
+        self._annotate = annotate
         self._title = title
         self._url = url
         self.stream = stream or EventStream()
@@ -64,6 +76,11 @@ class Snapshot:
     def idle(self) -> bool:
         """True when every committed change is in the documents and announced."""
         return not self._dirty.is_set() and not self._pending and not self._busy
+
+    @property
+    def state(self) -> PageState | None:
+        """The page state of the last rebuild (None before the first)."""
+        return self._state
 
     def hot(self, path: str) -> Document | None:
         """A document rendered with the last change, without touching the database."""
@@ -86,7 +103,7 @@ class Snapshot:
     async def rebuild(self) -> None:
         started = time.perf_counter()
         state = await load_page_state(self._store, title=self._title, url=self._url)
-        documents = render_hot(state)
+        documents = render_hot(state, self._annotate)
         self._state = state
         self._documents = documents
         self._cold = {}
@@ -169,7 +186,9 @@ class Snapshot:
                 return None
             entries = await tx.timeline.entries_of([incident.id], public_only=True)
         view = incident_view(incident, entries[incident.id])
-        return self._remember(key, Document.html(pages.render_incident(self._state, view)))
+        links = self._annotate(view) if self._annotate else None
+        return self._remember(key, Document.html(pages.render_incident(self._state, view,
+                                                                       links)))
 
     def _remember(self, key: str, document: Document) -> Document:
         if len(self._cold) >= MAX_COLD:
@@ -178,7 +197,7 @@ class Snapshot:
         return document
 
 
-def render_hot(state: PageState) -> dict[str, Document]:
+def render_hot(state: PageState, annotate: Annotate | None = None) -> dict[str, Document]:
     """Every document that changes with the page's state, keyed by request path."""
     documents = {
         "/": Document.html(pages.render_index(state)),
@@ -198,7 +217,7 @@ def render_hot(state: PageState) -> dict[str, Document]:
     }
     for incident in (*state.open_incidents, *state.recent_resolved):
         documents[f"/incidents/{incident.id}"] = Document.html(
-            pages.render_incident(state, incident)
+            pages.render_incident(state, incident, annotate(incident) if annotate else None)
         )
     return documents
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from storage.models import Incident, TimelineEntry
 from storage.unit_of_work import Store
@@ -158,3 +158,57 @@ async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
 
 
 _EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+
+
+# --- playbooks and linked bugs (filled by bot/playbooks when it is configured) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class BugView:
+    """A linked bug, with what the tracker cache knows of it (nothing, without playbooks)."""
+
+    url: str
+    key: str
+    """`#1234`, `OPS-12`, or the URL when no tracker knows it."""
+    tracker: str | None = None
+    state: str = "unknown"
+    """open, closed or unknown."""
+    title: str | None = None
+    assignee: str | None = None
+    updated: datetime | None = None
+    reason: str | None = None
+    linked_by: str | None = None
+    """Who linked it from chat (None: in the playbook file, or on an incident)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookLinkView:
+    slug: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentLinks:
+    """What an incident page shows beside its timeline: its bugs and matching playbooks."""
+
+    bugs: tuple[BugView, ...] = ()
+    playbooks: tuple[PlaybookLinkView, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookView:
+    slug: str
+    title: str
+    summary: str
+    keywords: tuple[str, ...]
+    owner: str | None
+    updated: date | None
+    bugs: tuple[BugView, ...]
+    html: str
+    """The entry's Markdown rendered and sanitized: safe to insert as it is."""
+
+
+def linked_bugs(incident: IncidentPageView) -> tuple[BugView, ...]:
+    """The bugs `#bug` linked to an incident, oldest first, each once."""
+    urls = dict.fromkeys(u.new for u in incident.updates if u.kind == "bug" and u.new)
+    return tuple(BugView(url, url) for url in urls)
