@@ -91,13 +91,23 @@ def find(entries: Iterable[Entry], topic: str) -> Found:
         if close:
             return _pick(close)
 
-    wanted = set(asked.split())
+    wanted = asked.split()
     containing = [entry for entry in pool
-                  if any(wanted <= set(name.split()) for name, _ in _names(entry))]
+                  if any(_contains(name.split(), wanted) for name, _ in _names(entry))]
     if containing:
         return _pick(sorted(containing, key=lambda e: e.slug))
     hints = tuple(entry for ratio, entry in scored if ratio >= HINT_RATIO)[:3]
     return Found(None, hints)
+
+
+def _contains(name: Sequence[str], wanted: Sequence[str]) -> bool:
+    """Every word asked is in the name, exactly or (long enough) with a small typo."""
+    return all(
+        word in name or (len(word) >= MIN_FUZZY_LENGTH and any(
+            difflib.SequenceMatcher(None, word, other).ratio() >= TYPO_RATIO
+            for other in name))
+        for word in wanted
+    )
 
 
 def _pick(candidates: Sequence[Entry]) -> Found:

@@ -48,6 +48,8 @@ def test_short_words_are_left_alone() -> None:
     ("mirorrs", "mirrors"),
     ("scheduler", "zuul-restarts"),
     ("package mirror", "mirrors"),           # words of the title
+    ("scheduler restrats", "zuul-restarts"),  # words of the title, one with a typo
+    ("schedular restart", "zuul-restarts"),
 ])
 def test_find_forgives_case_plurals_and_typos(topic: str, slug: str) -> None:
     found = find(ENTRIES, topic)

@@ -97,3 +97,13 @@ def test_missing_directory_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path / "nowhere" / "zuul.md", ZUUL, 1000)
     store.refresh(force=True)
     assert list(store.entries) == ["zuul"] and store.problems == []
+
+
+def test_the_example_entry_loads_cleanly() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "playbooks"
+    store = PlaybookStore(examples)
+    assert list(store.entries) == ["zuul-scheduler-restarts"]
+    assert store.problems == []
+    entry = store.entries["zuul-scheduler-restarts"]
+    assert entry.summary.startswith("While the scheduler restarts")
+    assert len(entry.bugs) == 2
