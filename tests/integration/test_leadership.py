@@ -18,14 +18,14 @@ from storage.unit_of_work import Store
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-async def _wait(condition: object, timeout: float) -> float:
-    """Seconds until `condition()` is true; fails after `timeout`."""
+async def _wait(condition: object, within: float) -> float:
+    """Seconds until `condition()` is true; fails after `within` seconds."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+    while time.monotonic() - started < within:
         if condition():  # type: ignore[operator]
             return time.monotonic() - started
         await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s")
+    raise AssertionError(f"not within {within}s")
 
 
 def test_the_election_fits_the_database(tmp_path: Path) -> None:
