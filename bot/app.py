@@ -77,6 +77,7 @@ class App:
     ) -> None:
         self.config = config
         self._leadership = leadership
+        self._console: ConsoleTransport | None = None
         self._stdin = stdin
         self._stdout = stdout
         self._stop = asyncio.Event()
@@ -213,7 +214,10 @@ class App:
         self.transports.clear()
         console: ConsoleTransport | None = None
         if config.console:
-            console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
+            # The same console every term: it owns the process's stdin.
+            if self._console is None:
+                self._console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
+            console = self._console
             self.transports.add(console)
         for section, present in (("irc", bool(config.irc)), ("matrix", config.matrix is not None)):
             if present:

@@ -4,16 +4,21 @@ where the piece has a SQLite form)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
+from bot.app import App
 from bot.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
+from bot.config import load_config_text
 from bot.events import ALERT_SET, DeskEvent
 from bot.leadership import AdvisoryLock, FileLock, SoleInstance, asyncpg_dsn, leadership_for
 from storage.unit_of_work import Store
+from tests.servers.ports import free_port
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -229,3 +234,45 @@ async def test_sole_instance_leads_at_once() -> None:
     assert sole.is_leader
     await sole.release()
     await asyncio.wait_for(sole.lost(), 1)
+
+
+# --- the app stepping down and leading again -----------------------------------------------
+
+
+async def test_a_leader_cut_off_from_the_database_goes_quiet_at_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    dsn = asyncpg_dsn(pg_url)
+    read_end, write_end = os.pipe()
+    stdin, typing = os.fdopen(read_end), os.fdopen(write_end, "w")
+    out = io.StringIO()
+    config = load_config_text(
+        f"database: {{url: '{pg_url}'}}\nconsole: true\n"
+        f"status_page: {{listen: '127.0.0.1:{free_port()}', title: T}}\n")
+    lock = AdvisoryLock(dsn, poll=0.05, ping_every=0.2, ping_timeout=1.0)
+    app = App(config, stdin=stdin, stdout=out, leadership=lock)
+    running = asyncio.create_task(app.run())
+    rival = AdvisoryLock(dsn, poll=0.05)
+    try:
+        await _wait(lambda: lock.is_leader and len(app.transports) == 1, 10)
+        rival_waiting = asyncio.create_task(rival.acquire())
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                "WHERE locktype = 'advisory' AND granted")
+        finally:
+            await admin.close()
+        await asyncio.wait_for(rival_waiting, 5)
+        # The rival leads now: this instance has stopped its chat side.
+        await _wait(lambda: not lock.is_leader and len(app.transports) == 0, 5)
+        typing.write("#status notice typed while standing by\n")
+        typing.flush()
+        await asyncio.sleep(0.5)
+        assert "typed while standing by" not in out.getvalue()
+        await rival.release()
+        await _wait(lambda: "-statusdesk- NOTICE: typed while standing by" in out.getvalue(), 10)
+        assert out.getvalue().count("NOTICE: typed while standing by") == 1
+    finally:
+        typing.close()  # end of input: the app shuts down
+        assert await asyncio.wait_for(running, 30) == 0
+        await rival.release()
