@@ -7,6 +7,7 @@ import asyncio
 import io
 import os
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bot.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
 from bot.config import load_config_text
 from bot.events import ALERT_SET, DeskEvent
 from bot.leadership import AdvisoryLock, FileLock, SoleInstance, asyncpg_dsn, leadership_for
+from storage.db import open_store, revisions, upgrade
 from storage.unit_of_work import Store
 from tests.servers.ports import free_port
 
@@ -276,3 +278,19 @@ async def test_a_leader_cut_off_from_the_database_goes_quiet_at_once(
         typing.close()  # end of input: the app shuts down
         assert await asyncio.wait_for(running, 30) == 0
         await rival.release()
+
+
+async def test_instances_starting_together_migrate_once(pg_server: object) -> None:
+    from tests.conftest import _admin
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await _admin(pg_server, f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    stores = [open_store(pg_server.url(name)) for _ in range(3)]  # type: ignore[attr-defined]
+    try:
+        await asyncio.gather(*(upgrade(s.engine) for s in stores))
+        current, head = await revisions(stores[0].engine)
+        assert current == head
+    finally:
+        for s in stores:
+            await s.close()
+        await _admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]
