@@ -95,14 +95,18 @@ def page_rates(db_url: str, directory: Path, seconds: int, connections: int
                 wait_for_http(port)
             except AssertionError:
                 raise RuntimeError(f"instance did not start: {bot.stderr()}") from None
-        wait_role(configs[0][1], "leader")
-        assert bots[0].process.poll() is None
-        bots[0].type("#status alert Bench alert: the gate is slow")
-        bots[0].type("#incident open sev2 Database replica lag")
-        bots[0].expect("-statusdesk- NOTICE: Bench alert: the gate is slow")
+        deadline = time.monotonic() + 30
+        while "leader" not in (roles := [role_of(port) for _, port in configs]):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no instance became leader")
+            time.sleep(0.05)
+        leader = roles.index("leader")
+        bots[leader].type("#status alert Bench alert: the gate is slow")
+        bots[leader].type("#incident open sev2 Database replica lag")
+        bots[leader].expect("-statusdesk- NOTICE: Bench alert: the gate is slow")
         time.sleep(1.0)  # the standby's snapshot follows through NOTIFY
         urls = [f"http://127.0.0.1:{port}/" for _, port in configs]
-        _, _, body = http_get(configs[1][1], "/")
+        _, _, body = http_get(configs[1 - leader][1], "/")
         assert b"Bench alert" in body, "the standby's page never caught up"
         one = wrk(urls[0], seconds, connections)
         with ThreadPoolExecutor(2) as pool:
