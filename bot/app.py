@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
 
 from bot.broadcaster import Broadcaster
+from bot.change_relay import ChangeRelay
 from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import EventBus
+from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
 from bot.outbox import OutboxWorker
 from bot.playbooks.runtime import Playbooks
 from bot.reminders import ReminderScheduler
@@ -66,9 +69,16 @@ class App:
     """One running statusdesk: `await App(config).run()` until stdin closes or a signal."""
 
     def __init__(
-        self, config: Config, *, stdin: TextIO | None = None, stdout: TextIO | None = None
+        self,
+        config: Config,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.config = config
+        self._leadership = leadership
+        self._console: ConsoleTransport | None = None
         self._stdin = stdin
         self._stdout = stdout
         self._stop = asyncio.Event()
@@ -92,23 +102,17 @@ class App:
             await store.close()
 
     async def _serve(self, store: Store) -> int:
+        """Every instance serves the status page; the leader also runs the chat side."""
         config = self.config
-        console: ConsoleTransport | None = None
-        if config.console:
-            console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
-            self.transports.add(console)
-
-        for section, present in (("irc", bool(config.irc)), ("matrix", config.matrix is not None)):
-            if present:
-                log.warning("%s: configured, but this version has no %s transport yet; "
-                            "the section is validated and otherwise ignored", section, section)
-        if not self.transports:
-            log.warning("no chat transport is running (set console: true to try the bot "
-                        "from this terminal); serving the status page only")
-
+        self.instance = instance_id()
+        leadership = self.leadership = (
+            self._leadership if self._leadership is not None
+            else leadership_for(config.database.url)
+        )
         bus = EventBus()
-        outbox = OutboxWorker(
-            store, [Broadcaster(self.transports), TopicKeeper(store, self.transports)]
+        outbox = self.outbox = OutboxWorker(
+            store, [Broadcaster(self.transports), TopicKeeper(store, self.transports)],
+            owner=self.instance,
         )
         self.desk = Desk(
             store,
@@ -130,6 +134,15 @@ class App:
                                             else None)
         bus.subscribe(snapshot.on_event)
         await snapshot.start()
+        relay: ChangeRelay | None = None
+        if store.dialect == "postgresql":
+            relay = self.relay = ChangeRelay(
+                asyncpg_dsn(config.database.url), self.instance,
+                on_remote=snapshot.on_event,
+                on_gap=lambda: None if leadership.is_leader else snapshot.refresh(),
+            )
+            bus.subscribe(relay.publish)
+            await relay.start()
         sources = MetricSources(
             commands=lambda: self.desk.outcomes,
             delivered=lambda: outbox.delivered,
@@ -142,6 +155,7 @@ class App:
                 f"{t.name}/{t.network}": bool(t.health().get("connected"))
                 for t in self.transports
             },
+            role=lambda: "leader" if leadership.is_leader else "standby",
         )
         runner = web.AppRunner(
             create_web_app(
@@ -157,6 +171,8 @@ class App:
             await site.start()
         except OSError as error:
             await runner.cleanup()
+            if relay is not None:
+                await relay.stop()
             await snapshot.stop()
             raise RuntimeError(
                 f"status_page.listen: cannot listen on {config.status_page.listen}: "
@@ -166,29 +182,93 @@ class App:
         self.web_port = int(addresses[0][1]) if addresses else config.status_page.port
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
 
-        worker = asyncio.create_task(outbox.run(), name="outbox")
-        scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
-                                      fallback=self.transports.channels)
-        reminders = asyncio.create_task(scheduler.run(), name="reminders")
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.request_stop)
         try:
-            for transport in self.transports:
-                await transport.start(self._on_message)
-            log.info("statusdesk running with %d transport(s)", len(self.transports))
-            waiters = [asyncio.create_task(self._stop.wait())]
-            if console is not None:
-                waiters.append(asyncio.create_task(console.closed.wait()))
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-            log.info("shutting down")
+            while not self._stop.is_set():
+                if not await self._until_stopped(leadership.acquire()):
+                    break
+                await self._lead(store, outbox)
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
+            await leadership.release()
+            if relay is not None:
+                await relay.stop()
+            await snapshot.stop()
+            await runner.cleanup()
+            if playbooks is not None:
+                await playbooks.close()
+        return 0
+
+    async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
+        """Run `work` unless a stop comes first; True when `work` finished."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.create_task(self._stop.wait())
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+
+    def _build_transports(self, store: Store) -> ConsoleTransport | None:
+        """This term's chat connections, fresh each time this instance becomes leader."""
+        config = self.config
+        self.transports.clear()
+        console: ConsoleTransport | None = None
+        if config.console:
+            # The same console every term: it owns the process's stdin.
+            if self._console is None:
+                self._console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
+            console = self._console
+            self.transports.add(console)
+        for section, present in (("irc", bool(config.irc)), ("matrix", config.matrix is not None)):
+            if present:
+                log.warning("%s: configured, but this version has no %s transport yet; "
+                            "the section is validated and otherwise ignored", section, section)
+        if not self.transports:
+            log.warning("no chat transport is running (set console: true to try the bot "
+                        "from this terminal); serving the status page only")
+        return console
+
+    async def _lead(self, store: Store, outbox: OutboxWorker) -> None:
+        """One term as leader: the chat side runs until a stop or the loss of leadership."""
+        config = self.config
+        leadership = self.leadership
+        console = self._build_transports(store)
+        await outbox.take_over()
+        worker = asyncio.create_task(outbox.run(), name="outbox")
+        scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
+                                      fallback=self.transports.channels)
+        reminders = asyncio.create_task(scheduler.run(), name="reminders")
+        lost = False
+        try:
+            for transport in self.transports:
+                await transport.start(self._on_message)
+            log.info("statusdesk running with %d transport(s)", len(self.transports))
+            waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
+            lost_waiter = asyncio.create_task(leadership.lost())
+            waiters.append(lost_waiter)
+            if console is not None:
+                waiters.append(asyncio.create_task(console.closed.wait()))
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            lost = lost_waiter.done() and not self._stop.is_set()
+            for waiter in waiters:
+                waiter.cancel()
+            if console is not None and console.closed.is_set():
+                self._stop.set()
+            log.info("lost leadership: stopping the chat side" if lost else "shutting down")
+        finally:
+            if lost:
+                # Someone else may be leader already: not one more line from us.
+                await self._stop_transports()
             # Commands already being applied finish (an accepted command is never lost),
             # then whatever they queued gets a last chance to go out before we disconnect.
             if self._in_flight:
@@ -200,17 +280,18 @@ class App:
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
                 worker.cancel()
-            await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
-            for transport in self.transports:
-                try:
-                    await transport.stop()
-                except Exception:
-                    log.exception("stopping %s/%s failed", transport.name, transport.network)
-            await snapshot.stop()
-            await runner.cleanup()
-            if playbooks is not None:
-                await playbooks.close()
-        return 0
+            if not lost:
+                await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
+                await self._stop_transports()
+            outbox.resume()
+
+    async def _stop_transports(self) -> None:
+        for transport in self.transports:
+            try:
+                await transport.stop()
+            except Exception:
+                log.exception("stopping %s/%s failed", transport.name, transport.network)
+        self.transports.clear()
 
     async def _on_message(self, message: Message) -> None:
         # Shielded: a shutdown or a transport dropping its reader must not cancel a command

@@ -24,6 +24,11 @@ log = logging.getLogger("statusdesk.outbox")
 MAX_AGE = timedelta(hours=24)
 """An effect still undelivered after this long is given up: a day-old announcement is noise."""
 
+CLAIM_LEASE = timedelta(minutes=5)
+"""How long a claimed effect stays reserved for the worker that claimed it. Only the leader
+delivers, and a new leader frees a dead one's claims at once, so this only matters if
+something slips past the election."""
+
 MAX_BACKOFF = 300.0
 IDLE_POLL = 30.0
 
@@ -52,8 +57,10 @@ class OutboxWorker:
         *,
         clock: Callable[[], datetime] = utcnow,
         concurrency: int = 16,
+        owner: str = "statusdesk",
     ) -> None:
         self._store = store
+        self._owner = owner
         self._by_kind = {kind: d for d in deliverers for kind in d.kinds}
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
@@ -85,6 +92,10 @@ class OutboxWorker:
         self._stopping = True
         self._wake.set()
 
+    def resume(self) -> None:
+        """Let `run()` be called again (the next time this instance leads)."""
+        self._stopping = False
+
     async def drain(self, deadline: float) -> int:
         """Deliver what is due now, lane after lane, for at most `deadline` seconds."""
         total = 0
@@ -102,8 +113,8 @@ class OutboxWorker:
 
     async def deliver_due(self) -> int:
         """One pass: the head of every lane that is due. Returns how many were settled."""
-        async with self._store.reading() as tx:
-            effects = await tx.outbox.due(self._clock())
+        async with self._store.transaction() as tx:
+            effects = await tx.outbox.claim_due(self._clock(), self._owner, CLAIM_LEASE)
         if not effects:
             return 0
         results = await asyncio.gather(*(self._deliver_one(e) for e in effects))
@@ -138,7 +149,8 @@ class OutboxWorker:
                 delay = max(0.0, error.retry_after)
             reason = str(error) or type(error).__name__
             async with self._store.transaction() as tx:
-                await tx.outbox.mark_retry(effect.id, reason, now + timedelta(seconds=delay))
+                await tx.outbox.mark_retry(effect.id, reason, now + timedelta(seconds=delay),
+                                           owner=self._owner)
             level = logging.INFO if isinstance(error, DeliveryUnavailable) else logging.WARNING
             log.log(level, "delivery of %s to %s failed (attempt %d), retry in %.0fs: %s",
                     effect.kind, effect.lane, effect.attempts + 1, delay, reason)
@@ -150,6 +162,21 @@ class OutboxWorker:
     async def _settle(self, effect: OutboxEffect, failed: str | None = None) -> None:
         async with self._store.transaction() as tx:
             if failed is None:
-                await tx.outbox.mark_delivered(effect.id, self._clock())
+                kept = await tx.outbox.mark_delivered(effect.id, self._clock(),
+                                                      owner=self._owner)
             else:
-                await tx.outbox.mark_failed(effect.id, failed, self._clock())
+                kept = await tx.outbox.mark_failed(effect.id, failed, self._clock(),
+                                                   owner=self._owner)
+        if not kept:
+            log.warning("%s %s (%s) was taken over by another instance while this one "
+                        "delivered it", effect.kind, effect.lane, effect.idempotency_key)
+
+    async def take_over(self) -> int:
+        """On becoming leader: free what a previous leader had claimed (it is gone: the
+        election says so), so it is delivered now rather than when its lease runs out."""
+        async with self._store.transaction() as tx:
+            freed = await tx.outbox.release_claims(except_owner=self._owner)
+        if freed:
+            log.info("took over %d effect(s) claimed by a previous leader", freed)
+            self.wake()
+        return freed

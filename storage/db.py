@@ -73,9 +73,17 @@ def _revisions(connection: Connection) -> tuple[str | None, str | None]:
     return current, head
 
 
+MIGRATION_LOCK_KEY = 0x5D5D_0002_D8A7_10E5
+"""Advisory lock that serialises migrations when several instances start at once."""
+
+
 async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending migration (idempotent)."""
+    """Apply every pending migration (idempotent, and safe when instances start together:
+    on PostgreSQL the second waits for the first, then finds nothing left to do)."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": MIGRATION_LOCK_KEY})
         await connection.run_sync(_upgrade)
 
 

@@ -208,6 +208,10 @@ class OutboxEffect(Base):
     # Set when retrying is pointless (a permanent error): the effect stays for inspection.
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Which instance is delivering it, until when: a new leader takes over what a dead one
+    # had claimed, and two workers never deliver the same effect at the same time.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
 
 
 class TransportState(Base):

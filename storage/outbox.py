@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +68,56 @@ class OutboxRepository:
         )
         return (await self._session.execute(query)).scalars().all()
 
+    async def claim_due(
+        self, now: datetime, owner: str, lease: timedelta, limit: int = 100
+    ) -> Sequence[OutboxEffect]:
+        """Like `due`, but claimed for `owner` until `now + lease`: effects another live
+        worker has claimed are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
+        instances claiming at once never get the same row)."""
+        heads = (
+            select(func.min(OutboxEffect.id))
+            .where(_pending())
+            .group_by(OutboxEffect.lane)
+            .scalar_subquery()
+        )
+        query = (
+            select(OutboxEffect)
+            .where(
+                OutboxEffect.id.in_(heads),
+                OutboxEffect.next_attempt_at <= now,
+                or_(OutboxEffect.claimed_until.is_(None), OutboxEffect.claimed_until <= now,
+                    OutboxEffect.claimed_by == owner),
+            )
+            .order_by(OutboxEffect.id)
+            .limit(limit)
+        )
+        if self._session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        effects = (await self._session.execute(query)).scalars().all()
+        if effects:
+            until = now + lease
+            await self._session.execute(
+                update(OutboxEffect)
+                .where(OutboxEffect.id.in_([e.id for e in effects]))
+                .values(claimed_by=owner, claimed_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            for effect in effects:
+                effect.claimed_by, effect.claimed_until = owner, until
+        return effects
+
+    async def release_claims(self, *, except_owner: str) -> int:
+        """Free every pending effect claimed by another instance (a leader that died);
+        how many were freed."""
+        result = await self._session.execute(
+            update(OutboxEffect)
+            .where(_pending(), OutboxEffect.claimed_by.is_not(None),
+                   OutboxEffect.claimed_by != except_owner)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def next_attempt_at(self) -> datetime | None:
         """When the earliest pending effect may be tried (None: nothing pending)."""
         query = select(func.min(OutboxEffect.next_attempt_at)).where(_pending())
@@ -90,31 +140,30 @@ class OutboxRepository:
         )
         return int((await self._session.execute(query)).scalar_one())
 
-    async def mark_delivered(self, effect_id: int, at: datetime) -> None:
-        await self._session.execute(
-            update(OutboxEffect)
-            .where(OutboxEffect.id == effect_id)
-            .values(delivered_at=at, attempts=OutboxEffect.attempts + 1, last_error=None)
-        )
+    async def mark_delivered(self, effect_id: int, at: datetime, *, owner: str | None = None
+                             ) -> bool:
+        return await self._settle(effect_id, owner, delivered_at=at,
+                                  attempts=OutboxEffect.attempts + 1, last_error=None)
 
-    async def mark_retry(self, effect_id: int, error: str, next_at: datetime) -> None:
-        await self._session.execute(
-            update(OutboxEffect)
-            .where(OutboxEffect.id == effect_id)
-            .values(
-                attempts=OutboxEffect.attempts + 1,
-                next_attempt_at=next_at,
-                last_error=error[:MAX_ERROR_TEXT],
-            )
-        )
+    async def mark_retry(self, effect_id: int, error: str, next_at: datetime, *,
+                         owner: str | None = None) -> bool:
+        return await self._settle(effect_id, owner, attempts=OutboxEffect.attempts + 1,
+                                  next_attempt_at=next_at, last_error=error[:MAX_ERROR_TEXT])
 
-    async def mark_failed(self, effect_id: int, error: str, at: datetime) -> None:
-        await self._session.execute(
-            update(OutboxEffect)
-            .where(OutboxEffect.id == effect_id)
-            .values(
-                attempts=OutboxEffect.attempts + 1,
-                failed_at=at,
-                last_error=error[:MAX_ERROR_TEXT],
-            )
+    async def mark_failed(self, effect_id: int, error: str, at: datetime, *,
+                          owner: str | None = None) -> bool:
+        return await self._settle(effect_id, owner, attempts=OutboxEffect.attempts + 1,
+                                  failed_at=at, last_error=error[:MAX_ERROR_TEXT])
+
+    async def _settle(self, effect_id: int, owner: str | None, **values: Any) -> bool:
+        """Record an attempt's outcome and drop the claim. With `owner`, only while that
+        owner still holds the claim: False means another instance took the effect over."""
+        query = update(OutboxEffect).where(OutboxEffect.id == effect_id)
+        if owner is not None:
+            query = query.where(or_(OutboxEffect.claimed_by.is_(None),
+                                    OutboxEffect.claimed_by == owner))
+        result = await self._session.execute(
+            query.values(claimed_by=None, claimed_until=None, **values)
+            .execution_options(synchronize_session=False)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

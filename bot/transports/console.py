@@ -47,6 +47,7 @@ class ConsoleTransport:
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._reader: asyncio.Task[None] | None = None
+        self._lines: asyncio.Queue[str | None] | None = None
         self.closed = asyncio.Event()
         """Set when stdin reaches its end (Ctrl-D): the app then shuts down."""
         self._topic: str | None = None
@@ -84,19 +85,27 @@ class ConsoleTransport:
         self._write(f"*{self._bot_nick}* {text}")
 
     def health(self) -> dict[str, Any]:
-        return {"connected": not self.closed.is_set(), "channels": {CHANNEL: "joined"}}
+        reading = self._reader is not None and not self._reader.done()
+        return {"connected": reading and not self.closed.is_set(),
+                "channels": {CHANNEL: "joined"}}
 
     def _write(self, line: str) -> None:
         self._stdout.write(line + "\n")
         self._stdout.flush()
 
     async def _read(self, sink: MessageSink) -> None:
-        lines: asyncio.Queue[str | None] = asyncio.Queue()
-        _feed_lines(self._stdin, lines, asyncio.get_running_loop())
+        if self._lines is None:
+            # One reader thread for the life of the process: a transport stopped and
+            # started again (a leader stepping down, then leading again) must not leave a
+            # second thread competing for stdin lines.
+            self._lines = asyncio.Queue()
+            _feed_lines(self._stdin, self._lines, asyncio.get_running_loop())
+        lines = self._lines
         try:
             while True:
                 line = await lines.get()
                 if line is None:
+                    self.closed.set()
                     break
                 text = line.rstrip("\r\n")[:MAX_LINE]
                 if not text.strip():
@@ -117,8 +126,9 @@ class ConsoleTransport:
                     log.exception("could not handle console input")
                     self._write(f"<{self._bot_nick}> {self._operator}: sorry, that failed "
                                 "(see the log)")
-        finally:
-            self.closed.set()
+        except Exception:
+            self.closed.set()  # nothing more will be read: let the app shut down
+            raise
 
 
 def _feed_lines(

@@ -20,6 +20,10 @@ class Transports:
             raise ValueError(f"two transports for {transport.name}/{transport.network}")
         self._by_key[key] = transport
 
+    def clear(self) -> None:
+        """Forget every transport (a leader stepping down stops and drops them)."""
+        self._by_key.clear()
+
     def __iter__(self) -> Iterator[Transport]:
         return iter(self._by_key.values())
 

@@ -122,7 +122,8 @@ async def _outbox_counts(store: Store) -> tuple[int, int]:
 async def healthz(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     snapshot = request.app[SNAPSHOT_KEY]
-    detail: dict[str, Any] = {"transports": request.app[HEALTH_KEY]()}
+    detail: dict[str, Any] = {"role": request.app[METRICS_KEY].role(),
+                              "transports": request.app[HEALTH_KEY]()}
     if snapshot.export is not None:
         detail["export"] = snapshot.export.health()
     try:

@@ -31,6 +31,8 @@ class MetricSources:
     sse_clients: Callable[[], int]
     sse_dropped: Callable[[], int]
     transports_connected: Callable[[], Mapping[str, bool]]
+    role: Callable[[], str] = lambda: "leader"
+    """`leader` (runs the chat side) or `standby` (serves the page, waits to take over)."""
     outbox_pending: int = 0
     outbox_failed: int = 0
     incidents_open: int = 0
@@ -75,6 +77,10 @@ class StatusdeskCollector(Collector):
         for name, up in s.transports_connected().items():
             connected.add_metric([name], 1.0 if up else 0.0)
         yield connected
+        leader = GaugeMetricFamily("statusdesk_leader",
+                                   "1 on the instance that runs the chat side, 0 on standbys")
+        leader.add_metric([], 1.0 if s.role() == "leader" else 0.0)
+        yield leader
         yield GaugeMetricFamily("statusdesk_incidents_open", "Open incidents",
                                 value=s.incidents_open)
         for measure, label in (("to_acknowledge", "acknowledge"), ("to_identify", "identify"),

@@ -115,6 +115,11 @@ class Snapshot:
         self._pending.append(event)
         self._dirty.set()
 
+    def refresh(self) -> None:
+        """Rebuild from the database without an event (changes made by another instance
+        that were not announced to this one)."""
+        self._dirty.set()
+
     async def start(self) -> None:
         await self.rebuild()
         await self._export()

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from commands.usage import USAGE
+from tests.console_bot import Bot, http_get, wait_for_http
 from tests.servers.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,76 +29,6 @@ def statusdesk(*args: str, cwd: Path, env: dict[str, str] | None = None,
         [sys.executable, "-m", "bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
         text=True, timeout=60, env={**os.environ, **(env or {})}, check=False,
     )
-
-
-class Bot:
-    """`statusdesk run` on the console, read line by line."""
-
-    def __init__(self, config: Path, cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "USER": "op"},
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def type(self, text: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(text + "\n")
-        self.process.stdin.flush()
-
-    def expect(self, wanted: str, timeout: float = 20.0) -> list[str]:
-        """Lines up to and including the first that equals `wanted`."""
-        got: list[str] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            got.append(line)
-            self.seen.append(line)
-            if line == wanted:
-                return got
-        stderr = self.process.stderr.read() if self.process.poll() is not None else ""
-        raise AssertionError(f"never saw {wanted!r}; saw {got!r}; stderr: {stderr}")
-
-    def close(self) -> tuple[int, str]:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        code = self.process.wait(timeout=30)
-        assert self.process.stderr is not None
-        return code, self.process.stderr.read()
-
-
-def http_get(port: int, path: str, headers: dict[str, str] | None = None
-             ) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-def wait_for_http(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            http_get(port, "/healthz")
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"status page never listened on {port}")
 
 
 @pytest.fixture

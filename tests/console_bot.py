@@ -1,0 +1,93 @@
+"""`statusdesk run` as a subprocess on the console: what a user at the terminal sees."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+class Bot:
+    """`statusdesk run` on the console, read line by line."""
+
+    def __init__(self, config: Path, cwd: Path) -> None:
+        # stderr goes to a file: a pipe nobody reads would block a chatty bot.
+        self.stderr_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives with the bot
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file, text=True,
+            env={**os.environ, "USER": "op"},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def type(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+
+    def expect(self, wanted: str, timeout: float = 20.0) -> list[str]:
+        """Lines up to and including the first that equals `wanted`."""
+        got: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            got.append(line)
+            self.seen.append(line)
+            if line == wanted:
+                return got
+        raise AssertionError(f"never saw {wanted!r}; saw {got!r}; stderr: {self.stderr()}")
+
+    def stderr(self) -> str:
+        self.stderr_file.seek(0)
+        return self.stderr_file.read()
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to deliver, release or say goodbye."""
+        self.process.kill()
+        self.process.wait()
+
+    def close(self) -> tuple[int, str]:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        code = self.process.wait(timeout=30)
+        return code, self.stderr()
+
+
+def http_get(port: int, path: str, headers: dict[str, str] | None = None
+             ) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def wait_for_http(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            http_get(port, "/healthz")
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"status page never listened on {port}")

@@ -1,0 +1,296 @@
+"""Leader election, outbox claims and the change relay, against real PostgreSQL (and SQLite
+where the piece has a SQLite form)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from bot.app import App
+from bot.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
+from bot.config import load_config_text
+from bot.events import ALERT_SET, DeskEvent
+from bot.leadership import AdvisoryLock, FileLock, SoleInstance, asyncpg_dsn, leadership_for
+from storage.db import open_store, revisions, upgrade
+from storage.unit_of_work import Store
+from tests.servers.ports import free_port
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+async def _wait(condition: object, within: float) -> float:
+    """Seconds until `condition()` is true; fails after `within` seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if condition():  # type: ignore[operator]
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {within}s")
+
+
+def test_the_election_fits_the_database(tmp_path: Path) -> None:
+    assert isinstance(leadership_for("postgresql+asyncpg://u:p@h/db"), AdvisoryLock)
+    assert isinstance(leadership_for(f"sqlite+aiosqlite:///{tmp_path}/a.db"), FileLock)
+    assert isinstance(leadership_for("sqlite+aiosqlite:///:memory:"), SoleInstance)
+    assert asyncpg_dsn("postgresql+asyncpg://u:p%40ss@h:5433/db?ssl=require") == (
+        "postgresql://u:p%40ss@h:5433/db?ssl=require")
+
+
+async def test_a_standby_takes_over_when_the_leaders_session_ends(pg_url: str) -> None:
+    dsn = asyncpg_dsn(pg_url)
+    first = AdvisoryLock(dsn, poll=0.1, ping_every=0.2, ping_timeout=1.0)
+    second = AdvisoryLock(dsn, poll=0.1, ping_every=0.2, ping_timeout=1.0)
+    await first.acquire()
+    waiting = asyncio.create_task(second.acquire())
+    try:
+        await asyncio.sleep(0.6)
+        assert first.is_leader and not second.is_leader and not waiting.done()
+        # What a crash or a cut cable looks like from the server: the session is gone.
+        admin = await asyncpg.connect(dsn)
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted")
+        finally:
+            await admin.close()
+        assert killed == 1
+        await asyncio.wait_for(first.lost(), 3)
+        assert not first.is_leader
+        took = await _wait(waiting.done, 3)
+        assert second.is_leader
+        print(f"standby took over {took:.2f}s after the leader's session ended")
+    finally:
+        waiting.cancel()
+        await first.release()
+        await second.release()
+
+
+async def test_releasing_hands_over_at_once(pg_url: str) -> None:
+    dsn = asyncpg_dsn(pg_url)
+    first, second = AdvisoryLock(dsn, poll=0.1), AdvisoryLock(dsn, poll=0.1)
+    await first.acquire()
+    waiting = asyncio.create_task(second.acquire())
+    await asyncio.sleep(0.3)
+    await first.release()
+    await asyncio.wait_for(waiting, 2)
+    assert second.is_leader and not first.is_leader
+    await second.release()
+
+
+async def test_an_unreachable_database_keeps_the_standby_waiting_not_failing() -> None:
+    lock = AdvisoryLock("postgresql://nobody@127.0.0.1:1/none", poll=0.05, ping_timeout=0.2)
+    task = asyncio.create_task(lock.acquire())
+    await asyncio.sleep(0.5)
+    assert not task.done() and not lock.is_leader
+    task.cancel()
+    await lock.release()
+
+
+async def test_a_second_process_on_the_same_sqlite_file_stands_by(tmp_path: Path) -> None:
+    path = tmp_path / "desk.db.leader"
+    first, second = FileLock(path, poll=0.05), FileLock(path, poll=0.05)
+    await first.acquire()
+    waiting = asyncio.create_task(second.acquire())
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    await first.release()
+    await asyncio.wait_for(waiting, 2)
+    assert second.is_leader
+    await asyncio.wait_for(first.lost(), 1)
+    await second.release()
+
+
+# --- outbox claims ------------------------------------------------------------------------
+
+
+async def _queue(store: Store, *lanes: str) -> None:
+    async with store.transaction() as tx:
+        for number, lane in enumerate(lanes):
+            await tx.outbox.add("notice", lane, {"text": str(number)}, f"k{number}", T0)
+
+
+async def test_claimed_effects_are_not_handed_to_another_worker(store: Store) -> None:
+    await _queue(store, "irc/a/#x", "irc/a/#y", "irc/a/#x")
+    lease = timedelta(minutes=5)
+    async with store.transaction() as tx:
+        mine = await tx.outbox.claim_due(T0, "one", lease)
+    assert [e.lane for e in mine] == ["irc/a/#x", "irc/a/#y"]  # one head per lane
+    async with store.transaction() as tx:
+        assert await tx.outbox.claim_due(T0, "two", lease) == []
+        assert len(await tx.outbox.claim_due(T0, "one", lease)) == 2  # its own, again
+    # A claim runs out: then anyone may take it.
+    async with store.transaction() as tx:
+        assert len(await tx.outbox.claim_due(T0 + lease, "two", lease)) == 2
+    async with store.transaction() as tx:
+        # "one" was too slow: its outcome no longer counts...
+        assert not await tx.outbox.mark_delivered(mine[0].id, T0, owner="one")
+        # ..."two"'s does, and frees the lane's next effect.
+        assert await tx.outbox.mark_delivered(mine[0].id, T0, owner="two")
+    async with store.transaction() as tx:
+        (head,) = [e for e in await tx.outbox.claim_due(T0 + lease, "two", lease)
+                   if e.lane == "irc/a/#x"]
+        assert head.payload == {"text": "2"}
+
+
+async def test_a_new_leader_frees_what_the_old_one_had_claimed(store: Store) -> None:
+    await _queue(store, "irc/a/#x", "irc/a/#y")
+    async with store.transaction() as tx:
+        await tx.outbox.claim_due(T0, "dead-leader", timedelta(minutes=5))
+    async with store.transaction() as tx:
+        assert await tx.outbox.release_claims(except_owner="new-leader") == 2
+    async with store.transaction() as tx:
+        assert len(await tx.outbox.claim_due(T0, "new-leader", timedelta(minutes=5))) == 2
+        assert await tx.outbox.release_claims(except_owner="new-leader") == 0
+
+
+async def test_concurrent_claims_skip_locked_rows_without_waiting(pg_url: str) -> None:
+    from storage.db import open_store
+
+    store = open_store(pg_url)
+    try:
+        await _queue(store, "irc/a/#x", "irc/a/#y")
+        async with store.transaction() as first:
+            claimed = await first.outbox.claim_due(T0, "one", timedelta(minutes=5))
+            assert len(claimed) == 2
+            # Not committed yet: the rows are locked. The other instance must neither wait
+            # for them nor get them.
+            async with store.transaction() as second:
+                got = await asyncio.wait_for(
+                    second.outbox.claim_due(T0, "two", timedelta(minutes=5)), 5)
+                assert got == []
+    finally:
+        await store.close()
+
+
+# --- the change relay ---------------------------------------------------------------------
+
+
+def test_events_survive_the_wire_and_oversized_data_is_dropped() -> None:
+    event = DeskEvent(ALERT_SET, T0, 3, {"text": "Gate <down>"})
+    origin, back = decode(encode(event, "a"))  # type: ignore[misc]
+    assert (origin, back) == ("a", event)
+    huge = DeskEvent(ALERT_SET, T0, 3, {"text": "x" * 20_000})
+    payload = encode(huge, "a")
+    assert len(payload.encode()) <= MAX_PAYLOAD
+    assert decode(payload) == ("a", DeskEvent(ALERT_SET, T0, 3, {}))
+    assert decode("not json") is None
+    assert decode('{"kind": 1}') is None
+
+
+async def test_changes_reach_the_other_instances_not_the_sender(pg_url: str) -> None:
+    dsn = asyncpg_dsn(pg_url)
+    seen: dict[str, list[DeskEvent]] = {"a": [], "b": []}
+    gaps = {"a": 0, "b": 0}
+
+    def gap(name: str) -> None:
+        gaps[name] += 1
+
+    relays = {
+        name: ChangeRelay(dsn, name, on_remote=seen[name].append,
+                          on_gap=lambda name=name: gap(name))  # type: ignore[misc]
+        for name in ("a", "b")
+    }
+    for relay in relays.values():
+        await relay.start()
+    try:
+        await _wait(lambda: gaps["a"] and gaps["b"], 5)  # listening: a rebuild was asked for
+        event = DeskEvent(ALERT_SET, T0, 1, {"text": "Gate is down"})
+        relays["a"].publish(event)
+        took = await _wait(lambda: seen["b"], 2)
+        assert seen["b"] == [event] and seen["a"] == []
+        assert took < 1.0
+    finally:
+        for relay in relays.values():
+            await relay.stop()
+
+
+async def test_a_listener_that_reconnects_asks_for_a_rebuild(pg_url: str) -> None:
+    dsn = asyncpg_dsn(pg_url)
+    gaps: list[int] = []
+    relay = ChangeRelay(dsn, "a", on_remote=lambda e: None, on_gap=lambda: gaps.append(1))
+    await relay.start()
+    try:
+        await _wait(lambda: gaps, 5)
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        finally:
+            await admin.close()
+        await _wait(lambda: len(gaps) >= 2, 5)
+    finally:
+        await relay.stop()
+
+
+async def test_sole_instance_leads_at_once() -> None:
+    sole = SoleInstance()
+    await asyncio.wait_for(sole.acquire(), 1)
+    assert sole.is_leader
+    await sole.release()
+    await asyncio.wait_for(sole.lost(), 1)
+
+
+# --- the app stepping down and leading again -----------------------------------------------
+
+
+async def test_a_leader_cut_off_from_the_database_goes_quiet_at_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    dsn = asyncpg_dsn(pg_url)
+    read_end, write_end = os.pipe()
+    stdin, typing = os.fdopen(read_end), os.fdopen(write_end, "w")
+    out = io.StringIO()
+    config = load_config_text(
+        f"database: {{url: '{pg_url}'}}\nconsole: true\n"
+        f"status_page: {{listen: '127.0.0.1:{free_port()}', title: T}}\n")
+    lock = AdvisoryLock(dsn, poll=0.05, ping_every=0.2, ping_timeout=1.0)
+    app = App(config, stdin=stdin, stdout=out, leadership=lock)
+    running = asyncio.create_task(app.run())
+    rival = AdvisoryLock(dsn, poll=0.05)
+    try:
+        await _wait(lambda: lock.is_leader and len(app.transports) == 1, 10)
+        rival_waiting = asyncio.create_task(rival.acquire())
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                "WHERE locktype = 'advisory' AND granted")
+        finally:
+            await admin.close()
+        await asyncio.wait_for(rival_waiting, 5)
+        # The rival leads now: this instance has stopped its chat side.
+        await _wait(lambda: not lock.is_leader and len(app.transports) == 0, 5)
+        typing.write("#status notice typed while standing by\n")
+        typing.flush()
+        await asyncio.sleep(0.5)
+        assert "typed while standing by" not in out.getvalue()
+        await rival.release()
+        await _wait(lambda: "-statusdesk- NOTICE: typed while standing by" in out.getvalue(), 10)
+        assert out.getvalue().count("NOTICE: typed while standing by") == 1
+    finally:
+        typing.close()  # end of input: the app shuts down
+        assert await asyncio.wait_for(running, 30) == 0
+        await rival.release()
+
+
+async def test_instances_starting_together_migrate_once(pg_server: object) -> None:
+    from tests.conftest import _admin
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await _admin(pg_server, f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    stores = [open_store(pg_server.url(name)) for _ in range(3)]  # type: ignore[attr-defined]
+    try:
+        await asyncio.gather(*(upgrade(s.engine) for s in stores))
+        current, head = await revisions(stores[0].engine)
+        assert current == head
+    finally:
+        for s in stores:
+            await s.close()
+        await _admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]
