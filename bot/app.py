@@ -15,7 +15,8 @@ from bot.broadcaster import Broadcaster
 from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import EventBus
-from bot.outbox import OutboxWorker
+from bot.outbox import EffectDeliverer, OutboxWorker
+from bot.paging.assembly import Paging
 from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
@@ -105,9 +106,15 @@ class App:
                         "from this terminal); serving the status page only")
 
         bus = EventBus()
-        outbox = OutboxWorker(
-            store, [Broadcaster(self.transports), TopicKeeper(store, self.transports)]
-        )
+        paging = Paging.start(config.paging, store, self.transports,
+                              page_url=page_url_of(config))
+        deliverers: list[EffectDeliverer] = [Broadcaster(self.transports),
+                                             TopicKeeper(store, self.transports)]
+        if paging is not None:
+            deliverers.append(paging.deliverer)
+        outbox = OutboxWorker(store, deliverers)
+        if paging is not None:
+            paging.connect(outbox.wake)
         self.desk = Desk(
             store,
             bus,
@@ -116,6 +123,7 @@ class App:
             page_url=page_url_of(config),
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),
+            extensions=[paging.extension] if paging is not None else [],
         )
         page = config.status_page
         export = StaticExport(Path(page.export_dir)) if page.export_dir else None
@@ -162,6 +170,8 @@ class App:
         scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
                                       fallback=self.transports.channels)
         reminders = asyncio.create_task(scheduler.run(), name="reminders")
+        escalations = (asyncio.create_task(paging.scheduler.run(), name="escalations")
+                       if paging is not None else None)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -188,6 +198,10 @@ class App:
             reminders.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reminders
+            if escalations is not None:
+                escalations.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await escalations
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
@@ -200,6 +214,8 @@ class App:
                     log.exception("stopping %s/%s failed", transport.name, transport.network)
             await snapshot.stop()
             await runner.cleanup()
+            if paging is not None:
+                await paging.close()
         return 0
 
     async def _on_message(self, message: Message) -> None:

@@ -11,6 +11,7 @@ from storage.audit import AuditRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
 from storage.outbox import OutboxRepository
+from storage.paging import OverrideRepository, PageRepository
 from storage.status_posts import AlertRepository, StatusPostRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
@@ -31,6 +32,8 @@ class Transaction:
         self.audit = AuditRepository(session)
         self.outbox = OutboxRepository(session)
         self.transport_state = TransportStateRepository(session)
+        self.pages = PageRepository(session)
+        self.oncall_overrides = OverrideRepository(session)
 
 
 class Store:
