@@ -14,7 +14,11 @@ from bot.paging.announce import Announcer
 from bot.paging.delivery import PageDeliverer, PagingProvider
 from bot.paging.extension import PagingExtension
 from bot.paging.pager import Pager
+from bot.paging.providers.chat import Chat
+from bot.paging.providers.email import Email
+from bot.paging.providers.opsgenie import Opsgenie
 from bot.paging.providers.pagerduty import PagerDuty
+from bot.paging.providers.webhook import Webhook
 from bot.paging.scheduler import EscalationScheduler
 from bot.transports.registry import Transports
 from storage.models import utcnow
@@ -29,6 +33,14 @@ def providers_from(
     providers: list[PagingProvider] = []
     if configured.pagerduty is not None:
         providers.append(PagerDuty(configured.pagerduty, http))
+    if configured.opsgenie is not None:
+        providers.append(Opsgenie(configured.opsgenie, http))
+    if configured.webhook is not None:
+        providers.append(Webhook(configured.webhook, http))
+    if configured.email is not None:
+        providers.append(Email(configured.email))
+    if configured.chat is not None:
+        providers.append(Chat(transports))
     return providers
 
 

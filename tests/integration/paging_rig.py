@@ -4,7 +4,7 @@ console transport (the channel) and real HTTP clients talking to local fake prov
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +69,11 @@ class PagingRig:
 
 async def make_rig(
     store: Store, config: PagingConfig,
-    providers: Sequence[PagingProvider] | None = None,
+    providers: Sequence[PagingProvider] | Callable[[Transports], Sequence[PagingProvider]]
+    | None = None,
     http: aiohttp.ClientSession | None = None,
 ) -> PagingRig:
+    """`providers`: given, made from the transports (for chat), or from the config."""
     out = io.StringIO()
     console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
@@ -79,6 +81,8 @@ async def make_rig(
     if providers is None:
         assert http is not None
         providers = providers_from(config, http, transports)
+    elif callable(providers):
+        providers = providers(transports)
     paging = Paging(config, store, transports.channels, providers,
                     page_url="https://status.test", clock=clock)
     worker = OutboxWorker(store, [Broadcaster(transports), TopicKeeper(store, transports),

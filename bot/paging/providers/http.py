@@ -62,18 +62,26 @@ def check(status: int, headers: Any, body: bytes, service: str) -> None:
     raise DeliveryRejected(reason)
 
 
-async def request(
+async def fetch(
     session: aiohttp.ClientSession, method: str, url: str, service: str, *,
     body: bytes | None = None, headers: dict[str, str] | None = None,
-) -> tuple[int, bytes]:
-    """One request; network trouble becomes DeliveryUnavailable. Returns (status, body)
-    after `check`."""
+) -> tuple[int, Any, bytes]:
+    """One request, whatever its status; network trouble becomes DeliveryUnavailable."""
     try:
         async with session.request(method, url, data=body, headers=headers,
                                    timeout=TIMEOUT) as response:
-            content = await response.read()
-            check(response.status, response.headers, content, service)
-            return response.status, content
+            return response.status, response.headers, await response.read()
     except (aiohttp.ClientError, TimeoutError) as error:
         raise DeliveryUnavailable(f"{service} unreachable: {type(error).__name__}: "
                                   f"{error}") from error
+
+
+async def request(
+    session: aiohttp.ClientSession, method: str, url: str, service: str, *,
+    body: bytes | None = None, headers: dict[str, str] | None = None,
+) -> bytes:
+    """One request that must succeed (see `check`); its body."""
+    status, response_headers, content = await fetch(session, method, url, service,
+                                                    body=body, headers=headers)
+    check(status, response_headers, content, service)
+    return content
