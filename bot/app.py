@@ -148,6 +148,7 @@ class App:
             create_web_app(
                 snapshot, store, self._transport_health, sources,
                 api_token=page.api_token.get_secret_value() if page.api_token else None,
+                hooks=paging.web_hooks() if paging is not None else None,
             ),
             access_log=None,
         )

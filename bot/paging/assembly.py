@@ -3,16 +3,18 @@ escalation timer and the inbound hooks, sharing one pager and one HTTP session."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import aiohttp
+from aiohttp import web
 
 from bot.config import PagingConfig
 from bot.desk import Channel
 from bot.paging.announce import Announcer
 from bot.paging.delivery import PageDeliverer, PagingProvider
 from bot.paging.extension import PagingExtension
+from bot.paging.hooks import PagerDutyHook
 from bot.paging.pager import Pager
 from bot.paging.providers.chat import Chat
 from bot.paging.providers.email import Email
@@ -23,6 +25,8 @@ from bot.paging.scheduler import EscalationScheduler
 from bot.transports.registry import Transports
 from storage.models import utcnow
 from storage.unit_of_work import Store
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def providers_from(
@@ -69,6 +73,10 @@ class Paging:
         self.extension = PagingExtension(self.pager, on_paged=self.scheduler.wake)
         self.deliverer = PageDeliverer(providers, config.escalation_managers, store, announcer,
                                        bot_nick=bot_nick, clock=clock)
+        hook = config.hooks.pagerduty
+        self.pagerduty_hook = (
+            PagerDutyHook(hook.secret.get_secret_value(), store, self.pager, announcer,
+                          clock=clock) if hook is not None else None)
 
         self._http: aiohttp.ClientSession | None = None
 
@@ -104,3 +112,11 @@ class Paging:
             self.scheduler.wake()
 
         self.deliverer.on_queued = queued
+        if self.pagerduty_hook is not None:
+            self.pagerduty_hook.on_queued = wake_outbox
+
+    def web_hooks(self) -> dict[str, Handler]:
+        """Inbound routes for the status page's web server (POST)."""
+        if self.pagerduty_hook is None:
+            return {}
+        return {"/hooks/pagerduty": self.pagerduty_hook.handle}

@@ -136,7 +136,7 @@ class Pager:
 
     async def _queue(
         self, tx: Transaction, page: PageRecord, incident: Incident, action: str,
-        now: datetime, actor: str | None = None, skip: frozenset[str] = frozenset(),
+        now: datetime, actor: str | None = None,
     ) -> int:
         manager = self._managers.get(page.manager)
         if manager is None:
@@ -151,7 +151,7 @@ class Pager:
         rows = [
             (kind_of(name), f"page/{name}/incident-{incident.id}", event.payload(),
              f"page:{page.id}:{name}:{action}")
-            for name in self.providers_for(manager, action) if name not in skip
+            for name in self.providers_for(manager, action)
         ]
         await tx.outbox.add_many(rows, now)
         return len(rows)
@@ -198,7 +198,7 @@ class Pager:
 
     async def acknowledge(
         self, tx: Transaction, incident: Incident, by: str, where: Where, now: datetime,
-        *, via: str = "chat", skip: frozenset[str] = frozenset(),
+        *, via: str = "chat",
     ) -> list[PageRecord]:
         """Acknowledge every live page of the incident; the escalation stops."""
         live = list(await tx.pages.live(incident.id))
@@ -209,7 +209,7 @@ class Pager:
             page.escalate_at = None
             page.updated_at = now
             if page.deliveries > page.rejected:
-                await self._queue(tx, page, incident, ACKNOWLEDGE, now, actor=by, skip=skip)
+                await self._queue(tx, page, incident, ACKNOWLEDGE, now, actor=by)
         if live:
             if incident.acknowledged_at is None:
                 incident.acknowledged_at = now

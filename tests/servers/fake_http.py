@@ -3,6 +3,7 @@ with scriptable failures placed in front of the real behaviour."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,10 @@ class FakeService:
         self.script: list[Scripted] = []
         self.requests: list[tuple[str, str, bytes]] = []
         """Every request received: (method, path with query, body)."""
+        self.hold: asyncio.Event | None = None
+        """When set to an Event, requests wait for it before anything is processed."""
+        self.dropped = 0
+        """Held requests whose client had gone by the time they were let through."""
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -44,6 +49,11 @@ class FakeService:
     async def _scripted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
         self.requests.append((request.method, request.path_qs, body))
+        if self.hold is not None:
+            await self.hold.wait()
+            if request.transport is None or request.transport.is_closing():
+                self.dropped += 1  # as a real server would: the client hung up first
+                return web.Response(status=503)
         if self.script:
             answer = self.script.pop(0)
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
