@@ -163,7 +163,7 @@ class PageDeliverer:
             if event.action == TRIGGER and page is not None and page.status == TRIGGERED \
                     and page.rejected + 1 >= page.deliveries:
                 text += f" — no way left to reach {event.manager.name}"
-                if page.escalate_at is not None:
+                if page.escalate_at is not None and page.step < len(page.chain):
                     text += ": escalating now"
                 text += "."
             else:
@@ -180,7 +180,7 @@ class PageDeliverer:
                 if page.status == TRIGGERED and page.rejected >= page.deliveries:
                     page.status = FAILED
                     if page.escalate_at is not None:
-                        page.escalate_at = now
+                        page.escalate_at = now  # no point waiting ack_timeout
         log.warning("paging %s for incident #%d via %s refused: %s", event.manager.name,
                     event.incident_id, provider, reason)
         self.on_queued()

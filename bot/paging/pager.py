@@ -123,15 +123,14 @@ class Pager:
             incident_id=incident.id, round=round_, step=step, manager=chain[step - 1],
             chain=chain, status=TRIGGERED, dedup_key=dedup_key(incident.id, round_, step),
             text=text, paged_by=paged_by, deliveries=0, rejected=0, created_at=now,
-            escalate_at=escalate_at(now, self.config.ack_timeout, step, chain),
+            escalate_at=escalate_at(now, self.config.ack_timeout),
             updated_at=now,
         )
         page.deliveries = await self._queue(tx, page, incident, TRIGGER, now)
         if page.deliveries == 0:
             # Nothing can reach this manager: do not wait ack_timeout for them.
             page.status = FAILED
-            if page.escalate_at is not None:
-                page.escalate_at = now
+            page.escalate_at = now
         return page
 
     async def _queue(
@@ -172,9 +171,10 @@ class Pager:
         reason = ("could not be reached" if page.status == FAILED else
                   f"did not acknowledge within {format_duration(self.config.ack_timeout)}")
         if nxt is None:
-            text = (f"Nobody acknowledged the page for incident #{incident.id}: "
+            text = (f"Nobody has acknowledged the page for incident #{incident.id}: "
                     f"{page.manager} {reason}, and all {len(page.chain)} escalation "
-                    f"managers have been paged ({', '.join(page.chain)}).")
+                    f"managers have been paged ({', '.join(page.chain)}). Any of them can "
+                    f"still #ack {incident.id}.")
             await tx.timeline.append(incident.id, "page.unanswered", where, now,
                                      old=page.manager, text=text, public=False)
             await self._announcer.announce(tx, incident.id, f"page-unanswered:{page.id}",

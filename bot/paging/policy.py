@@ -36,10 +36,10 @@ def dedup_key(incident_id: int, round_: int, step: int) -> str:
     return f"statusdesk-incident-{incident_id}-page-{round_}-step-{step}"
 
 
-def escalate_at(now: datetime, ack_timeout: timedelta, step: int, chain: Sequence[str]
-                ) -> datetime | None:
-    """When step `step` (1-based) escalates if nobody acknowledges: None for the last one."""
-    return now + ack_timeout if step < len(chain) else None
+def escalate_at(now: datetime, ack_timeout: timedelta) -> datetime:
+    """When a step paged at `now` escalates if nobody acknowledges it. The last step of the
+    chain has a timer too: when it runs out, the channel hears that nobody answered."""
+    return now + ack_timeout
 
 
 def next_manager(chain: Sequence[str], step: int) -> str | None:

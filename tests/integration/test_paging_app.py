@@ -182,3 +182,24 @@ async def test_sigkill_between_accepting_and_delivering_a_page(tmp_path: Path) -
             assert page.status == "triggered"
     finally:
         await store.close()
+
+
+async def test_the_running_app_escalates_on_its_own(sqlite_url: str, tmp_path: Path) -> None:
+    async with FakePagerDuty() as pagerduty:
+        paging = (
+            "paging:\n"
+            "  auto_page_severity: 1\n"
+            "  ack_timeout: 1s\n"
+            f"  escalation_managers: [{{name: bob, contacts: {{pagerduty: '{BOB_KEY}'}}}},"
+            f" {{name: carol, contacts: {{pagerduty: '{'c' * 32}'}}}}]\n"
+            f"  providers: {{pagerduty: {{url: '{pagerduty.enqueue_url}'}}}}\n"
+        )
+        async with run_app(sqlite_url, tmp_path, paging) as running:
+            replies = await running.say("#incident open sev1 Everything is down")
+            assert replies[-1] == ("Paging bob for incident #1 (step 1 of 2 via pagerduty: "
+                                   "automatic page for sev1).")
+            await eventually(lambda: len(pagerduty.alerts) == 2, within=15)
+            assert [a.routing_key[0] for a in pagerduty.alerts] == ["b", "c"]
+            assert await running.say("#ack") == [
+                "Acknowledged: op is on incident #1; escalation stopped."]
+            await eventually(lambda: all(a.status == "acknowledged" for a in pagerduty.alerts))
