@@ -25,6 +25,11 @@ WAITING = (TRIGGERED, FAILED)
 
 
 class PageRepository:
+    """Pages are changed only under their incident's row lock (`incidents.get(for_update=
+    True)` first), so every writer takes locks in the same order and none deadlocks; the
+    queries below re-read rows already in the session (`populate_existing`) to see what the
+    lock holder before them committed."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
@@ -37,7 +42,7 @@ class PageRepository:
     async def get(self, page_id: int, *, for_update: bool = False) -> PageRecord | None:
         query = select(PageRecord).where(PageRecord.id == page_id)
         if for_update:
-            query = query.with_for_update()
+            query = query.with_for_update().execution_options(populate_existing=True)
         return (await self._session.execute(query)).scalar_one_or_none()
 
     async def by_dedup_key(self, dedup_key: str) -> PageRecord | None:
@@ -56,7 +61,7 @@ class PageRepository:
             select(PageRecord)
             .where(PageRecord.status.in_(LIVE))
             .order_by(PageRecord.id)
-            .with_for_update()
+            .execution_options(populate_existing=True)
         )
         if incident_id is not None:
             query = query.where(PageRecord.incident_id == incident_id)
@@ -68,7 +73,7 @@ class PageRepository:
             select(PageRecord)
             .where(PageRecord.incident_id == incident_id, PageRecord.status != RESOLVED)
             .order_by(PageRecord.id)
-            .with_for_update()
+            .execution_options(populate_existing=True)
         )
         return (await self._session.execute(query)).scalars().all()
 
@@ -78,7 +83,6 @@ class PageRepository:
             select(PageRecord)
             .where(PageRecord.status.in_(WAITING), PageRecord.escalate_at <= now)
             .order_by(PageRecord.escalate_at, PageRecord.id)
-            .with_for_update()
         )
         return (await self._session.execute(query)).scalars().all()
 

@@ -159,6 +159,7 @@ class PageDeliverer:
                 f"{event.manager.name} via {provider}: {reason}")
         async with self._store.transaction() as tx:
             key = f"page-failed:{event.page_id}:{provider}:{event.action}"
+            await tx.incidents.get(event.incident_id, for_update=True)  # lock order: see pages
             page = await tx.pages.get(event.page_id, for_update=True)
             if event.action == TRIGGER and page is not None and page.status == TRIGGERED \
                     and page.rejected + 1 >= page.deliveries:

@@ -28,7 +28,7 @@ from bot.paging.policy import dedup_key, escalate_at, next_manager
 from bot.paging.rotation import Override, Rotation
 from commands.auth import irc_casefold
 from storage.models import Incident, PageRecord
-from storage.paging import ACKNOWLEDGED, ESCALATED, FAILED, RESOLVED, TRIGGERED
+from storage.paging import ACKNOWLEDGED, ESCALATED, FAILED, RESOLVED, TRIGGERED, WAITING
 from storage.timeline import Where
 from storage.unit_of_work import Transaction
 
@@ -91,6 +91,7 @@ class Pager:
         text: str | None = None,
     ) -> Paged:
         """Start a round of paging for the incident, unless one is going on."""
+        await tx.incidents.get(incident.id, for_update=True)
         live = await tx.pages.live(incident.id)
         if live:
             current = live[-1]
@@ -157,9 +158,17 @@ class Pager:
 
     # --- escalating ----------------------------------------------------------------------
 
-    async def escalate(self, tx: Transaction, page: PageRecord, now: datetime) -> str | None:
-        """The timer of `page` ran out: page the next manager of the chain. What was said."""
-        incident = await tx.incidents.get(page.incident_id, for_update=True)
+    async def escalate(self, tx: Transaction, page_id: int, now: datetime) -> str | None:
+        """The timer of page `page_id` ran out: page the next manager of the chain, unless
+        someone acknowledged (or it escalated) meanwhile. What was said."""
+        found = await tx.pages.get(page_id)
+        if found is None:
+            return None
+        incident = await tx.incidents.get(found.incident_id, for_update=True)
+        page = await tx.pages.get(page_id, for_update=True)
+        if page is None or page.status not in WAITING or page.escalate_at is None \
+                or page.escalate_at > now:
+            return None
         page.escalate_at = None
         page.updated_at = now
         if incident is None or incident.state == "resolved":
@@ -201,6 +210,7 @@ class Pager:
         *, via: str = "chat",
     ) -> list[PageRecord]:
         """Acknowledge every live page of the incident; the escalation stops."""
+        await tx.incidents.get(incident.id, for_update=True)
         live = list(await tx.pages.live(incident.id))
         for page in live:
             page.status = ACKNOWLEDGED
@@ -221,8 +231,8 @@ class Pager:
     async def resolve(self, tx: Transaction, incident_id: int, where: Where, now: datetime
                       ) -> int:
         """Resolve every page of the incident at the providers; how many there were."""
+        incident = await tx.incidents.get(incident_id, for_update=True)
         pages = await tx.pages.unresolved(incident_id)
-        incident = await tx.incidents.get(incident_id)
         for page in pages:
             page.status = RESOLVED
             page.resolved_at = now

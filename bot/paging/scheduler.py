@@ -61,9 +61,9 @@ class EscalationScheduler:
         now = self._clock()
         count = 0
         async with self._store.transaction() as tx:
-            for page in await tx.pages.due(now):
-                await self._pager.escalate(tx, page, now)
-                count += 1
+            for page_id in [page.id for page in await tx.pages.due(now)]:
+                if await self._pager.escalate(tx, page_id, now) is not None:
+                    count += 1
         if count:
             self.escalations += count
             self.on_queued()
