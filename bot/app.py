@@ -18,7 +18,8 @@ from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import EventBus
 from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
-from bot.outbox import OutboxWorker
+from bot.outbox import EffectDeliverer, OutboxWorker
+from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
 from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
@@ -79,6 +80,7 @@ class App:
         self.config = config
         self._leadership = leadership
         self._console: ConsoleTransport | None = None
+        self.paging: Paging | None = None
         self._stdin = stdin
         self._stdout = stdout
         self._stop = asyncio.Event()
@@ -110,10 +112,15 @@ class App:
             else leadership_for(config.database.url)
         )
         bus = EventBus()
-        outbox = self.outbox = OutboxWorker(
-            store, [Broadcaster(self.transports), TopicKeeper(store, self.transports)],
-            owner=self.instance,
-        )
+        paging = self.paging = Paging.start(config.paging, store, self.transports,
+                                            page_url=page_url_of(config))
+        deliverers: list[EffectDeliverer] = [Broadcaster(self.transports),
+                                             TopicKeeper(store, self.transports)]
+        if paging is not None:
+            deliverers.append(paging.deliverer)
+        outbox = self.outbox = OutboxWorker(store, deliverers, owner=self.instance)
+        if paging is not None:
+            paging.connect(outbox.wake)
         self.desk = Desk(
             store,
             bus,
@@ -122,6 +129,7 @@ class App:
             page_url=page_url_of(config),
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),
+            extensions=[paging.extension] if paging is not None else [],
         )
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store)
         if playbooks is not None:
@@ -162,6 +170,7 @@ class App:
                 snapshot, store, self._transport_health, sources,
                 api_token=page.api_token.get_secret_value() if page.api_token else None,
                 playbooks=playbooks.pages if playbooks else None,
+                hooks=paging.web_hooks() if paging is not None else None,
             ),
             access_log=None,
         )
@@ -202,6 +211,8 @@ class App:
             await runner.cleanup()
             if playbooks is not None:
                 await playbooks.close()
+            if paging is not None:
+                await paging.close()
         return 0
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
@@ -248,6 +259,8 @@ class App:
         scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
                                       fallback=self.transports.channels)
         reminders = asyncio.create_task(scheduler.run(), name="reminders")
+        escalations = (asyncio.create_task(self.paging.scheduler.run(), name="escalations")
+                       if self.paging is not None else None)
         lost = False
         try:
             for transport in self.transports:
@@ -276,6 +289,10 @@ class App:
             reminders.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reminders
+            if escalations is not None:
+                escalations.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await escalations
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():

@@ -23,7 +23,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
@@ -68,8 +68,10 @@ __all__ = [
     "LaunchpadTracker",
     "MatrixConfig",
     "OpsgenieProvider",
+    "PagerDutyHook",
     "PagerDutyProvider",
     "PagingConfig",
+    "PagingHooks",
     "PlaybooksConfig",
     "Problem",
     "ProvidersConfig",
@@ -708,6 +710,9 @@ class RotationConfig(_Model):
 
     handoff: Handoff
     timezone: TimeZoneName = "UTC"
+    start: date | None = None
+    """The date of the first manager's first shift (from the first handoff on or after it);
+    null: counted from 2024-01-01."""
 
     @property
     def handoff_weekday(self) -> int:
@@ -759,12 +764,25 @@ class ProvidersConfig(_Model):
     chat: ChatProvider | None = None
 
 
+class PagerDutyHook(_Model):
+    """Inbound PagerDuty v3 webhooks (`POST /hooks/pagerduty`): acknowledgements made in
+    PagerDuty stop the escalation here too."""
+
+    secret: SecretStr
+    """The webhook subscription's signing secret (X-PagerDuty-Signature)."""
+
+
+class PagingHooks(_Model):
+    pagerduty: PagerDutyHook | None = None
+
+
 class PagingConfig(_Model):
     auto_page_severity: Severity | None = 1
     escalation_managers: list[EscalationManager] = Field(default_factory=list)
     rotation: RotationConfig | None = None
     ack_timeout: PositiveDuration = timedelta(minutes=10)
     providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
+    hooks: PagingHooks = Field(default_factory=PagingHooks)
 
 
 class GitHubTracker(_Model):

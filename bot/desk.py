@@ -298,7 +298,7 @@ class Desk:
                 await self._note(text, incident_id, tx, where, out)
             case m.BugLink(url, incident_id):
                 await self._bug(url, incident_id, tx, where, out)
-            case m.Page() | m.Ack() | m.OnCall():
+            case m.Page() | m.Ack() | m.OnCall() | m.OnCallOverride():
                 out.say(replies.not_configured(command_name(command), "paging"))
             case m.PlaybookShow() | m.PlaybookLink():
                 out.say(replies.not_configured(command_name(command), "playbooks"))

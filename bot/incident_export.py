@@ -33,7 +33,8 @@ MILESTONES = (
 CHUNK_ROWS = 500
 """Timeline rows per yielded chunk: few enough writes, small enough to stay flat."""
 
-PAGE_KINDS = ("page.sent", "page.acknowledged", "page.escalated", "page.resolved")
+PAGE_KINDS = ("page.sent", "page.acknowledged", "page.escalated", "page.resolved", "page.failed",
+              "page.unanswered")
 LINK_KINDS = ("bug", "playbook")
 
 

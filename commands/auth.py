@@ -126,6 +126,7 @@ _REQUIRED: dict[type[Command], Role | None] = {
     # Only the paged person may acknowledge; the pager checks who that is.
     m.Ack: None,
     m.OnCall: None,
+    m.OnCallOverride: Role.ESCALATION,
     m.PlaybookShow: None,
     m.PlaybookLink: Role.INCIDENT,
     m.BugLink: Role.INCIDENT,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Final, NoReturn, assert_never
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ from commands.model import (
     Note,
     Now,
     OnCall,
+    OnCallOverride,
     Page,
     ParseError,
     PlaybookLink,
@@ -107,6 +109,8 @@ _HEAD: Final = re.compile(r"#([A-Za-z]+)")
 _ID: Final = re.compile(r"#?([0-9]+)")
 _NUMBER: Final = re.compile(r"[0-9]+")
 _SEV_N: Final = re.compile(r"sev([0-9]+)", re.IGNORECASE)
+_DATE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_CLOCK: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _IRC_NICK: Final = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}\-]*")
 # @localpart:server[:port]. Localparts may be any printable ASCII but ':' (historical ids);
 # the server is a DNS name, an IPv4 address or a bracketed IPv6 literal.
@@ -439,9 +443,28 @@ def _ack(args: list[str]) -> Command:
 
 
 def _oncall(args: list[str]) -> Command:
-    if args:
+    if not args:
+        return OnCall()
+    if args[0].lower() != "override":
         _refuse("#oncall")
-    return OnCall()
+    name = "#oncall override"
+    rest = args[1:]
+    if len(rest) not in (3, 4) or rest[1].lower() != "until":
+        _refuse(name)
+    return OnCallOverride(nick=_nick(rest[0], name), until=_until(rest[2:], name))
+
+
+def _until(words: list[str], name: str) -> datetime:
+    """`2026-12-01 09:00` or `2026-12-01` (midnight): a wall-clock time to the minute."""
+    day = _DATE.fullmatch(words[0])
+    clock = _CLOCK.fullmatch(words[1]) if len(words) > 1 else None
+    if day is None or (len(words) > 1 and clock is None):
+        _refuse(name, "write the end as YYYY-MM-DD HH:MM, e.g. 2026-12-01 09:00")
+    hour, minute = (int(clock.group(1)), int(clock.group(2))) if clock else (0, 0)
+    try:
+        return datetime(int(day.group(1)), int(day.group(2)), int(day.group(3)), hour, minute)
+    except ValueError:
+        _refuse(name, f"there is no date {words[0]}")
 
 
 def _now(args: list[str]) -> Command:
@@ -547,6 +570,8 @@ def render(command: Command) -> str:
             return "#ack" if incident_id is None else f"#ack {_id_out(incident_id)}"
         case OnCall():
             return "#oncall"
+        case OnCallOverride(nick=nick, until=until):
+            return f"#oncall override {_nick_out(nick)} until {_until_out(until)}"
         case PlaybookShow(topic=topic):
             if topic is None:
                 return "#playbook"
@@ -593,6 +618,14 @@ def _nick_out(nick: str) -> str:
     return nick
 
 
+def _until_out(until: datetime) -> str:
+    if (not isinstance(until, datetime) or until.tzinfo is not None or until.second
+            or until.microsecond):
+        raise ValueError(f"not a naive wall-clock time to the minute: {until!r}")
+    return (f"{until.year:04d}-{until.month:02d}-{until.day:02d} "
+            f"{until.hour:02d}:{until.minute:02d}")
+
+
 def _url_out(url: str) -> str:
     if not isinstance(url, str) or not is_url(url):
         raise ValueError(f"not an http(s) URL: {url!r}")
@@ -622,6 +655,7 @@ _NAMES: Final[dict[type[object], str]] = {
     Page: "#page",
     Ack: "#ack",
     OnCall: "#oncall",
+    OnCallOverride: "#oncall override",
     PlaybookShow: "#playbook",
     PlaybookLink: "#playbook link",
     BugLink: "#bug",

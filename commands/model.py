@@ -7,6 +7,7 @@ Every class here is an immutable value. `commands.grammar.parse` builds them fro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -175,6 +176,18 @@ class OnCall:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class OnCallOverride:
+    """`#oncall override NICK until 2026-12-01 09:00`: NICK is on call from now until then.
+
+    `until` is a naive wall-clock time to the minute: the desk reads it in the rotation's
+    time zone (chat has no business knowing about zones).
+    """
+
+    nick: str
+    until: datetime
+
+
 # --- playbooks and bugs ----------------------------------------------------------------------
 
 
@@ -224,6 +237,7 @@ Command = (
     | Page
     | Ack
     | OnCall
+    | OnCallOverride
     | PlaybookShow
     | PlaybookLink
     | BugLink

@@ -73,7 +73,14 @@ USAGE: dict[str, str] = {
     ),
     "#page": "#page [ID] [TEXT] — page the on-call escalation manager for the incident",
     "#ack": "#ack [ID] — acknowledge your page (stops the escalation)",
-    "#oncall": "#oncall — who is on call now and next",
+    "#oncall": (
+        "#oncall — who is on call now and next · #oncall override NICK until YYYY-MM-DD HH:MM "
+        "— NICK is on call instead until then (rotation time zone)"
+    ),
+    "#oncall override": (
+        "#oncall override NICK until YYYY-MM-DD [HH:MM] — NICK (an escalation manager) is on "
+        "call from now until then, in the rotation's time zone"
+    ),
     "#playbook": "#playbook [TOPIC] — the playbook entry, its linked bugs and their live state",
     "#playbook link": "#playbook link TOPIC BUG-URL — link a bug (http(s) URL) to a playbook entry",
     "#bug": "#bug [ID] BUG-URL — link a bug (http(s) URL) to an incident",

@@ -237,3 +237,54 @@ class PlaybookLink(Base):
     url: Mapped[str] = mapped_column(String(2000))
     added_by: Mapped[str] = mapped_column(String(255))
     added_at: Mapped[datetime]
+
+
+class PageRecord(Base):
+    """One step of paging an incident: who was paged, and where that page stands.
+
+    A `#page` starts a round; each escalation adds the next step of that round, paging the
+    next manager of `chain` (the escalation order fixed when the round began, so a handoff
+    half-way through does not reshuffle it). `escalate_at` is the durable escalation timer.
+    """
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        UniqueConstraint("dedup_key"),
+        Index("ix_pages_incident_round_step", "incident_id", "round", "step"),
+        Index("ix_pages_status_escalate_at", "status", "escalate_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    round: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    manager: Mapped[str] = mapped_column(String(255))
+    chain: Mapped[list[str]] = mapped_column(JSON)
+    # triggered | escalated | acknowledged | resolved | failed
+    status: Mapped[str] = mapped_column(String(20))
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+    paged_by: Mapped[str] = mapped_column(String(255))
+    # Trigger deliveries queued for this step, and how many of them the providers refused.
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    escalate_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class OnCallOverride(Base):
+    """`#oncall override NICK until ...`: NICK is on call instead of the rotation until then."""
+
+    __tablename__ = "oncall_overrides"
+    __table_args__ = (Index("ix_oncall_overrides_ends_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    manager: Mapped[str] = mapped_column(String(255))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from storage.audit import AuditRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
 from storage.outbox import OutboxRepository
+from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
 from storage.status_posts import AlertRepository, StatusPostRepository
 from storage.timeline import TimelineRepository
@@ -33,6 +34,8 @@ class Transaction:
         self.outbox = OutboxRepository(session)
         self.transport_state = TransportStateRepository(session)
         self.playbook_links = PlaybookLinkRepository(session)
+        self.pages = PageRepository(session)
+        self.oncall_overrides = OverrideRepository(session)
 
 
 class Store:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -61,6 +61,7 @@ def create_web_app(
     metric_sources: MetricSources,
     api_token: str | None = None,
     playbooks: PlaybookSite | None = None,
+    hooks: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
 ) -> web.Application:
     app = web.Application()
     app[API_TOKEN_KEY] = api_token
@@ -73,6 +74,9 @@ def create_web_app(
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_get("/api/events", snapshot.stream.handle)
     app.router.add_get(r"/api/incidents/{id:\d+}/log.{format:md|json}", incident_log)
+    # Inbound webhooks (paging acknowledgements...): POST routes their owners verify.
+    for path, hook in (hooks or {}).items():
+        app.router.add_post(path, hook)
     # Fixed paths as plain routes: aiohttp finds those by a dict lookup, where the catch-all
     # below costs a regex match per request (a tenth of the time under load, bench/page.py).
     if playbooks is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import typing
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import assume, example, given, settings
@@ -32,6 +33,7 @@ from commands.model import (
     Note,
     Now,
     OnCall,
+    OnCallOverride,
     Page,
     ParseError,
     PlaybookLink,
@@ -123,6 +125,12 @@ VALID: list[tuple[str, Command]] = [
     ("#ack #12", Ack(12)),
     ("#oncall", OnCall()),
     ("#OnCall", OnCall()),
+    ("#oncall override bob until 2026-12-01 09:00",
+     OnCallOverride("bob", datetime(2026, 12, 1, 9, 0))),
+    ("#ONCALL Override bob: UNTIL 2026-12-01 9:05",
+     OnCallOverride("bob", datetime(2026, 12, 1, 9, 5))),
+    ("#oncall override @bob:example.org until 2026-12-01",
+     OnCallOverride("@bob:example.org", datetime(2026, 12, 1))),
     # playbooks and bugs
     ("#playbook", PlaybookShow()),
     ("#playbook zuul", PlaybookShow("zuul")),
@@ -229,6 +237,7 @@ _IDS = "incident ids are positive integers"
 _SEV = "severities are sev1 (the worst) to sev4"
 _NICK = "NICK is an IRC nick or a Matrix user id (@user:server)"
 _URL = "not an http(s) URL"
+_WHEN = "write the end as YYYY-MM-DD HH:MM, e.g. 2026-12-01 09:00"
 _STATE = "after the id comes investigating, identified, monitoring, resolved, sev, lead, em or log"
 
 MALFORMED: list[tuple[str, ParseError]] = [
@@ -285,6 +294,19 @@ MALFORMED: list[tuple[str, ParseError]] = [
     ("#ack 12 done", _error("#ack")),
     ("#ack 0", _error("#ack", _IDS)),
     ("#oncall now", _error("#oncall")),
+    ("#oncall override", _error("#oncall override")),
+    ("#oncall override bob", _error("#oncall override")),
+    ("#oncall override bob until", _error("#oncall override")),
+    ("#oncall override bob till 2026-12-01 09:00", _error("#oncall override")),
+    ("#oncall override bob until 2026-12-01 09:00 UTC", _error("#oncall override")),
+    ("#oncall override 1bob until 2026-12-01 09:00", _error("#oncall override", _NICK)),
+    ("#oncall override bob until tomorrow", _error("#oncall override", _WHEN)),
+    ("#oncall override bob until 2026-12-01 24:00", _error("#oncall override", _WHEN)),
+    ("#oncall override bob until 2026-12-01 9", _error("#oncall override", _WHEN)),
+    ("#oncall override bob until 2026-02-30 09:00",
+     _error("#oncall override", "there is no date 2026-02-30")),
+    ("#oncall override bob until 0000-01-01 09:00",
+     _error("#oncall override", "there is no date 0000-01-01")),
     ("#now please", _error("#now")),
     ("#playbook link", _error("#playbook link")),
     ("#playbook link zuul", _error("#playbook link")),
@@ -400,6 +422,10 @@ CANONICAL: list[tuple[Command, str]] = [
     (Ack(), "#ack"),
     (Ack(12), "#ack #12"),
     (OnCall(), "#oncall"),
+    (OnCallOverride("bob", datetime(2026, 12, 1, 9, 0)), "#oncall override bob until "
+     "2026-12-01 09:00"),
+    (OnCallOverride("bob", datetime(999, 1, 2, 3, 4)), "#oncall override bob until "
+     "0999-01-02 03:04"),
     (PlaybookShow(), "#playbook"),
     (PlaybookShow("zuul"), "#playbook zuul"),
     (PlaybookLink("zuul x", "https://h/1"), "#playbook link zuul x https://h/1"),
@@ -452,6 +478,9 @@ UNREPRESENTABLE: list[Command] = [
     BugLink("https://h/1 x"),
     BugLink("https://h/\x00"),
     Note("x", 0),
+    OnCallOverride("bob", datetime(2026, 12, 1, 9, 0, 30)),
+    OnCallOverride("bob", datetime(2026, 12, 1, 9, 0, tzinfo=UTC)),
+    OnCallOverride("b o b", datetime(2026, 12, 1, 9, 0)),
 ]
 
 
@@ -463,7 +492,7 @@ def test_render_refuses_unrepresentable(command: Command) -> None:
 
 def test_command_names_are_usage_keys() -> None:
     classes = typing.get_args(Command)
-    assert len(classes) == 24
+    assert len(classes) == 25
     rendered = {type(command) for command, _ in CANONICAL}
     assert rendered == set(classes)
     for command, _ in CANONICAL:
@@ -498,6 +527,10 @@ _FRAGMENTS = st.sampled_from(
         "#page",
         "#ack",
         "#oncall",
+        "override",
+        "until",
+        "2026-12-01",
+        "09:00",
         "#playbook",
         "#bug",
         "#now",
@@ -570,7 +603,8 @@ _MESSY_TEXT = st.one_of(
     st.lists(st.one_of(_FRAGMENTS, st.text(max_size=4)), max_size=12).map(" ".join),
     # a keyword, then words that matter to it: reaches the deeper branches of the grammar
     st.tuples(
-        st.sampled_from(["#status", "#incident", "#log", "#page", "#ack", "#playbook", "#bug"]),
+        st.sampled_from(["#status", "#incident", "#log", "#page", "#ack", "#playbook", "#bug",
+                         "#oncall override"]),
         st.lists(_FRAGMENTS, max_size=5),
         st.text(max_size=8),
     ).map(lambda parts: " ".join([parts[0], *parts[1], parts[2]])),
@@ -694,6 +728,8 @@ COMMANDS: st.SearchStrategy[Command] = st.one_of(
     st.builds(Page, st.none() | IDS),
     st.builds(Ack, st.none() | IDS),
     st.just(OnCall()),
+    st.builds(OnCallOverride, NICKS, st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31))
+              .map(lambda d: d.replace(second=0, microsecond=0))),
     st.just(PlaybookShow()),
     st.builds(PlaybookShow, TOPIC.filter(lambda t: _first_word(t).lower() != "link")),
     st.builds(PlaybookLink, TOPIC, URLS),
@@ -723,6 +759,7 @@ _KEYWORD_WORDS: dict[type[object], tuple[int, ...]] = {
     Page: (0,),
     Ack: (0,),
     OnCall: (0,),
+    OnCallOverride: (0, 1, 3),
     PlaybookShow: (0,),
     PlaybookLink: (0, 1),
     BugLink: (0,),

@@ -1,0 +1,122 @@
+"""Paging put together from the configuration: the desk extension, the outbox deliverer, the
+escalation timer and the inbound hooks, sharing one pager and one HTTP session."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+import aiohttp
+from aiohttp import web
+
+from bot.config import PagingConfig
+from bot.desk import Channel
+from bot.paging.announce import Announcer
+from bot.paging.delivery import PageDeliverer, PagingProvider
+from bot.paging.extension import PagingExtension
+from bot.paging.hooks import PagerDutyHook
+from bot.paging.pager import Pager
+from bot.paging.providers.chat import Chat
+from bot.paging.providers.email import Email
+from bot.paging.providers.opsgenie import Opsgenie
+from bot.paging.providers.pagerduty import PagerDuty
+from bot.paging.providers.webhook import Webhook
+from bot.paging.scheduler import EscalationScheduler
+from bot.transports.registry import Transports
+from storage.models import utcnow
+from storage.unit_of_work import Store
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def providers_from(
+    config: PagingConfig, http: aiohttp.ClientSession, transports: Transports
+) -> list[PagingProvider]:
+    """One provider per configured `paging.providers` entry."""
+    configured = config.providers
+    providers: list[PagingProvider] = []
+    if configured.pagerduty is not None:
+        providers.append(PagerDuty(configured.pagerduty, http))
+    if configured.opsgenie is not None:
+        providers.append(Opsgenie(configured.opsgenie, http))
+    if configured.webhook is not None:
+        providers.append(Webhook(configured.webhook, http))
+    if configured.email is not None:
+        providers.append(Email(configured.email))
+    if configured.chat is not None:
+        providers.append(Chat(transports))
+    return providers
+
+
+class Paging:
+    """Everything paging needs at run time. `enabled` is False without escalation managers."""
+
+    def __init__(
+        self,
+        config: PagingConfig,
+        store: Store,
+        channels: Callable[[], Sequence[Channel]],
+        providers: Sequence[PagingProvider],
+        *,
+        page_url: str | None = None,
+        bot_nick: str = "statusdesk",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        announcer = Announcer(channels)
+        base = page_url.rstrip("/") if page_url else None
+        self.pager = Pager(
+            config, providers, announcer, bot_nick=bot_nick,
+            incident_url=lambda n: f"{base}/incidents/{n}" if base else None,
+        )
+        self.scheduler = EscalationScheduler(store, self.pager, clock=clock)
+        self.extension = PagingExtension(self.pager, on_paged=self.scheduler.wake)
+        self.deliverer = PageDeliverer(providers, config.escalation_managers, store, announcer,
+                                       bot_nick=bot_nick, clock=clock)
+        hook = config.hooks.pagerduty
+        self.pagerduty_hook = (
+            PagerDutyHook(hook.secret.get_secret_value(), store, self.pager, announcer,
+                          clock=clock) if hook is not None else None)
+
+        self._http: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def start(
+        cls,
+        config: PagingConfig,
+        store: Store,
+        transports: Transports,
+        *,
+        page_url: str | None = None,
+    ) -> Paging | None:
+        """Paging for a running app (None: no escalation managers, nothing to page). Call
+        from the event loop; `close()` at shutdown."""
+        if not config.escalation_managers:
+            return None
+        http = aiohttp.ClientSession()
+        paging = cls(config, store, transports.channels, providers_from(config, http, transports),
+                     page_url=page_url)
+        paging._http = http
+        return paging
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def connect(self, wake_outbox: Callable[[], None]) -> None:
+        """What paging queues wakes the outbox (and a refused page, the timer)."""
+        self.scheduler.on_queued = wake_outbox
+
+        def queued() -> None:
+            wake_outbox()
+            self.scheduler.wake()
+
+        self.deliverer.on_queued = queued
+        if self.pagerduty_hook is not None:
+            self.pagerduty_hook.on_queued = wake_outbox
+
+    def web_hooks(self) -> dict[str, Handler]:
+        """Inbound routes for the status page's web server (POST)."""
+        if self.pagerduty_hook is None:
+            return {}
+        return {"/hooks/pagerduty": self.pagerduty_hook.handle}

@@ -1,0 +1,92 @@
+"""E-mail over SMTP (aiosmtplib): STARTTLS and login when configured.
+
+Only pages are mailed (a mail saying "resolved" would wake nobody up usefully). The
+`Message-ID` is derived from the page step's dedup key, so if a retry does deliver a second
+copy, mail clients and most servers fold the duplicate away.
+"""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import aiosmtplib
+
+from bot.config import Contacts, EmailProvider
+from bot.paging.delivery import TRIGGER, PageEvent
+from bot.transports.base import DeliveryRejected, DeliveryUnavailable
+
+TIMEOUT = 30.0
+MAX_SUBJECT = 200
+
+
+class Email:
+    name = "email"
+    actions = frozenset({TRIGGER})
+
+    def __init__(self, config: EmailProvider, *, tls_context: ssl.SSLContext | None = None
+                 ) -> None:
+        self._config = config
+        self._tls_context = tls_context
+
+    def reaches(self, contacts: Contacts) -> bool:
+        return contacts.email is not None
+
+    def message(self, event: PageEvent) -> EmailMessage:
+        to = event.manager.contacts.email
+        assert to is not None
+        message = EmailMessage()
+        message["From"] = self._config.from_
+        message["To"] = to
+        subject = f"[statusdesk] PAGE {event.summary}"
+        message["Subject"] = subject if len(subject) <= MAX_SUBJECT else \
+            subject[: MAX_SUBJECT - 1] + "…"
+        message["Date"] = formatdate(event.at.timestamp(), usegmt=True)
+        message["Message-ID"] = f"<{event.dedup_key}@statusdesk>"
+        message["X-Statusdesk-Incident"] = str(event.incident_id)
+        lines = [
+            f"{event.manager.name}, you are paged as escalation manager for incident "
+            f"#{event.incident_id} (step {event.step} of {event.steps}).",
+            "",
+            f"Incident:  #{event.incident_id} {event.title}",
+            f"Severity:  sev{event.severity}",
+            f"Paged by:  {event.paged_by}",
+        ]
+        if event.text:
+            lines.append(f"Message:   {event.text}")
+        if event.incident_url:
+            lines.append(f"Status:    {event.incident_url}")
+        lines += ["", f"Acknowledge with  #ack {event.incident_id}  in the incident channel; "
+                  "until then the page escalates to the next manager."]
+        message.set_content("\n".join(lines) + "\n")
+        return message
+
+    async def send(self, event: PageEvent) -> None:
+        config = self._config
+        try:
+            await aiosmtplib.send(
+                self.message(event),
+                hostname=config.host,
+                port=config.port,
+                start_tls=config.starttls,
+                username=config.username,
+                password=config.password.get_secret_value() if config.password else None,
+                tls_context=self._tls_context,
+                timeout=TIMEOUT,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            codes = [r.code for r in error.recipients]
+            reason = "; ".join(f"{r.code} {r.message}" for r in error.recipients)
+            if all(code >= 500 for code in codes):
+                raise DeliveryRejected(f"SMTP server refused the recipient: {reason}") from None
+            raise DeliveryUnavailable(f"SMTP server deferred the recipient: {reason}") from None
+        except aiosmtplib.SMTPResponseException as error:
+            reason = f"SMTP server answered {error.code} {error.message}"
+            if error.code >= 500:
+                raise DeliveryRejected(reason) from None
+            raise DeliveryUnavailable(reason) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            raise DeliveryUnavailable(
+                f"SMTP server {config.host}:{config.port} unreachable: "
+                f"{type(error).__name__}: {error}") from None

@@ -1,0 +1,82 @@
+"""A generic webhook: a signed JSON POST for every page, acknowledgement and resolution.
+
+Signature (documented for receivers in the README, "Paging"):
+
+    X-Statusdesk-Timestamp: 1764583200            (Unix seconds when sent)
+    X-Statusdesk-Signature: sha256=<hex HMAC-SHA256 of  TIMESTAMP "." BODY  keyed with secret>
+
+The timestamp is inside the signed bytes, so a receiver that also rejects timestamps more
+than a few minutes old is safe from replays. `X-Statusdesk-Delivery` is the same on every
+retry of one delivery (deduplicate on it); any 2xx is success, 408/429/5xx are retried
+(honouring Retry-After), any other 4xx is reported and not retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from bot.config import Contacts, WebhookProvider
+from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
+from bot.paging.providers.http import request
+
+EVENTS = {TRIGGER: "page.triggered", ACKNOWLEDGE: "page.acknowledged",
+          RESOLVE: "page.resolved"}
+VERSION = 1
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The `X-Statusdesk-Signature` value for `body` sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+class Webhook:
+    name = "webhook"
+    actions = frozenset(EVENTS)
+
+    def __init__(self, config: WebhookProvider, http: aiohttp.ClientSession, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._url = str(config.url)
+        self._secret = config.secret
+        self._http = http
+        self._clock = clock
+
+    def reaches(self, contacts: Contacts) -> bool:
+        return contacts.webhook is not None
+
+    @staticmethod
+    def document(event: PageEvent) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "event": EVENTS[event.action],
+            "delivery": f"{event.dedup_key}:{event.action}",
+            "dedup_key": event.dedup_key,
+            "at": event.at.isoformat(),
+            "incident": {"id": str(event.incident_id), "title": event.title,
+                         "severity": event.severity, "url": event.incident_url},
+            "page": {"round": event.round, "step": event.step, "steps": event.steps,
+                     "manager": event.manager.name, "contact": event.manager.contacts.webhook,
+                     "paged_by": event.paged_by, "text": event.text},
+            "actor": event.actor,
+        }
+
+    async def send(self, event: PageEvent) -> None:
+        document = self.document(event)
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = str(int(self._clock()))
+        headers = {"Content-Type": "application/json", "User-Agent": "statusdesk",
+                   "X-Statusdesk-Event": document["event"],
+                   "X-Statusdesk-Delivery": document["delivery"],
+                   "X-Statusdesk-Timestamp": timestamp}
+        if self._secret is not None:
+            headers["X-Statusdesk-Signature"] = signature(self._secret.get_secret_value(),
+                                                          timestamp, body)
+        await request(self._http, "POST", self._url, "the webhook", body=body,
+                      headers=headers)

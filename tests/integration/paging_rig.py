@@ -1,0 +1,95 @@
+"""A desk with paging, on SQLite and PostgreSQL, delivering through the real outbox into the
+console transport (the channel) and real HTTP clients talking to local fake providers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bot.broadcaster import Broadcaster
+from bot.config import PagingConfig
+from bot.desk import Desk
+from bot.events import DeskEvent, EventBus
+from bot.outbox import OutboxWorker
+from bot.paging.assembly import Paging, providers_from
+from bot.paging.delivery import PagingProvider
+from bot.topic_keeper import TopicKeeper
+from bot.transports.base import Identity, Message
+from bot.transports.console import ConsoleTransport
+from bot.transports.registry import Transports
+from commands.auth import Principal, Whitelist
+from commands.model import Role
+from storage.unit_of_work import Store
+from tests.clock import Clock
+from tests.harness import delivered_lines
+
+WHITELIST = Whitelist([
+    Principal("alice", frozenset({Role.STATUS, Role.INCIDENT}), irc_account="alice"),
+    Principal("erin", frozenset({Role.ESCALATION, Role.INCIDENT}), irc_account="erin"),
+    Principal("root", frozenset({Role.ADMIN}), irc_account="root"),
+    Principal("bob", frozenset({Role.INCIDENT}), irc_account="bob"),
+])
+
+BOB_KEY = "b" * 32
+CAROL_KEY = "c" * 32
+
+
+def paging_config(**sections: Any) -> PagingConfig:
+    return PagingConfig.model_validate(sections)
+
+
+@dataclass
+class PagingRig:
+    desk: Desk
+    store: Store
+    worker: OutboxWorker
+    paging: Paging
+    out: io.StringIO
+    clock: Clock
+    events: list[DeskEvent] = field(default_factory=list)
+
+    async def say(self, text: str, *, nick: str = "alice", account: str | None = None,
+                  transport: str = "irc") -> list[str]:
+        identity = Identity(transport=transport, nick=nick, network="oftc",
+                            account=nick if account is None else account or None)
+        message = Message(transport, "oftc", "#infra", nick, identity, text)
+        return [r.text for r in await self.desk.handle(message)]
+
+    async def deliver(self) -> list[str]:
+        """Run the outbox until nothing is due; what the channel saw."""
+        return await delivered_lines(self.worker, self.out)
+
+    async def escalate(self) -> int:
+        return await self.paging.scheduler.check()
+
+
+async def make_rig(
+    store: Store, config: PagingConfig,
+    providers: Sequence[PagingProvider] | Callable[[Transports], Sequence[PagingProvider]]
+    | None = None,
+    http: aiohttp.ClientSession | None = None,
+) -> PagingRig:
+    """`providers`: given, made from the transports (for chat), or from the config."""
+    out = io.StringIO()
+    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    transports = Transports([console])
+    clock = Clock()
+    if providers is None:
+        assert http is not None
+        providers = providers_from(config, http, transports)
+    elif callable(providers):
+        providers = providers(transports)
+    paging = Paging(config, store, transports.channels, providers,
+                    page_url="https://status.test", clock=clock)
+    worker = OutboxWorker(store, [Broadcaster(transports), TopicKeeper(store, transports),
+                                  paging.deliverer], clock=clock)
+    bus = EventBus()
+    desk = Desk(store, bus, WHITELIST, transports.channels, page_url="https://status.test",
+                clock=clock, extensions=[paging.extension])
+    rig = PagingRig(desk, store, worker, paging, out, clock)
+    bus.subscribe(rig.events.append)
+    return rig
