@@ -20,6 +20,7 @@ from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.transports.console import ConsoleTransport
+from bot.transports.matrix import MatrixTransport, crypto_store_path
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.export import StaticExport
@@ -75,6 +76,7 @@ class App:
         self.store: Store | None = None
         self.transports = Transports()
         self.web_port: int | None = None
+        self._outbox: OutboxWorker | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -96,7 +98,12 @@ class App:
             console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
             self.transports.add(console)
 
-        for section, present in (("irc", bool(config.irc)), ("matrix", config.matrix is not None)):
+        if config.matrix is not None:
+            self.transports.add(MatrixTransport(
+                config.matrix, store, on_connected=self._transport_ready,
+                store_path=crypto_store_path(config.database.url, config.matrix.store_path),
+            ))
+        for section, present in (("irc", bool(config.irc)),):
             if present:
                 log.warning("%s: configured, but this version has no %s transport yet; "
                             "the section is validated and otherwise ignored", section, section)
@@ -105,7 +112,7 @@ class App:
                         "from this terminal); serving the status page only")
 
         bus = EventBus()
-        outbox = OutboxWorker(
+        outbox = self._outbox = OutboxWorker(
             store, [Broadcaster(self.transports), TopicKeeper(store, self.transports)]
         )
         self.desk = Desk(
@@ -201,6 +208,15 @@ class App:
             await snapshot.stop()
             await runner.cleanup()
         return 0
+
+    def _transport_ready(self, transport: Transport) -> None:
+        """A transport (re)connected: deliver what waited for it now, not at its backoff."""
+        if self._outbox is None:
+            return
+        task = asyncio.create_task(
+            self._outbox.retry_now(f"{transport.name}/{transport.network}/"))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _on_message(self, message: Message) -> None:
         # Shielded: a shutdown or a transport dropping its reader must not cancel a command

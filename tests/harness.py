@@ -52,14 +52,15 @@ class Running:
 
 
 @asynccontextmanager
-async def run_app(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+async def run_app(db_url: str, tmp_path: Path, extra_config: str = "") -> AsyncIterator[Running]:
+    """`extra_config`: more top-level YAML (e.g. a `matrix:` section and `users:`)."""
     port = free_port()
     export_dir = tmp_path / "export"
     config = load_config_text(
         f"database: {{url: '{db_url}'}}\n"
         f"status_page: {{listen: '127.0.0.1:{port}', title: 'Example Status',"
         f" public_url: 'https://status.example.org', export_dir: '{export_dir}',"
-        f" api_token: '{API_TOKEN}'}}\n"
+        f" api_token: '{API_TOKEN}'}}\n" + extra_config
     )
     app = App(config)
     task = asyncio.create_task(app.run())
