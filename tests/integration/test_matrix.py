@@ -8,9 +8,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from storage.db import open_store
+from storage.models import utcnow
 from tests.harness import Running, run_app
 from tests.matrix_client import PASSWORD, MatrixUser, Seen
 from tests.servers.synapse import SynapseServer
@@ -155,3 +158,123 @@ async def test_user_not_whitelisted_is_refused(scene: Scene, sqlite_url: str,
         await asyncio.sleep(1.0)
         assert await scene.alice.topic(scene.ops) == TOPIC_OPS
         assert [s for s in mallory.seen[mark:] if s.kind == "topic"] == []
+
+
+async def saved_state(db_url: str, bot: str, key: str) -> str | None:
+    store = open_store(db_url)
+    try:
+        async with store.reading() as tx:
+            return await tx.transport_state.get(f"matrix:{bot}", key)
+    finally:
+        await store.close()
+
+
+async def put_state(db_url: str, bot: str, key: str, value: str) -> None:
+    store = open_store(db_url)
+    try:
+        async with store.transaction() as tx:
+            await tx.transport_state.put(f"matrix:{bot}", key, value, utcnow())
+    finally:
+        await store.close()
+
+
+def matrix_health(running: Running) -> dict[str, Any]:
+    return running.app.transports.get("matrix", "localhost").health()
+
+
+async def connected(running: Running) -> dict[str, Any]:
+    """Wait for the bot's first sync (run_app returns as soon as the web side is up)."""
+    for _ in range(300):
+        if len(running.app.transports) and matrix_health(running)["connected"]:
+            return matrix_health(running)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the bot never connected: {matrix_health(running)}")
+
+
+async def test_restart_mid_incident_replays_nothing_and_restores_topics(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    alert = "Storage cluster degraded"
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        device = (await connected(running))["device_id"]
+        token_before_alert = await saved_state(sqlite_url, scene.bot, "next_batch")
+        mark = len(alice.seen)
+        await alice.say(scene.ops, f"#status alert {alert}")
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+        await alice.wait_for(scene.from_bot(scene.ops), after=mark)
+
+    # While the bot is away a command is posted; and the saved sync token is rewound to
+    # before the alert, as if the bot had died before saving it: the alert must not rerun.
+    assert token_before_alert is not None
+    await put_state(sqlite_url, scene.bot, "next_batch", token_before_alert)
+    await alice.say(scene.infra, "#status notice Failover started")
+
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        assert (await connected(running))["device_id"] == device
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Failover started"))
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#status ok")
+        for room, original in ((scene.ops, TOPIC_OPS), (scene.infra, TOPIC_INFRA)):
+            restored = await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+            assert restored.body == original
+        await asyncio.sleep(1.0)
+
+    for room in scene.rooms:
+        assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
+                if s.body == f"NOTICE: {alert}"] == [f"NOTICE: {alert}"]
+        assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
+                if s.body == "NOTICE: Failover started"] == ["NOTICE: Failover started"]
+    replies = [s.body for s in alice.messages(scene.ops, "m.notice", scene.bot)
+               if s.body.startswith(f"{alice.user_id}: ")]
+    assert replies == [f"{alice.user_id}: Alert set; opened incident #1.",
+                       f"{alice.user_id}: Alert cleared; topics restored; incident #1 resolved."]
+
+
+async def test_homeserver_restart_reconnects_and_delivers_once(
+        scene: Scene, synapse: SynapseServer, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    text = "Homeserver maintenance overran"
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        device = (await connected(running))["device_id"]
+        await asyncio.to_thread(synapse.stop)
+        try:
+            for _ in range(100):
+                if not matrix_health(running)["connected"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert matrix_health(running)["connected"] is False
+            assert "error" in matrix_health(running)
+            answers = await running.say(f"#status alert {text}")
+            assert answers and "Alert set" in answers[0]
+            await asyncio.sleep(2.0)
+        finally:
+            await asyncio.to_thread(synapse.start)
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=90)
+            await alice.wait_for(lambda s, room=room: s.room_id == room and s.kind == "topic"
+                                 and s.body == text, within=30)
+        await asyncio.sleep(2.0)
+        health = matrix_health(running)
+        assert health["connected"] is True and health["device_id"] == device
+    for room in scene.rooms:
+        assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
+                if s.body == f"NOTICE: {text}"] == [f"NOTICE: {text}"]
+
+
+async def test_commands_from_before_the_first_start_are_ignored(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    await alice.say(scene.ops, "#status alert Old news from yesterday")
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#status notice Fresh news")
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Fresh news"), after=mark)
+    bot_said = [s.body for s in alice.seen if s.sender == scene.bot]
+    assert not [body for body in bot_said if "Old news" in body or "Alert set" in body]
+    assert await alice.topic(scene.ops) == TOPIC_OPS

@@ -491,6 +491,7 @@ class MatrixTransport:
             if not self._tidied:
                 self._tidied = True
                 await self._leave_unconfigured()
+            self._first_attempt.set()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -504,7 +505,6 @@ class MatrixTransport:
         self._attempt = 0
         self._last_error = None
         log.info("matrix: connected to %s as %s", self._homeserver, self._config.user_id)
-        self._first_attempt.set()
         self._on_connected(self)
 
     async def _on_sync_error(self, response: SyncError) -> None:
