@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text as text_sql
 
+from bot.transports.matrix.transport import NO_TOPIC_POWER
 from storage.db import open_store
 from storage.models import utcnow
 from tests.harness import Running, run_app
@@ -278,3 +280,102 @@ async def test_commands_from_before_the_first_start_are_ignored(
     bot_said = [s.body for s in alice.seen if s.sender == scene.bot]
     assert not [body for body in bot_said if "Old news" in body or "Alert set" in body]
     assert await alice.topic(scene.ops) == TOPIC_OPS
+
+
+async def test_without_power_over_topics_says_so_once_and_still_announces(
+        synapse: SynapseServer, sqlite_url: str, tmp_path: Path) -> None:
+    scene = await make_scene(synapse, bot_power=0)
+    alice = scene.alice
+    try:
+        async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+            await connected(running)
+            await alice.say(scene.ops, "#status alert First problem")
+            for room in scene.rooms:
+                await alice.wait_for(scene.from_bot(room, "NOTICE: First problem"))
+                await alice.wait_for(scene.from_bot(room, NO_TOPIC_POWER))
+            health = matrix_health(running)
+            for name in (scene.ops_alias, scene.infra):
+                assert health["channels"][name] == (
+                    "joined; cannot set the topic (power level too low)")
+            await alice.say(scene.ops, "#status alert Second problem")
+            await alice.say(scene.ops, "#status ok")
+            for room in scene.rooms:
+                await alice.wait_for(scene.from_bot(room, "NOTICE: Second problem"))
+            await asyncio.sleep(2.0)
+            async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+                pending = await tx.outbox.pending_count()
+        assert pending == 0
+        for room, original in ((scene.ops, TOPIC_OPS), (scene.infra, TOPIC_INFRA)):
+            said = [s.body for s in alice.messages(room, "m.notice", scene.bot)]
+            assert said.count(NO_TOPIC_POWER) == 1
+            assert await alice.topic(room) == original
+    finally:
+        await scene.alice.close()
+        await scene.mallory.close()
+
+
+async def test_private_answers_go_to_one_reused_direct_room(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        await alice.say(scene.ops, "#status alert Queue backlog")
+        await alice.wait_for(scene.from_bot(scene.ops, kind="topic"))
+        await alice.say(scene.ops, "#incident 1 log")
+        first = await alice.wait_for(lambda s: s.sender == scene.bot
+                                     and s.room_id not in scene.rooms and s.kind == "m.notice")
+        direct = first.room_id
+        assert "Queue backlog" in " ".join(s.body for s in alice.messages(direct))
+        assert alice.client.rooms[direct].is_group  # no name: a direct chat
+        saved = await saved_state(sqlite_url, scene.bot, "direct_rooms")
+        assert saved is not None and alice.user_id in saved and direct in saved
+
+        # In the direct room, Alice needs no "#" prefix tricks: it is a private, addressed
+        # conversation, and the answers stay in it.
+        mark = len(alice.seen)
+        await alice.say(direct, "#incident 1 log")
+        await alice.wait_for(scene.from_bot(direct), after=mark)
+        await alice.say(scene.infra, "#incident 1 log")
+        await asyncio.sleep(1.0)
+        await alice.wait_for(scene.from_bot(direct), after=mark)
+
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#incident 1 log")
+        again = await alice.wait_for(lambda s: s.sender == scene.bot and s.room_id not in
+                                     scene.rooms, after=mark)
+        assert again.room_id == direct
+    bot_rooms = {s.room_id for s in alice.seen if s.sender == scene.bot}
+    assert bot_rooms == {scene.ops, scene.infra, direct}
+
+
+async def test_rate_limited_sends_are_retried_when_the_homeserver_says(
+        scene: Scene, synapse: SynapseServer, sqlite_url: str, tmp_path: Path) -> None:
+    synapse.register(f"admin{scene.tag}", PASSWORD, admin=True)
+    admin = await MatrixUser.login(synapse, f"admin{scene.tag}")
+    try:
+        await asyncio.to_thread(
+            synapse.admin_request, admin.client.access_token, "POST",
+            f"/_synapse/admin/v1/users/{scene.bot}/override_ratelimit",
+            {"messages_per_second": 1, "burst_count": 1})
+    finally:
+        await admin.close()
+    alice = scene.alice
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        texts = [f"Update {n}" for n in range(4)]
+        for text in texts:
+            await running.say(f"#status notice {text}")
+        for room in scene.rooms:
+            for text in texts:
+                await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=60)
+        async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+            effects = await tx.outbox.pending()
+            assert effects == []
+            rows = (await tx.session.execute(text_sql(
+                "SELECT attempts, last_error FROM outbox"))).all()
+    assert any(attempts > 1 for attempts, _ in rows), rows
+    for room in scene.rooms:
+        said = [s.body for s in alice.messages(room, "m.notice", scene.bot)]
+        assert said == [f"NOTICE: {text}" for text in texts]

@@ -69,6 +69,10 @@ REPLY_ATTEMPTS = 3
 MAX_REPLY_WAIT = 10.0
 """A rate-limited reply waits the homeserver's `retry_after_ms`, up to this, and tries again."""
 ROOM_WAIT = 15.0
+STOP_DRAIN = 5.0
+JOIN_ATTEMPTS = 5
+REJOIN_INTERVAL = 300.0
+"""How often rooms that could not be joined are tried again while connected."""
 
 NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 LOST_TOKEN = frozenset({"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"})
@@ -123,8 +127,9 @@ class MatrixTransport:
         self._verified = {user: dict(devices)
                           for user, devices in config.verified_devices.items()}
         self._client: AsyncClient | None = None
-        self._sink: MessageSink | None = None
         self._task: asyncio.Task[None] | None = None
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._stopping = False
         self._connected = False
@@ -140,6 +145,8 @@ class MatrixTransport:
         self._room_errors: dict[str, str] = {}
         self._no_topic_power: set[str] = set()
         self._tidied = False
+        self._joined_at = 0.0
+        self._rejoining: asyncio.Task[None] | None = None
 
     # -- Transport protocol ------------------------------------------------------------
 
@@ -152,7 +159,7 @@ class MatrixTransport:
         self._next_batch = saved.next_batch
         self._recent = RecentEvents(saved.recent_events)
         self._direct = dict(saved.direct_rooms)
-        self._sink = sink
+        self._reader = asyncio.create_task(self._read(sink), name="matrix-commands")
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
         waiter = asyncio.create_task(self._first_attempt.wait())
         await asyncio.wait([waiter, self._task], timeout=START_WAIT,
@@ -175,6 +182,15 @@ class MatrixTransport:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._rejoining is not None:
+            self._rejoining.cancel()
+        if self._reader is not None:
+            # Commands already taken from the homeserver are remembered as handled: run them.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox.join(), STOP_DRAIN)
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
         self._connected = False
         if client is not None:
             await client.close()
@@ -386,12 +402,13 @@ class MatrixTransport:
         return (self._crypto_dir / f"{self._config.user_id}_{device_id}.db").exists()
 
     async def _join_configured(self, client: AsyncClient) -> None:
+        self._joined_at = asyncio.get_running_loop().time()
         for name in self._rooms.names():
             if name.startswith("#") and self._rooms.room_id(name) is None:
                 resolved = await client.room_resolve_alias(name)
                 if isinstance(resolved, RoomResolveAliasResponse):
                     self._rooms.resolved(name, resolved.room_id)
-            response = await client.join(name)
+            response = await _join(client, name)
             if isinstance(response, JoinResponse):
                 self._rooms.resolved(name, response.room_id)
                 self._room_errors.pop(name, None)
@@ -446,8 +463,7 @@ class MatrixTransport:
         # Remembered before the command runs: a crash now loses one command rather than
         # repeating it after the restart.
         await self._state.save_recent_events(self._recent.ids())
-        assert self._sink is not None
-        await self._sink(Message(
+        self._inbox.put_nowait(Message(
             transport=self.name,
             network=self.network,
             target=self._rooms.name_of(room.room_id),
@@ -460,12 +476,25 @@ class MatrixTransport:
             addressed=private,
         ))
 
+    async def _read(self, sink: MessageSink) -> None:
+        """Hand messages to the core one at a time, in order, outside the sync loop: a
+        command may need the next sync (a direct room it opens) and must not block it."""
+        while True:
+            message = await self._inbox.get()
+            try:
+                await sink(message)
+            except Exception:
+                log.exception("matrix: handling %s from %s failed", message.event_id,
+                              message.sender)
+            finally:
+                self._inbox.task_done()
+
     async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
         client = self._client
         if client is None or event.state_key != client.user_id or event.membership != "invite":
             return
         if self._rooms.is_configured(room.room_id):
-            response = await client.join(room.room_id)
+            response = await _join(client, room.room_id)
             if isinstance(response, JoinResponse):
                 name = self._rooms.name_of(room.room_id)
                 self._room_errors.pop(name, None)
@@ -488,6 +517,7 @@ class MatrixTransport:
                 await self._state.save_next_batch(response.next_batch)
                 self._next_batch = response.next_batch
             self._mark_connected()
+            self._maybe_rejoin()
             if not self._tidied:
                 self._tidied = True
                 await self._leave_unconfigured()
@@ -496,6 +526,25 @@ class MatrixTransport:
             raise
         except Exception:
             log.exception("matrix: handling a sync response failed")
+
+    def _maybe_rejoin(self) -> None:
+        """Now and then, try again the rooms that could not be joined (not invited yet, a
+        typo in an alias since fixed on the server, a rate limit)."""
+        client = self._client
+        loop = asyncio.get_running_loop()
+        if (client is None or not self._room_errors or self._rejoining is not None
+                or loop.time() - self._joined_at < REJOIN_INTERVAL):
+            return
+
+        async def rejoin() -> None:
+            try:
+                await self._join_configured(client)
+            except Exception as error:
+                log.warning("matrix: trying the rooms again failed: %s", error)
+            finally:
+                self._rejoining = None
+
+        self._rejoining = asyncio.create_task(rejoin(), name="matrix-rejoin")
 
     def _mark_connected(self) -> None:
         """A sync came through: we are connected (again), and the outbox may retry."""
@@ -647,6 +696,17 @@ class MatrixTransport:
                                 response.status)
         except NETWORK_ERRORS as error:
             log.warning("matrix: could not record %s in m.direct: %s", room_id, error)
+
+
+async def _join(client: AsyncClient, room: str) -> Any:
+    """Join, waiting out rate limits (a homeserver may limit joins tightly)."""
+    for _ in range(JOIN_ATTEMPTS):
+        response = await client.join(room)
+        if not (isinstance(response, ErrorResponse)
+                and response.status_code == "M_LIMIT_EXCEEDED"):
+            return response
+        await asyncio.sleep(min((response.retry_after_ms or 1000) / 1000, MAX_REPLY_WAIT))
+    return response
 
 
 def _shared_with(client: AsyncClient, room_id: str, user: str) -> bool:
