@@ -48,6 +48,8 @@ class Seen:
     formatted_body: str | None
     event_id: str
     source: dict[str, Any]
+    decrypted: bool = False
+    """It came encrypted and this client could decrypt it."""
 
 
 class MatrixUser:
@@ -164,7 +166,8 @@ class MatrixUser:
         else:
             kind, body = content.get("msgtype", ""), event.body
         self.seen.append(Seen(room.room_id, event.sender, kind, body,
-                              content.get("formatted_body"), event.event_id, event.source))
+                              content.get("formatted_body"), event.event_id, event.source,
+                              bool(getattr(event, "decrypted", False))))
         async with self._changed:
             self._changed.notify_all()
 

@@ -379,3 +379,98 @@ async def test_rate_limited_sends_are_retried_when_the_homeserver_says(
     for room in scene.rooms:
         said = [s.body for s in alice.messages(room, "m.notice", scene.bot)]
         assert said == [f"NOTICE: {text}" for text in texts]
+
+
+@dataclass
+class EncryptedScene:
+    alice: MatrixUser
+    carol: MatrixUser
+    bot: str
+    room: str
+    tag: str
+
+    def config(self, synapse: SynapseServer, *, trust: str = "tofu", extra: str = "") -> str:
+        return (
+            f"matrix:\n"
+            f"  homeserver: {synapse.base_url}\n"
+            f"  user_id: '{self.bot}'\n"
+            f"  password: '{PASSWORD}'\n"
+            f"  rooms: ['{self.room}']\n"
+            f"  trust: {trust}\n"
+            f"{extra}"
+            f"users:\n"
+            f"  - name: alice\n"
+            f"    roles: [status]\n"
+            f"    matrix: '{self.alice.user_id}'\n"
+        )
+
+
+@pytest.fixture
+async def encrypted(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[EncryptedScene]:
+    """Alice and Carol on clients with end-to-end encryption, in an encrypted room with the
+    bot invited. Carol is not whitelisted; she is there to read."""
+    tag = uuid.uuid4().hex[:8]
+    synapse.register(f"alice{tag}", PASSWORD)
+    synapse.register(f"carol{tag}", PASSWORD)
+    bot = synapse.register(f"bot{tag}", PASSWORD)
+    alice = await MatrixUser.login(synapse, f"alice{tag}", store_dir=tmp_path / "alice-keys")
+    carol = await MatrixUser.login(synapse, f"carol{tag}", store_dir=tmp_path / "carol-keys")
+    room = await alice.create_room(invite=(bot, carol.user_id), encrypted=True,
+                                   power={bot: 50}, topic="Secret ops")
+    await alice.wait_until(lambda: room in carol.client.rooms)
+    try:
+        yield EncryptedScene(alice, carol, bot, room, tag)
+    finally:
+        await alice.close()
+        await carol.close()
+
+
+def decrypted_from(bot: str, room: str, body: str) -> Callable[[Seen], bool]:
+    return lambda s: (s.room_id == room and s.sender == bot and s.kind == "m.notice"
+                      and s.body == body and s.decrypted)
+
+
+async def test_encrypted_room_end_to_end(encrypted: EncryptedScene, synapse: SynapseServer,
+                                         sqlite_url: str, tmp_path: Path) -> None:
+    alice, carol, bot, room = encrypted.alice, encrypted.carol, encrypted.bot, encrypted.room
+    config = encrypted.config(synapse)
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        health = await connected(running)
+        assert health["encryption"] is True
+        await alice.say(room, "#status alert Keys rotated")
+        reply = await alice.wait_for(decrypted_from(
+            bot, room, f"{alice.user_id}: Alert set; opened incident #1."))
+        assert reply.source["content"]["m.mentions"] == {"user_ids": [alice.user_id]}
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Keys rotated"))
+        await carol.wait_for(decrypted_from(bot, room, "NOTICE: Keys rotated"))
+        await alice.wait_for(lambda s: s.room_id == room and s.kind == "topic"
+                             and s.body == "Keys rotated")
+
+    assert (tmp_path / "statusdesk.db-matrix").is_dir()
+    # Same device and keys after a restart: it still reads and writes the room.
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        assert (await connected(running))["device_id"] == health["device_id"]
+        await alice.say(room, "#status ok Keys fine")
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Keys fine"))
+        await carol.wait_for(decrypted_from(bot, room, "NOTICE: Keys fine"))
+    assert not [s for s in alice.seen + carol.seen if s.kind == "undecryptable"
+                and s.sender == bot]
+
+
+async def test_verified_trust_sends_keys_only_to_listed_devices(
+        encrypted: EncryptedScene, synapse: SynapseServer, sqlite_url: str,
+        tmp_path: Path) -> None:
+    alice, carol, bot, room = encrypted.alice, encrypted.carol, encrypted.bot, encrypted.room
+    device = alice.client.device_id
+    key = alice.client.olm.account.identity_keys["ed25519"]
+    spaced = " ".join(key[i:i + 4] for i in range(0, len(key), 4))
+    extra = f"  verified_devices: {{'{alice.user_id}': {{'{device}': '{spaced}'}}}}\n"
+    config = encrypted.config(synapse, trust="verified", extra=extra)
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        await connected(running)
+        await alice.say(room, "#status alert Only for verified eyes")
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Only for verified eyes"))
+        undecryptable = await carol.wait_for(
+            lambda s: s.room_id == room and s.sender == bot and s.kind == "undecryptable")
+        assert undecryptable.body == ""
+    assert not [s for s in carol.seen if s.sender == bot and s.decrypted]
