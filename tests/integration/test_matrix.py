@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nio import ErrorResponse
 from sqlalchemy import text as text_sql
 
 from bot.transports.matrix.transport import NO_TOPIC_POWER
@@ -474,3 +475,32 @@ async def test_verified_trust_sends_keys_only_to_listed_devices(
             lambda s: s.room_id == room and s.sender == bot and s.kind == "undecryptable")
         assert undecryptable.body == ""
     assert not [s for s in carol.seen if s.sender == bot and s.decrypted]
+
+
+async def test_invitations_accepted_only_to_configured_rooms(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    closed_alias = f"closed{scene.tag}"
+    closed = await alice.create_room(alias=closed_alias, power={scene.bot: 50})
+    closed_name = f"#{closed_alias}:{scene.synapse.server_name}"
+    config = scene.config(rooms=[scene.ops_alias, scene.infra, closed_name])
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        health = await connected(running)
+        assert health["channels"][closed_name].startswith("not joined")
+        stray = await alice.create_room(invite=(scene.bot,))
+        invited = await alice.client.room_invite(closed, scene.bot)
+        assert not isinstance(invited, ErrorResponse), invited
+        await bot_joined(running, scene, [closed])
+        for _ in range(100):
+            if matrix_health(running)["channels"][closed_name] == "joined":
+                break
+            await asyncio.sleep(0.1)
+        assert matrix_health(running)["channels"][closed_name] == "joined"
+        members = await alice.client.joined_members(stray)
+        assert scene.bot not in [m.user_id for m in members.members]
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#status notice Now in three rooms")
+        for room in [*scene.rooms, closed]:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Now in three rooms"), after=mark)
+    stray_state = await alice.client.room_get_state_event(stray, "m.room.member", scene.bot)
+    assert stray_state.content["membership"] == "leave"

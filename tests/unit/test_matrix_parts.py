@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bot.config import ConfigError, load_config_text
 from bot.transports.matrix.crypto_store import crypto_store_path
 from bot.transports.matrix.formatting import MAX_BODY, message_content
 from bot.transports.matrix.inbound import RecentEvents, TimelineGate, command_text
@@ -128,3 +131,21 @@ def test_same_localpart_on_another_homeserver_is_someone_else() -> None:
     assert who("@alice:example.org") is not None
     assert who("@alice:evil.example") is None
     assert who("@alice:example.org.evil.example") is None
+
+
+def test_check_config_names_bad_matrix_trust_settings() -> None:
+    text = (
+        "matrix:\n"
+        "  homeserver: https://matrix.example.org\n"
+        "  user_id: '@bot:example.org'\n"
+        "  password: x\n"
+        "  rooms: ['#ops:example.org', '!v12roomhash']\n"
+        "  trust: paranoid\n"
+        "  verified_devices: {alice: {PHONE: key}}\n"
+        "  store_path: ''\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config_text(text)
+    paths = {problem.path for problem in raised.value.problems}
+    assert {"matrix.trust", "matrix.store_path"} <= paths
+    assert any(path.startswith("matrix.verified_devices") for path in paths)
