@@ -640,6 +640,12 @@ class MatrixTransport:
             log.warning("matrix: could not say so in %s: %s", target, error)
 
     async def _direct_room(self, user: str) -> str:
+        try:
+            return await self._open_direct_room(user)
+        except NETWORK_ERRORS as error:
+            raise DeliveryUnavailable(f"homeserver unreachable: {error}") from error
+
+    async def _open_direct_room(self, user: str) -> str:
         """The direct chat with `user`: the one we keep, else one marked `m.direct`, else
         a new one (created with `is_direct`, recorded in `m.direct` and the database)."""
         client = self._live_client()
@@ -652,11 +658,8 @@ class MatrixTransport:
                 if _shared_with(client, candidate, user):
                     await self._remember_direct(user, str(candidate))
                     return str(candidate)
-        try:
-            created = await client.room_create(is_direct=True, invite=[user],
-                                               preset=RoomPreset.trusted_private_chat)
-        except NETWORK_ERRORS as error:
-            raise DeliveryUnavailable(f"homeserver unreachable: {error}") from error
+        created = await client.room_create(is_direct=True, invite=[user],
+                                           preset=RoomPreset.trusted_private_chat)
         _check(created, f"opening a direct chat with {user}")
         assert isinstance(created, RoomCreateResponse)
         room_id = str(created.room_id)
@@ -726,6 +729,7 @@ def _check(response: Any, doing: str) -> None:
     if code == "M_LIMIT_EXCEEDED":
         retry_after = (response.retry_after_ms or 1000) / 1000
         raise DeliveryUnavailable(f"{doing}: rate limited", retry_after=retry_after)
-    if code in ("M_FORBIDDEN", "M_TOO_LARGE", "M_BAD_JSON", "M_NOT_JSON", "M_NOT_FOUND"):
+    if code in ("M_FORBIDDEN", "M_TOO_LARGE", "M_BAD_JSON", "M_NOT_JSON", "M_NOT_FOUND",
+                "M_INVALID_PARAM"):
         raise DeliveryRejected(f"{doing}: {response}")
     raise DeliveryUnavailable(f"{doing}: {response}")
