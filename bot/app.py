@@ -25,6 +25,7 @@ from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.transports.console import ConsoleTransport
+from bot.transports.matrix import MatrixTransport, crypto_store_path
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.export import StaticExport
@@ -89,6 +90,7 @@ class App:
         self.transports = Transports()
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
+        self.outbox: OutboxWorker | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -240,7 +242,12 @@ class App:
                 self._console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
             console = self._console
             self.transports.add(console)
-        for section, present in (("irc", bool(config.irc)), ("matrix", config.matrix is not None)):
+        if config.matrix is not None:
+            self.transports.add(MatrixTransport(
+                config.matrix, store, on_connected=self._transport_ready,
+                store_path=crypto_store_path(config.database.url, config.matrix.store_path),
+            ))
+        for section, present in (("irc", bool(config.irc)),):
             if present:
                 log.warning("%s: configured, but this version has no %s transport yet; "
                             "the section is validated and otherwise ignored", section, section)
@@ -309,6 +316,15 @@ class App:
             except Exception:
                 log.exception("stopping %s/%s failed", transport.name, transport.network)
         self.transports.clear()
+
+    def _transport_ready(self, transport: Transport) -> None:
+        """A transport (re)connected: deliver what waited for it now, not at its backoff."""
+        if self.outbox is None:
+            return
+        task = asyncio.create_task(
+            self.outbox.retry_now(f"{transport.name}/{transport.network}/"))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _on_message(self, message: Message) -> None:
         # Shielded: a shutdown or a transport dropping its reader must not cancel a command

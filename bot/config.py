@@ -308,7 +308,8 @@ def _irc_mask(value: str) -> str:
 IrcMask = Annotated[str, AfterValidator(_irc_mask)]
 
 _MATRIX_USER_RE = re.compile(r"@[^:\s]+:[^\s]+")
-_MATRIX_ROOM_RE = re.compile(r"[#!][^:\s]+:[^\s]+")
+# Room ids of room version 12 and later carry no server name (`!` and a hash).
+_MATRIX_ROOM_RE = re.compile(r"#[^:\s]+:[^\s]+|![^:\s]+(?::[^\s]+)?")
 
 
 def _matrix_user(value: str) -> str:
@@ -551,6 +552,11 @@ class MatrixConfig(_Model):
     device_name: NonEmptyStr = "statusdesk"
     rooms: list[MatrixRoom]
     trust: Literal["tofu", "verified"] = "tofu"
+    verified_devices: dict[MatrixUserId, dict[NonEmptyStr, NonEmptyStr]] = Field(
+        default_factory=dict)
+    """Under `trust: verified`: user id → {device id: Ed25519 key} of the devices trusted."""
+    store_path: NonEmptyStr | None = None
+    """Directory of the end-to-end encryption store; default beside the SQLite database."""
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:

@@ -88,6 +88,14 @@ class OutboxWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
+    async def retry_now(self, lane_prefix: str) -> None:
+        """A network came back: what waits for it goes now rather than at its backoff time."""
+        async with self._store.transaction() as tx:
+            waiting = await tx.outbox.hurry(lane_prefix, self._clock())
+        if waiting:
+            log.info("retrying %d effect(s) for %s now", waiting, lane_prefix.rstrip("/"))
+        self.wake()
+
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()

@@ -13,6 +13,7 @@ import pytest
 
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
+from tests.servers import synapse as synapse_server
 from tests.servers.postgres import (
     PostgresServer,
     ServerUnavailable,
@@ -104,3 +105,18 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture(scope="session")
+def synapse() -> Iterator[synapse_server.SynapseServer]:
+    """One Synapse for the whole run (it takes a while to start); tests make their own users
+    and rooms with unique names. `register(user, password, admin=False)` makes users."""
+    try:
+        server = synapse_server.start_synapse()
+    except synapse_server.ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+    try:
+        yield server
+    finally:
+        server.destroy()

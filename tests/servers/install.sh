@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers and tools the test suite starts by itself: PostgreSQL (initdb/pg_ctl)
-# and Chromium (driven by Playwright for the browser tests).
+# and Chromium (driven by Playwright for the browser tests), and Synapse in a virtualenv of
+# its own (see tests/servers/synapse.py; end-to-end encryption uses vodozemac, no libolm).
 # Needs root (or sudo) the first time on a machine that lacks them; a no-op afterwards.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+
+# Synapse: from PyPI into its own cached virtualenv (Twisted and its pins stay out of ours).
+(cd "$(dirname "$0")/../.." && "${PYTHON:-python3}" -m tests.servers.synapse install)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -1,0 +1,506 @@
+"""The Matrix transport against a real Synapse: commands from rooms, notices and topics in
+every configured room, restarts of the bot and of the homeserver."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import ErrorResponse
+from sqlalchemy import text as text_sql
+
+from bot.transports.matrix.transport import NO_TOPIC_POWER
+from storage.db import open_store
+from storage.models import utcnow
+from tests.harness import Running, run_app
+from tests.matrix_client import PASSWORD, MatrixUser, Seen
+from tests.servers.synapse import SynapseServer
+
+TOPIC_OPS = "Ops room: deploys and outages"
+TOPIC_INFRA = "Infra chat"
+
+
+@dataclass
+class Scene:
+    """Alice (whitelisted, room admin), Mallory (not whitelisted), a bot account and two
+    rooms: one public and configured by alias, one private and configured by id."""
+
+    synapse: SynapseServer
+    tag: str
+    alice: MatrixUser
+    mallory: MatrixUser
+    bot: str
+    ops_alias: str
+    ops: str
+    infra: str
+
+    @property
+    def rooms(self) -> list[str]:
+        return [self.ops, self.infra]
+
+    def config(self, *, rooms: list[str] | None = None, trust: str = "tofu",
+               extra: str = "") -> str:
+        rooms = rooms if rooms is not None else [self.ops_alias, self.infra]
+        listed = ", ".join(f"'{room}'" for room in rooms)
+        return (
+            f"matrix:\n"
+            f"  homeserver: {self.synapse.base_url}\n"
+            f"  user_id: '{self.bot}'\n"
+            f"  password: '{PASSWORD}'\n"
+            f"  rooms: [{listed}]\n"
+            f"  trust: {trust}\n"
+            f"{extra}"
+            f"users:\n"
+            f"  - name: alice\n"
+            f"    roles: [status, incident, escalation]\n"
+            f"    matrix: '{self.alice.user_id}'\n"
+        )
+
+    def from_bot(self, room_id: str, body: str | None = None, *, kind: str = "m.notice"
+                 ) -> Callable[[Seen], bool]:
+        def match(seen: Seen) -> bool:
+            return (seen.room_id == room_id and seen.sender == self.bot and seen.kind == kind
+                    and (body is None or seen.body == body))
+
+        return match
+
+
+async def make_scene(synapse: SynapseServer, *, bot_power: int = 50) -> Scene:
+    tag = uuid.uuid4().hex[:8]
+    alice_id = synapse.register(f"alice{tag}", PASSWORD)
+    synapse.register(f"mallory{tag}", PASSWORD)
+    bot = synapse.register(f"bot{tag}", PASSWORD)
+    alice = await MatrixUser.login(synapse, f"alice{tag}")
+    mallory = await MatrixUser.login(synapse, f"mallory{tag}")
+    power = {bot: bot_power}
+    ops = await alice.create_room(alias=f"ops{tag}", public=True, power=power, topic=TOPIC_OPS)
+    infra = await alice.create_room(invite=(bot, mallory.user_id), power=power,
+                                    topic=TOPIC_INFRA)
+    await mallory.join(ops)
+    await mallory.join(infra)
+    assert alice.user_id == alice_id
+    return Scene(synapse, tag, alice, mallory, bot, f"#ops{tag}:{synapse.server_name}", ops,
+                 infra)
+
+
+@pytest.fixture
+async def scene(synapse: SynapseServer) -> AsyncIterator[Scene]:
+    made = await make_scene(synapse)
+    try:
+        yield made
+    finally:
+        await made.alice.close()
+        await made.mallory.close()
+
+
+async def bot_joined(running: Running, scene: Scene, rooms: list[str]) -> None:
+    """Wait until the bot is in every room (Alice sees its membership)."""
+    async def joined() -> bool:
+        for room in rooms:
+            members = await scene.alice.client.joined_members(room)
+            if scene.bot not in [m.user_id for m in getattr(members, "members", [])]:
+                return False
+        return True
+
+    for _ in range(200):
+        if await joined():
+            return
+        await asyncio.sleep(0.1)
+    health = running.app.transports.get("matrix", "localhost").health()
+    raise AssertionError(f"the bot never joined: {health}")
+
+
+async def test_alert_and_ok_reach_every_room_with_topics(scene: Scene, sqlite_url: str,
+                                                         tmp_path: Path) -> None:
+    alice = scene.alice
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#status alert Database <primary> & replicas down")
+
+        reply = await alice.wait_for(scene.from_bot(scene.ops), after=mark)
+        assert reply.body == f"{alice.user_id}: Alert set; opened incident #1."
+        assert alice.user_id in reply.source["content"]["m.mentions"]["user_ids"]
+        for room in scene.rooms:
+            notice = await alice.wait_for(
+                scene.from_bot(room, "NOTICE: Database <primary> & replicas down"), after=mark)
+            assert notice.formatted_body == "NOTICE: Database &lt;primary&gt; &amp; replicas down"
+            assert notice.source["content"]["m.mentions"] == {}
+            topic = await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+            assert topic.body == "Database <primary> & replicas down"
+            assert await alice.topic(room) == "Database <primary> & replicas down"
+
+        mark = len(alice.seen)
+        await alice.say(scene.infra, "#status ok All fixed")
+        for room, original in ((scene.ops, TOPIC_OPS), (scene.infra, TOPIC_INFRA)):
+            await alice.wait_for(scene.from_bot(room, "NOTICE: All fixed"), after=mark)
+            restored = await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+            assert restored.body == original
+            assert await alice.topic(room) == original
+
+        health = running.app.transports.get("matrix", "localhost").health()
+        assert health["connected"] is True
+        assert health["channels"] == {scene.ops_alias: "joined", scene.infra: "joined"}
+        assert "access_token" not in str(health) and PASSWORD not in str(health)
+
+
+async def test_user_not_whitelisted_is_refused(scene: Scene, sqlite_url: str,
+                                               tmp_path: Path) -> None:
+    mallory = scene.mallory
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        mark = len(mallory.seen)
+        await mallory.say(scene.ops, "#status alert pwned")
+        reply = await mallory.wait_for(scene.from_bot(scene.ops), after=mark)
+        assert reply.body == f"{mallory.user_id}: you are not authorized to use #status alert"
+        await asyncio.sleep(1.0)
+        assert await scene.alice.topic(scene.ops) == TOPIC_OPS
+        assert [s for s in mallory.seen[mark:] if s.kind == "topic"] == []
+
+
+async def saved_state(db_url: str, bot: str, key: str) -> str | None:
+    store = open_store(db_url)
+    try:
+        async with store.reading() as tx:
+            return await tx.transport_state.get(f"matrix:{bot}", key)
+    finally:
+        await store.close()
+
+
+async def put_state(db_url: str, bot: str, key: str, value: str) -> None:
+    store = open_store(db_url)
+    try:
+        async with store.transaction() as tx:
+            await tx.transport_state.put(f"matrix:{bot}", key, value, utcnow())
+    finally:
+        await store.close()
+
+
+def matrix_health(running: Running) -> dict[str, Any]:
+    return running.app.transports.get("matrix", "localhost").health()
+
+
+async def connected(running: Running) -> dict[str, Any]:
+    """Wait for the bot's first sync (run_app returns as soon as the web side is up)."""
+    for _ in range(300):
+        if len(running.app.transports) and matrix_health(running)["connected"]:
+            return matrix_health(running)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the bot never connected: {matrix_health(running)}")
+
+
+async def test_restart_mid_incident_replays_nothing_and_restores_topics(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    alert = "Storage cluster degraded"
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        device = (await connected(running))["device_id"]
+        token_before_alert = await saved_state(sqlite_url, scene.bot, "next_batch")
+        mark = len(alice.seen)
+        await alice.say(scene.ops, f"#status alert {alert}")
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+        await alice.wait_for(scene.from_bot(scene.ops), after=mark)
+
+    # While the bot is away a command is posted; and the saved sync token is rewound to
+    # before the alert, as if the bot had died before saving it: the alert must not rerun.
+    assert token_before_alert is not None
+    await put_state(sqlite_url, scene.bot, "next_batch", token_before_alert)
+    await alice.say(scene.infra, "#status notice Failover started")
+
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        assert (await connected(running))["device_id"] == device
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Failover started"))
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#status ok")
+        for room, original in ((scene.ops, TOPIC_OPS), (scene.infra, TOPIC_INFRA)):
+            restored = await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+            assert restored.body == original
+        await asyncio.sleep(1.0)
+
+    for room in scene.rooms:
+        assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
+                if s.body == f"NOTICE: {alert}"] == [f"NOTICE: {alert}"]
+        assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
+                if s.body == "NOTICE: Failover started"] == ["NOTICE: Failover started"]
+    replies = [s.body for s in alice.messages(scene.ops, "m.notice", scene.bot)
+               if s.body.startswith(f"{alice.user_id}: ")]
+    assert replies == [f"{alice.user_id}: Alert set; opened incident #1.",
+                       f"{alice.user_id}: Alert cleared; topics restored; incident #1 resolved."]
+
+
+async def test_homeserver_restart_reconnects_and_delivers_once(
+        scene: Scene, synapse: SynapseServer, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    text = "Homeserver maintenance overran"
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        device = (await connected(running))["device_id"]
+        await asyncio.to_thread(synapse.stop)
+        try:
+            for _ in range(100):
+                if not matrix_health(running)["connected"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert matrix_health(running)["connected"] is False
+            assert "error" in matrix_health(running)
+            answers = await running.say(f"#status alert {text}")
+            assert answers and "Alert set" in answers[0]
+            await asyncio.sleep(2.0)
+        finally:
+            await asyncio.to_thread(synapse.start)
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=90)
+            await alice.wait_for(lambda s, room=room: s.room_id == room and s.kind == "topic"
+                                 and s.body == text, within=30)
+        await asyncio.sleep(2.0)
+        health = matrix_health(running)
+        assert health["connected"] is True and health["device_id"] == device
+    for room in scene.rooms:
+        assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
+                if s.body == f"NOTICE: {text}"] == [f"NOTICE: {text}"]
+
+
+async def test_commands_from_before_the_first_start_are_ignored(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    await alice.say(scene.ops, "#status alert Old news from yesterday")
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#status notice Fresh news")
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Fresh news"), after=mark)
+    bot_said = [s.body for s in alice.seen if s.sender == scene.bot]
+    assert not [body for body in bot_said if "Old news" in body or "Alert set" in body]
+    assert await alice.topic(scene.ops) == TOPIC_OPS
+
+
+async def test_without_power_over_topics_says_so_once_and_still_announces(
+        synapse: SynapseServer, sqlite_url: str, tmp_path: Path) -> None:
+    scene = await make_scene(synapse, bot_power=0)
+    alice = scene.alice
+    try:
+        async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+            await connected(running)
+            await alice.say(scene.ops, "#status alert First problem")
+            for room in scene.rooms:
+                await alice.wait_for(scene.from_bot(room, "NOTICE: First problem"))
+                await alice.wait_for(scene.from_bot(room, NO_TOPIC_POWER))
+            health = matrix_health(running)
+            for name in (scene.ops_alias, scene.infra):
+                assert health["channels"][name] == (
+                    "joined; cannot set the topic (power level too low)")
+            await alice.say(scene.ops, "#status alert Second problem")
+            await alice.say(scene.ops, "#status ok")
+            for room in scene.rooms:
+                await alice.wait_for(scene.from_bot(room, "NOTICE: Second problem"))
+            await asyncio.sleep(2.0)
+            async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+                pending = await tx.outbox.pending_count()
+        assert pending == 0
+        for room, original in ((scene.ops, TOPIC_OPS), (scene.infra, TOPIC_INFRA)):
+            said = [s.body for s in alice.messages(room, "m.notice", scene.bot)]
+            assert said.count(NO_TOPIC_POWER) == 1
+            assert await alice.topic(room) == original
+    finally:
+        await scene.alice.close()
+        await scene.mallory.close()
+
+
+async def test_private_answers_go_to_one_reused_direct_room(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        await alice.say(scene.ops, "#status alert Queue backlog")
+        await alice.wait_for(scene.from_bot(scene.ops, kind="topic"))
+        await alice.say(scene.ops, "#incident 1 log")
+        first = await alice.wait_for(lambda s: s.sender == scene.bot
+                                     and s.room_id not in scene.rooms and s.kind == "m.notice")
+        direct = first.room_id
+        assert "Queue backlog" in " ".join(s.body for s in alice.messages(direct))
+        assert alice.client.rooms[direct].is_group  # no name: a direct chat
+        saved = await saved_state(sqlite_url, scene.bot, "direct_rooms")
+        assert saved is not None and alice.user_id in saved and direct in saved
+
+        # In the direct room, Alice needs no "#" prefix tricks: it is a private, addressed
+        # conversation, and the answers stay in it.
+        mark = len(alice.seen)
+        await alice.say(direct, "#incident 1 log")
+        await alice.wait_for(scene.from_bot(direct), after=mark)
+        await alice.say(scene.infra, "#incident 1 log")
+        await asyncio.sleep(1.0)
+        await alice.wait_for(scene.from_bot(direct), after=mark)
+
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#incident 1 log")
+        again = await alice.wait_for(lambda s: s.sender == scene.bot and s.room_id not in
+                                     scene.rooms, after=mark)
+        assert again.room_id == direct
+    bot_rooms = {s.room_id for s in alice.seen if s.sender == scene.bot}
+    assert bot_rooms == {scene.ops, scene.infra, direct}
+
+
+async def test_rate_limited_sends_are_retried_when_the_homeserver_says(
+        scene: Scene, synapse: SynapseServer, sqlite_url: str, tmp_path: Path) -> None:
+    synapse.register(f"admin{scene.tag}", PASSWORD, admin=True)
+    admin = await MatrixUser.login(synapse, f"admin{scene.tag}")
+    try:
+        await asyncio.to_thread(
+            synapse.admin_request, admin.client.access_token, "POST",
+            f"/_synapse/admin/v1/users/{scene.bot}/override_ratelimit",
+            {"messages_per_second": 1, "burst_count": 1})
+    finally:
+        await admin.close()
+    alice = scene.alice
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await connected(running)
+        texts = [f"Update {n}" for n in range(4)]
+        for text in texts:
+            await running.say(f"#status notice {text}")
+        for room in scene.rooms:
+            for text in texts:
+                await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=60)
+        async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+            effects = await tx.outbox.pending()
+            assert effects == []
+            rows = (await tx.session.execute(text_sql(
+                "SELECT attempts, last_error FROM outbox"))).all()
+    assert any(attempts > 1 for attempts, _ in rows), rows
+    for room in scene.rooms:
+        said = [s.body for s in alice.messages(room, "m.notice", scene.bot)]
+        assert said == [f"NOTICE: {text}" for text in texts]
+
+
+@dataclass
+class EncryptedScene:
+    alice: MatrixUser
+    carol: MatrixUser
+    bot: str
+    room: str
+    tag: str
+
+    def config(self, synapse: SynapseServer, *, trust: str = "tofu", extra: str = "") -> str:
+        return (
+            f"matrix:\n"
+            f"  homeserver: {synapse.base_url}\n"
+            f"  user_id: '{self.bot}'\n"
+            f"  password: '{PASSWORD}'\n"
+            f"  rooms: ['{self.room}']\n"
+            f"  trust: {trust}\n"
+            f"{extra}"
+            f"users:\n"
+            f"  - name: alice\n"
+            f"    roles: [status]\n"
+            f"    matrix: '{self.alice.user_id}'\n"
+        )
+
+
+@pytest.fixture
+async def encrypted(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[EncryptedScene]:
+    """Alice and Carol on clients with end-to-end encryption, in an encrypted room with the
+    bot invited. Carol is not whitelisted; she is there to read."""
+    tag = uuid.uuid4().hex[:8]
+    synapse.register(f"alice{tag}", PASSWORD)
+    synapse.register(f"carol{tag}", PASSWORD)
+    bot = synapse.register(f"bot{tag}", PASSWORD)
+    alice = await MatrixUser.login(synapse, f"alice{tag}", store_dir=tmp_path / "alice-keys")
+    carol = await MatrixUser.login(synapse, f"carol{tag}", store_dir=tmp_path / "carol-keys")
+    room = await alice.create_room(invite=(bot, carol.user_id), encrypted=True,
+                                   power={bot: 50}, topic="Secret ops")
+    await alice.wait_until(lambda: room in carol.client.rooms)
+    try:
+        yield EncryptedScene(alice, carol, bot, room, tag)
+    finally:
+        await alice.close()
+        await carol.close()
+
+
+def decrypted_from(bot: str, room: str, body: str) -> Callable[[Seen], bool]:
+    return lambda s: (s.room_id == room and s.sender == bot and s.kind == "m.notice"
+                      and s.body == body and s.decrypted)
+
+
+async def test_encrypted_room_end_to_end(encrypted: EncryptedScene, synapse: SynapseServer,
+                                         sqlite_url: str, tmp_path: Path) -> None:
+    alice, carol, bot, room = encrypted.alice, encrypted.carol, encrypted.bot, encrypted.room
+    config = encrypted.config(synapse)
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        health = await connected(running)
+        assert health["encryption"] is True
+        await alice.say(room, "#status alert Keys rotated")
+        reply = await alice.wait_for(decrypted_from(
+            bot, room, f"{alice.user_id}: Alert set; opened incident #1."))
+        assert reply.source["content"]["m.mentions"] == {"user_ids": [alice.user_id]}
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Keys rotated"))
+        await carol.wait_for(decrypted_from(bot, room, "NOTICE: Keys rotated"))
+        await alice.wait_for(lambda s: s.room_id == room and s.kind == "topic"
+                             and s.body == "Keys rotated")
+
+    assert (tmp_path / "statusdesk.db-matrix").is_dir()
+    # Same device and keys after a restart: it still reads and writes the room.
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        assert (await connected(running))["device_id"] == health["device_id"]
+        await alice.say(room, "#status ok Keys fine")
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Keys fine"))
+        await carol.wait_for(decrypted_from(bot, room, "NOTICE: Keys fine"))
+    assert not [s for s in alice.seen + carol.seen if s.kind == "undecryptable"
+                and s.sender == bot]
+
+
+async def test_verified_trust_sends_keys_only_to_listed_devices(
+        encrypted: EncryptedScene, synapse: SynapseServer, sqlite_url: str,
+        tmp_path: Path) -> None:
+    alice, carol, bot, room = encrypted.alice, encrypted.carol, encrypted.bot, encrypted.room
+    device = alice.client.device_id
+    key = alice.client.olm.account.identity_keys["ed25519"]
+    spaced = " ".join(key[i:i + 4] for i in range(0, len(key), 4))
+    extra = f"  verified_devices: {{'{alice.user_id}': {{'{device}': '{spaced}'}}}}\n"
+    config = encrypted.config(synapse, trust="verified", extra=extra)
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        await connected(running)
+        await alice.say(room, "#status alert Only for verified eyes")
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Only for verified eyes"))
+        undecryptable = await carol.wait_for(
+            lambda s: s.room_id == room and s.sender == bot and s.kind == "undecryptable")
+        assert undecryptable.body == ""
+    assert not [s for s in carol.seen if s.sender == bot and s.decrypted]
+
+
+async def test_invitations_accepted_only_to_configured_rooms(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    alice = scene.alice
+    closed_alias = f"closed{scene.tag}"
+    closed = await alice.create_room(alias=closed_alias, power={scene.bot: 50})
+    closed_name = f"#{closed_alias}:{scene.synapse.server_name}"
+    config = scene.config(rooms=[scene.ops_alias, scene.infra, closed_name])
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        health = await connected(running)
+        assert health["channels"][closed_name].startswith("not joined")
+        stray = await alice.create_room(invite=(scene.bot,))
+        invited = await alice.client.room_invite(closed, scene.bot)
+        assert not isinstance(invited, ErrorResponse), invited
+        await bot_joined(running, scene, [closed])
+        for _ in range(100):
+            if matrix_health(running)["channels"][closed_name] == "joined":
+                break
+            await asyncio.sleep(0.1)
+        assert matrix_health(running)["channels"][closed_name] == "joined"
+        members = await alice.client.joined_members(stray)
+        assert scene.bot not in [m.user_id for m in members.members]
+        mark = len(alice.seen)
+        await alice.say(scene.ops, "#status notice Now in three rooms")
+        for room in [*scene.rooms, closed]:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Now in three rooms"), after=mark)
+    stray_state = await alice.client.room_get_state_event(stray, "m.room.member", scene.bot)
+    assert stray_state.content["membership"] == "leave"
