@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from pathlib import Path
@@ -20,6 +21,7 @@ from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.transports.console import ConsoleTransport
+from bot.transports.irc import IrcTransport
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.export import StaticExport
@@ -96,23 +98,33 @@ class App:
             console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
             self.transports.add(console)
 
-        for section, present in (("irc", bool(config.irc)), ("matrix", config.matrix is not None)):
+        for section, present in (("matrix", config.matrix is not None),):
             if present:
                 log.warning("%s: configured, but this version has no %s transport yet; "
                             "the section is validated and otherwise ignored", section, section)
-        if not self.transports:
+        if not self.transports and not config.irc:
             log.warning("no chat transport is running (set console: true to try the bot "
                         "from this terminal); serving the status page only")
 
         bus = EventBus()
+        # What people address the bot by (`statusdesk: #status ...`): its IRC nick when it has
+        # one; a network where that nick was taken has its transport translate.
+        bot_nick = config.irc[0].nick if config.irc else "statusdesk"
         outbox = OutboxWorker(
-            store, [Broadcaster(self.transports), TopicKeeper(store, self.transports)]
+            store, [Broadcaster(self.transports),
+                    TopicKeeper(store, self.transports, bot_nick=bot_nick)]
         )
+        for network in config.irc:
+            self.transports.add(IrcTransport(
+                network, store, address_as=bot_nick,
+                on_ready=functools.partial(outbox.retry_now, f"irc/{network.name}/"),
+            ))
         self.desk = Desk(
             store,
             bus,
             whitelist_from(config),
             self.transports.channels,
+            bot_nick=bot_nick,
             page_url=page_url_of(config),
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),

@@ -59,10 +59,17 @@ class OutboxWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
+        self._retry_lanes: set[str] = set()
         self.delivered = 0
         self.failed = 0
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def retry_now(self, lane_prefix: str) -> None:
+        """A network came back: whatever waits in lanes starting with `lane_prefix` (say
+        `irc/oftc/`) is tried at once instead of at the end of its backoff."""
+        self._retry_lanes.add(lane_prefix)
         self._wake.set()
 
     async def run(self) -> None:
@@ -70,6 +77,7 @@ class OutboxWorker:
         while not self._stopping:
             self._wake.clear()
             try:
+                await self._make_retries_due()
                 progressed = await self.deliver_due()
             except Exception:
                 log.exception("outbox pass failed; retrying")
@@ -99,6 +107,14 @@ class OutboxWorker:
             if not done:
                 break
         return total
+
+    async def _make_retries_due(self) -> None:
+        if not self._retry_lanes:
+            return
+        prefixes, self._retry_lanes = self._retry_lanes, set()
+        async with self._store.transaction() as tx:
+            for prefix in prefixes:
+                await tx.outbox.retry_now(prefix, self._clock())
 
     async def deliver_due(self) -> int:
         """One pass: the head of every lane that is due. Returns how many were settled."""

@@ -97,6 +97,16 @@ class OutboxRepository:
             .values(delivered_at=at, attempts=OutboxEffect.attempts + 1, last_error=None)
         )
 
+    async def retry_now(self, lane_prefix: str, now: datetime) -> int:
+        """Make every pending effect in lanes starting with `lane_prefix` due at `now`."""
+        result = await self._session.execute(
+            update(OutboxEffect)
+            .where(_pending(), OutboxEffect.lane.startswith(lane_prefix, autoescape=True),
+                   OutboxEffect.next_attempt_at > now)
+            .values(next_attempt_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def mark_retry(self, effect_id: int, error: str, next_at: datetime) -> None:
         await self._session.execute(
             update(OutboxEffect)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the servers and tools the test suite starts by itself: PostgreSQL (initdb/pg_ctl)
-# and Chromium (driven by Playwright for the browser tests).
+# Installs the servers and tools the test suite starts by itself: PostgreSQL (initdb/pg_ctl),
+# Chromium (driven by Playwright for the browser tests), ngIRCd, InspIRCd and Anope.
 # Needs root (or sudo) the first time on a machine that lacks them; a no-op afterwards.
 set -euo pipefail
 
@@ -11,6 +11,10 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# IRC servers for the IRC transport's tests (Debian installs them in /usr/sbin).
+for ircd in ngircd inspircd anope; do
+  command -v "$ircd" >/dev/null 2>&1 || [[ -x /usr/sbin/$ircd ]] || missing+=("$ircd")
+done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
