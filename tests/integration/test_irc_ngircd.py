@@ -4,15 +4,21 @@ kicks and hostile text, watched by separate raw IRC clients."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.config import load_config_text
+from bot.transports.base import DeliveryUnavailable, Message
+from bot.transports.irc import IrcTransport
+from storage.db import open_store, upgrade
 from tests.conftest import server_missing
 from tests.irc_bot import running_bot, unique
 from tests.irc_client import Line, RawClient
 from tests.servers.ngircd import NgircdServer, ServerUnavailable, start_ngircd
+from tests.servers.tcp_proxy import FreezingProxy
 
 ALICE = "  - {name: alice, roles: [status, incident], irc: {nick: alice}}\n"
 
@@ -340,3 +346,79 @@ async def test_nick_in_use_fallback_and_private_questions(
             assert bot.irc.health()["nick"] == nick
     finally:
         await squatter.close()
+
+
+async def test_a_silent_server_is_declared_dead_and_the_bot_reconnects(
+    ngircd: NgircdServer, channels: list[str], sqlite_url: str
+) -> None:
+    proxy = FreezingProxy(ngircd.host, ngircd.port)
+    await proxy.start()
+    store = open_store(sqlite_url)
+    await upgrade(store.engine)
+    readies: list[float] = []
+    config = load_config_text(
+        f"irc: [{{name: testnet, host: 127.0.0.1, port: {proxy.port}, tls: false, "
+        f"nick: {unique('desk')}, channels: ['{channels[0]}']}}]\n").irc[0]
+    # Shorter than in production (45s / 110s), the same logic.
+    transport = IrcTransport(config, store, ping_after=1.0, dead_after=3.0,
+                             reconnect_base=0.2, reconnect_cap=1.0,
+                             on_ready=lambda: readies.append(time.monotonic()))
+    received: list[Message] = []
+
+    async def sink(message: Message) -> None:
+        received.append(message)
+
+    try:
+        await transport.start(sink)
+        await until(lambda: transport.health()["channels"][channels[0]] == "joined")
+        assert len(readies) == 1
+        proxy.freeze()
+        frozen_at = time.monotonic()
+        await until(lambda: not transport.health()["connected"], within=10)
+        assert 3.0 <= time.monotonic() - frozen_at < 8.0
+        assert transport.health()["last_error"] == "no reply from the server for 3s"
+        with pytest.raises(DeliveryUnavailable):
+            await transport.notice(channels[0], "nobody hears this")
+        proxy.thaw()
+        await until(lambda: transport.health()["channels"][channels[0]] == "joined", within=20)
+        assert transport.health()["connects"] == 2
+        assert len(readies) == 2
+    finally:
+        await transport.stop()
+        await proxy.stop()
+        await store.close()
+
+
+async def test_a_channel_that_refuses_the_bot_is_reported_and_retried(
+    ngircd: NgircdServer, channels: list[str], sqlite_url: str
+) -> None:
+    open_channel, closed = channels[0], channels[1]
+    op = await RawClient.connect(ngircd.host, ngircd.port, unique("chanop"))
+    try:
+        await op.join(closed)
+        await op.send(f"MODE {closed} +i")
+        await op.wait_for(lambda m: m.command == "MODE" and m.params[0] == closed)
+        async with running_bot(sqlite_url, ngircd.port, [open_channel, closed],
+                               nick=unique("desk")) as bot:
+            await until(lambda: bot.irc.health()["channels"] == {
+                open_channel: "joined", closed: "refused: invite only (+i)"})
+            # Broadcasts still reach the channel that let us in; the other waits.
+            await bot.console("#status notice only where we are")
+            with pytest.raises(DeliveryUnavailable, match="invite only"):
+                await bot.irc.notice(closed, "hello?")
+            since = op.mark()
+            await op.send(f"MODE {closed} -i")
+            await bot.joined(within=30)
+            text = "NOTICE: only where we are"
+            await op.wait_for(lambda m: m.command == "NOTICE" and m.text == text, since=since,
+                              within=30)
+    finally:
+        await op.close()
+
+
+async def until(condition: Callable[[], bool], *, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
