@@ -27,6 +27,7 @@ MotdPhrase = statusdesk test server
 
 [Limits]
 MaxJoins = 200
+MaxConnectionsIP = 0
 MaxNickLength = 30
 PingTimeout = 120
 PongTimeout = 20
