@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Coroutine
@@ -25,6 +26,7 @@ from bot.reminders import ReminderScheduler
 from bot.topic_keeper import TopicKeeper
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.transports.console import ConsoleTransport
+from bot.transports.irc import IrcTransport
 from bot.transports.matrix import MatrixTransport, crypto_store_path
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
@@ -82,6 +84,7 @@ class App:
         self._leadership = leadership
         self._console: ConsoleTransport | None = None
         self.paging: Paging | None = None
+        self.bot_nick = "statusdesk"
         self._stdin = stdin
         self._stdout = stdout
         self._stop = asyncio.Event()
@@ -114,10 +117,14 @@ class App:
             else leadership_for(config.database.url)
         )
         bus = EventBus()
+        # What people address the bot by (`statusdesk: #status ...`): its IRC nick when it has
+        # one; a network where that nick was taken has its transport translate.
+        bot_nick = self.bot_nick = config.irc[0].nick if config.irc else "statusdesk"
         paging = self.paging = Paging.start(config.paging, store, self.transports,
                                             page_url=page_url_of(config))
-        deliverers: list[EffectDeliverer] = [Broadcaster(self.transports),
-                                             TopicKeeper(store, self.transports)]
+        deliverers: list[EffectDeliverer] = [
+            Broadcaster(self.transports), TopicKeeper(store, self.transports, bot_nick=bot_nick)
+        ]
         if paging is not None:
             deliverers.append(paging.deliverer)
         outbox = self.outbox = OutboxWorker(store, deliverers, owner=self.instance)
@@ -128,6 +135,7 @@ class App:
             bus,
             whitelist_from(config),
             self.transports.channels,
+            bot_nick=bot_nick,
             page_url=page_url_of(config),
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),
@@ -244,13 +252,15 @@ class App:
             self.transports.add(console)
         if config.matrix is not None:
             self.transports.add(MatrixTransport(
-                config.matrix, store, on_connected=self._transport_ready,
+                config.matrix, store,
+                on_connected=lambda t: self._transport_ready(t.name, t.network),
                 store_path=crypto_store_path(config.database.url, config.matrix.store_path),
             ))
-        for section, present in (("irc", bool(config.irc)),):
-            if present:
-                log.warning("%s: configured, but this version has no %s transport yet; "
-                            "the section is validated and otherwise ignored", section, section)
+        for network in config.irc:
+            self.transports.add(IrcTransport(
+                network, store, address_as=self.bot_nick,
+                on_ready=functools.partial(self._transport_ready, "irc", network.name),
+            ))
         if not self.transports:
             log.warning("no chat transport is running (set console: true to try the bot "
                         "from this terminal); serving the status page only")
@@ -317,14 +327,10 @@ class App:
                 log.exception("stopping %s/%s failed", transport.name, transport.network)
         self.transports.clear()
 
-    def _transport_ready(self, transport: Transport) -> None:
+    def _transport_ready(self, name: str, network: str) -> None:
         """A transport (re)connected: deliver what waited for it now, not at its backoff."""
-        if self.outbox is None:
-            return
-        task = asyncio.create_task(
-            self.outbox.retry_now(f"{transport.name}/{transport.network}/"))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        if self.outbox is not None:
+            self.outbox.retry_now(f"{name}/{network}/")
 
     async def _on_message(self, message: Message) -> None:
         # Shielded: a shutdown or a transport dropping its reader must not cancel a command

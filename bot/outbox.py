@@ -66,10 +66,17 @@ class OutboxWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
+        self._retry_lanes: set[str] = set()
         self.delivered = 0
         self.failed = 0
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def retry_now(self, lane_prefix: str) -> None:
+        """A network came back: whatever waits in lanes starting with `lane_prefix` (say
+        `irc/oftc/`) is tried at once instead of at the end of its backoff."""
+        self._retry_lanes.add(lane_prefix)
         self._wake.set()
 
     async def run(self) -> None:
@@ -77,6 +84,7 @@ class OutboxWorker:
         while not self._stopping:
             self._wake.clear()
             try:
+                await self._make_retries_due()
                 progressed = await self.deliver_due()
             except Exception:
                 log.exception("outbox pass failed; retrying")
@@ -87,14 +95,6 @@ class OutboxWorker:
             timeout = await self._seconds_until_next()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-
-    async def retry_now(self, lane_prefix: str) -> None:
-        """A network came back: what waits for it goes now rather than at its backoff time."""
-        async with self._store.transaction() as tx:
-            waiting = await tx.outbox.hurry(lane_prefix, self._clock())
-        if waiting:
-            log.info("retrying %d effect(s) for %s now", waiting, lane_prefix.rstrip("/"))
-        self.wake()
 
     def stop(self) -> None:
         self._stopping = True
@@ -118,6 +118,14 @@ class OutboxWorker:
             if not done:
                 break
         return total
+
+    async def _make_retries_due(self) -> None:
+        if not self._retry_lanes:
+            return
+        prefixes, self._retry_lanes = self._retry_lanes, set()
+        async with self._store.transaction() as tx:
+            for prefix in prefixes:
+                await tx.outbox.retry_now(prefix, self._clock())
 
     async def deliver_due(self) -> int:
         """One pass: the head of every lane that is due. Returns how many were settled."""

@@ -145,14 +145,8 @@ class OutboxRepository:
         return await self._settle(effect_id, owner, delivered_at=at,
                                   attempts=OutboxEffect.attempts + 1, last_error=None)
 
-    async def mark_retry(self, effect_id: int, error: str, next_at: datetime, *,
-                         owner: str | None = None) -> bool:
-        return await self._settle(effect_id, owner, attempts=OutboxEffect.attempts + 1,
-                                  next_attempt_at=next_at, last_error=error[:MAX_ERROR_TEXT])
-
-    async def hurry(self, lane_prefix: str, now: datetime) -> int:
-        """Make every pending effect of the lanes starting with `lane_prefix` due now (its
-        network is back); returns how many were waiting."""
+    async def retry_now(self, lane_prefix: str, now: datetime) -> int:
+        """Make every pending effect in lanes starting with `lane_prefix` due at `now`."""
         result = await self._session.execute(
             update(OutboxEffect)
             .where(_pending(), OutboxEffect.lane.startswith(lane_prefix, autoescape=True),
@@ -160,6 +154,11 @@ class OutboxRepository:
             .values(next_attempt_at=now)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_retry(self, effect_id: int, error: str, next_at: datetime, *,
+                         owner: str | None = None) -> bool:
+        return await self._settle(effect_id, owner, attempts=OutboxEffect.attempts + 1,
+                                  next_attempt_at=next_at, last_error=error[:MAX_ERROR_TEXT])
 
     async def mark_failed(self, effect_id: int, error: str, at: datetime, *,
                           owner: str | None = None) -> bool:

@@ -31,6 +31,19 @@ class SavedTopicRepository:
         await self._session.flush()
         return True
 
+    async def replace(
+        self, transport: str, network: str, channel: str, topic: str | None, at: datetime
+    ) -> bool:
+        """Someone set a new topic while ours replaced the saved one: restore theirs later.
+        False when nothing is saved (no alert is up in that channel)."""
+        saved = await self.get(transport, network, channel)
+        if saved is None:
+            return False
+        saved.topic = topic
+        saved.saved_at = at
+        await self._session.flush()
+        return True
+
     async def pop(self, transport: str, network: str, channel: str) -> SavedTopic | None:
         saved = await self.get(transport, network, channel)
         if saved is not None:

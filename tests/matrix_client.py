@@ -120,6 +120,18 @@ class MatrixUser:
         await self.wait_until(lambda: response.room_id in self.client.rooms)
         return str(response.room_id)
 
+    async def learn_device(self, user_id: str, device_id: str, within: float = 30.0) -> None:
+        """Wait until this client knows `user_id`'s device: a message encrypted before then
+        is sealed without a key for it (nio learns new devices only from its next sync)."""
+        for _ in range(int(within / 0.2)):
+            if any(d.id == device_id for d in self.client.device_store.active_user_devices(
+                    user_id)):
+                return
+            self.client.olm.users_for_key_query.add(user_id)
+            await self.client.keys_query()
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{self.user_id} never learnt {user_id}'s device {device_id}")
+
     async def say(self, room_id: str, text: str) -> str:
         """Send an `m.text` (encrypted if the room is); returns its event id."""
         response = await self.client.room_send(

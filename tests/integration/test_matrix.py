@@ -438,6 +438,7 @@ async def test_encrypted_room_end_to_end(encrypted: EncryptedScene, synapse: Syn
     async with run_app(sqlite_url, tmp_path, config) as running:
         health = await connected(running)
         assert health["encryption"] is True
+        await alice.learn_device(bot, health["device_id"])
         await alice.say(room, "#status alert Keys rotated")
         reply = await alice.wait_for(decrypted_from(
             bot, room, f"{alice.user_id}: Alert set; opened incident #1."))
@@ -468,7 +469,7 @@ async def test_verified_trust_sends_keys_only_to_listed_devices(
     extra = f"  verified_devices: {{'{alice.user_id}': {{'{device}': '{spaced}'}}}}\n"
     config = encrypted.config(synapse, trust="verified", extra=extra)
     async with run_app(sqlite_url, tmp_path, config) as running:
-        await connected(running)
+        await alice.learn_device(bot, (await connected(running))["device_id"])
         await alice.say(room, "#status alert Only for verified eyes")
         await alice.wait_for(decrypted_from(bot, room, "NOTICE: Only for verified eyes"))
         undecryptable = await carol.wait_for(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the servers and tools the test suite starts by itself: PostgreSQL (initdb/pg_ctl)
-# and Chromium (driven by Playwright for the browser tests), and Synapse in a virtualenv of
-# its own (see tests/servers/synapse.py; end-to-end encryption uses vodozemac, no libolm).
+# Installs the servers and tools the test suite starts by itself: PostgreSQL (initdb/pg_ctl),
+# Chromium (driven by Playwright for the browser tests), ngIRCd, InspIRCd and Anope, and Synapse
+# in a virtualenv of its own (see tests/servers/synapse.py; end-to-end encryption uses
+# vodozemac, no libolm).
 # Needs root (or sudo) the first time on a machine that lacks them; a no-op afterwards.
 set -euo pipefail
 
@@ -12,6 +13,10 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# IRC servers for the IRC transport's tests (Debian installs them in /usr/sbin).
+for ircd in ngircd inspircd anope; do
+  command -v "$ircd" >/dev/null 2>&1 || [[ -x /usr/sbin/$ircd ]] || missing+=("$ircd")
+done
 
 # Synapse: from PyPI into its own cached virtualenv (Twisted and its pins stay out of ours).
 (cd "$(dirname "$0")/../.." && "${PYTHON:-python3}" -m tests.servers.synapse install)

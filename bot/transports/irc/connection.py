@@ -1,0 +1,117 @@
+"""jaraco's `irc` library on asyncio, with the edges it lacks filed off.
+
+The library parses lines into events and builds commands; this subclass makes it safe to
+keep one connection object across reconnects and to feed it hostile input:
+
+- lines are decoded leniently (UTF-8, else Latin-1), so bad bytes never stop the reader;
+- a line the parser chokes on is skipped, not fatal to the rest of the buffer;
+- callbacks from a socket we already replaced are ignored (a TLS connection can take long to
+  report it closed; by then a new one is running on this object);
+- outgoing lines are checked (no CR, LF or NUL, at most 512 bytes) and logged with the
+  secrets (PASS, AUTHENTICATE) hidden;
+- `abort()` drops a dead connection at once instead of waiting to flush to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from typing import Any
+
+from irc.client import InvalidCharacters, ServerNotConnectedError
+from irc.client_aio import AioConnection, AioReactor, IrcProtocol
+from jaraco.stream.buffer import LenientDecodingLineBuffer
+
+log = logging.getLogger("statusdesk.irc.wire")
+
+_SECRET_COMMANDS = ("PASS ", "AUTHENTICATE ")
+_PUBLIC_AUTHENTICATE = ("AUTHENTICATE PLAIN", "AUTHENTICATE +", "AUTHENTICATE *")
+
+
+def redact(line: str) -> str:
+    """The line as it may appear in a log."""
+    if line.upper().startswith(_SECRET_COMMANDS) and line.upper() not in _PUBLIC_AUTHENTICATE:
+        return line.split(" ", 1)[0] + " ***"
+    return line
+
+
+class _Protocol(IrcProtocol):  # type: ignore[misc]
+    def data_received(self, data: bytes) -> None:
+        if self.connection.live is self:
+            self.connection.process_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.connection.live is self:
+            log.debug("connection lost: %s", exc)
+            self.connection.disconnect()
+
+
+class Connection(AioConnection):  # type: ignore[misc]
+    buffer_class = LenientDecodingLineBuffer
+    protocol_class = _Protocol
+
+    def __init__(self, reactor: Any) -> None:
+        super().__init__(reactor)
+        self.live: _Protocol | None = None
+        self.transport: asyncio.Transport | None = None
+        self.last_received = time.monotonic()
+        self.lines_received = 0
+
+    def factory(self, host: str, port: int, tls: ssl.SSLContext | None,
+                first_lines: list[str]) -> Any:
+        """A `connect_factory` for `connect()`: opens the socket and sends `first_lines`
+        (`CAP LS 302`) before the library sends PASS/NICK/USER, so that the server holds
+        registration until capability negotiation ends."""
+
+        async def open_connection(protocol: _Protocol, _address: Any) -> tuple[Any, Any]:
+            self.live = protocol
+            loop = asyncio.get_running_loop()
+            transport, proto = await loop.create_connection(
+                lambda: protocol, host, port, ssl=tls,
+                server_hostname=host if tls is not None else None,
+            )
+            for line in first_lines:
+                transport.write(self._prep_message(line))
+            return transport, proto
+
+        return open_connection
+
+    def process_data(self, new_data: bytes) -> None:
+        self.last_received = time.monotonic()
+        self.buffer.feed(new_data)
+        for line in self.buffer:
+            if not line:
+                continue
+            self.lines_received += 1
+            try:
+                self._process_line(line)
+            except Exception:
+                log.warning("skipped a line that could not be handled: %r", line[:300],
+                            exc_info=True)
+
+    def send_raw(self, string: str) -> None:
+        if self.transport is None:
+            raise ServerNotConnectedError("Not connected.")
+        if "\r" in string or "\0" in string:
+            raise InvalidCharacters("CR and NUL are not allowed in an IRC line")
+        data = self._prep_message(string)
+        if self.transport.is_closing():
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("> %s", redact(string))
+        self.transport.write(data)
+
+    def abort(self) -> None:
+        """Drop the connection now; no QUIT, no flushing, no `disconnect` event."""
+        self.live = None
+        with contextlib.suppress(AttributeError):
+            del self.connected
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Reactor(AioReactor):  # type: ignore[misc]
+    connection_class = Connection

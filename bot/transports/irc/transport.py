@@ -1,0 +1,1099 @@
+"""The IRC transport: one network, kept connected, its channels joined, its output paced.
+
+The `irc` library parses what the server says into events and builds our commands; this
+class decides what to do with them. It reconnects with backoff after any loss, notices a
+silent server by itself (PING), negotiates IRCv3 capabilities and SASL, tracks which services
+account each user is logged in to, paces output with a token bucket (one multi-target NOTICE
+for many channels where the server allows it), and keeps every channel's topic so the topic
+keeper can save and restore it.
+
+Output methods wait until their lines are written, and raise `DeliveryUnavailable` when they
+cannot be (not connected, channel not joined) without writing anything, so the outbox can
+retry them later without sending anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from irc.client import NickMask
+
+from bot.config import IrcNetwork
+from bot.transports.base import (
+    DeliveryRejected,
+    DeliveryUnavailable,
+    Identity,
+    Message,
+    MessageSink,
+)
+from bot.transports.irc.accounts import AccountCache
+from bot.transports.irc.caps import CapNegotiation, SaslCredentials
+from bot.transports.irc.connection import Connection, Reactor
+from bot.transports.irc.flood import TokenBucket
+from bot.transports.irc.isupport import (
+    add_flags,
+    casefold_for,
+    has_whox,
+    notice_targets,
+    topic_length,
+)
+from bot.transports.irc.lines import sanitize, split_text, text_budget, truncate
+from bot.transports.irc.liveness import Keepalive, Verdict, reconnect_delay
+from storage.models import utcnow
+from storage.unit_of_work import Store
+
+log = logging.getLogger("statusdesk.irc")
+
+CONNECT_TIMEOUT = 30.0
+REGISTRATION_TIMEOUT = 60.0
+STABLE_AFTER = 60.0
+"""A connection (or a channel membership) that lasted this long resets its backoff."""
+READY_WAIT = 30.0
+"""After connecting, announce readiness at the latest this long after, even if a channel
+never answered our JOIN."""
+JOIN_WAIT = 10.0
+"""How long output for a channel we are still joining waits before giving up for now."""
+TOPIC_CONFIRM = 5.0
+LOOKUP_TIMEOUT = 5.0
+COALESCE_SECONDS = 0.01
+"""NOTICEs of the same text queued this close together go out as one multi-target line."""
+REJOIN_BASE = 2.0
+REJOIN_CAP = 600.0
+INCOMING_LIMIT = 1000
+KEEPALIVE_CHECK = 5.0
+QUIT_WAIT = 2.0
+WHOX_TOKEN = "734"
+MAX_TARGET = 200
+MIN_BATCH_BUDGET = 200
+"""A multi-target NOTICE names no more channels than leave this many bytes for text."""
+
+_REFUSALS = {
+    "bannedfromchan": "banned",
+    "inviteonlychan": "invite only (+i)",
+    "badchannelkey": "needs a key (+k)",
+    "channelisfull": "full (+l)",
+    "nochanmodes": "needs a registered nick",  # 477, ERR_NEEDREGGEDNICK on today's servers
+    "toomanychannels": "too many channels",
+    "nosuchchannel": "no such channel",
+    "unavailresource": "temporarily unavailable",
+}
+_SASL_FAILURES = {
+    "saslfail": "SASL authentication failed (wrong username or password?)",
+    "sasltoolong": "SASL message too long",
+    "saslaborted": "SASL authentication aborted",
+    "nicklocked": "the account is locked",
+}
+_ACCOUNT_CAPS = frozenset({"account-tag", "account-notify", "extended-join", "sasl"})
+
+
+def _version() -> str:
+    try:
+        return version("statusdesk")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def _valid_target(target: str) -> bool:
+    return (0 < len(target) <= MAX_TARGET and not any(c in target for c in " ,:\x07")
+            and target.isprintable())
+
+
+@dataclass
+class _Channel:
+    name: str
+    status: str = "not joined"
+    topic: str | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: bool = False
+    """Joined, or refused, in this connection: either way we are done waiting for it."""
+    failures: int = 0
+    joined_at: float | None = None
+    rejoin: asyncio.TimerHandle | None = None
+    expected_topic: str | None = None
+
+
+@dataclass
+class _Send:
+    calls: list[Callable[[], None]]
+    """Each writes one line through the library's command builders."""
+    done: asyncio.Future[None] | None
+    sent: int = 0
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    source: NickMask
+    text: str
+    channel: str | None
+    tags: dict[str, str | None]
+    account: str | None
+    account_known: bool
+
+
+class IrcTransport:
+    name = "irc"
+
+    def __init__(
+        self,
+        config: IrcNetwork,
+        store: Store,
+        *,
+        address_as: str = "statusdesk",
+        on_ready: Callable[[], None] = lambda: None,
+        ping_after: float = 45.0,
+        dead_after: float = 110.0,
+        reconnect_base: float = 1.0,
+        reconnect_cap: float = 120.0,
+    ) -> None:
+        self.network = config.name
+        self._config = config
+        self._store = store
+        self._address_as = address_as
+        self._on_ready = on_ready
+        self._ping_after = ping_after
+        self._dead_after = dead_after
+        self._reconnect_base = reconnect_base
+        self._reconnect_cap = reconnect_cap
+        self._sasl = (
+            SaslCredentials(config.sasl.username, config.sasl.password.get_secret_value())
+            if config.sasl else None
+        )
+        self._channels: dict[str, _Channel] = {}
+        self._fold: Callable[[str], str] = casefold_for(None)
+        for name in config.channels:
+            self._channels[self._fold(name)] = _Channel(name)
+        self._bucket = TokenBucket(config.rate.burst, config.rate.per_second)
+        self._accounts = AccountCache(self._fold)
+        self._negotiation = CapNegotiation(self._sasl)
+        self._sink: MessageSink | None = None
+        self._reactor: Any = None
+        self._conn: Connection | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._outgoing: asyncio.Queue[_Send] = asyncio.Queue()
+        self._incoming: asyncio.Queue[_Incoming] = asyncio.Queue(INCOMING_LIMIT)
+        self._notice_batches: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}
+        self._topic_waiters: dict[str, asyncio.Future[None]] = {}
+        self._lookups: dict[str, asyncio.Future[str | None]] = {}
+        self._registered = False
+        self._registered_event = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._ready_announced = False
+        self._ready_timer: asyncio.TimerHandle | None = None
+        self._stopping = False
+        self._mask: str | None = None
+        self._nick_attempts = 0
+        self._last_error: str | None = None
+        self._connects = 0
+        self._dropped_incoming = 0
+        self._handlers: dict[str, Callable[[Any], None]] = {
+            "cap": self._on_cap,
+            "authenticate": self._on_authenticate,
+            "loggedin": self._on_logged_in,
+            "saslsuccess": self._on_sasl_success,
+            "saslalready": self._on_sasl_success,
+            "unknowncommand": self._on_unknown_command,
+            "welcome": self._on_welcome,
+            "featurelist": self._on_features,
+            "nicknameinuse": self._on_nick_refused,
+            "erroneusnickname": self._on_nick_refused,
+            "nickcollision": self._on_nick_refused,
+            "join": self._on_join,
+            "part": self._on_part,
+            "kick": self._on_kick,
+            "quit": self._on_quit,
+            "nick": self._on_nick,
+            "topic": self._on_topic,
+            "currenttopic": self._on_current_topic,
+            "notopic": self._on_no_topic,
+            "endofnames": self._on_end_of_names,
+            "chanoprivsneeded": self._on_not_operator,
+            "pubmsg": self._on_message,
+            "privmsg": self._on_message,
+            "ctcp": self._on_ctcp,
+            "account": self._on_account,
+            "whospcrpl": self._on_whox,
+            "whoisaccount": self._on_whois_account,
+            "endofwho": self._on_end_of_lookup,
+            "endofwhois": self._on_end_of_lookup,
+            "nosuchnick": self._on_end_of_lookup,
+            "error": self._on_error,
+            "yourebannedcreep": self._on_error,
+            "disconnect": self._on_disconnect,
+        }
+        for event_type in _REFUSALS:
+            self._handlers.setdefault(event_type, self._on_join_refused)
+        for event_type in _SASL_FAILURES:
+            self._handlers[event_type] = self._on_sasl_failure
+
+    # --- the Transport protocol -----------------------------------------------------------
+
+    def channels(self) -> Sequence[str]:
+        return list(self._config.channels)
+
+    async def start(self, sink: MessageSink) -> None:
+        self._sink = sink
+        self._reactor = Reactor(loop=asyncio.get_running_loop())
+        self._conn = self._reactor.server()
+        self._reactor.add_global_handler("all_events", self._dispatch)
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"irc-{self.network}"),
+            asyncio.create_task(self._write_loop(), name=f"irc-{self.network}-writer"),
+            asyncio.create_task(self._read_loop(), name=f"irc-{self.network}-reader"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        conn = self._conn
+        if conn is not None and self._registered:
+            with contextlib.suppress(Exception):
+                conn.quit("statusdesk is stopping")
+            # The server answers QUIT by closing the connection: then our nick is free for
+            # whoever (a restarted bot) wants it at once.
+            await _first(self._lost, within=QUIT_WAIT)
+        for task in self._tasks:
+            task.cancel()
+        for task in [*self._tasks, *self._background]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._end_session("stopped")
+        if conn is not None:
+            conn.abort()
+
+    async def send(self, target: str, text: str) -> None:
+        await self._say("PRIVMSG", target, text)
+
+    async def direct(self, user: str, text: str) -> None:
+        if user[:1] in "#&+!":
+            raise DeliveryRejected(f"{user!r} is a channel, not a user")
+        await self._say("PRIVMSG", user, text)
+
+    async def notice(self, target: str, text: str) -> None:
+        if self._channel(target) is None:
+            await self._say("NOTICE", target, text)
+            return
+        state = await self._require_channel(target)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        batch = self._notice_batches.get(text)
+        if batch is None:
+            batch = self._notice_batches[text] = []
+            asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._flush_notices, text)
+        batch.append((state.name, future))
+        await future
+
+    async def set_topic(self, target: str, text: str) -> None:
+        state = await self._require_channel(target)
+        conn = self._connection()
+        limit = topic_length(conn.features)
+        if self._config.topic_via == "chanserv":
+            command = f"TOPIC {state.name} "
+            budget = text_budget(self._prefix(), "PRIVMSG", ["ChanServ"]) - len(command.encode())
+            topic = truncate(sanitize(text).strip(), min(limit, budget))
+            call = functools.partial(conn.privmsg, "ChanServ", command + topic)
+        else:
+            budget = text_budget(self._prefix(), "TOPIC", [state.name])
+            topic = truncate(sanitize(text).strip(), min(limit, budget))
+            call = (functools.partial(conn.topic, state.name, topic) if topic
+                    # The library would send a bare `TOPIC #channel`, which asks instead.
+                    else functools.partial(conn.send_raw, f"TOPIC {state.name} :"))
+        if (state.topic or "") == topic:
+            return
+        state.expected_topic = topic
+        key = self._fold(state.name)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._topic_waiters[key] = waiter
+        try:
+            await self._enqueue([call])
+            await asyncio.wait_for(asyncio.shield(waiter), TOPIC_CONFIRM)
+        except TimeoutError:
+            log.warning("irc/%s: no confirmation that the topic of %s changed (via %s)",
+                        self.network, state.name, self._config.topic_via)
+        finally:
+            if self._topic_waiters.get(key) is waiter:
+                del self._topic_waiters[key]
+
+    async def get_topic(self, target: str) -> str | None:
+        state = await self._require_channel(target)
+        return state.topic
+
+    def health(self) -> dict[str, Any]:
+        conn = self._conn
+        negotiation = self._negotiation
+        return {
+            "connected": self._registered,
+            "server": f"{self._config.host}:{self._config.port}",
+            "tls": self._config.tls,
+            "nick": conn.get_nickname() if conn is not None and self._registered else None,
+            "account": negotiation.sasl_account,
+            "sasl": (None if self._sasl is None
+                     else "ok" if negotiation.sasl_account else
+                     f"failed: {negotiation.sasl_error}" if negotiation.sasl_error else
+                     "pending"),
+            "caps": sorted(negotiation.enabled),
+            "channels": {c.name: c.status for c in self._channels.values()},
+            "connects": self._connects,
+            "last_error": self._last_error,
+            "queued_lines": sum(len(s.calls) - s.sent for s in self._outgoing_items()),
+        }
+
+    # --- connection life cycle ------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._last_error = _describe(error)
+                log.warning("irc/%s: connection to %s:%s failed: %s", self.network,
+                            self._config.host, self._config.port, self._last_error)
+            finally:
+                self._end_session(self._last_error or "disconnected")
+                if self._conn is not None:
+                    self._conn.abort()
+            if self._stopping:
+                break
+            if time.monotonic() - started > STABLE_AFTER:
+                failures = 0
+            delay = reconnect_delay(failures, base=self._reconnect_base, cap=self._reconnect_cap)
+            failures += 1
+            log.info("irc/%s: reconnecting in %.1fs", self.network, delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        conn = self._connection()
+        self._negotiation = CapNegotiation(self._sasl)
+        self._registered_event = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._ready_announced = False
+        self._mask = None
+        self._nick_attempts = 0
+        self._accounts.clear()
+        config = self._config
+        factory = conn.factory(config.host, config.port, self._tls_context(), ["CAP LS 302"])
+        log.info("irc/%s: connecting to %s:%s%s", self.network, config.host, config.port,
+                 " (TLS)" if config.tls else "")
+        await asyncio.wait_for(
+            conn.connect(
+                config.host, config.port, config.nick,
+                password=config.password.get_secret_value() if config.password else None,
+                username=config.nick, ircname="statusdesk status bot",
+                connect_factory=factory,
+            ),
+            CONNECT_TIMEOUT,
+        )
+        self._connects += 1
+        if not await _first(self._registered_event, self._lost, within=REGISTRATION_TIMEOUT):
+            raise TimeoutError("the server did not complete registration")
+        if self._lost.is_set():
+            return
+        self._last_error = None
+        keepalive = Keepalive(ping_after=self._ping_after, dead_after=self._dead_after)
+        check = min(KEEPALIVE_CHECK, self._ping_after / 3)
+        while not self._lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), check)
+            if self._lost.is_set():
+                break
+            verdict = keepalive.check(time.monotonic(), conn.last_received)
+            if verdict is Verdict.PING:
+                conn.ping(f"statusdesk-{int(time.time())}")
+            elif verdict is Verdict.DEAD:
+                self._last_error = f"no reply from the server for {self._dead_after:.0f}s"
+                log.warning("irc/%s: %s; reconnecting", self.network, self._last_error)
+                return
+
+    def _end_session(self, reason: str) -> None:
+        was_registered = self._registered
+        self._registered = False
+        self._lost.set()
+        if self._ready_timer is not None:
+            self._ready_timer.cancel()
+            self._ready_timer = None
+        unavailable = f"irc/{self.network} is not connected ({reason})"
+        while not self._outgoing.empty():
+            item = self._outgoing.get_nowait()
+            _settle(item.done, DeliveryUnavailable(unavailable))
+        for batch in self._notice_batches.values():
+            for _, future in batch:
+                _settle(future, DeliveryUnavailable(unavailable))
+        self._notice_batches.clear()
+        for waiter in self._topic_waiters.values():
+            _settle(waiter, DeliveryUnavailable(unavailable))
+        for lookup in self._lookups.values():
+            if not lookup.done():
+                lookup.set_result(None)
+        self._lookups.clear()
+        for state in self._channels.values():
+            state.ready.clear()
+            state.settled = False
+            state.status = "not joined"
+            if state.rejoin is not None:
+                state.rejoin.cancel()
+                state.rejoin = None
+        if was_registered:
+            level = logging.INFO if self._stopping else logging.WARNING
+            log.log(level, "irc/%s: disconnected: %s", self.network, reason)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self._config.tls:
+            return None
+        context = ssl.create_default_context()
+        if not self._config.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise DeliveryUnavailable(f"irc/{self.network} is not started")
+        return self._conn
+
+    # --- output ---------------------------------------------------------------------------
+
+    def _outgoing_items(self) -> list[_Send]:
+        return list(self._outgoing._queue)  # type: ignore[attr-defined]
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._outgoing.get()
+            while item.sent < len(item.calls):
+                wait = self._bucket.wait_time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                if not self._registered:
+                    break
+                self._bucket.try_take()
+                try:
+                    item.calls[item.sent]()
+                except Exception as error:
+                    log.error("irc/%s: could not write a line: %s", self.network, error)
+                    _settle(item.done, DeliveryRejected(f"could not write: {error}"))
+                    break
+                item.sent += 1
+            if item.sent == len(item.calls):
+                _settle(item.done, None)
+            elif item.sent == 0:
+                _settle(item.done, DeliveryUnavailable(f"irc/{self.network} is not connected"))
+            else:
+                # Part of the text went out: sending it all again would repeat that part.
+                log.warning("irc/%s: connection lost after %d of %d lines of a message",
+                            self.network, item.sent, len(item.calls))
+                _settle(item.done, None)
+
+    async def _enqueue(self, calls: list[Callable[[], None]]) -> None:
+        if not calls:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outgoing.put_nowait(_Send(calls, future))
+        await future
+
+    def _send_soon(self, calls: list[Callable[[], None]]) -> None:
+        """Queue lines nobody waits for (JOINs, lookups): paced like everything else."""
+        if calls:
+            self._outgoing.put_nowait(_Send(calls, None))
+
+    def _prefix(self) -> str:
+        """Our `nick!user@host` as the server relays it; until we have seen it, the longest
+        it could plausibly be, so lines never come out too long."""
+        if self._mask:
+            return self._mask
+        nick = self._conn.get_nickname() if self._conn is not None else self._config.nick
+        return f"{nick}!{'u' * 10}@{'h' * 63}"
+
+    def _require_registered(self) -> Connection:
+        conn = self._connection()
+        if not self._registered:
+            raise DeliveryUnavailable(
+                f"irc/{self.network} is not connected"
+                + (f" ({self._last_error})" if self._last_error else "")
+            )
+        return conn
+
+    async def _say(self, command: str, target: str, text: str) -> None:
+        if not _valid_target(target):
+            raise DeliveryRejected(f"invalid IRC target {target!r}")
+        conn = self._require_registered()
+        if target[:1] in "#&+!":
+            state = await self._require_channel(target)
+            target = state.name
+        method = conn.privmsg if command == "PRIVMSG" else conn.notice
+        lines = split_text(text, text_budget(self._prefix(), command, [target]))
+        await self._enqueue([functools.partial(method, target, line) for line in lines])
+
+    async def _require_channel(self, name: str) -> _Channel:
+        self._require_registered()
+        state = self._channel(name)
+        if state is None:
+            raise DeliveryRejected(f"{name} is not one of the channels of irc/{self.network}")
+        if state.ready.is_set():
+            return state
+        if state.settled:
+            raise DeliveryUnavailable(f"not in {state.name} on irc/{self.network}: "
+                                      f"{state.status}")
+        await _first(state.ready, self._lost, within=JOIN_WAIT)
+        if not state.ready.is_set():
+            raise DeliveryUnavailable(f"not in {state.name} on irc/{self.network} yet "
+                                      f"({state.status})")
+        return state
+
+    def _flush_notices(self, text: str) -> None:
+        batch = self._notice_batches.pop(text, [])
+        if not batch:
+            return
+        if not self._registered or self._conn is None:
+            for _, future in batch:
+                _settle(future, DeliveryUnavailable(f"irc/{self.network} is not connected"))
+            return
+        conn = self._conn
+        limit = notice_targets(conn.features)
+        groups: list[list[tuple[str, asyncio.Future[None]]]] = []
+        for channel, future in batch:
+            for group in groups:
+                names = [c for c, _ in group]
+                if (len(group) < limit and channel not in names and text_budget(
+                        self._prefix(), "NOTICE", [*names, channel]) >= MIN_BATCH_BUDGET):
+                    group.append((channel, future))
+                    break
+            else:
+                groups.append([(channel, future)])
+        for group in groups:
+            targets = [c for c, _ in group]
+            lines = split_text(text, text_budget(self._prefix(), "NOTICE", targets))
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.add_done_callback(functools.partial(_fan_result, [f for _, f in group]))
+            target = ",".join(targets)
+            if lines:
+                self._outgoing.put_nowait(_Send(
+                    [functools.partial(conn.notice, target, line) for line in lines], done))
+            else:
+                done.set_result(None)
+
+    # --- channels -------------------------------------------------------------------------
+
+    def _channel(self, name: str | None) -> _Channel | None:
+        return self._channels.get(self._fold(name)) if name else None
+
+    def _join(self, states: Sequence[_Channel]) -> None:
+        conn = self._conn
+        if conn is None or not self._registered:
+            return
+        names: list[str] = []
+        calls: list[Callable[[], None]] = []
+        for state in states:
+            state.status = "joining"
+            if names and len(",".join([*names, state.name])) > 400:
+                calls.append(functools.partial(conn.join, ",".join(names)))
+                names = []
+            names.append(state.name)
+        if names:
+            calls.append(functools.partial(conn.join, ",".join(names)))
+        self._send_soon(calls)
+
+    def _schedule_rejoin(self, state: _Channel) -> None:
+        if state.rejoin is not None:
+            state.rejoin.cancel()
+        delay = reconnect_delay(state.failures, base=REJOIN_BASE, cap=REJOIN_CAP)
+        state.failures += 1
+        log.info("irc/%s: will try to join %s again in %.0fs", self.network, state.name, delay)
+        state.rejoin = asyncio.get_running_loop().call_later(delay, self._rejoin, state)
+
+    def _rejoin(self, state: _Channel) -> None:
+        state.rejoin = None
+        if self._registered and not state.ready.is_set():
+            self._join([state])
+
+    def _check_ready(self) -> None:
+        if self._ready_announced or not self._registered:
+            return
+        if all(state.settled for state in self._channels.values()):
+            self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        if self._ready_announced or not self._registered:
+            return
+        self._ready_announced = True
+        if self._ready_timer is not None:
+            self._ready_timer.cancel()
+            self._ready_timer = None
+        joined = sum(1 for s in self._channels.values() if s.ready.is_set())
+        log.info("irc/%s: ready in %d of %d channels", self.network, joined,
+                 len(self._channels))
+        self._notify_ready()
+
+    def _notify_ready(self) -> None:
+        try:
+            self._on_ready()
+        except Exception:
+            log.exception("irc/%s: the on_ready hook failed", self.network)
+
+    # --- events from the library ------------------------------------------------------------
+
+    def _dispatch(self, _conn: Any, event: Any) -> None:
+        handler = self._handlers.get(event.type)
+        if handler is not None:
+            handler(event)
+
+    def _is_me(self, nick: str | None) -> bool:
+        conn = self._conn
+        return bool(nick) and conn is not None and self._fold(nick or "") == self._fold(
+            conn.get_nickname() or "")
+
+    def _write_now(self, lines: list[str]) -> None:
+        """Registration traffic: not paced (the server expects it at once, and it is short)."""
+        conn = self._conn
+        if conn is None:
+            return
+        for line in lines:
+            conn.send_raw(line)
+
+    def _on_cap(self, event: Any) -> None:
+        self._write_now(self._negotiation.on_cap(list(event.arguments)))
+
+    def _on_authenticate(self, event: Any) -> None:
+        self._write_now(self._negotiation.on_authenticate(event.target or ""))
+
+    def _on_logged_in(self, event: Any) -> None:
+        if len(event.arguments) >= 2:
+            self._negotiation.on_logged_in(event.arguments[1])
+
+    def _on_sasl_success(self, event: Any) -> None:
+        self._write_now(self._negotiation.on_sasl_success())
+
+    def _on_sasl_failure(self, event: Any) -> None:
+        reason = _SASL_FAILURES.get(event.type, "SASL authentication failed")
+        self._write_now(self._negotiation.on_sasl_failure(reason))
+
+    def _on_unknown_command(self, event: Any) -> None:
+        if event.arguments and str(event.arguments[0]).upper() == "CAP":
+            self._negotiation.unsupported()
+
+    def _on_features(self, event: Any) -> None:
+        features = self._connection().features
+        add_flags(features, list(event.arguments))
+        fold = casefold_for(features)
+        self._fold = fold
+        self._accounts.fold = fold
+        self._channels = {fold(s.name): s for s in self._channels.values()}
+
+    def _on_welcome(self, event: Any) -> None:
+        conn = self._connection()
+        negotiation = self._negotiation
+        if not negotiation.finished:
+            negotiation.unsupported()
+        self._registered = True
+        self._registered_event.set()
+        nick = conn.get_nickname()
+        log.info("irc/%s: connected as %s%s", self.network, nick,
+                 f" (capabilities: {' '.join(sorted(negotiation.enabled))})"
+                 if negotiation.enabled else "")
+        if self._sasl is not None:
+            if negotiation.sasl_account:
+                log.info("irc/%s: logged in as %s", self.network, negotiation.sasl_account)
+            else:
+                log.error("irc/%s: SASL login as %s failed: %s", self.network,
+                          self._sasl.username, negotiation.sasl_error or "no answer")
+        self._join(list(self._channels.values()))
+        self._ready_timer = asyncio.get_running_loop().call_later(READY_WAIT,
+                                                                  self._announce_ready)
+        self._check_ready()
+
+    def _on_nick_refused(self, event: Any) -> None:
+        wanted = event.arguments[0] if event.arguments else "?"
+        if self._registered:
+            log.warning("irc/%s: could not change nick to %s: %s", self.network, wanted,
+                        event.type)
+            return
+        self._nick_attempts += 1
+        base = self._config.nick
+        if self._nick_attempts <= 2 and event.type != "erroneusnickname":
+            fallback = base + "_" * self._nick_attempts
+        else:
+            fallback = f"{base[:7]}{self._nick_attempts}{int(time.monotonic() * 1000) % 1000}"
+        log.warning("irc/%s: nick %s is taken (%s); trying %s", self.network, wanted,
+                    event.type, fallback)
+        self._write_now([f"NICK {fallback}"])
+
+    def _reclaim_nick(self, freed: str) -> None:
+        """The holder of our configured nick let go of it: take it back."""
+        conn = self._conn
+        if (conn is not None and self._registered
+                and self._fold(freed) == self._fold(self._config.nick)
+                and not self._is_me(self._config.nick)):
+            log.info("irc/%s: %s is free again; taking it back", self.network, freed)
+            self._send_soon([functools.partial(conn.nick, self._config.nick)])
+
+    def _on_join(self, event: Any) -> None:
+        source = event.source
+        nick = source.nick if source else None
+        if self._is_me(nick):
+            self._mask = str(source)
+            state = self._channel(event.target)
+            if state is not None:
+                state.status = "joining"
+                state.topic = None
+            return
+        if nick and "extended-join" in self._negotiation.enabled and event.arguments:
+            self._accounts.set(nick, event.arguments[0])
+
+    def _on_current_topic(self, event: Any) -> None:
+        if len(event.arguments) >= 2:
+            state = self._channel(event.arguments[0])
+            if state is not None:
+                state.topic = event.arguments[1] or None
+
+    def _on_no_topic(self, event: Any) -> None:
+        state = self._channel(event.arguments[0] if event.arguments else None)
+        if state is not None:
+            state.topic = None
+
+    def _on_end_of_names(self, event: Any) -> None:
+        state = self._channel(event.arguments[0] if event.arguments else None)
+        if state is None or state.status != "joining":
+            return
+        state.status = "joined"
+        state.settled = True
+        state.joined_at = time.monotonic()
+        state.ready.set()
+        log.info("irc/%s: joined %s", self.network, state.name)
+        if self._ready_announced:
+            # A channel we got back into (after a kick, a ban lifted): what waited for it
+            # should go out now rather than at the end of its backoff.
+            self._notify_ready()
+        else:
+            self._check_ready()
+
+    def _on_join_refused(self, event: Any) -> None:
+        state = self._channel(event.arguments[0] if event.arguments else None)
+        if state is None:
+            if event.type == "unavailresource":
+                self._on_nick_refused(event)
+            return
+        reason = _REFUSALS[event.type]
+        state.status = f"refused: {reason}"
+        state.settled = True
+        state.ready.clear()
+        log.warning("irc/%s: cannot join %s: %s", self.network, state.name, reason)
+        self._schedule_rejoin(state)
+        self._check_ready()
+
+    def _left(self, state: _Channel, status: str) -> None:
+        state.status = status
+        state.ready.clear()
+        if state.joined_at is not None and time.monotonic() - state.joined_at > STABLE_AFTER:
+            state.failures = 0
+        state.joined_at = None
+        self._schedule_rejoin(state)
+
+    def _on_kick(self, event: Any) -> None:
+        state = self._channel(event.target)
+        kicked = event.arguments[0] if event.arguments else ""
+        if not self._is_me(kicked):
+            self._accounts.forget(kicked)
+            return
+        if state is None:
+            return
+        by = event.source.nick if event.source else "?"
+        reason = event.arguments[1] if len(event.arguments) > 1 else ""
+        log.warning("irc/%s: kicked from %s by %s (%s)", self.network, state.name, by,
+                    sanitize(reason)[:200])
+        self._left(state, f"kicked by {by}")
+
+    def _on_part(self, event: Any) -> None:
+        nick = event.source.nick if event.source else None
+        if not self._is_me(nick):
+            if nick:
+                self._accounts.forget(nick)
+            return
+        state = self._channel(event.target)
+        if state is not None:
+            self._left(state, "parted")
+
+    def _on_quit(self, event: Any) -> None:
+        nick = event.source.nick if event.source else None
+        if nick:
+            self._accounts.forget(nick)
+            self._reclaim_nick(nick)
+
+    def _on_nick(self, event: Any) -> None:
+        old = event.source.nick if event.source else None
+        new = event.target
+        if not old or not new:
+            return
+        if self._is_me(new):
+            if self._mask:
+                self._mask = new + self._mask[self._mask.index("!"):]
+            log.info("irc/%s: now known as %s", self.network, new)
+            return
+        self._accounts.renamed(old, new)
+        self._reclaim_nick(old)
+
+    def _on_topic(self, event: Any) -> None:
+        state = self._channel(event.target)
+        if state is None:
+            return
+        text = event.arguments[0] if event.arguments else ""
+        state.topic = text or None
+        setter = event.source.nick if event.source else ""
+        ours = self._is_me(setter) or (state.expected_topic is not None
+                                       and text == state.expected_topic)
+        waiter = self._topic_waiters.get(self._fold(state.name))
+        if ours:
+            if waiter is not None and text == state.expected_topic:
+                _settle(waiter, None)
+            return
+        log.info("irc/%s: %s changed the topic of %s", self.network, setter, state.name)
+        self._spawn(self._adopt_topic(state.name, text or None, setter))
+
+    async def _adopt_topic(self, channel: str, topic: str | None, setter: str) -> None:
+        """A topic someone set while the alert's is up is the one to restore afterwards."""
+        try:
+            async with self._store.transaction() as tx:
+                replaced = await tx.topics.replace(self.name, self.network, channel, topic,
+                                                   utcnow())
+        except Exception:
+            log.exception("irc/%s: could not record the new topic of %s", self.network, channel)
+            return
+        if replaced:
+            log.info("irc/%s: %s set a new topic in %s during the alert; it will be the one "
+                     "restored", self.network, setter, channel)
+
+    def _on_not_operator(self, event: Any) -> None:
+        channel = event.arguments[0] if event.arguments else None
+        state = self._channel(channel)
+        if state is None:
+            return
+        waiter = self._topic_waiters.get(self._fold(state.name))
+        if waiter is not None:
+            _settle(waiter, DeliveryRejected(
+                f"cannot set the topic of {state.name}: not a channel operator "
+                "(give the bot +o, or set topic_via: chanserv)"))
+
+    def _on_error(self, event: Any) -> None:
+        text = event.target or (event.arguments[-1] if event.arguments else "")
+        self._last_error = f"server said: {sanitize(str(text))[:200]}"
+        log.log(logging.INFO if self._stopping else logging.WARNING, "irc/%s: %s",
+                self.network, self._last_error)
+
+    def _on_disconnect(self, event: Any) -> None:
+        if not self._lost.is_set():
+            reason = event.arguments[0] if event.arguments else ""
+            if reason and not self._last_error:
+                self._last_error = str(reason)
+            self._lost.set()
+
+    # --- who is who ----------------------------------------------------------------------
+
+    def _on_account(self, event: Any) -> None:
+        nick = event.source.nick if event.source else None
+        if nick:
+            self._accounts.set(nick, event.target)
+
+    def _on_whox(self, event: Any) -> None:
+        args = event.arguments
+        if len(args) >= 3 and args[0] == WHOX_TOKEN:
+            self._accounts.set(args[1], args[2])
+
+    def _on_whois_account(self, event: Any) -> None:
+        if len(event.arguments) >= 2:
+            self._accounts.set(event.arguments[0], event.arguments[1])
+
+    def _on_end_of_lookup(self, event: Any) -> None:
+        nick = event.arguments[0] if event.arguments else ""
+        lookup = self._lookups.pop(self._fold(nick), None)
+        if lookup is None:
+            return
+        if not self._accounts.known(nick):
+            # WHOIS without a 330 line, WHOX with no reply: not logged in.
+            self._accounts.set(nick, None)
+        if not lookup.done():
+            lookup.set_result(self._accounts.account(nick))
+
+    def _accounts_visible(self) -> bool:
+        """Whether this server can tell us accounts at all: on one without services (no
+        account capabilities, no WHOX) a lookup per command would only cost time."""
+        conn = self._conn
+        offered = self._negotiation.offered
+        return any(cap in offered for cap in _ACCOUNT_CAPS) or (
+            conn is not None and has_whox(conn.features))
+
+    async def _lookup_account(self, nick: str) -> str | None:
+        conn = self._conn
+        if conn is None or not self._registered:
+            return None
+        key = self._fold(nick)
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            lookup = self._lookups[key] = asyncio.get_running_loop().create_future()
+            if has_whox(conn.features):
+                # The library's who() only knows the old `o` flag, not WHOX fields.
+                self._send_soon([functools.partial(conn.send_items, "WHO", nick,
+                                                   f"%tna,{WHOX_TOKEN}")])
+            else:
+                self._send_soon([functools.partial(conn.whois, nick)])
+        try:
+            return await asyncio.wait_for(asyncio.shield(lookup), LOOKUP_TIMEOUT)
+        except TimeoutError:
+            log.warning("irc/%s: no answer to the account lookup of %s", self.network, nick)
+            if self._lookups.get(key) is lookup:
+                del self._lookups[key]
+            return None
+
+    # --- incoming messages ------------------------------------------------------------------
+
+    def _on_message(self, event: Any) -> None:
+        source = event.source
+        if source is None or not source.userhost or self._is_me(source.nick):
+            return  # server notices, and our own echo
+        if event.type == "privmsg":
+            if not self._is_me(event.target):
+                return  # a STATUSMSG (`@#channel`) or other oddity, not a private message
+            channel = None
+        else:
+            state = self._channel(event.target)
+            if state is None:
+                return
+            channel = state.name
+        tags = {t["key"]: t["value"] for t in (event.tags or []) if t.get("key")}
+        account_tag = "account-tag" in self._negotiation.enabled
+        account = tags.get("account") if account_tag else None
+        if account_tag:
+            self._accounts.set(source.nick, account)
+        incoming = _Incoming(source, event.arguments[0] if event.arguments else "", channel,
+                             tags, account, account_tag)
+        try:
+            self._incoming.put_nowait(incoming)
+        except asyncio.QueueFull:
+            self._dropped_incoming += 1
+            if self._dropped_incoming % 100 == 1:
+                log.warning("irc/%s: incoming messages arrive faster than they are handled; "
+                            "dropped %d so far", self.network, self._dropped_incoming)
+
+    async def _read_loop(self) -> None:
+        while True:
+            incoming = await self._incoming.get()
+            try:
+                message = await self._to_message(incoming)
+                if self._sink is not None:
+                    await self._sink(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("irc/%s: could not handle a message from %s", self.network,
+                              incoming.source.nick)
+
+    async def _to_message(self, incoming: _Incoming) -> Message:
+        nick = incoming.source.nick
+        private = incoming.channel is None
+        account = incoming.account
+        if not incoming.account_known:
+            if self._accounts.known(nick):
+                account = self._accounts.account(nick)
+            elif self._accounts_visible() and self._may_be_command(incoming.text, private):
+                account = await self._lookup_account(nick)
+        identity = Identity(transport=self.name, nick=nick, network=self.network,
+                            account=account, host_mask=str(incoming.source))
+        return Message(
+            transport=self.name,
+            network=self.network,
+            target=incoming.channel or nick,
+            sender=nick,
+            identity=identity,
+            text=self._readdress(incoming.text),
+            event_id=incoming.tags.get("msgid"),
+            private=private,
+            addressed=private,
+        )
+
+    def _may_be_command(self, text: str, private: bool) -> bool:
+        if private or text.startswith(("#", "@")):
+            return True
+        conn = self._conn
+        nick = conn.get_nickname() if conn is not None else self._config.nick
+        return any(self._fold(text[:len(n)]) == self._fold(n)
+                   for n in (nick, self._address_as) if n)
+
+    def _readdress(self, text: str) -> str:
+        """`statusdesk_: #status ...` (we got a fallback nick) as the desk knows us."""
+        conn = self._conn
+        nick = conn.get_nickname() if conn is not None else None
+        if not nick or self._fold(nick) == self._fold(self._address_as):
+            return text
+        start = 1 if text.startswith("@") else 0
+        end = start + len(nick)
+        if self._fold(text[start:end]) == self._fold(nick) and (
+                end == len(text) or text[end] in ":, \t"):
+            return text[:start] + self._address_as + text[end:]
+        return text
+
+    def _on_ctcp(self, event: Any) -> None:
+        source = event.source
+        conn = self._conn
+        if (conn is None or source is None or not self._registered
+                or not self._is_me(event.target) or not event.arguments):
+            return
+        command = str(event.arguments[0]).upper()
+        if command == "VERSION":
+            reply = f"VERSION statusdesk {_version()}"
+        elif command == "PING":
+            reply = "PING " + sanitize(" ".join(event.arguments[1:]))[:64]
+        else:
+            return
+        # Only with a token to spare: a CTCP flood must not delay real output.
+        if self._bucket.try_take():
+            conn.ctcp_reply(source.nick, reply)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+async def _first(*events: asyncio.Event, within: float) -> bool:
+    """Wait until one of `events` is set; False on timeout."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=within,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        return bool(done)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _settle(future: asyncio.Future[None] | None, outcome: BaseException | None) -> None:
+    if future is None or future.done():
+        return
+    if outcome is None:
+        future.set_result(None)
+    else:
+        future.set_exception(outcome)
+
+
+def _fan_result(futures: list[asyncio.Future[None]], done: asyncio.Future[None]) -> None:
+    error = None if done.cancelled() else done.exception()
+    for future in futures:
+        _settle(future, error if error is not None else None)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return str(error) or "timed out"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted: {error.verify_message}"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__

@@ -1,0 +1,77 @@
+"""The whole statusdesk app connected to a test IRC server, run in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.app import App
+from bot.config import load_config_text
+from bot.transports.base import Identity, Message
+from bot.transports.irc import IrcTransport
+from tests.servers.ports import free_port
+
+NETWORK = "testnet"
+OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Bot:
+    app: App
+    nick: str
+
+    @property
+    def irc(self) -> IrcTransport:
+        transport = self.app.transports.get("irc", NETWORK)
+        assert isinstance(transport, IrcTransport)
+        return transport
+
+    async def joined(self, within: float = 30.0) -> None:
+        """Wait until the bot is in every channel."""
+        for _ in range(int(within / 0.05)):
+            health = self.irc.health()
+            if health["connected"] and all(v == "joined" for v in health["channels"].values()):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the bot never joined every channel: {self.irc.health()}")
+
+    async def console(self, text: str) -> list[str]:
+        """A command from the console operator (every role), straight to the desk."""
+        message = Message("console", "console", "console", "op", OPERATOR, text,
+                          addressed=True)
+        return [reply.text for reply in await self.app.desk.handle(message)]
+
+
+@asynccontextmanager
+async def running_bot(db_url: str, port: int, channels: list[str], *, nick: str,
+                      users: str = "", network_extra: str = "",
+                      host: str = "127.0.0.1") -> AsyncIterator[Bot]:
+    chans = ", ".join(f"'{c}'" for c in channels)
+    config = load_config_text(
+        f"database: {{url: '{db_url}'}}\n"
+        f"status_page: {{listen: '127.0.0.1:{free_port()}'}}\n"
+        "irc:\n"
+        f"  - {{name: {NETWORK}, host: '{host}', port: {port}, tls: false, nick: {nick},\n"
+        f"     channels: [{chans}], rate: {{burst: 10, per_second: 5.0}}{network_extra}}}\n"
+        + (f"users:\n{users}" if users else "")
+    )
+    app = App(config)
+    task = asyncio.create_task(app.run())
+    for _ in range(500):
+        if app.web_port is not None or task.done():
+            break
+        await asyncio.sleep(0.02)
+    if task.done():
+        task.result()
+    try:
+        yield Bot(app, nick)
+    finally:
+        app.request_stop()
+        assert await asyncio.wait_for(task, 30) == 0

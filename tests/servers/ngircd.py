@@ -1,0 +1,101 @@
+"""A throwaway ngIRCd on a free loopback port, for the IRC tests.
+
+`--nodaemon` keeps it in the foreground so the tests own the process; `restart()` brings it
+back on the same port (a fresh server: channels and topics are gone, as after a real crash).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers.ports import free_port
+
+CONFIG = """\
+[Global]
+Name = irc.statusdesk.test
+Info = statusdesk test server
+Listen = 127.0.0.1
+Ports = {port}
+PidFile = {dir}/ngircd.pid
+MotdPhrase = statusdesk test server
+
+[Limits]
+MaxJoins = 200
+MaxConnectionsIP = 0
+MaxNickLength = 30
+PingTimeout = 120
+PongTimeout = 20
+
+[Options]
+PAM = no
+Ident = no
+DNS = no
+"""
+
+
+class ServerUnavailable(RuntimeError):
+    """ngircd could not be found or started here."""
+
+
+@dataclass
+class NgircdServer:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def start(self) -> None:
+        binary = shutil.which("ngircd") or "/usr/sbin/ngircd"
+        if not Path(binary).exists():
+            raise ServerUnavailable("ngircd not found: install Debian's ngircd package "
+                                    "(make test does)")
+        config = self.directory / "ngircd.conf"
+        config.write_text(CONFIG.format(port=self.port, dir=self.directory))
+        log = (self.directory / "ngircd.log").open("ab")
+        self.process = subprocess.Popen(
+            [binary, "--nodaemon", "--config", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerUnavailable(
+                    f"ngircd exited with {self.process.returncode}: "
+                    + (self.directory / "ngircd.log").read_text(errors="replace")[-2000:])
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise ServerUnavailable(f"ngircd did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        """Kill it (SIGKILL: like a crash, no goodbye to the clients)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_ngircd() -> NgircdServer:
+    server = NgircdServer(free_port(), Path(tempfile.mkdtemp(prefix="statusdesk-ngircd-")))
+    server.start()
+    return server
