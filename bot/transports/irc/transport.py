@@ -610,7 +610,8 @@ class IrcTransport:
 
     def _on_features(self, event: Any) -> None:
         features = self._connection().features
-        add_flags(features, list(event.arguments))
+        # The library's event drops the target (our nick); add_flags wants the whole line.
+        add_flags(features, [event.target, *event.arguments])
         fold = casefold_for(features)
         self._fold = fold
         self._accounts.fold = fold
