@@ -422,3 +422,54 @@ async def until(condition: Callable[[], bool], *, within: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+async def test_tls_verification_and_server_password(channels: list[str], sqlite_url: str
+                                                    ) -> None:
+    try:
+        server = start_ngircd(tls=True, password="letmein")
+    except ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+    store = open_store(sqlite_url)
+    await upgrade(store.engine)
+
+    async def attempt(options: str) -> IrcTransport:
+        config = load_config_text(
+            f"irc: [{{name: testnet, host: 127.0.0.1, port: {server.tls_port}, "
+            f"nick: {unique('desk')}, channels: ['{channels[0]}'], {options}}}]\n").irc[0]
+        transport = IrcTransport(config, store, reconnect_base=5.0)
+
+        async def sink(_message: Message) -> None:
+            return None
+
+        await transport.start(sink)
+        return transport
+
+    try:
+        # A self-signed certificate is refused while verification is on...
+        verified = await attempt("password: letmein")
+        try:
+            await until(lambda: verified.health()["last_error"] is not None)
+            assert verified.health()["last_error"] == (
+                "TLS certificate not accepted: self-signed certificate")
+            assert not verified.health()["connected"]
+        finally:
+            await verified.stop()
+        # ... accepted with tls_verify: false; and the server password is sent.
+        trusting = await attempt("tls_verify: false, password: letmein")
+        try:
+            await until(lambda: trusting.health()["channels"][channels[0]] == "joined")
+            assert trusting.health()["tls"] is True
+        finally:
+            await trusting.stop()
+        wrong = await attempt("tls_verify: false, password: wrong")
+        try:
+            await until(lambda: wrong.health()["last_error"] is not None)
+            assert not wrong.health()["connected"]
+            assert wrong.health()["last_error"] == "server said: Access denied: Bad password?"
+        finally:
+            await wrong.stop()
+    finally:
+        await store.close()
+        server.cleanup()

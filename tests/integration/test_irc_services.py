@@ -98,3 +98,44 @@ async def test_a_wrong_sasl_password_is_reported(
         health = bot.irc.health()
         assert health["account"] is None
         assert health["sasl"].startswith("failed: SASL authentication failed")
+
+
+async def test_without_account_tag_the_bot_looks_accounts_up(sqlite_url: str) -> None:
+    try:
+        server = start_inspircd(account_tag=False)
+    except ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+    try:
+        alice = unique("alice")
+        await server.register(alice, "alice-password-1")
+        channel = unique("#ops-")
+        users = f"  - {{name: alice, roles: [status], irc: {{account: {alice}}}}}\n"
+        nick = unique("desk")
+        async with running_bot(sqlite_url, server.port, [channel], nick=nick,
+                               users=users) as bot:
+            await bot.joined()
+            assert "account-tag" not in bot.irc.health()["caps"]
+            # Neither shares a channel with the bot: it has seen no JOIN (extended-join) or
+            # ACCOUNT from them, so only a lookup (WHOX here) can tell who they are.
+            owner = await RawClient.connect(server.host, server.port, unique("someone"),
+                                            sasl=(alice, "alice-password-1"))
+            impostor = await RawClient.connect(server.host, server.port, alice)
+            watcher = await RawClient.connect(server.host, server.port, unique("watch"))
+            try:
+                await watcher.join(channel)
+                since = impostor.mark()
+                await impostor.say(nick, "#status notice not me")
+                refusal = await impostor.wait_for(
+                    lambda m: m.command == "PRIVMSG" and m.nick == nick, since=since)
+                assert refusal.text == "you are not authorized to use #status notice"
+                since = watcher.mark()
+                await owner.say(nick, "#status notice it is me")
+                await watcher.wait_for(lambda m: m.command == "NOTICE"
+                                       and m.text == "NOTICE: it is me", since=since)
+                assert not watcher.matching(lambda m: m.text == "NOTICE: not me")
+            finally:
+                for client in (owner, impostor, watcher):
+                    await client.close()
+    finally:
+        server.cleanup()

@@ -121,6 +121,8 @@ class InspircdServer:
     port: int
     link_port: int
     directory: Path
+    account_tag: bool = True
+    """False leaves out the account-tag capability: clients must ask (WHOX) who is who."""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     @property
@@ -132,7 +134,10 @@ class InspircdServer:
         anope = _binary("anope", "anope")
         values = {"port": self.port, "link_port": self.link_port, "dir": self.directory,
                   "services": SERVICES, "password": LINK_PASSWORD}
-        (self.directory / "inspircd.conf").write_text(INSPIRCD_CONF.format(**values))
+        config = INSPIRCD_CONF.format(**values)
+        if not self.account_tag:
+            config = config.replace('<module name="ircv3_accounttag">\n', "")
+        (self.directory / "inspircd.conf").write_text(config)
         for sub in ("conf", "data", "logs"):
             (self.directory / sub).mkdir(exist_ok=True)
         (self.directory / "conf" / "services.conf").write_text(ANOPE_CONF.format(**values))
@@ -220,8 +225,9 @@ class InspircdServer:
         await asyncio.sleep(0.2)
 
 
-def start_inspircd() -> InspircdServer:
+def start_inspircd(*, account_tag: bool = True) -> InspircdServer:
     server = InspircdServer(free_port(), free_port(),
-                            Path(tempfile.mkdtemp(prefix="statusdesk-inspircd-")))
+                            Path(tempfile.mkdtemp(prefix="statusdesk-inspircd-")),
+                            account_tag=account_tag)
     server.start()
     return server

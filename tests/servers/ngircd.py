@@ -38,6 +38,13 @@ Ident = no
 DNS = no
 """
 
+TLS = """
+[SSL]
+CertFile = {dir}/cert.pem
+KeyFile = {dir}/key.pem
+Ports = {tls_port}
+"""
+
 
 class ServerUnavailable(RuntimeError):
     """ngircd could not be found or started here."""
@@ -47,6 +54,9 @@ class ServerUnavailable(RuntimeError):
 class NgircdServer:
     port: int
     directory: Path
+    tls_port: int | None = None
+    """With a port here, also TLS on it, with a self-signed certificate for 127.0.0.1."""
+    password: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -59,7 +69,13 @@ class NgircdServer:
             raise ServerUnavailable("ngircd not found: install Debian's ngircd package "
                                     "(make test does)")
         config = self.directory / "ngircd.conf"
-        config.write_text(CONFIG.format(port=self.port, dir=self.directory))
+        text = CONFIG.format(port=self.port, dir=self.directory)
+        if self.password:
+            text = text.replace("[Limits]", f"Password = {self.password}\n\n[Limits]")
+        if self.tls_port:
+            self._make_certificate()
+            text += TLS.format(dir=self.directory, tls_port=self.tls_port)
+        config.write_text(text)
         log = (self.directory / "ngircd.log").open("ab")
         self.process = subprocess.Popen(
             [binary, "--nodaemon", "--config", str(config)],
@@ -79,6 +95,24 @@ class NgircdServer:
         self.stop()
         raise ServerUnavailable(f"ngircd did not listen on port {self.port}")
 
+    def _make_certificate(self) -> None:
+        if (self.directory / "cert.pem").exists():
+            return
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise ServerUnavailable("openssl not found (needed for the TLS test server)")
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(self.directory / "key.pem"),
+             "-out", str(self.directory / "cert.pem")],
+            check=True, capture_output=True, timeout=60,
+        )
+        # ngIRCd drops root for "nobody" and must still read them.
+        self.directory.chmod(0o755)
+        for name in ("key.pem", "cert.pem"):
+            (self.directory / name).chmod(0o644)
+
     def stop(self) -> None:
         """Kill it (SIGKILL: like a crash, no goodbye to the clients)."""
         if self.process is not None and self.process.poll() is None:
@@ -95,7 +129,8 @@ class NgircdServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_ngircd() -> NgircdServer:
-    server = NgircdServer(free_port(), Path(tempfile.mkdtemp(prefix="statusdesk-ngircd-")))
+def start_ngircd(*, tls: bool = False, password: str | None = None) -> NgircdServer:
+    server = NgircdServer(free_port(), Path(tempfile.mkdtemp(prefix="statusdesk-ngircd-")),
+                          tls_port=free_port() if tls else None, password=password)
     server.start()
     return server

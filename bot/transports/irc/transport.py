@@ -21,7 +21,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -37,6 +37,7 @@ from bot.transports.base import (
 )
 from bot.transports.irc.accounts import AccountCache
 from bot.transports.irc.caps import CapNegotiation, SaslCredentials
+from bot.transports.irc.channels import REFUSALS, ChannelState
 from bot.transports.irc.connection import Connection, Reactor
 from bot.transports.irc.flood import TokenBucket
 from bot.transports.irc.isupport import (
@@ -48,6 +49,7 @@ from bot.transports.irc.isupport import (
 )
 from bot.transports.irc.lines import sanitize, split_text, text_budget, truncate
 from bot.transports.irc.liveness import Keepalive, Verdict, reconnect_delay
+from bot.transports.irc.output import OutputQueue, Write, settle
 from storage.models import utcnow
 from storage.unit_of_work import Store
 
@@ -76,16 +78,6 @@ MAX_TARGET = 200
 MIN_BATCH_BUDGET = 200
 """A multi-target NOTICE names no more channels than leave this many bytes for text."""
 
-_REFUSALS = {
-    "bannedfromchan": "banned",
-    "inviteonlychan": "invite only (+i)",
-    "badchannelkey": "needs a key (+k)",
-    "channelisfull": "full (+l)",
-    "nochanmodes": "needs a registered nick",  # 477, ERR_NEEDREGGEDNICK on today's servers
-    "toomanychannels": "too many channels",
-    "nosuchchannel": "no such channel",
-    "unavailresource": "temporarily unavailable",
-}
 _SASL_FAILURES = {
     "saslfail": "SASL authentication failed (wrong username or password?)",
     "sasltoolong": "SASL message too long",
@@ -105,28 +97,6 @@ def _version() -> str:
 def _valid_target(target: str) -> bool:
     return (0 < len(target) <= MAX_TARGET and not any(c in target for c in " ,:\x07")
             and target.isprintable())
-
-
-@dataclass
-class _Channel:
-    name: str
-    status: str = "not joined"
-    topic: str | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    settled: bool = False
-    """Joined, or refused, in this connection: either way we are done waiting for it."""
-    failures: int = 0
-    joined_at: float | None = None
-    rejoin: asyncio.TimerHandle | None = None
-    expected_topic: str | None = None
-
-
-@dataclass
-class _Send:
-    calls: list[Callable[[], None]]
-    """Each writes one line through the library's command builders."""
-    done: asyncio.Future[None] | None
-    sent: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,10 +137,10 @@ class IrcTransport:
             SaslCredentials(config.sasl.username, config.sasl.password.get_secret_value())
             if config.sasl else None
         )
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, ChannelState] = {}
         self._fold: Callable[[str], str] = casefold_for(None)
         for name in config.channels:
-            self._channels[self._fold(name)] = _Channel(name)
+            self._channels[self._fold(name)] = ChannelState(name)
         self._bucket = TokenBucket(config.rate.burst, config.rate.per_second)
         self._accounts = AccountCache(self._fold)
         self._negotiation = CapNegotiation(self._sasl)
@@ -179,7 +149,8 @@ class IrcTransport:
         self._conn: Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
-        self._outgoing: asyncio.Queue[_Send] = asyncio.Queue()
+        self._output = OutputQueue(self._bucket, lambda: self._registered,
+                                   f"irc/{config.name}")
         self._incoming: asyncio.Queue[_Incoming] = asyncio.Queue(INCOMING_LIMIT)
         self._notice_batches: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}
         self._topic_waiters: dict[str, asyncio.Future[None]] = {}
@@ -230,7 +201,7 @@ class IrcTransport:
             "yourebannedcreep": self._on_error,
             "disconnect": self._on_disconnect,
         }
-        for event_type in _REFUSALS:
+        for event_type in REFUSALS:
             self._handlers.setdefault(event_type, self._on_join_refused)
         for event_type in _SASL_FAILURES:
             self._handlers[event_type] = self._on_sasl_failure
@@ -247,7 +218,7 @@ class IrcTransport:
         self._reactor.add_global_handler("all_events", self._dispatch)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"irc-{self.network}"),
-            asyncio.create_task(self._write_loop(), name=f"irc-{self.network}-writer"),
+            asyncio.create_task(self._output.run(), name=f"irc-{self.network}-writer"),
             asyncio.create_task(self._read_loop(), name=f"irc-{self.network}-reader"),
         ]
 
@@ -312,7 +283,7 @@ class IrcTransport:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._topic_waiters[key] = waiter
         try:
-            await self._enqueue([call])
+            await self._output.send([call])
             await asyncio.wait_for(asyncio.shield(waiter), TOPIC_CONFIRM)
         except TimeoutError:
             log.warning("irc/%s: no confirmation that the topic of %s changed (via %s)",
@@ -342,7 +313,7 @@ class IrcTransport:
             "channels": {c.name: c.status for c in self._channels.values()},
             "connects": self._connects,
             "last_error": self._last_error,
-            "queued_lines": sum(len(s.calls) - s.sent for s in self._outgoing_items()),
+            "queued_lines": self._output.queued_lines(),
         }
 
     # --- connection life cycle ------------------------------------------------------------
@@ -423,15 +394,13 @@ class IrcTransport:
             self._ready_timer.cancel()
             self._ready_timer = None
         unavailable = f"irc/{self.network} is not connected ({reason})"
-        while not self._outgoing.empty():
-            item = self._outgoing.get_nowait()
-            _settle(item.done, DeliveryUnavailable(unavailable))
+        self._output.fail_all(DeliveryUnavailable(unavailable))
         for batch in self._notice_batches.values():
             for _, future in batch:
-                _settle(future, DeliveryUnavailable(unavailable))
+                settle(future, DeliveryUnavailable(unavailable))
         self._notice_batches.clear()
         for waiter in self._topic_waiters.values():
-            _settle(waiter, DeliveryUnavailable(unavailable))
+            settle(waiter, DeliveryUnavailable(unavailable))
         for lookup in self._lookups.values():
             if not lookup.done():
                 lookup.set_result(None)
@@ -463,48 +432,9 @@ class IrcTransport:
 
     # --- output ---------------------------------------------------------------------------
 
-    def _outgoing_items(self) -> list[_Send]:
-        return list(self._outgoing._queue)  # type: ignore[attr-defined]
-
-    async def _write_loop(self) -> None:
-        while True:
-            item = await self._outgoing.get()
-            while item.sent < len(item.calls):
-                wait = self._bucket.wait_time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    continue
-                if not self._registered:
-                    break
-                self._bucket.try_take()
-                try:
-                    item.calls[item.sent]()
-                except Exception as error:
-                    log.error("irc/%s: could not write a line: %s", self.network, error)
-                    _settle(item.done, DeliveryRejected(f"could not write: {error}"))
-                    break
-                item.sent += 1
-            if item.sent == len(item.calls):
-                _settle(item.done, None)
-            elif item.sent == 0:
-                _settle(item.done, DeliveryUnavailable(f"irc/{self.network} is not connected"))
-            else:
-                # Part of the text went out: sending it all again would repeat that part.
-                log.warning("irc/%s: connection lost after %d of %d lines of a message",
-                            self.network, item.sent, len(item.calls))
-                _settle(item.done, None)
-
-    async def _enqueue(self, calls: list[Callable[[], None]]) -> None:
-        if not calls:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outgoing.put_nowait(_Send(calls, future))
-        await future
-
-    def _send_soon(self, calls: list[Callable[[], None]]) -> None:
+    def _send_soon(self, lines: list[Write]) -> None:
         """Queue lines nobody waits for (JOINs, lookups): paced like everything else."""
-        if calls:
-            self._outgoing.put_nowait(_Send(calls, None))
+        self._output.put(lines)
 
     def _prefix(self) -> str:
         """Our `nick!user@host` as the server relays it; until we have seen it, the longest
@@ -532,9 +462,9 @@ class IrcTransport:
             target = state.name
         method = conn.privmsg if command == "PRIVMSG" else conn.notice
         lines = split_text(text, text_budget(self._prefix(), command, [target]))
-        await self._enqueue([functools.partial(method, target, line) for line in lines])
+        await self._output.send([functools.partial(method, target, line) for line in lines])
 
-    async def _require_channel(self, name: str) -> _Channel:
+    async def _require_channel(self, name: str) -> ChannelState:
         self._require_registered()
         state = self._channel(name)
         if state is None:
@@ -556,7 +486,7 @@ class IrcTransport:
             return
         if not self._registered or self._conn is None:
             for _, future in batch:
-                _settle(future, DeliveryUnavailable(f"irc/{self.network} is not connected"))
+                settle(future, DeliveryUnavailable(f"irc/{self.network} is not connected"))
             return
         conn = self._conn
         limit = notice_targets(conn.features)
@@ -576,23 +506,20 @@ class IrcTransport:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.add_done_callback(functools.partial(_fan_result, [f for _, f in group]))
             target = ",".join(targets)
-            if lines:
-                self._outgoing.put_nowait(_Send(
-                    [functools.partial(conn.notice, target, line) for line in lines], done))
-            else:
-                done.set_result(None)
+            self._output.put([functools.partial(conn.notice, target, line) for line in lines],
+                             done)
 
     # --- channels -------------------------------------------------------------------------
 
-    def _channel(self, name: str | None) -> _Channel | None:
+    def _channel(self, name: str | None) -> ChannelState | None:
         return self._channels.get(self._fold(name)) if name else None
 
-    def _join(self, states: Sequence[_Channel]) -> None:
+    def _join(self, states: Sequence[ChannelState]) -> None:
         conn = self._conn
         if conn is None or not self._registered:
             return
         names: list[str] = []
-        calls: list[Callable[[], None]] = []
+        calls: list[Write] = []
         for state in states:
             state.status = "joining"
             if names and len(",".join([*names, state.name])) > 400:
@@ -603,7 +530,7 @@ class IrcTransport:
             calls.append(functools.partial(conn.join, ",".join(names)))
         self._send_soon(calls)
 
-    def _schedule_rejoin(self, state: _Channel) -> None:
+    def _schedule_rejoin(self, state: ChannelState) -> None:
         if state.rejoin is not None:
             state.rejoin.cancel()
         delay = reconnect_delay(state.failures, base=REJOIN_BASE, cap=REJOIN_CAP)
@@ -611,7 +538,7 @@ class IrcTransport:
         log.info("irc/%s: will try to join %s again in %.0fs", self.network, state.name, delay)
         state.rejoin = asyncio.get_running_loop().call_later(delay, self._rejoin, state)
 
-    def _rejoin(self, state: _Channel) -> None:
+    def _rejoin(self, state: ChannelState) -> None:
         state.rejoin = None
         if self._registered and not state.ready.is_set():
             self._join([state])
@@ -683,7 +610,8 @@ class IrcTransport:
 
     def _on_features(self, event: Any) -> None:
         features = self._connection().features
-        add_flags(features, list(event.arguments))
+        # The library's event drops the target (our nick); add_flags wants the whole line.
+        add_flags(features, [event.target, *event.arguments])
         fold = casefold_for(features)
         self._fold = fold
         self._accounts.fold = fold
@@ -782,7 +710,7 @@ class IrcTransport:
             if event.type == "unavailresource":
                 self._on_nick_refused(event)
             return
-        reason = _REFUSALS[event.type]
+        reason = REFUSALS[event.type]
         state.status = f"refused: {reason}"
         state.settled = True
         state.ready.clear()
@@ -790,7 +718,7 @@ class IrcTransport:
         self._schedule_rejoin(state)
         self._check_ready()
 
-    def _left(self, state: _Channel, status: str) -> None:
+    def _left(self, state: ChannelState, status: str) -> None:
         state.status = status
         state.ready.clear()
         if state.joined_at is not None and time.monotonic() - state.joined_at > STABLE_AFTER:
@@ -853,7 +781,7 @@ class IrcTransport:
         waiter = self._topic_waiters.get(self._fold(state.name))
         if ours:
             if waiter is not None and text == state.expected_topic:
-                _settle(waiter, None)
+                settle(waiter, None)
             return
         log.info("irc/%s: %s changed the topic of %s", self.network, setter, state.name)
         self._spawn(self._adopt_topic(state.name, text or None, setter))
@@ -878,7 +806,7 @@ class IrcTransport:
             return
         waiter = self._topic_waiters.get(self._fold(state.name))
         if waiter is not None:
-            _settle(waiter, DeliveryRejected(
+            settle(waiter, DeliveryRejected(
                 f"cannot set the topic of {state.name}: not a channel operator "
                 "(give the bot +o, or set topic_via: chanserv)"))
 
@@ -1074,19 +1002,10 @@ async def _first(*events: asyncio.Event, within: float) -> bool:
             waiter.cancel()
 
 
-def _settle(future: asyncio.Future[None] | None, outcome: BaseException | None) -> None:
-    if future is None or future.done():
-        return
-    if outcome is None:
-        future.set_result(None)
-    else:
-        future.set_exception(outcome)
-
-
 def _fan_result(futures: list[asyncio.Future[None]], done: asyncio.Future[None]) -> None:
     error = None if done.cancelled() else done.exception()
     for future in futures:
-        _settle(future, error if error is not None else None)
+        settle(future, error if error is not None else None)
 
 
 def _describe(error: BaseException) -> str:
