@@ -43,6 +43,12 @@ class EffectDeliverer(Protocol):
         ...
 
 
+REPEATABLE_ATTRIBUTE = "repeatable"
+"""A deliverer may list, in an attribute of this name, the kinds that are safe to deliver
+twice (setting a topic, a page the provider deduplicates). Other kinds are marked as being
+sent before they start, so a crash half-way is never followed by a second copy."""
+
+
 def backoff(attempts: int) -> float:
     """Seconds before the next try: exponential with full jitter, capped."""
     ceiling: float = min(MAX_BACKOFF, 2.0 ** min(attempts, 16))
@@ -62,6 +68,8 @@ class OutboxWorker:
         self._store = store
         self._owner = owner
         self._by_kind = {kind: d for d in deliverers for kind in d.kinds}
+        self._repeatable = frozenset().union(
+            *(getattr(d, REPEATABLE_ATTRIBUTE, frozenset()) for d in deliverers))
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
@@ -152,6 +160,9 @@ class OutboxWorker:
             if now - effect.created_at > MAX_AGE:
                 raise DeliveryRejected(f"expired: undelivered for more than {MAX_AGE}")
             async with self._slots:
+                if effect.kind not in self._repeatable:
+                    async with self._store.transaction() as tx:
+                        await tx.outbox.mark_sending(effect.id, self._clock())
                 await deliverer.deliver(effect.kind, effect.payload)
         except DeliveryRejected as error:
             await self._settle(effect, failed=str(error))
@@ -191,8 +202,13 @@ class OutboxWorker:
         """On becoming leader: free what a previous leader had claimed (it is gone: the
         election says so), so it is delivered now rather than when its lease runs out."""
         async with self._store.transaction() as tx:
-            freed = await tx.outbox.release_claims(except_owner=self._owner)
+            freed, interrupted = await tx.outbox.release_claims(except_owner=self._owner,
+                                                                now=self._clock())
+        if interrupted:
+            self.failed += interrupted
+            log.error("%d effect(s) were being sent when the previous instance died; not "
+                      "repeating them (they may have gone out)", interrupted)
         if freed:
-            log.info("took over %d effect(s) claimed by a previous leader", freed)
+            log.info("took over %d effect(s) claimed by a previous instance", freed)
             self.wake()
         return freed

@@ -19,6 +19,8 @@ class TopicKeeper:
     """
 
     kinds = frozenset({"set_topic", "restore_topic"})
+    repeatable = kinds
+    """Setting the same topic twice leaves the channel as once."""
 
     def __init__(self, store: Store, transports: Transports, *,
                  bot_nick: str = "statusdesk") -> None:

@@ -212,6 +212,9 @@ class OutboxEffect(Base):
     # had claimed, and two workers never deliver the same effect at the same time.
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_until: Mapped[datetime | None]
+    # Set just before a delivery that must not be repeated (a channel notice) starts: if its
+    # instance dies before recording the outcome, nobody can know whether it went out.
+    sending_since: Mapped[datetime | None]
 
 
 class TransportState(Base):

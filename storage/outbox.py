@@ -106,17 +106,35 @@ class OutboxRepository:
                 effect.claimed_by, effect.claimed_until = owner, until
         return effects
 
-    async def release_claims(self, *, except_owner: str) -> int:
-        """Free every pending effect claimed by another instance (a leader that died);
-        how many were freed."""
-        result = await self._session.execute(
+    async def release_claims(self, *, except_owner: str, now: datetime) -> tuple[int, int]:
+        """Take over from instances that died: free their claims, so the effects go out now,
+        except those they had started sending and may have sent: repeating a notice that
+        did go out is worse than the rare one lost, so those are given up on (and kept, with
+        the reason). Returns (freed, given up)."""
+        others = (_pending(), OutboxEffect.claimed_by.is_not(None),
+                  OutboxEffect.claimed_by != except_owner)
+        interrupted = await self._session.execute(
             update(OutboxEffect)
-            .where(_pending(), OutboxEffect.claimed_by.is_not(None),
-                   OutboxEffect.claimed_by != except_owner)
+            .where(*others, OutboxEffect.sending_since.is_not(None))
+            .values(claimed_by=None, claimed_until=None, failed_at=now,
+                    last_error="interrupted: the instance sending it died before it could "
+                               "record the outcome; not repeated, as it may have gone out")
+            .execution_options(synchronize_session=False)
+        )
+        freed = await self._session.execute(
+            update(OutboxEffect)
+            .where(*others)
             .values(claimed_by=None, claimed_until=None)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return (int(freed.rowcount),  # type: ignore[attr-defined]
+                int(interrupted.rowcount))  # type: ignore[attr-defined]
+
+    async def mark_sending(self, effect_id: int, at: datetime) -> None:
+        await self._session.execute(
+            update(OutboxEffect).where(OutboxEffect.id == effect_id)
+            .values(sending_since=at).execution_options(synchronize_session=False)
+        )
 
     async def next_attempt_at(self) -> datetime | None:
         """When the earliest pending effect may be tried (None: nothing pending)."""
@@ -173,7 +191,7 @@ class OutboxRepository:
             query = query.where(or_(OutboxEffect.claimed_by.is_(None),
                                     OutboxEffect.claimed_by == owner))
         result = await self._session.execute(
-            query.values(claimed_by=None, claimed_until=None, **values)
+            query.values(claimed_by=None, claimed_until=None, sending_since=None, **values)
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]

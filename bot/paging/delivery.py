@@ -107,6 +107,11 @@ def kind_of(provider: str) -> str:
     return f"page.{provider}"
 
 
+DEDUPLICATING_PROVIDERS = ("pagerduty", "opsgenie", "webhook")
+"""Providers whose far end folds a repeated delivery into the first (dedup key, alias,
+delivery id), so a page interrupted by a crash is sent again. E-mail and chat are not."""
+
+
 class PageDeliverer:
     """The outbox's deliverer for every `page.*` kind.
 
@@ -127,6 +132,8 @@ class PageDeliverer:
     ) -> None:
         self._providers = {kind_of(p.name): p for p in providers}
         self.kinds = frozenset(self._providers)
+        self.repeatable = frozenset(kind_of(name) for name in DEDUPLICATING_PROVIDERS
+                                    if kind_of(name) in self.kinds)
         self._managers = {m.name: m for m in managers}
         self._store = store
         self._announcer = announcer

@@ -9,12 +9,18 @@ import json
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from bot.leadership import asyncpg_dsn
+from tests.conftest import server_missing
 from tests.console_bot import Bot, http_get, wait_for_http
+from tests.irc_bot import unique
+from tests.irc_client import RawClient
+from tests.servers.ngircd import NgircdServer, ServerUnavailable, start_ngircd
 from tests.servers.ports import free_port
 
 
@@ -54,10 +60,13 @@ class SseListener:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for raw in self._response:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("data: "):
-                self.kinds.append(json.loads(line[6:])["kind"])
+        try:
+            for raw in self._response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("data: "):
+                    self.kinds.append(json.loads(line[6:])["kind"])
+        except (OSError, ValueError, AttributeError):
+            pass  # closed by the test, or the instance went away
 
     def wait_for(self, kind: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -126,6 +135,127 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
     finally:
         if sse is not None:
             sse.close()
+        for bot in (first, second):
+            if bot is not None and bot.process.poll() is None:
+                bot.kill()
+
+
+# --- the same on IRC: the standby rejoins the channels ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ngircd() -> Iterator[NgircdServer]:
+    try:
+        server = start_ngircd()
+    except ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _irc_config(tmp_path: Path, name: str, db_url: str, ngircd: NgircdServer, nick: str,
+                channels: list[str]) -> tuple[Path, int]:
+    port = free_port()
+    path = tmp_path / f"{name}.yaml"
+    listed = ", ".join(f"'{c}'" for c in channels)
+    path.write_text(
+        f"database: {{url: '{db_url}'}}\n"
+        f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
+        "irc:\n"
+        f"  - {{name: testnet, host: 127.0.0.1, port: {ngircd.port}, tls: false, nick: {nick},\n"
+        f"     channels: [{listed}], rate: {{burst: 10, per_second: 5.0}}}}\n"
+        "users:\n"
+        "  - {name: alice, roles: [status, incident], irc: {nick: alice}}\n"
+    )
+    return path, port
+
+
+def irc_joined(port: int, channels: list[str]) -> bool:
+    status, _, body = http_get(port, "/healthz")
+    irc = json.loads(body)["transports"].get("irc/testnet")
+    return bool(status == 200 and irc and irc["connected"]
+                and all(irc["channels"].get(c) == "joined" for c in channels))
+
+
+async def _until(condition: Callable[[], bool], within: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if condition():
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what}: not within {within}s")
+
+
+async def test_on_irc_the_new_leader_rejoins_and_announces_once(
+    pg_url: str, tmp_path: Path, ngircd: NgircdServer
+) -> None:
+    nick = unique("desk")
+    channels = [unique("#fo-a-"), unique("#fo-b-")]
+    first_config, first_port = _irc_config(tmp_path, "first", pg_url, ngircd, nick, channels)
+    second_config, second_port = _irc_config(tmp_path, "second", pg_url, ngircd, nick,
+                                             channels)
+    first = Bot(first_config, tmp_path)
+    second: Bot | None = None
+    sse: SseListener | None = None
+    watcher = alice = None
+    try:
+        wait_for_http(first_port)
+        await _until(lambda: irc_joined(first_port, channels), 30, "first bot joined")
+        second = Bot(second_config, tmp_path)
+        wait_for_http(second_port)
+        assert role_of(second_port) == "standby"
+        assert "irc/testnet" not in json.loads(http_get(second_port, "/healthz")[2])[
+            "transports"]  # a standby does not even connect
+        sse = SseListener(second_port)
+        watcher = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
+        await watcher.join(*channels)
+        alice = await RawClient.connect(ngircd.host, ngircd.port, "alice")
+        await alice.join(channels[0])
+
+        await alice.say(channels[0], "#status alert Gate is down")
+        for channel in channels:
+            await watcher.wait_for(lambda m, c=channel: m.command == "NOTICE"  # type: ignore[misc]
+                                   and m.params[0] == c and m.text == "NOTICE: Gate is down")
+        sse.wait_for("alert.set")
+
+        first.kill()
+        took = await _until(lambda: role_of(second_port) == "leader", 10, "standby leads")
+        rejoined = await _until(lambda: irc_joined(second_port, channels), 30,
+                                "new leader joined")
+        print(f"new leader {took:.2f}s after the kill, in every channel "
+              f"{took + rejoined:.2f}s after it")
+
+        since = watcher.mark()
+        await alice.say(channels[0], "#status notice Working on it")
+        for channel in channels:
+            await watcher.wait_for(lambda m, c=channel: m.command == "NOTICE"  # type: ignore[misc]
+                                   and m.params[0] == c and m.text == "NOTICE: Working on it",
+                                   since=since)
+        reply = await alice.wait_for(lambda m: m.command == "PRIVMSG" and m.nick == nick
+                                     and "Notice sent" in m.text)
+        assert reply.text == "alice: Notice sent (added to incident #1)."
+        sse.wait_for("status.posted")
+        await asyncio.sleep(1.0)  # anything sent twice would have arrived by now
+        seen = [(m.params[0], m.text) for m in watcher.lines if m.command == "NOTICE"]
+        for channel in channels:
+            assert seen.count((channel, "NOTICE: Gate is down")) == 1
+            assert seen.count((channel, "NOTICE: Working on it")) == 1
+        assert await _count(pg_url, "SELECT count(*) FROM status_posts") == 2
+        assert await _count(pg_url, "SELECT count(*) FROM audit_log "
+                                    "WHERE outcome = 'accepted'") == 2
+        # Nothing left waiting. (A notice the old leader was writing when it died is given
+        # up rather than repeated: the watcher above saw it once either way.)
+        assert await _count(pg_url, "SELECT count(*) FROM outbox "
+                                    "WHERE delivered_at IS NULL AND failed_at IS NULL") == 0
+    finally:
+        if sse is not None:
+            sse.close()
+        for client in (watcher, alice):
+            if client is not None:
+                await client.close()
         for bot in (first, second):
             if bot is not None and bot.process.poll() is None:
                 bot.kill()

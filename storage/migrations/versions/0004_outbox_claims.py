@@ -18,9 +18,11 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(length=100), nullable=True))
         batch.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("sending_since", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("sending_since")
         batch.drop_column("claimed_until")
         batch.drop_column("claimed_by")
