@@ -13,6 +13,7 @@ import pytest
 
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
+from tests.servers import ngircd as ngircd_server
 from tests.servers import synapse as synapse_server
 from tests.servers.postgres import (
     PostgresServer,
@@ -120,3 +121,22 @@ def synapse() -> Iterator[synapse_server.SynapseServer]:
         yield server
     finally:
         server.destroy()
+
+
+def start_ngircd_or_fail(*, tls: bool = False, password: str | None = None
+                         ) -> ngircd_server.NgircdServer:
+    """A fresh ngIRCd for the IRC tests (a failure under CI when it cannot run here)."""
+    try:
+        return ngircd_server.start_ngircd(tls=tls, password=password)
+    except ngircd_server.ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+
+
+@pytest.fixture(scope="module")
+def ngircd() -> Iterator[ngircd_server.NgircdServer]:
+    server = start_ngircd_or_fail()
+    try:
+        yield server
+    finally:
+        server.cleanup()

@@ -9,18 +9,16 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from bot.leadership import asyncpg_dsn
-from tests.conftest import server_missing
 from tests.console_bot import Bot, http_get, wait_for_http
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
-from tests.servers.ngircd import NgircdServer, ServerUnavailable, start_ngircd
+from tests.servers.ngircd import NgircdServer
 from tests.servers.ports import free_port
 
 
@@ -141,19 +139,6 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
 
 
 # --- the same on IRC: the standby rejoins the channels ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ngircd() -> Iterator[NgircdServer]:
-    try:
-        server = start_ngircd()
-    except ServerUnavailable as error:
-        server_missing(str(error))
-        raise
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 def _irc_config(tmp_path: Path, name: str, db_url: str, ngircd: NgircdServer, nick: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -14,30 +14,13 @@ from bot.config import load_config_text
 from bot.transports.base import DeliveryUnavailable, Message
 from bot.transports.irc import IrcTransport
 from storage.db import open_store, upgrade
-from tests.conftest import server_missing
-from tests.irc_bot import running_bot, unique
+from tests.conftest import start_ngircd_or_fail
+from tests.irc_bot import NETWORK, running_bot, unique
 from tests.irc_client import Line, RawClient
-from tests.servers.ngircd import NgircdServer, ServerUnavailable, start_ngircd
+from tests.servers.ngircd import NgircdServer
 from tests.servers.tcp_proxy import FreezingProxy
 
 ALICE = "  - {name: alice, roles: [status, incident], irc: {nick: alice}}\n"
-
-
-def _start() -> NgircdServer:
-    try:
-        return start_ngircd()
-    except ServerUnavailable as error:
-        server_missing(str(error))
-        raise
-
-
-@pytest.fixture(scope="module")
-def ngircd() -> Iterator[NgircdServer]:
-    server = _start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture
@@ -171,7 +154,15 @@ async def test_a_topic_a_human_sets_during_the_alert_is_the_one_restored(
             await watcher.wait_for(lambda m, c=channel: m.command == "TOPIC"  # type: ignore[misc]
                                    and m.params[0] == c and m.nick == nick, since=since)
         await set_topics(watcher, {channels[1]: "meeting moved to 15:00"})
-        await asyncio.sleep(0.5)  # the bot records it as it sees it
+        # The bot records it as it sees it: wait for that rather than guess how long it takes.
+        for _ in range(200):
+            async with bot.app.store.reading() as tx:  # type: ignore[union-attr]
+                saved = await tx.topics.get("irc", NETWORK, channels[1])
+            if saved is not None and saved.topic == "meeting moved to 15:00":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the human's topic was never saved as the one to restore")
         since = watcher.mark()
         await bot.console("#status ok")
         # The channel whose topic a human set already shows the one to restore.
@@ -191,7 +182,7 @@ async def test_a_topic_a_human_sets_during_the_alert_is_the_one_restored(
 async def test_an_alert_posted_while_the_server_is_down_arrives_once_when_it_is_back(
     channels: list[str], sqlite_url: str, tmp_path: Path
 ) -> None:
-    server = _start()
+    server = start_ngircd_or_fail()
     try:
         nick = unique("desk")
         async with running_bot(sqlite_url, server.port, channels, nick=nick) as bot:
@@ -426,11 +417,7 @@ async def until(condition: Callable[[], bool], *, within: float = 15.0) -> None:
 
 async def test_tls_verification_and_server_password(channels: list[str], sqlite_url: str
                                                     ) -> None:
-    try:
-        server = start_ngircd(tls=True, password="letmein")
-    except ServerUnavailable as error:
-        server_missing(str(error))
-        raise
+    server = start_ngircd_or_fail(tls=True, password="letmein")
     store = open_store(sqlite_url)
     await upgrade(store.engine)
 
