@@ -85,6 +85,8 @@ class App:
         self._console: ConsoleTransport | None = None
         self.paging: Paging | None = None
         self.bot_nick = "statusdesk"
+        self.chat_started = asyncio.Event()
+        """Set while this instance leads and its transports have started."""
         self._stdin = stdin
         self._stdout = stdout
         self._stop = asyncio.Event()
@@ -283,6 +285,7 @@ class App:
             for transport in self.transports:
                 await transport.start(self._on_message)
             log.info("statusdesk running with %d transport(s)", len(self.transports))
+            self.chat_started.set()
             waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
             lost_waiter = asyncio.create_task(leadership.lost())
             waiters.append(lost_waiter)
@@ -296,6 +299,7 @@ class App:
                 self._stop.set()
             log.info("lost leadership: stopping the chat side" if lost else "shutting down")
         finally:
+            self.chat_started.clear()
             if lost:
                 # Someone else may be leader already: not one more line from us.
                 await self._stop_transports()

@@ -70,6 +70,12 @@ async def run_app(db_url: str, tmp_path: Path, extra: str = "") -> AsyncIterator
         await asyncio.sleep(0.02)
     if task.done():
         task.result()
+    # Transports start once the instance leads, a moment after the status page listens.
+    waiting = asyncio.ensure_future(app.chat_started.wait())
+    await asyncio.wait([waiting, task], timeout=90, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if task.done():
+        task.result()
     try:
         async with aiohttp.ClientSession() as http:
             yield Running(app, f"http://127.0.0.1:{port}", http, export_dir)

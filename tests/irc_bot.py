@@ -7,10 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from bot.app import App
 from bot.config import load_config_text
-from bot.transports.base import Identity, Message
+from bot.transports.base import DeliveryRejected, Identity, Message
 from bot.transports.irc import IrcTransport
 from tests.servers.ports import free_port
 
@@ -35,12 +36,18 @@ class Bot:
 
     async def joined(self, within: float = 30.0) -> None:
         """Wait until the bot is in every channel."""
+        health: dict[str, Any] = {}
         for _ in range(int(within / 0.05)):
-            health = self.irc.health()
+            try:
+                health = self.irc.health()
+            except DeliveryRejected:
+                # Not leading yet: transports start a moment after the status page does.
+                await asyncio.sleep(0.05)
+                continue
             if health["connected"] and all(v == "joined" for v in health["channels"].values()):
                 return
             await asyncio.sleep(0.05)
-        raise AssertionError(f"the bot never joined every channel: {self.irc.health()}")
+        raise AssertionError(f"the bot never joined every channel: {health}")
 
     async def console(self, text: str) -> list[str]:
         """A command from the console operator (every role), straight to the desk."""
@@ -68,6 +75,12 @@ async def running_bot(db_url: str, port: int, channels: list[str], *, nick: str,
         if app.web_port is not None or task.done():
             break
         await asyncio.sleep(0.02)
+    if task.done():
+        task.result()
+    # Transports start once the instance leads, a moment after the status page listens.
+    waiting = asyncio.ensure_future(app.chat_started.wait())
+    await asyncio.wait([waiting, task], timeout=90, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
     if task.done():
         task.result()
     try:
