@@ -625,6 +625,13 @@ class MatrixTransport:
                                    "encryption store")
         if not room.members_synced:
             _check(await client.joined_members(room.room_id), "listing room members")
+        # A member whose devices we have never seen (just joined, or their device-list
+        # change is still in a sync we have not had) would get no room key: ask for them now
+        # rather than send them something they cannot read.
+        unseen = [user for user in room.users if user != client.user_id
+                  and not list(client.device_store.active_user_devices(user))]
+        if unseen:
+            client.olm.users_for_key_query.update(unseen)
         if client.should_query_keys:
             _check(await client.keys_query(), "querying device keys")
         apply_trust(client, list(room.users), self._config.trust, self._verified)
