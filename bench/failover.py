@@ -26,24 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.page import WrkResult, wrk
-from tests.console_bot import Bot, http_get, wait_for_http
+from tests.console_bot import Bot, http_get, role_of, wait_for_http, wait_for_role
 from tests.servers.ports import free_port
 from tests.servers.postgres import throwaway_database
-
-
-def role_of(port: int) -> str:
-    import json
-
-    return str(json.loads(http_get(port, "/healthz")[2])["role"])
-
-
-def wait_role(port: int, role: str, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if role_of(port) == role:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"instance on port {port} never became {role}")
 
 
 def write_config(directory: Path, name: str, db_url: str) -> tuple[Path, int]:
@@ -59,7 +44,7 @@ def failover_rounds(db_url: str, directory: Path, rounds: int) -> list[float]:
     configs = [write_config(directory, name, db_url) for name in ("a", "b")]
     bots = [Bot(configs[0][0], directory), None]
     wait_for_http(configs[0][1])
-    wait_role(configs[0][1], "leader")
+    wait_for_role(configs[0][1], "leader")
     leader = 0
     times = []
     try:
@@ -67,7 +52,7 @@ def failover_rounds(db_url: str, directory: Path, rounds: int) -> list[float]:
             standby = 1 - leader
             bots[standby] = Bot(configs[standby][0], directory)
             wait_for_http(configs[standby][1])
-            wait_role(configs[standby][1], "standby")
+            wait_for_role(configs[standby][1], "standby")
             old, new = bots[leader], bots[standby]
             assert old is not None and new is not None
             started = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -91,3 +92,20 @@ def wait_for_http(port: int, timeout: float = 20.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"status page never listened on {port}")
+
+
+def role_of(port: int) -> str:
+    """`leader` or `standby`, as the instance's /healthz says."""
+    status, _, body = http_get(port, "/healthz")
+    assert status == 200, body
+    return str(json.loads(body)["role"])
+
+
+def wait_for_role(port: int, role: str, timeout: float = 20.0) -> float:
+    """Seconds until the instance on `port` has `role`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if role_of(port) == role:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"instance on {port} never became {role}")

@@ -14,7 +14,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 from bot.app import App
-from bot.config import load_config_text
+from bot.config import Config, load_config_text
 from bot.outbox import OutboxWorker
 from bot.transports.base import Identity, Message
 from tests.servers.ports import free_port
@@ -62,6 +62,14 @@ async def run_app(db_url: str, tmp_path: Path, extra: str = "") -> AsyncIterator
         f" public_url: 'https://status.example.org', export_dir: '{export_dir}',"
         f" api_token: '{API_TOKEN}'}}\n" + extra
     )
+    async with started_app(config) as app, aiohttp.ClientSession() as http:
+        yield Running(app, f"http://127.0.0.1:{port}", http, export_dir)
+
+
+@asynccontextmanager
+async def started_app(config: Config) -> AsyncIterator[App]:
+    """The app running in-process: its page listening and, as it leads, its transports
+    started. Stopped cleanly (exit code 0) afterwards."""
     app = App(config)
     task = asyncio.create_task(app.run())
     for _ in range(500):
@@ -77,8 +85,7 @@ async def run_app(db_url: str, tmp_path: Path, extra: str = "") -> AsyncIterator
     if task.done():
         task.result()
     try:
-        async with aiohttp.ClientSession() as http:
-            yield Running(app, f"http://127.0.0.1:{port}", http, export_dir)
+        yield app
     finally:
         app.request_stop()
         assert await asyncio.wait_for(task, 30) == 0

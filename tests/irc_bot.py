@@ -13,6 +13,7 @@ from bot.app import App
 from bot.config import load_config_text
 from bot.transports.base import DeliveryRejected, Identity, Message
 from bot.transports.irc import IrcTransport
+from tests.harness import started_app
 from tests.servers.ports import free_port
 
 NETWORK = "testnet"
@@ -69,22 +70,5 @@ async def running_bot(db_url: str, port: int, channels: list[str], *, nick: str,
         f"     channels: [{chans}], rate: {{burst: 10, per_second: 5.0}}{network_extra}}}\n"
         + (f"users:\n{users}" if users else "")
     )
-    app = App(config)
-    task = asyncio.create_task(app.run())
-    for _ in range(500):
-        if app.web_port is not None or task.done():
-            break
-        await asyncio.sleep(0.02)
-    if task.done():
-        task.result()
-    # Transports start once the instance leads, a moment after the status page listens.
-    waiting = asyncio.ensure_future(app.chat_started.wait())
-    await asyncio.wait([waiting, task], timeout=90, return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    if task.done():
-        task.result()
-    try:
+    async with started_app(config) as app:
         yield Bot(app, nick)
-    finally:
-        app.request_stop()
-        assert await asyncio.wait_for(task, 30) == 0

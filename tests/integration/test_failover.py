@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from bot.leadership import asyncpg_dsn
-from tests.console_bot import Bot, http_get, wait_for_http
+from tests.console_bot import Bot, http_get, role_of, wait_for_http, wait_for_role
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
 from tests.servers.ngircd import NgircdServer
@@ -31,21 +31,6 @@ def _config(tmp_path: Path, name: str, db_url: str) -> tuple[Path, int]:
         f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
     )
     return path, port
-
-
-def role_of(port: int) -> str:
-    status, _, body = http_get(port, "/healthz")
-    assert status == 200, body
-    return str(json.loads(body)["role"])
-
-
-def wait_for_role(port: int, role: str, timeout: float = 20.0) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if role_of(port) == role:
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"instance on {port} never became {role}")
 
 
 class SseListener:

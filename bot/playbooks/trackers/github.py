@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from bot.playbooks.trackers.http import get_json
-from bot.playbooks.trackers.site import Site, parse_timestamp
+from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
 
 PUBLIC_API = "https://api.github.com"
@@ -41,15 +41,11 @@ class GitHub:
         return self._api == PUBLIC_API
 
     def parse(self, url: str) -> BugRef | None:
-        for site in self._sites:
-            found = site.rest(url)
-            if found is None:
-                continue
-            match = _PATH.fullmatch(found[1])
-            if match:
-                owner, repo, number = match.groups()
-                return BugRef(url, self.name, number, f"{owner}/{repo}")
-        return None
+        match = match_path(self._sites, url, _PATH)
+        if match is None:
+            return None
+        owner, repo, number = match.groups()
+        return BugRef(url, self.name, number, f"{owner}/{repo}")
 
     async def fetch(self, ref: BugRef, session: aiohttp.ClientSession) -> BugInfo:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}

@@ -14,7 +14,7 @@ import aiohttp
 from yarl import URL
 
 from bot.playbooks.trackers.http import get_json
-from bot.playbooks.trackers.site import Site, parse_timestamp
+from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
 
 PUBLIC_API = "https://gitlab.com/api/v4"
@@ -38,14 +38,8 @@ class GitLab:
         return self._api == PUBLIC_API
 
     def parse(self, url: str) -> BugRef | None:
-        for site in self._sites:
-            found = site.rest(url)
-            if found is None:
-                continue
-            match = _PATH.fullmatch(found[1])
-            if match:
-                return BugRef(url, self.name, match.group(2), match.group(1))
-        return None
+        match = match_path(self._sites, url, _PATH)
+        return BugRef(url, self.name, match.group(2), match.group(1)) if match else None
 
     async def fetch(self, ref: BugRef, session: aiohttp.ClientSession) -> BugInfo:
         headers = {"PRIVATE-TOKEN": self._token} if self._token else {}

@@ -13,7 +13,7 @@ import re
 import aiohttp
 
 from bot.playbooks.trackers.http import get_json
-from bot.playbooks.trackers.site import Site, parse_timestamp
+from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
 
 FIELDS = "summary,status,assignee,updated"
@@ -30,10 +30,7 @@ class Jira:
         self._site = Site.of(self._base)
 
     def parse(self, url: str) -> BugRef | None:
-        found = self._site.rest(url)
-        if found is None:
-            return None
-        match = _PATH.fullmatch(found[1])
+        match = match_path((self._site,), url, _PATH)
         return BugRef(url, self.name, match.group(1)) if match else None
 
     async def fetch(self, ref: BugRef, session: aiohttp.ClientSession) -> BugInfo:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from bot.playbooks.trackers.http import get_json
-from bot.playbooks.trackers.site import Site, parse_timestamp
+from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
 
 PUBLIC_API = "https://api.launchpad.net/1.0"
@@ -41,15 +41,11 @@ class Launchpad:
         self._sites = tuple(Site(host) for host in sorted(hosts))
 
     def parse(self, url: str) -> BugRef | None:
-        for site in self._sites:
-            found = site.rest(url)
-            if found is None:
-                continue
-            match = _PATH.fullmatch(found[1])
-            if match:
-                target, number, bare = match.groups()
-                return BugRef(url, self.name, number or bare, target)
-        return None
+        match = match_path(self._sites, url, _PATH)
+        if match is None:
+            return None
+        target, number, bare = match.groups()
+        return BugRef(url, self.name, number or bare, target)
 
     async def fetch(self, ref: BugRef, session: aiohttp.ClientSession) -> BugInfo:
         bug = await get_json(session, f"{self._api}/bugs/{ref.number}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import SplitResult, urlsplit
@@ -36,6 +38,15 @@ class Site:
                                 or parts.path.startswith(self.prefix + "/")):
             return None
         return parts, parts.path[len(self.prefix):]
+
+
+def match_path(sites: Iterable[Site], url: str, pattern: re.Pattern[str]) -> re.Match[str] | None:
+    """`pattern` matched against the URL's path on the first of `sites` it belongs to."""
+    for site in sites:
+        found = site.rest(url)
+        if found is not None and (match := pattern.fullmatch(found[1])):
+            return match
+    return None
 
 
 def parse_timestamp(value: object) -> datetime | None:
