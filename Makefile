@@ -1,11 +1,12 @@
 # make run  — create .venv, install statusdesk, run it on the embedded default (console + SQLite)
 # make test — create .venv, install test extras and the test servers, lint, type-check, test
+# make test-soak — the long reliability runs (crash rounds, soak, long fuzzing); prints figures
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit bench test-servers clean
+.PHONY: run test test-soak lint typecheck unit bench test-servers clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "statusdesk needs Python 3.11 or newer")'
@@ -28,6 +29,9 @@ typecheck: $(STAMP)
 
 test: $(STAMP) test-servers lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-soak: $(STAMP) test-servers
+	$(BIN)/pytest -m soak tests/reliability tests/security $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

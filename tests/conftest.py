@@ -13,6 +13,7 @@ import pytest
 
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
+from tests.figures import FIGURES
 from tests.servers import ngircd as ngircd_server
 from tests.servers import synapse as synapse_server
 from tests.servers.postgres import (
@@ -140,3 +141,11 @@ def ngircd() -> Iterator[ngircd_server.NgircdServer]:
         yield server
     finally:
         server.cleanup()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("statusdesk figures")
+    for topic, line in FIGURES:
+        terminalreporter.write_line(f"{topic}: {line}")
