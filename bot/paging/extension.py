@@ -12,6 +12,7 @@ from bot.paging.pager import Pager
 from bot.paging.policy import auto_page_severity, is_paged_person, may_acknowledge
 from bot.paging.rotation import local_time
 from commands import model as m
+from commands import replies
 from commands.model import Command, Role
 from storage.models import Incident, PageRecord
 
@@ -99,8 +100,10 @@ class PagingExtension:
             reason = f"not paged for incident #{incident.id}"
             await tx.audit.record(ctx.where, ctx.now, command="#ack", text=ctx.message.text,
                                   outcome="refused", reason=reason)
-            ctx.out.say(f"you were not paged for incident #{incident.id} (paged: {names}); "
-                        "only they or an admin may acknowledge.")
+            # The refusal every command gives (DESIGN §1.4), then why.
+            ctx.out.say(f"{replies.refusal('#ack')}: you were not paged for incident "
+                        f"#{incident.id} (paged: {names}); only they or an admin may "
+                        "acknowledge.")
             return
         who = next((mgr.name for mgr in paged
                     if is_paged_person(mgr, ctx.principal, identity)), ctx.where.actor)

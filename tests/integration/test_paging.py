@@ -70,12 +70,12 @@ async def test_page_then_ack(rig: PagingRig, pagerduty: FakePagerDuty) -> None:
         "Already paging bob for incident #1 (step 1 of 3, since 12:00 UTC); #ack stops it."]
     # Someone else cannot stop the escalation for bob.
     assert await rig.say("#ack", nick="alice") == [
-        "you were not paged for incident #1 (paged: bob); only they or an admin may "
-        "acknowledge."]
+        "you are not authorized to use #ack: you were not paged for incident #1 (paged: bob); "
+        "only they or an admin may acknowledge."]
     # A bare nick proves nothing: "bob" without bob's services account is not bob.
     assert await rig.say("#ack 1", nick="bob", account="") == [
-        "you were not paged for incident #1 (paged: bob); only they or an admin may "
-        "acknowledge."]
+        "you are not authorized to use #ack: you were not paged for incident #1 (paged: bob); "
+        "only they or an admin may acknowledge."]
     assert await rig.say("#ack", nick="bob") == [
         "Acknowledged: bob is on incident #1; escalation stopped."]
     await rig.deliver()
