@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,6 +18,7 @@ from bot.web.document import Document
 from bot.web.metrics import MetricSources
 from bot.web.snapshot import Snapshot
 from bot.web.state import PageState
+from commands.model import MAX_INCIDENT_ID
 from storage.db import ping
 from storage.unit_of_work import Store
 
@@ -163,7 +165,13 @@ def _authorized(request: web.Request) -> bool:
     if not token or scheme.lower() != "bearer":
         return False
     # Constant time: how much of a guess was right must not show in the response time.
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # Comparing digests keeps the token's length out of it too; header bytes that are not
+    # UTF-8 arrive as surrogates, which `surrogateescape` turns back into those bytes.
+    return hmac.compare_digest(_digest(given.strip()), _digest(token))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
 
 
 async def incident_log(request: web.Request) -> web.StreamResponse:
@@ -179,7 +187,9 @@ async def incident_log(request: web.Request) -> web.StreamResponse:
     fmt = request.match_info["format"]
     store = request.app[STORE_KEY]
     async with store.reading() as tx:
-        incident = await tx.incidents.get(incident_id)
+        # Past the integer column no incident exists, and the database would refuse the query.
+        incident = (await tx.incidents.get(incident_id)
+                    if incident_id <= MAX_INCIDENT_ID else None)
         if incident is None:
             return web.json_response({"error": "not found",
                                       "detail": f"there is no incident #{incident_id}"},

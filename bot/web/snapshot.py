@@ -27,6 +27,7 @@ from bot.web.state import (
     incident_view,
     load_page_state,
 )
+from commands.model import MAX_INCIDENT_ID
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
@@ -179,7 +180,9 @@ class Snapshot:
         return self._remember(key, Document.html(html))
 
     async def _old_incident(self, raw_id: str) -> Document | None:
-        if not raw_id.isdigit() or self._state is None:
+        # ASCII digits only (`int("²")` fails), and no id past the database's integer column.
+        if not (raw_id.isascii() and raw_id.isdigit()) or self._state is None \
+                or int(raw_id) > MAX_INCIDENT_ID:
             return None
         key = f"/incidents/{int(raw_id)}"
         cached = self._cold.get(key)
