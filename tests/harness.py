@@ -17,9 +17,10 @@ from bot.app import App
 from bot.config import Config, load_config_text
 from bot.outbox import OutboxWorker
 from bot.transports.base import Identity, Message
+from tests import secrets
 from tests.servers.ports import free_port
 
-API_TOKEN = "test-token-6f1c2e"
+API_TOKEN = secrets.API_TOKEN
 
 OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)
 
@@ -52,15 +53,16 @@ class Running:
 
 
 @asynccontextmanager
-async def run_app(db_url: str, tmp_path: Path, extra: str = "") -> AsyncIterator[Running]:
+async def run_app(db_url: str, tmp_path: Path, extra: str = "",
+                  api_token: str | None = API_TOKEN) -> AsyncIterator[Running]:
     """`extra` is more configuration (YAML sections) for the feature under test."""
     port = free_port()
     export_dir = tmp_path / "export"
     config = load_config_text(
         f"database: {{url: '{db_url}'}}\n"
         f"status_page: {{listen: '127.0.0.1:{port}', title: 'Example Status',"
-        f" public_url: 'https://status.example.org', export_dir: '{export_dir}',"
-        f" api_token: '{API_TOKEN}'}}\n" + extra
+        f" public_url: 'https://status.example.org', export_dir: '{export_dir}'"
+        + (f", api_token: '{api_token}'" if api_token is not None else "") + "}\n" + extra
     )
     async with started_app(config) as app, aiohttp.ClientSession() as http:
         yield Running(app, f"http://127.0.0.1:{port}", http, export_dir)
