@@ -15,6 +15,7 @@ import aiosmtplib
 
 from bot.config import Contacts, EmailProvider
 from bot.paging.delivery import TRIGGER, PageEvent
+from bot.redaction import login_forms, redact
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable
 
 TIMEOUT = 30.0
@@ -77,16 +78,23 @@ class Email:
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [r.code for r in error.recipients]
-            reason = "; ".join(f"{r.code} {r.message}" for r in error.recipients)
+            reason = self._clean("; ".join(f"{r.code} {r.message}" for r in error.recipients))
             if all(code >= 500 for code in codes):
                 raise DeliveryRejected(f"SMTP server refused the recipient: {reason}") from None
             raise DeliveryUnavailable(f"SMTP server deferred the recipient: {reason}") from None
         except aiosmtplib.SMTPResponseException as error:
-            reason = f"SMTP server answered {error.code} {error.message}"
+            # A server may quote the AUTH line it refused: the password, base64-encoded.
+            reason = self._clean(f"SMTP server answered {error.code} {error.message}")
             if error.code >= 500:
                 raise DeliveryRejected(reason) from None
             raise DeliveryUnavailable(reason) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            raise DeliveryUnavailable(
+            raise DeliveryUnavailable(self._clean(
                 f"SMTP server {config.host}:{config.port} unreachable: "
-                f"{type(error).__name__}: {error}") from None
+                f"{type(error).__name__}: {error}")) from None
+
+    def _clean(self, text: str) -> str:
+        password = self._config.password
+        if password is None:
+            return text
+        return redact(text, login_forms(self._config.username, password.get_secret_value()))

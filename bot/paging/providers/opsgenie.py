@@ -36,6 +36,7 @@ class Opsgenie:
                  poll_every: float = 0.5, polls: int = 10) -> None:
         self._base = str(config.url).rstrip("/")
         self._key = config.api_key
+        self._secrets = [config.api_key.get_secret_value()]
         self._http = http
         self._poll_every = poll_every
         self._polls = polls
@@ -89,12 +90,14 @@ class Opsgenie:
     async def send(self, event: PageEvent) -> None:
         path, body = self.request_for(event)
         answer = await request(self._http, "POST", self._base + path, "Opsgenie",
-                               body=json.dumps(body).encode(), headers=self._headers())
+                               body=json.dumps(body).encode(), headers=self._headers(),
+                               secrets=self._secrets)
         try:
             request_id = json.loads(answer)["requestId"]
         except (ValueError, KeyError, TypeError):
             raise DeliveryUnavailable(
-                f"Opsgenie accepted the request without a requestId: {detail(answer)}"
+                "Opsgenie accepted the request without a requestId: "
+                + detail(answer, self._secrets)
             ) from None
         await self._follow_up(str(request_id))
 
@@ -105,15 +108,16 @@ class Opsgenie:
             if attempt:
                 await asyncio.sleep(self._poll_every)
             status, headers, answer = await fetch(self._http, "GET", url, "Opsgenie",
-                                                  headers=self._headers())
+                                                  headers=self._headers(),
+                                                  secrets=self._secrets)
             if status == 404:
                 continue  # "Request not found. It might not be processed, yet."
-            check(status, headers, answer, "Opsgenie")
+            check(status, headers, answer, "Opsgenie", self._secrets)
             try:
                 data = json.loads(answer).get("data") or {}
             except (ValueError, AttributeError):
-                raise DeliveryUnavailable(f"Opsgenie request status unreadable: "
-                                          f"{detail(answer)}") from None
+                raise DeliveryUnavailable("Opsgenie request status unreadable: "
+                                          + detail(answer, self._secrets)) from None
             if data.get("isSuccess", data.get("success")):
                 return
             raise DeliveryRejected(f"Opsgenie could not process the request: "

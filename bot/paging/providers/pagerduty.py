@@ -76,6 +76,8 @@ class PagerDuty:
         return body
 
     async def send(self, event: PageEvent) -> None:
+        document = self.event(event)
         await request(self._http, "POST", self._url, "PagerDuty",
-                      body=json.dumps(self.event(event)).encode(),
-                      headers={"Content-Type": "application/json"})
+                      body=json.dumps(document).encode(),
+                      headers={"Content-Type": "application/json"},
+                      secrets=[str(document["routing_key"])])

@@ -79,4 +79,5 @@ class Webhook:
             headers["X-Statusdesk-Signature"] = signature(self._secret.get_secret_value(),
                                                           timestamp, body)
         await request(self._http, "POST", self._url, "the webhook", body=body,
-                      headers=headers)
+                      headers=headers,
+                      secrets=[self._secret.get_secret_value()] if self._secret else [])
