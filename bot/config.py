@@ -45,6 +45,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from commands.model import Role
 
@@ -450,6 +452,12 @@ def _database_url(value: str) -> str:
         raise _fail(f"unsupported database URL scheme {_q(scheme)} ({supported})")
     if scheme.lower() == "postgresql+asyncpg" and not rest.strip("/"):
         raise _fail(f"PostgreSQL URL names no server or database ({supported})")
+    try:
+        url = make_url(value)
+        _ = url.port  # a port that is not a number only fails when read
+    except (ArgumentError, ValueError):
+        # Not the parser's message: it may quote the URL, password and all.
+        raise _fail(f"not a valid database URL ({supported})") from None
     return value
 
 
