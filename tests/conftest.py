@@ -13,6 +13,7 @@ import pytest
 
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
+from tests import secret_scan
 from tests.figures import FIGURES
 from tests.servers import ngircd as ngircd_server
 from tests.servers import synapse as synapse_server
@@ -141,6 +142,10 @@ def ngircd() -> Iterator[ngircd_server.NgircdServer]:
         yield server
     finally:
         server.cleanup()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    secret_scan.register(config)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

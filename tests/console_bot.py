@@ -14,6 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests import secret_scan
+
 
 class Bot:
     """`statusdesk run` on the console, read line by line."""
@@ -21,6 +23,7 @@ class Bot:
     def __init__(self, config: Path, cwd: Path) -> None:
         # stderr goes to a file: a pipe nobody reads would block a chatty bot.
         self.stderr_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives with the bot
+        secret_scan.watch(f"stderr of the bot run with {config}", self.stderr_file)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file, text=True,

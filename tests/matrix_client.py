@@ -31,9 +31,10 @@ from nio import (
     SyncResponse,
 )
 
+from tests import secrets
 from tests.servers.synapse import SynapseServer
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = secrets.MATRIX_PASSWORD
 
 
 @dataclass(frozen=True)

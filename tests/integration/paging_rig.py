@@ -24,6 +24,7 @@ from bot.transports.registry import Transports
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store
+from tests import secrets
 from tests.clock import Clock
 from tests.harness import delivered_lines
 
@@ -34,7 +35,7 @@ WHITELIST = Whitelist([
     Principal("bob", frozenset({Role.INCIDENT}), irc_account="bob"),
 ])
 
-BOB_KEY = "b" * 32
+BOB_KEY = secrets.PAGERDUTY_ROUTING_KEY
 CAROL_KEY = "c" * 32
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import secrets
 from tests.conftest import server_missing
 from tests.irc_bot import running_bot, unique
 from tests.irc_client import RawClient
@@ -31,11 +32,11 @@ async def test_sasl_login_and_account_based_whitelist(
     inspircd: InspircdServer, sqlite_url: str
 ) -> None:
     bot_account, alice = unique("deskacct"), unique("alice")
-    await inspircd.register(bot_account, "bot-password-1")
+    await inspircd.register(bot_account, secrets.IRC_SASL_PASSWORD)
     await inspircd.register(alice, "alice-password-1")
     channel = unique("#ops-")
     users = f"  - {{name: alice, roles: [status], irc: {{account: {alice}}}}}\n"
-    sasl = f", sasl: {{username: {bot_account}, password: bot-password-1}}"
+    sasl = f", sasl: {{username: {bot_account}, password: {secrets.IRC_SASL_PASSWORD}}}"
     nick = unique("desk")
     async with running_bot(sqlite_url, inspircd.port, [channel], nick=nick, users=users,
                            network_extra=sasl) as bot:

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from bot.paging.hooks import pagerduty_signed
 from storage.db import open_store
+from tests import secrets
 from tests.harness import run_app
-from tests.integration.paging_rig import BOB_KEY
+from tests.integration.paging_rig import BOB_KEY, CAROL_KEY
 from tests.integration.test_cli import Bot, wait_for_http
 from tests.servers.fake_pagerduty import FakePagerDuty
 from tests.servers.ports import free_port
 
-HOOK_SECRET = "pd-webhook-secret-31f"
+HOOK_SECRET = secrets.PAGERDUTY_HOOK_SECRET
 KEY1 = "statusdesk-incident-1-page-1-step-1"
 
 
@@ -199,7 +200,7 @@ async def test_the_running_app_escalates_on_its_own(sqlite_url: str, tmp_path: P
             assert replies[-1] == ("Paging bob for incident #1 (step 1 of 2 via pagerduty: "
                                    "automatic page for sev1).")
             await eventually(lambda: len(pagerduty.alerts) == 2, within=15)
-            assert [a.routing_key[0] for a in pagerduty.alerts] == ["b", "c"]
+            assert [a.routing_key for a in pagerduty.alerts] == [BOB_KEY, CAROL_KEY]
             assert await running.say("#ack") == [
                 "Acknowledged: op is on incident #1; escalation stopped."]
             await eventually(lambda: all(a.status == "acknowledged" for a in pagerduty.alerts))

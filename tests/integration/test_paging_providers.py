@@ -17,14 +17,15 @@ from bot.paging.providers.opsgenie import Opsgenie
 from bot.paging.providers.webhook import signature
 from bot.transports.registry import Transports
 from storage.unit_of_work import Store
+from tests import secrets
 from tests.integration.paging_rig import PagingRig, make_rig, paging_config
 from tests.servers.fake_http import Scripted
 from tests.servers.fake_opsgenie import FakeOpsgenie
 from tests.servers.smtp import PASSWORD, USER, SmtpServer, smtp_server
 from tests.servers.webhook_receiver import WebhookReceiver
 
-GENIE_KEY = "eb243592-faa2-4ba2-a551q-1afdf565c889"
-HOOK_SECRET = "whsec-7a1f"
+GENIE_KEY = secrets.OPSGENIE_KEY
+HOOK_SECRET = secrets.WEBHOOK_SECRET
 KEY1 = "statusdesk-incident-1-page-1-step-1"
 KEY2 = "statusdesk-incident-1-page-1-step-2"
 

@@ -12,6 +12,7 @@ import pytest
 from bot.config import TrackersConfig
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.trackers.registry import TrackerSet
+from tests import secrets
 from tests.servers.fake_trackers import FakeTracker, FakeTrackers, running_trackers
 from tests.servers.ports import free_port
 
@@ -94,13 +95,13 @@ async def test_tokens_go_in_each_trackers_documented_header(fakes: FakeTrackers,
     for state in await states.get_many(urls):
         assert state.state == "open", state
     github, gitlab, jira = fakes.github.seen[0], fakes.gitlab.seen[0], fakes.jira.seen[0]
-    assert github.headers["Authorization"] == "Bearer gh-secret-token"
+    assert github.headers["Authorization"] == f"Bearer {secrets.GITHUB_TOKEN}"
     assert github.headers["Accept"] == "application/vnd.github+json"
     assert github.path == "/api/v3/repos/acme/infra/issues/1"
-    assert gitlab.headers["PRIVATE-TOKEN"] == "gl-secret-token"
+    assert gitlab.headers["PRIVATE-TOKEN"] == secrets.GITLAB_TOKEN
     assert "Authorization" not in gitlab.headers
     assert gitlab.path == "/api/v4/projects/acme%2Finfra/issues/1"
-    assert jira.headers["Authorization"] == "Bearer jira-secret-token"
+    assert jira.headers["Authorization"] == f"Bearer {secrets.JIRA_TOKEN}"
     assert jira.path == "/jira/rest/api/2/issue/OPS-1?fields=summary,status,assignee,updated"
     assert fakes.bugzilla.seen[0].path.startswith("/bugzilla/rest/bug/1?include_fields=")
     assert [s.path for s in fakes.launchpad.seen] == ["/1.0/bugs/1", "/1.0/bugs/1/bug_tasks"]

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from tests import secrets
 from tests.servers.ports import free_port
 
 
@@ -81,11 +82,11 @@ class FakeTracker:
     def config(self) -> dict[str, str]:
         """This tracker's entry under playbooks.trackers."""
         return {
-            "github": {"api_url": f"{self.base}/api/v3", "token": "gh-secret-token"},
-            "gitlab": {"api_url": f"{self.base}/api/v4", "token": "gl-secret-token"},
+            "github": {"api_url": f"{self.base}/api/v3", "token": secrets.GITHUB_TOKEN},
+            "gitlab": {"api_url": f"{self.base}/api/v4", "token": secrets.GITLAB_TOKEN},
             "launchpad": {"api_url": f"{self.base}/1.0"},
             "bugzilla": {"url": f"{self.base}/bugzilla"},
-            "jira": {"url": f"{self.base}/jira", "token": "jira-secret-token"},
+            "jira": {"url": f"{self.base}/jira", "token": secrets.JIRA_TOKEN},
         }[self.kind]
 
     async def start(self) -> None:

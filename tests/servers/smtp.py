@@ -15,10 +15,11 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests import secrets
 from tests.servers.ports import free_port
 
 USER = "statusdesk"
-PASSWORD = "smtp-secret-9d2"
+PASSWORD = secrets.SMTP_PASSWORD
 
 
 @dataclass
