@@ -92,13 +92,15 @@ async def test_a_wrong_sasl_password_is_reported(
     account = unique("deskacct")
     await inspircd.register(account, "right-password")
     channel = unique("#ops-")
-    sasl = f", sasl: {{username: {account}, password: wrong-password}}"
+    # A wrong password, and one the secret scan knows: its failure must not print it.
+    sasl = f", sasl: {{username: {account}, password: '{secrets.IRC_SASL_PASSWORD}'}}"
     async with running_bot(sqlite_url, inspircd.port, [channel], nick=unique("desk"),
                            network_extra=sasl) as bot:
         await bot.joined()
         health = bot.irc.health()
         assert health["account"] is None
         assert health["sasl"].startswith("failed: SASL authentication failed")
+        assert secrets.IRC_SASL_PASSWORD not in str(health)
 
 
 async def test_without_account_tag_the_bot_looks_accounts_up(sqlite_url: str) -> None:
