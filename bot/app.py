@@ -34,6 +34,7 @@ from bot.web.export import StaticExport
 from bot.web.metrics import MetricSources
 from bot.web.snapshot import Snapshot
 from commands.auth import Principal, Whitelist
+from commands.rate_limit import Allowance, CommandRateLimit
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
 
@@ -59,6 +60,17 @@ def whitelist_from(config: Config) -> Whitelist:
             )
         )
     return Whitelist(principals)
+
+
+def rate_limit_from(config: Config) -> CommandRateLimit | None:
+    limit = config.commands.rate_limit
+    if limit is None:
+        return None
+    whitelisted = limit.whitelisted
+    return CommandRateLimit(
+        Allowance(limit.burst, limit.per_second),
+        Allowance(whitelisted.burst, whitelisted.per_second) if whitelisted else None,
+    )
 
 
 def page_url_of(config: Config) -> str:
@@ -142,6 +154,7 @@ class App:
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),
             extensions=[paging.extension] if paging is not None else [],
+            rate_limit=rate_limit_from(config),
         )
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store)
         if playbooks is not None:
