@@ -243,13 +243,13 @@ class Desk:
         where = Where(actor=message.sender, identity=_describe(principal, message),
                       transport=message.transport, network=message.network,
                       channel=message.target)
-        pause = f"ignored for {decision.retry_after:.0f}s"
+        pause = f"ignored for {decision.pause}s"
         async with self._lock, self._store.transaction() as tx:
             await tx.audit.record(where, self._clock(), command=name, text=message.text,
                                   outcome="rate_limited", reason=f"too many commands; {pause}")
         log.warning("rate limited %s (%s): too many commands; %s", message.sender,
                     where.identity, pause)
-        return [Reply(warning_text(decision.retry_after))]
+        return [Reply(warning_text(decision))]
 
     @property
     def page_url(self) -> str | None:

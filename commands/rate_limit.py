@@ -42,6 +42,11 @@ class Decision:
     def allowed(self) -> bool:
         return self.verdict is Verdict.ALLOW
 
+    @property
+    def pause(self) -> int:
+        """`retry_after` in whole seconds, rounded up: what the sender is told."""
+        return max(1, math.ceil(self.retry_after))
+
 
 @dataclass(frozen=True, slots=True)
 class Allowance:
@@ -163,6 +168,5 @@ def sender_key(identity: Identity) -> str | None:
     return f"{identity.transport}/{network}/nick:{irc_casefold(identity.nick)}"
 
 
-def warning_text(retry_after: float) -> str:
-    seconds = max(1, math.ceil(retry_after))
-    return f"slow down — you sent too many commands; ignoring you for {seconds} s"
+def warning_text(decision: Decision) -> str:
+    return f"slow down — you sent too many commands; ignoring you for {decision.pause} s"

@@ -3,8 +3,14 @@ itself never exceeds its configured IRC rate and is never disconnected for flood
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 
+from bot.config import Config, load_config_text
 from bot.desk import Desk
 from bot.events import EventBus
 from bot.transports.base import Identity, Message
@@ -13,6 +19,13 @@ from commands.model import Role
 from commands.rate_limit import Allowance, CommandRateLimit
 from storage.unit_of_work import Store
 from tests.clock import Clock
+from tests.figures import record
+from tests.harness import started_app
+from tests.irc_bot import NETWORK, Bot, unique
+from tests.irc_client import Line, RawClient
+from tests.servers.line_tap import LineTap
+from tests.servers.ngircd import OPERATOR, NgircdServer
+from tests.servers.ports import free_port
 
 
 class Seconds:
@@ -76,3 +89,146 @@ async def test_whitelisted_operators_have_a_larger_allowance(store: Store) -> No
     refused = [await desk.handle(irc_message("eve", "#status alert pwned")) for _ in range(4)]
     assert [bool(r) for r in refused] == [True] * 4
     assert refused[3][0].text.startswith("slow down")
+
+
+# --- on a real IRC server ------------------------------------------------------------------
+
+BOT_RATE = (5, 4.0)
+"""The bot's outgoing flood control in these tests: `rate: {burst, per_second}`."""
+
+
+def irc_config(db_url: str, port: int, channels: list[str], nick: str, *,
+               command_limit: str, users: str = "") -> Config:
+    chans = ", ".join(f"'{c}'" for c in channels)
+    burst, per_second = BOT_RATE
+    return load_config_text(
+        f"database: {{url: '{db_url}'}}\n"
+        f"status_page: {{listen: '127.0.0.1:{free_port()}'}}\n"
+        "irc:\n"
+        f"  - {{name: {NETWORK}, host: '127.0.0.1', port: {port}, tls: false, nick: {nick},\n"
+        f"     channels: [{chans}], rate: {{burst: {burst}, per_second: {per_second}}}}}\n"
+        f"commands: {{rate_limit: {command_limit}}}\n"
+        + (f"users:\n{users}" if users else "")
+    )
+
+
+async def flooding_client(server: NgircdServer, nick: str) -> RawClient:
+    """A client the server lets flood (IRC operator with user mode +F): a real flood
+    reaches the bot instead of being slowed to ngIRCd's own 3 lines a second."""
+    client = await RawClient.connect(server.host, server.port, nick)
+    since = client.mark()
+    await client.send(f"OPER {OPERATOR[0]} {OPERATOR[1]}")
+    await client.wait_for(lambda m: m.command == "381", since=since)
+    await client.send(f"MODE {nick} +F")
+    await client.wait_for(lambda m: m.command == "MODE" and "F" in m.text, since=since)
+    return client
+
+
+def overshoot(times: list[float], burst: int, per_second: float) -> float:
+    """The most lines any window of `times` held beyond what `burst` + `per_second`·t
+    allows (0 or less: the rate was never exceeded). The 0.05 s is the jitter of reading
+    lines off a socket, far below one token's worth of time."""
+    worst = float("-inf")
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            allowed = burst + per_second * (times[j] - start + 0.05)
+            worst = max(worst, (j - i + 1) - allowed)
+    return worst
+
+
+def peak_per_second(times: list[float]) -> int:
+    return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in
+                enumerate(times)), default=0)
+
+
+def bot_lines(tap: LineTap) -> list[tuple[float, str]]:
+    """What the bot sent once its output went through its token bucket: from its first
+    JOIN on (registration is before it), without PONG (answered by the library at once)."""
+    first = next(i for i, (_, line) in enumerate(tap.sent) if line.startswith("JOIN"))
+    return [(t, line) for t, line in tap.sent[first:] if not line.startswith("PONG")]
+
+
+def addressed_to(nick: str, text: str) -> Callable[[Line], bool]:
+    def match(line: Line) -> bool:
+        return line.command == "PRIVMSG" and line.text.startswith(f"{nick}: {text}")
+    return match
+
+
+@asynccontextmanager
+async def tapped_bot(ngircd: NgircdServer, tmp_path: Path, channels: list[str], *,
+                     command_limit: str, users: str = ""
+                     ) -> AsyncIterator[tuple[Bot, LineTap]]:
+    tap = LineTap(ngircd.host, ngircd.port)
+    await tap.start()
+    nick = unique("desk")
+    config = irc_config(f"sqlite+aiosqlite:///{tmp_path / 'abuse.db'}", tap.port, channels,
+                        nick, command_limit=command_limit, users=users)
+    try:
+        async with started_app(config) as app:
+            bot = Bot(app, nick)
+            await bot.joined()
+            yield bot, tap
+    finally:
+        await tap.stop()
+
+
+async def test_an_irc_flooder_gets_one_warning_while_others_are_served(
+        ngircd: NgircdServer, tmp_path: Path) -> None:
+    channel = unique("#abuse")
+    # 5 commands, then one every 2.5 s: a flood pauses the flooder for 12.5 s.
+    async with tapped_bot(ngircd, tmp_path, [channel],
+                          command_limit="{burst: 5, per_second: 0.4}") as (bot, tap):
+        watcher = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
+        bob = await RawClient.connect(ngircd.host, ngircd.port, unique("bob"))
+        flooder = await flooding_client(ngircd, unique("flood"))
+        for client in (watcher, bob, flooder):
+            await client.join(channel)
+        since = watcher.mark()
+        started = time.monotonic()
+
+        async def flood(count: int, seconds: float) -> None:
+            for n in range(count):
+                await flooder.say(channel, "#now")
+                await asyncio.sleep(started + (n + 1) * seconds / count - time.monotonic())
+
+        flooding = asyncio.create_task(flood(200, 10.0))
+        await asyncio.sleep(3.0)
+        bob_asked = time.monotonic()
+        await bob.say(channel, "#now")
+        await watcher.wait_for(addressed_to(bob.nick, "All clear"), since=since, within=20)
+        bob_waited = time.monotonic() - bob_asked
+        await flooding
+        flood_seconds = time.monotonic() - started
+
+        warning = await watcher.wait_for(addressed_to(flooder.nick, "slow down"), since=since)
+        told = re.fullmatch(f"{flooder.nick}: slow down — you sent too many commands; "
+                            r"ignoring you for (\d+) s", warning.text)
+        assert told is not None, warning.text
+        # The pause lasts until the bucket is full again: 12.5 s from empty, less by what
+        # trickled back while the first answers were going out.
+        pause = int(told.group(1))
+        assert 8 <= pause <= 13
+        warned_at = watcher.received_at[watcher.lines.index(warning)]
+        await asyncio.sleep(max(0.0, warned_at + pause + 0.5 - time.monotonic()))
+        again = watcher.mark()
+        await flooder.say(channel, "#now")
+        await watcher.wait_for(addressed_to(flooder.nick, "All clear"), since=again, within=20)
+
+        answers = watcher.matching(addressed_to(flooder.nick, "All clear"), since=since)
+        warnings = watcher.matching(addressed_to(flooder.nick, "slow down"), since=since)
+        assert len(answers) == 5 + 1
+        assert len(warnings) == 1
+        assert bob_waited < 5.0, f"bob waited {bob_waited:.1f}s behind the flood"
+        assert bot.app.store is not None
+        async with bot.app.store.reading() as tx:
+            audited = await tx.audit.recent(50, outcome="rate_limited")
+        assert [(r.actor, r.command) for r in audited] == [(flooder.nick, "#now")]
+        assert bot.irc.health()["connects"] == 1 and tap.connections == 1
+        sent = [t for t, _ in bot_lines(tap)]
+        assert overshoot(sent, *BOT_RATE) <= 0
+        record("abuse", f"IRC flooder sent 200 commands in {flood_seconds:.0f} s: "
+                        f"{len(warnings)} warning, {len(answers) - 1} answered during the flood "
+                        f"(+1 after the {pause} s pause), 1 audit row; "
+                        f"another user answered after {bob_waited:.1f} s")
+        for client in (watcher, bob, flooder):
+            await client.close()

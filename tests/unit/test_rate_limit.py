@@ -51,7 +51,7 @@ def test_the_warning_says_how_long_and_the_pause_ends_with_a_full_bucket() -> No
     warning = limit.admit(mallory, whitelisted=False)
     assert warning.verdict is Verdict.WARN
     assert warning.retry_after == pytest.approx(6.0)  # 3 tokens at 0.5/s
-    assert warning_text(warning.retry_after) == (
+    assert warning_text(warning) == (
         "slow down — you sent too many commands; ignoring you for 6 s")
     clock.now += 5.9
     assert limit.admit(mallory, whitelisted=False).verdict is Verdict.DROP
