@@ -232,3 +232,91 @@ async def test_an_irc_flooder_gets_one_warning_while_others_are_served(
                         f"another user answered after {bob_waited:.1f} s")
         for client in (watcher, bob, flooder):
             await client.close()
+
+
+async def test_the_bot_keeps_its_rate_and_its_connection_when_everyone_talks_at_once(
+        ngircd: NgircdServer, tmp_path: Path) -> None:
+    channels = [unique("#busy") for _ in range(3)]
+    alice_nick = unique("alice")
+    users = f"  - {{name: alice, roles: [status], irc: {{nick: {alice_nick}}}}}\n"
+    async with tapped_bot(ngircd, tmp_path, channels, users=users,
+                          command_limit="{burst: 10, per_second: 0.5}") as (bot, tap):
+        watcher = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
+        alice = await RawClient.connect(ngircd.host, ngircd.port, alice_nick)
+        askers = [await RawClient.connect(ngircd.host, ngircd.port, unique("user"))
+                  for _ in range(5)]
+        flooder = await flooding_client(ngircd, unique("flood"))
+        for client in (watcher, alice, flooder, *askers):
+            await client.join(*channels)
+        since = watcher.mark()
+        # 5 × 6 questions and the flooder's 10 answers and warning: under the 50 answers
+        # that may wait per network, so every one of them is answered.
+        questions = ["#now", "#status help", "#incident help"] * 2
+
+        async def ask(client: RawClient, channel: str) -> None:
+            for question in questions:
+                await client.say(channel, question)
+
+        async def flood() -> None:
+            for _ in range(100):
+                await flooder.say(channels[0], "#status help")
+                await asyncio.sleep(0.05)
+
+        talking = [asyncio.create_task(ask(c, channels[n % 3])) for n, c in enumerate(askers)]
+        talking.append(asyncio.create_task(flood()))
+        await asyncio.sleep(1.0)
+        alert_sent = time.monotonic()
+        await alice.say(channels[1], "#status alert Database cluster down")
+        notices = [await watcher.wait_for(
+            lambda m, c=c: m.command == "NOTICE" and m.params[0].lower() == c.lower()  # type: ignore[misc]
+            and m.text == "NOTICE: Database cluster down", since=since, within=120)
+            for c in channels]
+        alert_seen = max(watcher.received_at[watcher.lines.index(n)] for n in notices)
+        alert_latency = alert_seen - alert_sent
+        await asyncio.gather(*talking)
+        for client in askers:
+            await watcher.wait_for(
+                lambda m, n=client.nick: len(watcher.matching(  # type: ignore[misc]
+                    lambda x: x.command == "PRIVMSG" and x.text.startswith(f"{n}: "),
+                    since=since)) >= len(questions), since=since, within=120)
+        await watcher.wait_for(addressed_to(flooder.nick, "slow down"), since=since, within=120)
+        await alice.say(channels[1], "#status ok all good again")
+        for channel in channels:
+            await watcher.wait_for(
+                lambda m, c=channel: m.command == "NOTICE"  # type: ignore[misc]
+                and m.params[0].lower() == c.lower() and m.text == "NOTICE: all good again",
+                since=since, within=120)
+        await wait_until_quiet(tap)
+
+        sent = bot_lines(tap)
+        times = [t for t, _ in sent]
+        busy = [t for t in times if t >= alert_sent - 1.0]
+        assert overshoot(times, *BOT_RATE) <= 0
+        assert bot.irc.health()["connects"] == 1 and tap.connections == 1
+        assert not watcher.matching(lambda m: m.command == "QUIT" and m.nick == bot.nick)
+        log = (ngircd.directory / "ngircd.log").read_text(errors="replace")
+        assert "Receive buffer space exhausted" not in log
+        seen = [at for line, at in zip(watcher.lines, watcher.received_at, strict=True)
+                if line.nick == bot.nick and line.command in ("PRIVMSG", "NOTICE", "TOPIC")]
+        sustained = (len(busy) - 1) / (busy[-1] - busy[0])
+        flood_answers = len(watcher.matching(addressed_to(flooder.nick, "#status alert"),
+                                             since=since))
+        assert flood_answers == 10
+        assert alert_latency < 5.0, f"the alert took {alert_latency:.1f}s to go out"
+        record("abuse", f"IRC output under load ({len(askers)} users + 1 flooder + alert/ok "
+                        f"on {len(channels)} channels, rate burst {BOT_RATE[0]} "
+                        f"per_second {BOT_RATE[1]}): {len(sent)} lines sent, peak "
+                        f"{peak_per_second(times)} lines in a second, {sustained:.2f}/s "
+                        f"sustained; watcher peak {peak_per_second(seen)}/s; alert out "
+                        f"after {alert_latency:.1f} s; 0 disconnects")
+        for client in (watcher, alice, flooder, *askers):
+            await client.close()
+
+
+async def wait_until_quiet(tap: LineTap, quiet: float = 2.0, within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if tap.sent and time.monotonic() - tap.sent[-1][0] >= quiet:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the bot never stopped sending")
