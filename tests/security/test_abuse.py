@@ -20,12 +20,14 @@ from commands.rate_limit import Allowance, CommandRateLimit
 from storage.unit_of_work import Store
 from tests.clock import Clock
 from tests.figures import record
-from tests.harness import started_app
+from tests.harness import run_app, started_app
+from tests.integration.test_matrix import bot_joined, make_scene
 from tests.irc_bot import NETWORK, Bot, unique
 from tests.irc_client import Line, RawClient
 from tests.servers.line_tap import LineTap
 from tests.servers.ngircd import OPERATOR, NgircdServer
 from tests.servers.ports import free_port
+from tests.servers.synapse import SynapseServer
 
 
 class Seconds:
@@ -320,3 +322,44 @@ async def wait_until_quiet(tap: LineTap, quiet: float = 2.0, within: float = 120
             return
         await asyncio.sleep(0.2)
     raise AssertionError("the bot never stopped sending")
+
+
+# --- on Matrix -----------------------------------------------------------------------------
+
+
+async def test_a_matrix_flooder_gets_one_warning(synapse: SynapseServer, tmp_path: Path
+                                                 ) -> None:
+    scene = await make_scene(synapse)
+    mallory, alice = scene.mallory, scene.alice
+    config = scene.config() + "commands: {rate_limit: {burst: 5, per_second: 0.1}}\n"
+    try:
+        async with run_app(f"sqlite+aiosqlite:///{tmp_path / 'abuse.db'}", tmp_path,
+                           config) as running:
+            await bot_joined(running, scene, scene.rooms)
+            mark = len(alice.seen)
+            for _ in range(30):
+                await mallory.say(scene.ops, "#now")
+            await alice.say(scene.ops, "#now")
+            # Answers leave in the order the commands came: Alice's is after all of Mallory's.
+            await alice.wait_for(lambda s: s.sender == scene.bot
+                                 and s.body.startswith(f"{alice.user_id}: "), after=mark,
+                                 within=60)
+            to_mallory = [s.body for s in alice.seen[mark:]
+                          if s.sender == scene.bot and s.body.startswith(f"{mallory.user_id}: ")]
+            answers = [b for b in to_mallory if "All clear" in b]
+            warnings = [b for b in to_mallory if "slow down" in b]
+            assert len(answers) == 5
+            assert len(warnings) == 1
+            told = re.fullmatch(re.escape(mallory.user_id) + ": slow down — you sent too many "
+                                r"commands; ignoring you for (\d+) s", warnings[0])
+            assert told is not None and 45 <= int(told.group(1)) <= 50, warnings[0]
+            assert len(to_mallory) == 5 * 2 + 1  # "All clear" and the page link, each
+            assert running.app.store is not None
+            async with running.app.store.reading() as tx:
+                audited = await tx.audit.recent(50, outcome="rate_limited")
+            assert len(audited) == 1 and f"mxid={mallory.user_id}" in (audited[0].identity or "")
+            record("abuse", "Matrix flooder sent 30 commands: 5 answered, 1 warning, "
+                            "1 audit row; a whitelisted user answered right after")
+    finally:
+        await alice.close()
+        await mallory.close()
