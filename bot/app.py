@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.answer_queue import AnswerQueue
 from bot.broadcaster import Broadcaster
 from bot.change_relay import ChangeRelay
 from bot.config import Config
@@ -34,6 +35,7 @@ from bot.web.export import StaticExport
 from bot.web.metrics import MetricSources
 from bot.web.snapshot import Snapshot
 from commands.auth import Principal, Whitelist
+from commands.rate_limit import Allowance, CommandRateLimit
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
 
@@ -59,6 +61,17 @@ def whitelist_from(config: Config) -> Whitelist:
             )
         )
     return Whitelist(principals)
+
+
+def rate_limit_from(config: Config) -> CommandRateLimit | None:
+    limit = config.commands.rate_limit
+    if limit is None:
+        return None
+    whitelisted = limit.whitelisted
+    return CommandRateLimit(
+        Allowance(limit.burst, limit.per_second),
+        Allowance(whitelisted.burst, whitelisted.per_second) if whitelisted else None,
+    )
 
 
 def page_url_of(config: Config) -> str:
@@ -91,6 +104,8 @@ class App:
         self._stdout = stdout
         self._stop = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self.answers = AnswerQueue()
+        """Answers waiting to be written, so a network's reader never waits on output."""
         self.store: Store | None = None
         self.transports = Transports()
         self.web_port: int | None = None
@@ -142,6 +157,7 @@ class App:
             on_queued=outbox.wake,
             capture=config.incidents.capture or (),
             extensions=[paging.extension] if paging is not None else [],
+            rate_limit=rate_limit_from(config),
         )
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store)
         if playbooks is not None:
@@ -302,11 +318,13 @@ class App:
             self.chat_started.clear()
             if lost:
                 # Someone else may be leader already: not one more line from us.
+                await self.answers.clear()
                 await self._stop_transports()
             # Commands already being applied finish (an accepted command is never lost),
             # then whatever they queued gets a last chance to go out before we disconnect.
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight), timeout=SHUTDOWN_DRAIN_SECONDS)
+            await self.answers.drain(SHUTDOWN_DRAIN_SECONDS)
             reminders.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reminders
@@ -349,8 +367,12 @@ class App:
         if not replies:
             return
         transport = self.transports.get(message.transport, message.network)
-        for reply in replies:
-            await self._send_reply(transport, message, reply)
+
+        async def send() -> None:
+            for reply in replies:
+                await self._send_reply(transport, message, reply)
+
+        self.answers.put(f"{message.transport}/{message.network}", send)
 
     async def _send_reply(self, transport: Transport, message: Message, reply: Reply) -> None:
         try:

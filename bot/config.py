@@ -55,6 +55,9 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "BugzillaTracker",
     "ChatProvider",
+    "CommandAllowance",
+    "CommandRateLimitConfig",
+    "CommandsConfig",
     "Config",
     "ConfigError",
     "Contacts",
@@ -837,6 +840,28 @@ class PlaybooksConfig(_Model):
     cache_ttl: Duration = timedelta(minutes=5)
 
 
+class CommandAllowance(_Model):
+    """How many commands one person may send: `burst` at once, then `per_second`."""
+
+    burst: Annotated[StrictInt, Field(ge=1)]
+    per_second: Annotated[float, Field(strict=True, gt=0)]
+
+
+class CommandRateLimitConfig(_Model):
+    """Incoming flood control, per verified identity (the console is never limited)."""
+
+    burst: Annotated[StrictInt, Field(ge=1)] = 10
+    per_second: Annotated[float, Field(strict=True, gt=0)] = 0.5
+    whitelisted: CommandAllowance | None = Field(
+        default_factory=lambda: CommandAllowance(burst=30, per_second=1.0))
+    """People on `users:`; null = never limited."""
+
+
+class CommandsConfig(_Model):
+    rate_limit: CommandRateLimitConfig | None = Field(default_factory=CommandRateLimitConfig)
+    """null = no limit for anyone."""
+
+
 class Config(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     irc: list[IrcNetwork] = Field(default_factory=list)
@@ -847,6 +872,7 @@ class Config(_Model):
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     paging: PagingConfig = Field(default_factory=PagingConfig)
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration (for log redaction), without duplicates."""

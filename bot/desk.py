@@ -31,6 +31,7 @@ from commands import replies
 from commands.auth import Principal, Whitelist, required_role
 from commands.grammar import command_name, parse
 from commands.model import Command, ParseError
+from commands.rate_limit import CommandRateLimit, Decision, Verdict, warning_text
 from commands.replies import AlertView, IncidentView
 from commands.text import clean_text
 from commands.usage import INCIDENT_HELP, STATUS_HELP
@@ -144,6 +145,7 @@ class Desk:
         on_queued: Callable[[], None] = lambda: None,
         capture: Collection[str] = (),
         extensions: Sequence[DeskExtension] = (),
+        rate_limit: CommandRateLimit | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -155,6 +157,7 @@ class Desk:
         self._on_queued = on_queued
         self._capture = frozenset(capture)
         self._extensions = list(extensions)
+        self._rate_limit = rate_limit
         # One command at a time: commands see each other's effects in the order they came,
         # and SQLite never has two writers of ours fighting for its lock.
         self._lock = asyncio.Lock()
@@ -170,6 +173,12 @@ class Desk:
             return []
         log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
                   message.sender, message.text)
+        if self._rate_limit is not None:
+            principal = self._whitelist.identify(message.identity)
+            decision = self._rate_limit.admit(message.identity,
+                                              whitelisted=principal is not None)
+            if not decision.allowed:
+                return await self._rate_limited(parsed, message, principal, decision)
         if isinstance(parsed, ParseError):
             self.outcomes["usage"] += 1
             return [Reply(_usage_reply(parsed))]
@@ -220,6 +229,27 @@ class Desk:
         if role is not None:
             log.info("applied %s from %s", name, message.sender)
         return outcome.replies
+
+    async def _rate_limited(
+        self, parsed: Command | ParseError, message: Message, principal: Principal | None,
+        decision: Decision,
+    ) -> list[Reply]:
+        """Over their allowance: one warning, one audit row and one log line per pause;
+        everything else they send meanwhile costs nothing but this counter."""
+        self.outcomes["rate_limited"] += 1
+        if decision.verdict is not Verdict.WARN:
+            return []
+        name = parsed.command if isinstance(parsed, ParseError) else command_name(parsed)
+        where = Where(actor=message.sender, identity=_describe(principal, message),
+                      transport=message.transport, network=message.network,
+                      channel=message.target)
+        pause = f"ignored for {decision.pause}s"
+        async with self._lock, self._store.transaction() as tx:
+            await tx.audit.record(where, self._clock(), command=name, text=message.text,
+                                  outcome="rate_limited", reason=f"too many commands; {pause}")
+        log.warning("rate limited %s (%s): too many commands; %s", message.sender,
+                    where.identity, pause)
+        return [Reply(warning_text(decision))]
 
     @property
     def page_url(self) -> str | None:

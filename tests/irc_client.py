@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +54,8 @@ class RawClient:
                  nick: str) -> None:
         self.nick = nick
         self.lines: list[Line] = []
+        self.received_at: list[float] = []
+        """`time.monotonic()` when each of `lines` arrived."""
         self._reader = reader
         self._writer = writer
         self._changed = asyncio.Condition()
@@ -92,6 +95,7 @@ class RawClient:
                     self._writer.write(f"PONG :{line.text}\r\n".encode())
                 async with self._changed:
                     self.lines.append(line)
+                    self.received_at.append(time.monotonic())
                     self._changed.notify_all()
         finally:
             async with self._changed:

@@ -47,7 +47,7 @@ class StatusdeskCollector(Collector):
         s = self._sources
         commands = CounterMetricFamily("statusdesk_commands", "Chat commands by outcome",
                                        labels=["outcome"])
-        for outcome in ("accepted", "refused", "usage", "question"):
+        for outcome in ("accepted", "refused", "usage", "question", "rate_limited"):
             commands.add_metric([outcome], s.commands().get(outcome, 0))
         yield commands
         yield CounterMetricFamily("statusdesk_refusals", "Commands refused for lack of a role",

@@ -36,7 +36,16 @@ PongTimeout = 20
 PAM = no
 Ident = no
 DNS = no
+
+[Operator]
+Name = {oper_name}
+Password = {oper_password}
 """
+
+OPERATOR = ("flood-tester", "flood-tester-pw")
+"""An IRC operator the abuse tests log in as to set user mode +F ("relaxed flood
+protection"): without it ngIRCd itself throttles a flooding client to about 3 lines a second,
+and the bot would never see a real flood."""
 
 TLS = """
 [SSL]
@@ -69,7 +78,8 @@ class NgircdServer:
             raise ServerUnavailable("ngircd not found: install Debian's ngircd package "
                                     "(make test does)")
         config = self.directory / "ngircd.conf"
-        text = CONFIG.format(port=self.port, dir=self.directory)
+        text = CONFIG.format(port=self.port, dir=self.directory, oper_name=OPERATOR[0],
+                             oper_password=OPERATOR[1])
         if self.password:
             text = text.replace("[Limits]", f"Password = {self.password}\n\n[Limits]")
         if self.tls_port:
