@@ -131,6 +131,8 @@ class Snapshot:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.export is not None:
+            await self.export.close()
 
     async def _rebuild_when_dirty(self) -> None:
         # A burst of changes coalesces into one rebuild; SSE clients hear of each change
