@@ -69,9 +69,9 @@ async def test_commands_wait_out_a_writer_holding_the_lock_past_the_busy_timeout
     try:
         async with store.reading() as tx:
             posts = await tx.status_posts.recent(20)
-        texts = sorted(p.text for p in posts)
-        assert texts == sorted(["before the lock", *(f"entry {n} during the lock"
-                                                     for n in range(5))])
+        # Each once, in the order they were typed.
+        assert [p.text for p in sorted(posts, key=lambda p: p.id)] == [
+            "before the lock", *(f"entry {n} during the lock" for n in range(5))]
     finally:
         await store.close()
     locked = [r.getMessage() for r in caplog.records
