@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable
+from storage.db import is_transient
 from storage.models import OutboxEffect, utcnow
 from storage.unit_of_work import Store
 
@@ -99,8 +100,12 @@ class OutboxWorker:
                 try:
                     await self._make_retries_due()
                     started = await self._start_due()
-                except Exception:
-                    log.exception("outbox pass failed; retrying")
+                except Exception as error:
+                    if is_transient(error):  # the database is away for a moment
+                        log.warning("outbox pass failed (database unavailable: %s); retrying",
+                                    type(error).__name__)
+                    else:
+                        log.exception("outbox pass failed; retrying")
                     started = 0
                     await asyncio.sleep(1.0)
                 if started or self._stopping:
@@ -132,11 +137,16 @@ class OutboxWorker:
     def _settled(self, task: asyncio.Task[int]) -> None:
         self._in_flight.pop(task, None)
         self._wake.set()
-        if not task.cancelled() and task.exception() is not None:
-            # Recording the outcome failed (the database went away): the claim is ours
-            # still, so the next pass takes the effect up again.
-            log.error("delivery in %s could not be recorded", task.get_name(),
-                      exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        # Recording the outcome failed (the database went away): the claim is ours still,
+        # so the next pass takes the effect up again.
+        if is_transient(error):
+            log.warning("%s: could not record the outcome (database unavailable: %s)",
+                        task.get_name(), type(error).__name__)
+        else:
+            log.error("%s: could not record the outcome", task.get_name(), exc_info=error)
 
     def stop(self) -> None:
         self._stopping = True

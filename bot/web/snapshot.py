@@ -27,6 +27,7 @@ from bot.web.state import (
     incident_view,
     load_page_state,
 )
+from storage.db import is_transient
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
@@ -144,8 +145,12 @@ class Snapshot:
             self._busy = True
             try:
                 await self.rebuild()
-            except Exception:
-                log.exception("status page rebuild failed; serving the previous snapshot")
+            except Exception as error:
+                if is_transient(error):  # the database is away for a moment: no traceback
+                    log.warning("status page rebuild failed (database unavailable: %s); "
+                                "serving the previous snapshot", type(error).__name__)
+                else:
+                    log.exception("status page rebuild failed; serving the previous snapshot")
                 self._pending[:0] = events
                 self._busy = False
                 await asyncio.sleep(1.0)
