@@ -64,7 +64,8 @@ async def test_a_hanging_pager_and_a_dead_tracker_never_hold_up_chat(
     tmp_path: Path,
 ) -> None:
     alice, watcher, channel = chat
-    async with FakePagerDuty() as pagerduty, BlackHole() as tracker:
+    pagerduty = FakePagerDuty()
+    async with pagerduty, BlackHole() as tracker:
         pagerduty.hold = asyncio.Event()  # every request waits until the test lets it go
         bug = f"{tracker.url}/acme/infra/issues/42"
         playbooks = tmp_path / "playbooks"
