@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+import bot.desk
 import storage.db
+from commands.replies import database_unavailable
 from storage.db import open_store
 from tests.figures import record
 from tests.harness import run_app
@@ -82,3 +84,33 @@ async def test_commands_wait_out_a_writer_holding_the_lock_past_the_busy_timeout
     record("server faults", f"SQLite locked by another process for {HOLD_SECONDS:.0f} s "
            f"(busy timeout {BUSY_TIMEOUT_MS} ms): 6/6 commands applied "
            f"{applied_after:.1f} s after the lock was taken, none lost")
+
+
+async def test_a_lock_held_past_the_bots_patience_gets_a_clear_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(storage.db, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
+    monkeypatch.setattr(bot.desk, "DATABASE_PATIENCE", 1.5)
+    path = tmp_path / "statusdesk.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    async with run_app(url, tmp_path) as running:
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLDER, str(path), "3", stdout=subprocess.PIPE)
+        assert holder.stdout is not None
+        assert await holder.stdout.readline() == b"locked\n"
+        answer = await asyncio.wait_for(running.say("#status log never applied"), 30)
+        assert answer == [database_unavailable("#status log")]
+        assert await holder.stdout.readline() == b"released\n"
+        assert await holder.wait() == 0
+        # The refusal told the truth: nothing was recorded, and the bot works again.
+        assert await running.say("#status log applied after the lock") == [
+            "Logged on the status page."]
+    store = open_store(url)
+    try:
+        async with store.reading() as tx:
+            assert [p.text for p in await tx.status_posts.recent(20)] == [
+                "applied after the lock"]
+    finally:
+        await store.close()
+    assert any(r.levelno == logging.ERROR and "gave up on #status log" in r.getMessage()
+               for r in caplog.records)
