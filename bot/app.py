@@ -46,6 +46,11 @@ SHUTDOWN_DRAIN_SECONDS = 5.0
 the next start (nothing is lost either way: it stays in the outbox)."""
 
 
+ANSWER_PATIENCE = 60.0
+"""How long an answer waits for this instance to lead again when it stepped down while the
+command was being applied."""
+
+
 def whitelist_from(config: Config) -> Whitelist:
     principals = []
     for user in config.users:
@@ -324,7 +329,10 @@ class App:
             # then whatever they queued gets a last chance to go out before we disconnect.
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight), timeout=SHUTDOWN_DRAIN_SECONDS)
-            await self.answers.drain(SHUTDOWN_DRAIN_SECONDS)
+            if not lost:
+                # After a lost term, answers queued from here on wait for the next term
+                # (`_transport_to_answer`); draining now would cancel them.
+                await self.answers.drain(SHUTDOWN_DRAIN_SECONDS)
             reminders.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reminders
@@ -366,13 +374,30 @@ class App:
         replies = await self.desk.handle(message)
         if not replies:
             return
-        transport = self.transports.get(message.transport, message.network)
-
         async def send() -> None:
+            transport = await self._transport_to_answer(message)
+            if transport is None:
+                return
             for reply in replies:
                 await self._send_reply(transport, message, reply)
 
         self.answers.put(f"{message.transport}/{message.network}", send)
+
+    async def _transport_to_answer(self, message: Message) -> Transport | None:
+        """Where to answer. A command still being applied when this instance stepped down
+        (its database went away for a moment) is answered once it leads again, so the
+        sender learns the outcome; if another instance leads meanwhile, we keep quiet."""
+        try:
+            return self.transports.get(message.transport, message.network)
+        except DeliveryRejected:
+            pass
+        try:
+            await asyncio.wait_for(self.chat_started.wait(), ANSWER_PATIENCE)
+            return self.transports.get(message.transport, message.network)
+        except (TimeoutError, DeliveryRejected):
+            log.warning("could not answer %s on %s/%s: this instance no longer leads",
+                        message.sender, message.transport, message.network)
+            return None
 
     async def _send_reply(self, transport: Transport, message: Message, reply: Reply) -> None:
         try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.events import (
     ALERT_CLEARED,
@@ -35,6 +35,7 @@ from commands.rate_limit import CommandRateLimit, Decision, Verdict, warning_tex
 from commands.replies import AlertView, IncidentView
 from commands.text import clean_text
 from commands.usage import INCIDENT_HELP, STATUS_HELP
+from storage.db import is_transient
 from storage.models import Incident, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
@@ -46,6 +47,14 @@ ALERT_SEVERITY = 2
 
 MAX_CAPTURED = 2000
 """Longest captured chat line kept (IRC lines are far shorter; Matrix ones need not be)."""
+
+DATABASE_PATIENCE = 30.0
+"""Seconds a command keeps being retried while the database is unavailable (locked by
+another writer, restarting) before the sender is told it could not be applied."""
+RETRY_FIRST = 0.2
+RETRY_MAX = 2.0
+
+T = TypeVar("T")
 
 LOG_ENTRIES_IN_CHAT = 20
 """How many timeline entries `#incident ID log` sends by private message."""
@@ -195,20 +204,17 @@ class Desk:
         )
         role = required_role(command)
         name = command_name(command)
-        async with self._lock:
-            if role is not None and (principal is None or not principal.may(role)):
-                reason = "not on the whitelist" if principal is None else f"lacks role {role}"
-                async with self._store.transaction() as tx:
-                    await tx.audit.record(
-                        where, self._clock(), command=name, text=message.text,
-                        outcome="refused", reason=reason,
-                    )
-                log.warning(
-                    "refused %s from %s (%s): %s", name, message.sender, where.identity, reason
+        what = f"{name} from {message.sender}"
+
+        async def refuse(reason: str) -> None:
+            async with self._store.transaction() as tx:
+                await tx.audit.record(
+                    where, self._clock(), command=name, text=message.text,
+                    outcome="refused", reason=reason,
                 )
-                self.outcomes["refused"] += 1
-                return [Reply(replies.refusal(name))]
-            outcome = Outcome()
+
+        async def apply_once() -> Outcome:
+            outcome = Outcome()  # afresh: a failed attempt leaves nothing behind
             async with self._store.transaction() as tx:
                 ctx = Applying(self, tx, where, principal, message, self._clock(), outcome)
                 extension = self._extension_for(command)
@@ -221,6 +227,25 @@ class Desk:
                     await tx.audit.record(
                         where, self._clock(), command=name, text=message.text, outcome="accepted"
                     )
+            return outcome
+
+        async with self._lock:
+            try:
+                if role is not None and (principal is None or not principal.may(role)):
+                    reason = ("not on the whitelist" if principal is None
+                              else f"lacks role {role}")
+                    await self._retrying(lambda: refuse(reason), what)
+                    log.warning("refused %s (%s): %s", what, where.identity, reason)
+                    self.outcomes["refused"] += 1
+                    return [Reply(replies.refusal(name))]
+                outcome = await self._retrying(apply_once, what)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                log.error("gave up on %s: the database is unavailable (%s); told the sender",
+                          what, _brief(error))
+                self.outcomes["unavailable"] += 1
+                return [Reply(replies.database_unavailable(name))]
         for event in outcome.events:
             self._bus.publish(event)
         if outcome.queued:
@@ -250,6 +275,33 @@ class Desk:
         log.warning("rate limited %s (%s): too many commands; %s", message.sender,
                     where.identity, pause)
         return [Reply(warning_text(decision))]
+
+    async def _retrying(self, work: Callable[[], Awaitable[T]], what: str) -> T:
+        """`work` (one whole transaction), again while the database is unavailable for a
+        moment: SQLite locked by another writer, PostgreSQL restarting. A failed attempt
+        rolled back, so trying again cannot apply anything twice. Callers hold the lock,
+        so the commands behind this one wait their turn and keep their order."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + DATABASE_PATIENCE
+        delay = RETRY_FIRST
+        failures = 0
+        while True:
+            try:
+                result = await work()
+            except Exception as error:
+                if not is_transient(error) or loop.time() + delay > give_up:
+                    raise
+                failures += 1
+                if failures == 1:
+                    log.warning("database unavailable applying %s (%s); retrying for up to "
+                                "%.0f s", what, _brief(error), DATABASE_PATIENCE)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            if failures:
+                log.info("database back: applied %s after %d retr%s", what, failures,
+                         "y" if failures == 1 else "ies")
+            return result
 
     @property
     def page_url(self) -> str | None:
@@ -655,3 +707,10 @@ def _usage_reply(error: ParseError) -> str:
         return f"{error.reason}. Usage: {error.usage}"
     return f"usage: {error.usage}"
 
+
+
+def _brief(error: BaseException) -> str:
+    """The driver's own words, first line only (SQLAlchemy adds the SQL and its parameters)."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {text[0] if text else ''}".rstrip(": ")

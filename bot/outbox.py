@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable
+from storage.db import is_transient
 from storage.models import OutboxEffect, utcnow
 from storage.unit_of_work import Store
 
@@ -75,6 +76,8 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._retry_lanes: set[str] = set()
+        self._in_flight: dict[asyncio.Task[int], str] = {}
+        """Deliveries `run()` started and that have not settled, with their lanes."""
         self.delivered = 0
         self.failed = 0
 
@@ -88,21 +91,62 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver until `stop()`; sleeps until woken or the next retry is due."""
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self._make_retries_due()
-                progressed = await self.deliver_due()
-            except Exception:
-                log.exception("outbox pass failed; retrying")
-                progressed = 0
-                await asyncio.sleep(1.0)
-            if progressed or self._stopping:
-                continue
-            timeout = await self._seconds_until_next()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+        """Deliver until `stop()`; sleeps until woken, a delivery settles or the next retry
+        is due. Deliveries run on their own: a provider that hangs holds up its own lane
+        only, never a broadcast queued after it."""
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    await self._make_retries_due()
+                    started = await self._start_due()
+                except Exception as error:
+                    if is_transient(error):  # the database is away for a moment
+                        log.warning("outbox pass failed (database unavailable: %s); retrying",
+                                    type(error).__name__)
+                    else:
+                        log.exception("outbox pass failed; retrying")
+                    started = 0
+                    await asyncio.sleep(1.0)
+                if started or self._stopping:
+                    continue
+                timeout = await self._seconds_until_next()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            running = list(self._in_flight)
+            if running:
+                try:
+                    await asyncio.wait(running)
+                finally:  # cancelled while waiting: the deliveries go with us
+                    for task in running:
+                        task.cancel()
+                    await asyncio.gather(*running, return_exceptions=True)
+
+    async def _start_due(self) -> int:
+        """Start delivering the head of every lane that is due and not being delivered."""
+        async with self._store.transaction() as tx:
+            effects = await tx.outbox.claim_due(self._clock(), self._owner, CLAIM_LEASE,
+                                                busy_lanes=set(self._in_flight.values()))
+        for effect in effects:
+            task = asyncio.create_task(self._deliver_one(effect), name=f"deliver {effect.lane}")
+            self._in_flight[task] = effect.lane
+            task.add_done_callback(self._settled)
+        return len(effects)
+
+    def _settled(self, task: asyncio.Task[int]) -> None:
+        self._in_flight.pop(task, None)
+        self._wake.set()
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        # Recording the outcome failed (the database went away): the claim is ours still,
+        # so the next pass takes the effect up again.
+        if is_transient(error):
+            log.warning("%s: could not record the outcome (database unavailable: %s)",
+                        task.get_name(), type(error).__name__)
+        else:
+            log.error("%s: could not record the outcome", task.get_name(), exc_info=error)
 
     def stop(self) -> None:
         self._stopping = True
@@ -138,7 +182,8 @@ class OutboxWorker:
     async def deliver_due(self) -> int:
         """One pass: the head of every lane that is due. Returns how many were settled."""
         async with self._store.transaction() as tx:
-            effects = await tx.outbox.claim_due(self._clock(), self._owner, CLAIM_LEASE)
+            effects = await tx.outbox.claim_due(self._clock(), self._owner, CLAIM_LEASE,
+                                                busy_lanes=set(self._in_flight.values()))
         if not effects:
             return 0
         results = await asyncio.gather(*(self._deliver_one(e) for e in effects))
@@ -146,7 +191,7 @@ class OutboxWorker:
 
     async def _seconds_until_next(self) -> float:
         async with self._store.reading() as tx:
-            next_at = await tx.outbox.next_attempt_at()
+            next_at = await tx.outbox.next_attempt_at(busy_lanes=set(self._in_flight.values()))
         if next_at is None:
             return IDLE_POLL
         return max(0.05, min(IDLE_POLL, (next_at - self._clock()).total_seconds()))

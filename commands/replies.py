@@ -47,6 +47,11 @@ def refusal(command_name: str) -> str:
     return f"you are not authorized to use {command_name}"
 
 
+def database_unavailable(command_name: str) -> str:
+    return (f"{command_name} was not applied: the database is unavailable right now. "
+            "Nothing was recorded; please say it again in a minute.")
+
+
 def not_configured(command_name: str, section: str) -> str:
     return f"{command_name} is not configured here (see the `{section}` section of the config)"
 

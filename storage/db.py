@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.unit_of_work import Store
@@ -97,3 +99,34 @@ async def ping(engine: AsyncEngine) -> None:
     """Raise unless the database answers a trivial query."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57P")
+"""PostgreSQL error classes that pass by themselves: connection exceptions, insufficient
+resources (too many connections), operator intervention (shutdown, restart, starting up)."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """A database failure worth trying again in a moment: SQLite locked by another writer
+    past the busy timeout, PostgreSQL restarting or unreachable, a connection it dropped.
+
+    Anything else (a constraint violated, bad SQL) would fail the same way again.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError | ConnectionError | TimeoutError):
+            return True
+        message = str(current).lower()
+        if "database is locked" in message or "database table is locked" in message:
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
+            return True
+        if isinstance(current, asyncpg.ConnectionDoesNotExistError):
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+    return False

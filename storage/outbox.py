@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,11 +69,13 @@ class OutboxRepository:
         return (await self._session.execute(query)).scalars().all()
 
     async def claim_due(
-        self, now: datetime, owner: str, lease: timedelta, limit: int = 100
+        self, now: datetime, owner: str, lease: timedelta, limit: int = 100,
+        busy_lanes: Collection[str] = (),
     ) -> Sequence[OutboxEffect]:
         """Like `due`, but claimed for `owner` until `now + lease`: effects another live
         worker has claimed are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
-        instances claiming at once never get the same row)."""
+        instances claiming at once never get the same row), and so are `busy_lanes`, whose
+        head the caller is delivering still."""
         heads = (
             select(func.min(OutboxEffect.id))
             .where(_pending())
@@ -91,6 +93,8 @@ class OutboxRepository:
             .order_by(OutboxEffect.id)
             .limit(limit)
         )
+        if busy_lanes:
+            query = query.where(OutboxEffect.lane.not_in(list(busy_lanes)))
         if self._session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         effects = (await self._session.execute(query)).scalars().all()
@@ -136,9 +140,12 @@ class OutboxRepository:
             .values(sending_since=at).execution_options(synchronize_session=False)
         )
 
-    async def next_attempt_at(self) -> datetime | None:
-        """When the earliest pending effect may be tried (None: nothing pending)."""
+    async def next_attempt_at(self, busy_lanes: Collection[str] = ()) -> datetime | None:
+        """When the earliest pending effect may be tried (None: nothing pending), leaving
+        out `busy_lanes` (being delivered: their end, not a time, says when to look again)."""
         query = select(func.min(OutboxEffect.next_attempt_at)).where(_pending())
+        if busy_lanes:
+            query = query.where(OutboxEffect.lane.not_in(list(busy_lanes)))
         # min() takes its argument's type, so this comes back as an aware UTC datetime.
         return (await self._session.execute(query)).scalar_one_or_none()
 

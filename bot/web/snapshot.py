@@ -28,6 +28,7 @@ from bot.web.state import (
     load_page_state,
 )
 from commands.model import MAX_INCIDENT_ID
+from storage.db import is_transient
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
@@ -132,6 +133,8 @@ class Snapshot:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.export is not None:
+            await self.export.close()
 
     async def _rebuild_when_dirty(self) -> None:
         # A burst of changes coalesces into one rebuild; SSE clients hear of each change
@@ -143,8 +146,12 @@ class Snapshot:
             self._busy = True
             try:
                 await self.rebuild()
-            except Exception:
-                log.exception("status page rebuild failed; serving the previous snapshot")
+            except Exception as error:
+                if is_transient(error):  # the database is away for a moment: no traceback
+                    log.warning("status page rebuild failed (database unavailable: %s); "
+                                "serving the previous snapshot", type(error).__name__)
+                else:
+                    log.exception("status page rebuild failed; serving the previous snapshot")
                 self._pending[:0] = events
                 self._busy = False
                 await asyncio.sleep(1.0)

@@ -47,6 +47,11 @@ class PostgresServer:
     user: str
     admin_db: str = "postgres"
     stop: Callable[[], None] = lambda: None
+    halt: Callable[[], None] | None = None
+    """Shut the server down, keeping its data (`pg_ctl stop -m fast`); None when the
+    server is not ours to stop."""
+    resume: Callable[[], None] | None = None
+    """Start it again after `halt`, on the same port."""
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://{self.user}@{self.host}:{self.port}/{database}"
@@ -95,7 +100,14 @@ def start_postgres(*, durable: bool = False) -> PostgresServer:
                        capture_output=True, timeout=60, check=False)
         shutil.rmtree(base, ignore_errors=True)
 
-    server = PostgresServer("127.0.0.1", port, "statusdesk", stop=stop)
+    def halt() -> None:
+        run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def resume() -> None:
+        run(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start")
+
+    server = PostgresServer("127.0.0.1", port, "statusdesk", stop=stop, halt=halt,
+                            resume=resume)
     _wait_ready(server)
     return server
 

@@ -1,14 +1,22 @@
 """The outgoing line queue: every line we send, in order, paced by the token bucket.
 
 Callers hand in the lines of one message (as calls into the library's command builders) and
-wait until the last is written. When the connection is lost, whatever has not started is
-failed with `DeliveryUnavailable` (nothing of it went out, so a retry cannot duplicate it);
-a message cut off half-way counts as sent, since repeating it would repeat its first part.
+wait until the server has confirmed them. A line written to the socket is not yet a line
+delivered: a server that dies (or a connection that breaks) loses whatever it had not
+processed yet, and ngIRCd, say, holds a fast client's lines back to pace them. So after a
+batch the queue sends `PING :<token>`; the server handles a client's lines in order, so its
+PONG confirms every line before it. When the connection is lost, every message not confirmed
+is failed with `DeliveryUnavailable`, and the outbox sends it again after the reconnect: an
+announcement arrives at least once. (The price: a line the server did relay just before the
+connection broke, and never confirmed, is sent twice; after a server restart nobody saw the
+first copy.) A message cut off half-way by the loss counts as sent, since repeating it would
+repeat its first part.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +29,14 @@ log = logging.getLogger("statusdesk.irc")
 
 Write = Callable[[], None]
 """Writes one line (e.g. `functools.partial(connection.notice, "#ops", "text")`)."""
+
+Ping = Callable[[str], None]
+"""Writes `PING :<token>`."""
+
+CONFIRM_PREFIX = "statusdesk-sent-"
+CONFIRM_EVERY = 8
+"""Messages written before a PING is sent even though more are queued: confirmations (and
+the callers waiting for them) do not wait for the end of a long burst."""
 
 
 @dataclass
@@ -41,13 +57,21 @@ def settle(future: asyncio.Future[None] | None, outcome: BaseException | None) -
 
 
 class OutputQueue:
-    def __init__(self, bucket: TokenBucket, online: Callable[[], bool], name: str) -> None:
+    def __init__(self, bucket: TokenBucket, online: Callable[[], bool], name: str,
+                 ping: Ping | None = None) -> None:
         self._bucket = bucket
         self._online = online
         self._name = name
+        self._ping = ping
+        """None: a message counts as delivered once written (no confirmations)."""
         self._queue: deque[_Message] = deque()
         self._wakeup = asyncio.Event()
         self._current: _Message | None = None
+        self._unconfirmed: list[asyncio.Future[None]] = []
+        """Written, no PING asked about them yet."""
+        self._awaiting: dict[int, list[asyncio.Future[None]]] = {}
+        """PING number → the messages its PONG confirms (in the order the PINGs went)."""
+        self._numbers = itertools.count(1)
 
     def queued_lines(self) -> int:
         pending = sum(len(m.lines) - m.sent for m in self._queue)
@@ -72,12 +96,42 @@ class OutputQueue:
         self._wakeup.set()
 
     def fail_all(self, error: BaseException) -> None:
-        """The connection is gone: nothing queued will be written."""
+        """The connection is gone: nothing queued will be written, and what was written but
+        not confirmed may never have been relayed."""
         while self._queue:
             settle(self._queue.popleft().done, error)
+        unconfirmed = self._unconfirmed + [f for fs in self._awaiting.values() for f in fs]
+        self._unconfirmed, self._awaiting = [], {}
+        if unconfirmed:
+            log.info("%s: %d message(s) written but not confirmed by the server; they "
+                     "will be sent again", self._name, len(unconfirmed))
+        for future in unconfirmed:
+            settle(future, error)
+        self._wakeup.set()
+
+    def confirmed(self, token: str) -> bool:
+        """A PONG arrived: settle what its PING (and every earlier one) confirms. False for a
+        PONG to someone else's PING (the keepalive's)."""
+        if not token.startswith(CONFIRM_PREFIX):
+            return False
+        try:
+            number = int(token[len(CONFIRM_PREFIX):])
+        except ValueError:
+            return False
+        for earlier in [n for n in self._awaiting if n <= number]:
+            for future in self._awaiting.pop(earlier):
+                settle(future, None)
+        return True
+
+    def unconfirmed(self) -> int:
+        return len(self._unconfirmed) + sum(len(f) for f in self._awaiting.values())
 
     async def run(self) -> None:
         while True:
+            if self._unconfirmed and (not self._queue
+                                      or len(self._unconfirmed) >= CONFIRM_EVERY):
+                await self._ask_confirmation()
+                continue
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -87,6 +141,30 @@ class OutputQueue:
                 await self._write(message)
             finally:
                 self._current = None
+
+    async def _ask_confirmation(self) -> None:
+        """PING after what was written: a line like any other for the flood limits."""
+        assert self._ping is not None
+        wait = self._bucket.wait_time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            return
+        if not self._online():
+            # The connection is going: its end fails them (fail_all). Until then, wait.
+            self._wakeup.clear()
+            await self._wakeup.wait()
+            return
+        self._bucket.try_take()
+        number = next(self._numbers)
+        batch, self._unconfirmed = self._unconfirmed, []
+        try:
+            self._ping(f"{CONFIRM_PREFIX}{number}")
+        except Exception as error:
+            log.warning("%s: could not ask the server to confirm: %s", self._name, error)
+            for future in batch:
+                settle(future, DeliveryUnavailable(f"could not confirm: {error}"))
+            return
+        self._awaiting[number] = batch
 
     async def _write(self, message: _Message) -> None:
         while message.sent < len(message.lines):
@@ -105,7 +183,11 @@ class OutputQueue:
                 return
             message.sent += 1
         if message.sent == len(message.lines):
-            settle(message.done, None)
+            if self._ping is not None and message.done is not None \
+                    and not message.done.done():
+                self._unconfirmed.append(message.done)
+            else:
+                settle(message.done, None)
         elif message.sent == 0:
             settle(message.done, DeliveryUnavailable(f"{self._name} is not connected"))
         else:

@@ -150,7 +150,7 @@ class IrcTransport:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._output = OutputQueue(self._bucket, lambda: self._registered,
-                                   f"irc/{config.name}")
+                                   f"irc/{config.name}", ping=self._ping)
         self._incoming: asyncio.Queue[_Incoming] = asyncio.Queue(INCOMING_LIMIT)
         self._notice_batches: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}
         self._topic_waiters: dict[str, asyncio.Future[None]] = {}
@@ -200,6 +200,7 @@ class IrcTransport:
             "error": self._on_error,
             "yourebannedcreep": self._on_error,
             "disconnect": self._on_disconnect,
+            "pong": self._on_pong,
         }
         for event_type in REFUSALS:
             self._handlers.setdefault(event_type, self._on_join_refused)
@@ -314,6 +315,7 @@ class IrcTransport:
             "connects": self._connects,
             "last_error": self._last_error,
             "queued_lines": self._output.queued_lines(),
+            "unconfirmed_messages": self._output.unconfirmed(),
         }
 
     # --- connection life cycle ------------------------------------------------------------
@@ -815,6 +817,14 @@ class IrcTransport:
         self._last_error = f"server said: {sanitize(str(text))[:200]}"
         log.log(logging.INFO if self._stopping else logging.WARNING, "irc/%s: %s",
                 self.network, self._last_error)
+
+    def _ping(self, token: str) -> None:
+        self._connection().ping(token)
+
+    def _on_pong(self, event: Any) -> None:
+        for token in [*event.arguments, event.target]:
+            if isinstance(token, str) and self._output.confirmed(token):
+                return
 
     def _on_disconnect(self, event: Any) -> None:
         if not self._lost.is_set():

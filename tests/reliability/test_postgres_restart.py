@@ -1,0 +1,184 @@
+"""PostgreSQL stopped and started again under a steady stream of commands (`statusdesk run`
+on the console, a real subprocess): the bot re-establishes its connections by itself, every
+command typed during the outage is applied once PostgreSQL is back (or refused in so many
+words; never silently dropped), and /healthz says 503 while the database is away, 200 after.
+
+The server is one of this module's own: stopping the session's shared one would disturb
+every other test using it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.leadership import asyncpg_dsn
+from commands.replies import database_unavailable
+from tests.conftest import server_missing
+from tests.console_bot import Bot, http_get, wait_for_http, wait_for_role
+from tests.figures import record
+from tests.servers.ports import free_port
+from tests.servers.postgres import PostgresServer, ServerUnavailable, start_postgres
+
+COMMANDS = 60
+INTERVAL = 0.1
+"""Seconds between two commands: a steady stream, ten a second."""
+HALT_AT = 15
+"""The command after which PostgreSQL is stopped."""
+OUTAGE = 3.0
+"""Seconds PostgreSQL stays down."""
+
+APPLIED = "<statusdesk> op: Logged on the status page."
+REFUSED = f"<statusdesk> op: {database_unavailable('#status log')}"
+
+
+@pytest.fixture(scope="module")
+def own_pg() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _admin(server: PostgresServer, sql: str) -> None:
+    connection = await asyncpg.connect(server.dsn)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _posts(url: str) -> dict[str, int]:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await connection.fetch(
+            "SELECT text, count(*) AS n FROM status_posts GROUP BY text")
+        return {row["text"]: int(row["n"]) for row in rows}
+    finally:
+        await connection.close()
+
+
+class HealthWatch:
+    """/healthz polled every 50 ms in a thread: (asked at, answered at, status), monotonic."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.seen: list[tuple[float, float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            asked = time.monotonic()
+            try:
+                status, _, _ = http_get(self.port, "/healthz")
+            except OSError:
+                status = 0
+            self.seen.append((asked, time.monotonic(), status))
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+def _replies(bot: Bot, count: int, timeout: float) -> list[str]:
+    """The next `count` answers to `#status log` on the bot's stdout."""
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        try:
+            line = bot.lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        bot.seen.append(line)
+        if line in (APPLIED, REFUSED) or "op:" in line:
+            got.append(line)
+    assert len(got) == count, f"{len(got)} answers of {count}: {got}; stderr: {bot.stderr()}"
+    return got
+
+
+def test_commands_typed_while_postgresql_restarts_are_applied_once(
+    own_pg: PostgresServer, tmp_path: Path
+) -> None:
+    assert own_pg.halt is not None and own_pg.resume is not None
+    asyncio.run(_admin(own_pg, "CREATE DATABASE restarts"))
+    url = own_pg.url("restarts")
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {{url: '{url}'}}\nconsole: true\n"
+                      f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n")
+    bot = Bot(config, tmp_path)
+    health: HealthWatch | None = None
+    times: dict[str, float] = {}
+    try:
+        wait_for_http(port, 60)
+        wait_for_role(port, "leader", 60)
+        health = HealthWatch(port)
+
+        def restart() -> None:
+            assert own_pg.halt is not None and own_pg.resume is not None
+            times["halting"] = time.monotonic()
+            own_pg.halt()
+            times["down"] = time.monotonic()
+            time.sleep(OUTAGE)
+            times["resuming"] = time.monotonic()
+            own_pg.resume()
+            times["up"] = time.monotonic()
+
+        restarter = threading.Thread(target=restart)
+        for n in range(COMMANDS):
+            bot.type(f"#status log load {n}")
+            if n == HALT_AT:
+                restarter.start()
+            time.sleep(INTERVAL)
+        restarter.join(timeout=90)
+        assert "up" in times, "PostgreSQL did not come back"
+
+        answers = _replies(bot, COMMANDS, timeout=90)
+        wait_for_role(port, "leader", 60)
+        status, _, body = http_get(port, "/healthz")
+        assert status == 200, body
+        assert json.loads(body)["database"] == "ok"
+    finally:
+        if health is not None:
+            health.close()
+        code, stderr = bot.close()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr, stderr
+
+    unexpected = [a for a in answers if a not in (APPLIED, REFUSED)]
+    assert not unexpected, unexpected
+    posts = asyncio.run(_posts(url))
+    applied = [f"load {n}" for n, a in enumerate(answers) if a == APPLIED]
+    refused = [f"load {n}" for n, a in enumerate(answers) if a == REFUSED]
+    # Every answer tells the truth: applied ones are there exactly once, refused ones not.
+    assert {text: posts.get(text) for text in applied} == dict.fromkeys(applied, 1)
+    assert [text for text in refused if text in posts] == []
+    # A few seconds' outage is well within the bot's patience: nothing had to be refused.
+    assert refused == []
+
+    assert health is not None
+    during = [s for asked, answered, s in health.seen
+              if times["down"] < asked and answered < times["resuming"]]
+    after = [(answered, s) for asked, answered, s in health.seen if asked > times["up"]]
+    assert during and all(s == 503 for s in during), during
+    back = next(t for t, s in after if s == 200) - times["up"]
+    assert all(s == 200 for t, s in after if t > times["up"] + back), after
+    record("server faults", f"PostgreSQL stopped for {OUTAGE:.0f} s under {1 / INTERVAL:.0f} "
+           f"commands/s: {len(applied)}/{COMMANDS} applied once, 0 lost, 0 refused; /healthz "
+           f"503 during the outage, 200 again {back:.1f} s after PostgreSQL was back")
