@@ -204,9 +204,14 @@ async def test_on_irc_the_new_leader_rejoins_and_announces_once(
             await watcher.wait_for(lambda m, c=channel: m.command == "NOTICE"  # type: ignore[misc]
                                    and m.params[0] == c and m.text == "NOTICE: Working on it",
                                    since=since)
-        reply = await alice.wait_for(lambda m: m.command == "PRIVMSG" and m.nick == nick
+        # The dead leader's connection can outlive it on the server for a moment, so the new
+        # one may have registered as NICK_ and answer under it until it takes NICK back.
+        reply = await alice.wait_for(lambda m: m.command == "PRIVMSG"
+                                     and m.nick in (nick, f"{nick}_")
                                      and "Notice sent" in m.text)
         assert reply.text == "alice: Notice sent (added to incident #1)."
+        await _until(lambda: json.loads(http_get(second_port, "/healthz")[2])["transports"][
+            "irc/testnet"]["nick"] == nick, 30, "new leader has its nick back")
         sse.wait_for("status.posted")
         await asyncio.sleep(1.0)  # anything sent twice would have arrived by now
         seen = [(m.params[0], m.text) for m in watcher.lines if m.command == "NOTICE"]

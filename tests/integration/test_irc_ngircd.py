@@ -339,6 +339,24 @@ async def test_nick_in_use_fallback_and_private_questions(
         await squatter.close()
 
 
+async def test_a_nick_freed_out_of_sight_is_taken_back(
+    ngircd: NgircdServer, channels: list[str], sqlite_url: str
+) -> None:
+    # The holder shares no channel with the bot (a failed-over predecessor that died before
+    # the bot joined anything): its QUIT never reaches the bot; ISON has to find out.
+    nick = unique("desk")
+    squatter = await RawClient.connect(ngircd.host, ngircd.port, nick)
+    async with running_bot(sqlite_url, ngircd.port, channels[:1], nick=nick) as bot:
+        await bot.joined()
+        assert bot.irc.health()["nick"] == f"{nick}_"
+        await squatter.close()
+        for _ in range(600):
+            if bot.irc.health()["nick"] == nick:
+                break
+            await asyncio.sleep(0.05)
+        assert bot.irc.health()["nick"] == nick
+
+
 async def test_a_silent_server_is_declared_dead_and_the_bot_reconnects(
     ngircd: NgircdServer, channels: list[str], sqlite_url: str
 ) -> None:

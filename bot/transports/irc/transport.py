@@ -72,6 +72,10 @@ REJOIN_BASE = 2.0
 REJOIN_CAP = 600.0
 INCOMING_LIMIT = 1000
 KEEPALIVE_CHECK = 5.0
+# A fallback nick asks this often whether the configured one is free. Its holder's QUIT frees
+# it too, but we only see that when we share a channel: a predecessor killed before we joined
+# (failover) lingers until the server notices, and nobody tells us when it does.
+NICK_RECLAIM_EVERY = 10.0
 QUIT_WAIT = 2.0
 WHOX_TOKEN = "734"
 MAX_TARGET = 200
@@ -163,6 +167,7 @@ class IrcTransport:
         self._stopping = False
         self._mask: str | None = None
         self._nick_attempts = 0
+        self._nick_asked = -NICK_RECLAIM_EVERY
         self._last_error: str | None = None
         self._connects = 0
         self._dropped_incoming = 0
@@ -183,6 +188,7 @@ class IrcTransport:
             "kick": self._on_kick,
             "quit": self._on_quit,
             "nick": self._on_nick,
+            "ison": self._on_ison,
             "topic": self._on_topic,
             "currenttopic": self._on_current_topic,
             "notopic": self._on_no_topic,
@@ -380,6 +386,7 @@ class IrcTransport:
                 await asyncio.wait_for(self._lost.wait(), check)
             if self._lost.is_set():
                 break
+            self._ask_for_nick()
             verdict = keepalive.check(time.monotonic(), conn.last_received)
             if verdict is Verdict.PING:
                 conn.ping(f"statusdesk-{int(time.time())}")
@@ -656,6 +663,21 @@ class IrcTransport:
         log.warning("irc/%s: nick %s is taken (%s); trying %s", self.network, wanted,
                     event.type, fallback)
         self._write_now([f"NICK {fallback}"])
+
+    def _ask_for_nick(self) -> None:
+        """Under a fallback nick: ISON the configured one now and then (`_on_ison`)."""
+        conn = self._conn
+        now = time.monotonic()
+        if (conn is None or not self._registered or self._is_me(self._config.nick)
+                or now - self._nick_asked < NICK_RECLAIM_EVERY):
+            return
+        self._nick_asked = now
+        self._write_now([f"ISON {self._config.nick}"])
+
+    def _on_ison(self, event: Any) -> None:
+        online = {self._fold(nick) for arg in event.arguments for nick in arg.split()}
+        if self._fold(self._config.nick) not in online:
+            self._reclaim_nick(self._config.nick)
 
     def _reclaim_nick(self, freed: str) -> None:
         """The holder of our configured nick let go of it: take it back."""
