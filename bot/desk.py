@@ -171,6 +171,10 @@ class Desk:
         log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
                   message.sender, message.text)
         if isinstance(parsed, ParseError):
+            if message.event_id is not None:
+                async with self._lock, self._store.transaction() as tx:
+                    if not await self._first_time(tx, message):
+                        return []
             self.outcomes["usage"] += 1
             return [Reply(_usage_reply(parsed))]
         return await self.apply(parsed, message)
@@ -190,6 +194,8 @@ class Desk:
             if role is not None and (principal is None or not principal.may(role)):
                 reason = "not on the whitelist" if principal is None else f"lacks role {role}"
                 async with self._store.transaction() as tx:
+                    if not await self._first_time(tx, message):
+                        return []
                     await tx.audit.record(
                         where, self._clock(), command=name, text=message.text,
                         outcome="refused", reason=reason,
@@ -201,6 +207,8 @@ class Desk:
                 return [Reply(replies.refusal(name))]
             outcome = Outcome()
             async with self._store.transaction() as tx:
+                if not await self._first_time(tx, message):
+                    return []
                 ctx = Applying(self, tx, where, principal, message, self._clock(), outcome)
                 extension = self._extension_for(command)
                 if extension is not None:
@@ -252,10 +260,26 @@ class Desk:
                       transport=message.transport, network=message.network,
                       channel=message.target)
         async with self._lock, self._store.transaction() as tx:
+            if not await self._first_time(tx, message):
+                return
             for incident in await tx.incidents.list_open():
                 # Chatter is not an update: updated_at stays, so reminders still fire.
                 await tx.timeline.append(incident.id, "chat", where, self._clock(), text=text,
                                          public=False)
+
+    async def _first_time(self, tx: Transaction, message: Message) -> bool:
+        """Claim the message's event for this transaction: False when it was applied
+        before (a network handing an event over again after a crash). Committed with the
+        command's effects, so a crash either keeps both or loses both, and the replayed
+        event is then applied."""
+        if message.event_id is None:
+            return True
+        scope = f"{message.transport}/{message.network}"
+        if await tx.inbound_events.claim(scope, message.event_id, self._clock()):
+            return True
+        log.info("%s event %s from %s was applied before; not again", scope,
+                 message.event_id, message.sender)
+        return False
 
     # --- dispatch ------------------------------------------------------------------------
 
