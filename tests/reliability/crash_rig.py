@@ -190,7 +190,8 @@ class IrcOperator(Operator):
 
     def choose(self) -> tuple[str, str, str]:
         tag = self.ledger.tag(self.network)
-        kinds = ["notice"] * 3 + ["log", "alert", "alert"] + (["ok"] * 2 if self.alert_on else [])
+        # Topic changes are few, as in real life: the IRC server paces each one.
+        kinds = ["notice"] * 4 + ["log", "alert"] + (["ok"] if self.alert_on else [])
         kind = self.rng.choice(kinds)
         line = {"notice": "#status notice {}", "log": "#status log {}",
                 "alert": "#status alert {}", "ok": "#status ok {}"}[kind].format(tag)
