@@ -54,7 +54,7 @@ from tests.servers.ngircd import NgircdServer
 from tests.servers.ports import free_port
 from tests.servers.synapse import SynapseServer
 
-FAST_ROUNDS = 5
+FAST_ROUNDS = 4
 SOAK_ROUNDS = 50
 BOB_KEY = "b" * 32
 READY_WAIT = 90.0
