@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.transports.base import DeliveryRejected, DeliveryUnavailable, KeyedNotices
 from bot.transports.registry import Transports
 
 
 class Broadcaster:
+    """Notices go out at most once where the network cannot tell a repeat (IRC), and
+    exactly once where it deduplicates by a key of ours (Matrix transaction ids)."""
+
     kinds = frozenset({"notice"})
 
     def __init__(self, transports: Transports) -> None:
@@ -16,3 +20,17 @@ class Broadcaster:
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
         transport = self._transports.get(payload["transport"], payload["network"])
         await transport.notice(payload["target"], payload["text"])
+
+    def repeats_safely(self, kind: str, payload: dict[str, Any]) -> bool:
+        try:
+            transport = self._transports.get(payload["transport"], payload["network"])
+        except DeliveryRejected:
+            return False
+        return isinstance(transport, KeyedNotices)
+
+    async def deliver_keyed(self, kind: str, payload: dict[str, Any], key: str) -> None:
+        transport = self._transports.get(payload["transport"], payload["network"])
+        if not isinstance(transport, KeyedNotices):
+            # Replaced since it was looked at: next time it goes the ordinary way.
+            raise DeliveryUnavailable(f"{transport.name}/{transport.network} changed")
+        await transport.notice_keyed(payload["target"], payload["text"], key)

@@ -189,6 +189,10 @@ class Desk:
             if not decision.allowed:
                 return await self._rate_limited(parsed, message, principal, decision)
         if isinstance(parsed, ParseError):
+            if message.event_id is not None:
+                async with self._lock, self._store.transaction() as tx:
+                    if not await self._first_time(tx, message):
+                        return []
             self.outcomes["usage"] += 1
             return [Reply(_usage_reply(parsed))]
         return await self.apply(parsed, message)
@@ -206,16 +210,23 @@ class Desk:
         name = command_name(command)
         what = f"{name} from {message.sender}"
 
-        async def refuse(reason: str) -> None:
+        async def refuse(reason: str) -> bool:
+            """False: this very event was handled before (a replay after a restart)."""
             async with self._store.transaction() as tx:
+                if not await self._first_time(tx, message):
+                    return False
                 await tx.audit.record(
                     where, self._clock(), command=name, text=message.text,
                     outcome="refused", reason=reason,
                 )
+            return True
 
-        async def apply_once() -> Outcome:
+        async def apply_once() -> Outcome | None:
+            """None: this very event was handled before (a replay after a restart)."""
             outcome = Outcome()  # afresh: a failed attempt leaves nothing behind
             async with self._store.transaction() as tx:
+                if not await self._first_time(tx, message):
+                    return None
                 ctx = Applying(self, tx, where, principal, message, self._clock(), outcome)
                 extension = self._extension_for(command)
                 if extension is not None:
@@ -234,11 +245,15 @@ class Desk:
                 if role is not None and (principal is None or not principal.may(role)):
                     reason = ("not on the whitelist" if principal is None
                               else f"lacks role {role}")
-                    await self._retrying(lambda: refuse(reason), what)
+                    if not await self._retrying(lambda: refuse(reason), what):
+                        return []
                     log.warning("refused %s (%s): %s", what, where.identity, reason)
                     self.outcomes["refused"] += 1
                     return [Reply(replies.refusal(name))]
-                outcome = await self._retrying(apply_once, what)
+                applied = await self._retrying(apply_once, what)
+                if applied is None:
+                    return []
+                outcome = applied
             except Exception as error:
                 if not is_transient(error):
                     raise
@@ -334,10 +349,26 @@ class Desk:
                       transport=message.transport, network=message.network,
                       channel=message.target)
         async with self._lock, self._store.transaction() as tx:
+            if not await self._first_time(tx, message):
+                return
             for incident in await tx.incidents.list_open():
                 # Chatter is not an update: updated_at stays, so reminders still fire.
                 await tx.timeline.append(incident.id, "chat", where, self._clock(), text=text,
                                          public=False)
+
+    async def _first_time(self, tx: Transaction, message: Message) -> bool:
+        """Claim the message's event for this transaction: False when it was applied
+        before (a network handing an event over again after a crash). Committed with the
+        command's effects, so a crash either keeps both or loses both, and the replayed
+        event is then applied."""
+        if message.event_id is None:
+            return True
+        scope = f"{message.transport}/{message.network}"
+        if await tx.inbound_events.claim(scope, message.event_id, self._clock()):
+            return True
+        log.info("%s event %s from %s was applied before; not again", scope,
+                 message.event_id, message.sender)
+        return False
 
     # --- dispatch ------------------------------------------------------------------------
 

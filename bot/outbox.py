@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.transports.base import DeliveryRejected, DeliveryUnavailable
 from storage.db import is_transient
@@ -48,6 +48,25 @@ REPEATABLE_ATTRIBUTE = "repeatable"
 """A deliverer may list, in an attribute of this name, the kinds that are safe to deliver
 twice (setting a topic, a page the provider deduplicates). Other kinds are marked as being
 sent before they start, so a crash half-way is never followed by a second copy."""
+
+
+@runtime_checkable
+class KeyedDeliverer(Protocol):
+    """A deliverer that can make a second delivery of some effects harmless when it is given
+    a key that stays the same across attempts (a Matrix notice: the key becomes the
+    transaction id, which the homeserver deduplicates by). Those effects are retried after a
+    crash instead of given up, so they go out exactly once."""
+
+    def repeats_safely(self, kind: str, payload: dict[str, Any]) -> bool: ...
+
+    async def deliver_keyed(self, kind: str, payload: dict[str, Any], key: str) -> None: ...
+
+
+def delivery_key(effect: OutboxEffect) -> str:
+    """The same for every attempt at one effect, and different for an effect of another
+    database that happens to share its idempotency key and id (a fresh database re-using a
+    Matrix device would otherwise have its new notices taken for old ones)."""
+    return f"{effect.idempotency_key}|{effect.id}|{effect.created_at.isoformat()}"
 
 
 def backoff(attempts: int) -> float:
@@ -205,10 +224,15 @@ class OutboxWorker:
             if now - effect.created_at > MAX_AGE:
                 raise DeliveryRejected(f"expired: undelivered for more than {MAX_AGE}")
             async with self._slots:
-                if effect.kind not in self._repeatable:
-                    async with self._store.transaction() as tx:
-                        await tx.outbox.mark_sending(effect.id, self._clock())
-                await deliverer.deliver(effect.kind, effect.payload)
+                if (isinstance(deliverer, KeyedDeliverer)
+                        and deliverer.repeats_safely(effect.kind, effect.payload)):
+                    await deliverer.deliver_keyed(effect.kind, effect.payload,
+                                                  delivery_key(effect))
+                else:
+                    if effect.kind not in self._repeatable:
+                        async with self._store.transaction() as tx:
+                            await tx.outbox.mark_sending(effect.id, self._clock())
+                    await deliverer.deliver(effect.kind, effect.payload)
         except DeliveryRejected as error:
             await self._settle(effect, failed=str(error))
             self.failed += 1

@@ -228,6 +228,20 @@ class TransportState(Base):
     updated_at: Mapped[datetime]
 
 
+class InboundEvent(Base):
+    """A chat event whose command was applied (a Matrix event id), recorded in the command's
+    own transaction: an event a network hands over again after a crash (a sync replayed
+    from an older token) is recognised, and applied neither twice nor never."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (Index("ix_inbound_events_at", "at"),)
+
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    """`transport/network` the id belongs to."""
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    at: Mapped[datetime]
+
+
 class PlaybookLink(Base):
     """A bug linked to a playbook entry from chat (`#playbook link TOPIC BUG-URL`); the
     entries themselves are files, so only the links added from chat live here."""

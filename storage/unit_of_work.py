@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.audit import AuditRepository
+from storage.inbound_events import InboundEventRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
 from storage.outbox import OutboxRepository
@@ -36,6 +37,7 @@ class Transaction:
         self.playbook_links = PlaybookLinkRepository(session)
         self.pages = PageRepository(session)
         self.oncall_overrides = OverrideRepository(session)
+        self.inbound_events = InboundEventRepository(session)
 
 
 class Store:

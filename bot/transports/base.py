@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from commands.auth import Identity
 
@@ -12,6 +12,7 @@ __all__ = [
     "DeliveryRejected",
     "DeliveryUnavailable",
     "Identity",
+    "KeyedNotices",
     "Message",
     "MessageSink",
     "Transport",
@@ -87,4 +88,15 @@ class Transport(Protocol):
 
     def health(self) -> dict[str, Any]:
         """Connection state for /healthz, e.g. `{"connected": true, "channels": {...}}`."""
+        ...
+
+
+@runtime_checkable
+class KeyedNotices(Protocol):
+    """A transport whose network recognises a repeated send by a key of ours and keeps one
+    copy (Matrix: the transaction id of `PUT /rooms/{room}/send/{type}/{txnId}`), so a
+    notice interrupted by a crash can safely be sent again."""
+
+    async def notice_keyed(self, target: str, text: str, key: str) -> None:
+        """Like `notice`; the same `key` twice delivers once."""
         ...

@@ -283,7 +283,10 @@ class IrcTransport:
             call = (functools.partial(conn.topic, state.name, topic) if topic
                     # The library would send a bare `TOPIC #channel`, which asks instead.
                     else functools.partial(conn.send_raw, f"TOPIC {state.name} :"))
-        if (state.topic or "") == topic:
+        if (state.topic or "") == topic and state.expected_topic in (None, topic):
+            # Already so, and no other topic of ours is still on its way: the server
+            # applies that one after this call (its echo lags when it paces us), so
+            # skipping would leave that one in place.
             return
         state.expected_topic = topic
         key = self._fold(state.name)

@@ -1,16 +1,17 @@
 """What the Matrix transport keeps in the database between runs.
 
 The device and its access token (so a restart is the same device, with the same encryption
-keys, rather than a new login each time), the sync token to resume from, the ids of the last
-events handled, and the direct-message room kept with each user. All of it lives in the
+keys, rather than a new login each time), the sync token to resume from (saved once the
+commands before it have run), and the direct-message room kept with each user. Which events
+were applied is recorded by the desk, with each command. All of it lives in the
 `transport_state` table under one scope per bot account.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from storage.models import utcnow
 from storage.unit_of_work import Store
@@ -21,7 +22,6 @@ class Saved:
     device_id: str | None
     access_token: str | None
     next_batch: str | None
-    recent_events: list[str]
     direct_rooms: dict[str, str]
 
 
@@ -36,13 +36,11 @@ class MatrixState:
             device_id = await get(self._scope, "device_id")
             access_token = await get(self._scope, "access_token")
             next_batch = await get(self._scope, "next_batch")
-            recent = await get(self._scope, "recent_events")
             direct = await get(self._scope, "direct_rooms")
         return Saved(
             device_id=device_id,
             access_token=access_token,
             next_batch=next_batch,
-            recent_events=_json_list(recent),
             direct_rooms=_json_dict(direct),
         )
 
@@ -68,23 +66,17 @@ class MatrixState:
         async with self._store.transaction() as tx:
             await tx.transport_state.put(self._scope, "next_batch", token, utcnow())
 
-    async def save_recent_events(self, ids: Sequence[str]) -> None:
+    async def forget_applied_events(self, older_than: timedelta) -> None:
+        """Drop the ids of events applied long ago (the desk records them)."""
         async with self._store.transaction() as tx:
-            await tx.transport_state.put(self._scope, "recent_events", json.dumps(list(ids)),
-                                         utcnow())
+            await tx.inbound_events.forget_before(utcnow() - older_than)
+            # Kept by versions before the desk recorded applied events; unused now.
+            await tx.transport_state.delete(self._scope, "recent_events")
 
     async def save_direct_rooms(self, rooms: dict[str, str]) -> None:
         async with self._store.transaction() as tx:
             await tx.transport_state.put(self._scope, "direct_rooms",
                                          json.dumps(rooms, sort_keys=True), utcnow())
-
-
-def _json_list(raw: str | None) -> list[str]:
-    try:
-        value = json.loads(raw) if raw else []
-    except ValueError:
-        return []
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def _json_dict(raw: str | None) -> dict[str, str]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -71,6 +74,8 @@ MAX_REPLY_WAIT = 10.0
 ROOM_WAIT = 15.0
 STOP_DRAIN = 5.0
 JOIN_ATTEMPTS = 5
+APPLIED_EVENTS_KEPT = timedelta(days=7)
+"""How long the ids of applied events are kept: a replayed sync is minutes old, not days."""
 REJOIN_INTERVAL = 300.0
 """How often rooms that could not be joined are tried again while connected."""
 
@@ -82,6 +87,13 @@ LOGIN_REFUSED = frozenset({"M_FORBIDDEN", "M_USER_DEACTIVATED", "M_INVALID_USERN
 NO_TOPIC_POWER = ("I cannot change this room's topic: my power level is too low. Alerts are "
                   "announced here as notices only; give me the power to set the topic to have "
                   "it changed too.")
+
+
+@dataclass(frozen=True, slots=True)
+class _SyncedTo:
+    """In the inbox after a sync's messages: the token to resume from once they ran."""
+
+    token: str
 
 
 class _Fatal(Exception):
@@ -99,6 +111,11 @@ class _SyncFailed(Exception):
 def server_name(user_id: str) -> str:
     """`@bot:example.org` → `example.org`: the network a Matrix account belongs to."""
     return user_id.split(":", 1)[1]
+
+
+def transaction_id(key: str) -> str:
+    """A transaction id for `key`: short, URL-safe, and the same every time."""
+    return "statusdesk." + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def reconnect_delay(attempt: int) -> float:
@@ -128,7 +145,7 @@ class MatrixTransport:
                           for user, devices in config.verified_devices.items()}
         self._client: AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Message | _SyncedTo] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._stopping = False
@@ -157,8 +174,9 @@ class MatrixTransport:
         saved = await self._state.load()
         self._saved_device, self._saved_token = saved.device_id, saved.access_token
         self._next_batch = saved.next_batch
-        self._recent = RecentEvents(saved.recent_events)
+        self._recent = RecentEvents()
         self._direct = dict(saved.direct_rooms)
+        await self._state.forget_applied_events(APPLIED_EVENTS_KEPT)
         self._reader = asyncio.create_task(self._read(sink), name="matrix-commands")
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
         waiter = asyncio.create_task(self._first_attempt.wait())
@@ -185,7 +203,8 @@ class MatrixTransport:
         if self._rejoining is not None:
             self._rejoining.cancel()
         if self._reader is not None:
-            # Commands already taken from the homeserver are remembered as handled: run them.
+            # Commands already taken from the homeserver: run them now, rather than have
+            # them come again with the next start's sync.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._inbox.join(), STOP_DRAIN)
             self._reader.cancel()
@@ -201,6 +220,13 @@ class MatrixTransport:
 
     async def notice(self, target: str, text: str) -> None:
         await self._send_content(self._room_id(target), message_content(text, "m.notice"))
+
+    async def notice_keyed(self, target: str, text: str, key: str) -> None:
+        """A notice the homeserver keeps once however often it is sent with this `key`:
+        the key becomes the transaction id, which Synapse remembers per device for a day
+        (the outbox gives up on an effect before that)."""
+        await self._send_content(self._room_id(target), message_content(text, "m.notice"),
+                                 txn_id=transaction_id(key))
 
     async def set_topic(self, target: str, text: str) -> None:
         room_id = self._room_id(target)
@@ -460,9 +486,9 @@ class MatrixTransport:
             return
         if not self._recent.add(event.event_id):
             return
-        # Remembered before the command runs: a crash now loses one command rather than
-        # repeating it after the restart.
-        await self._state.save_recent_events(self._recent.ids())
+        # Nothing is saved here: the desk records the event id in the command's own
+        # transaction, and the sync token moves on only once the command has run, so after
+        # a crash the event comes again and is applied if, and only if, it was not.
         self._inbox.put_nowait(Message(
             transport=self.name,
             network=self.network,
@@ -478,14 +504,21 @@ class MatrixTransport:
 
     async def _read(self, sink: MessageSink) -> None:
         """Hand messages to the core one at a time, in order, outside the sync loop: a
-        command may need the next sync (a direct room it opens) and must not block it."""
+        command may need the next sync (a direct room it opens) and must not block it.
+        A sync's token comes after its messages, and is saved once they have run."""
         while True:
-            message = await self._inbox.get()
+            item = await self._inbox.get()
             try:
-                await sink(message)
+                if isinstance(item, _SyncedTo):
+                    await self._state.save_next_batch(item.token)
+                else:
+                    await sink(item)
             except Exception:
-                log.exception("matrix: handling %s from %s failed", message.event_id,
-                              message.sender)
+                if isinstance(item, _SyncedTo):
+                    log.exception("matrix: saving the sync token failed")
+                else:
+                    log.exception("matrix: handling %s from %s failed", item.event_id,
+                                  item.sender)
             finally:
                 self._inbox.task_done()
 
@@ -514,7 +547,9 @@ class MatrixTransport:
                 for room_id in response.rooms.leave:
                     self._gate.left(room_id)
             if response.next_batch and response.next_batch != self._next_batch:
-                await self._state.save_next_batch(response.next_batch)
+                # Saved behind this sync's commands: a crash before they ran resumes from
+                # the previous token, and they come again.
+                self._inbox.put_nowait(_SyncedTo(response.next_batch))
                 self._next_batch = response.next_batch
             self._mark_connected()
             self._maybe_rejoin()
@@ -600,7 +635,8 @@ class MatrixTransport:
                     raise
                 await asyncio.sleep(min(error.retry_after, MAX_REPLY_WAIT))
 
-    async def _send_content(self, room_id: str, content: dict[str, Any]) -> None:
+    async def _send_content(self, room_id: str, content: dict[str, Any],
+                            txn_id: str | None = None) -> None:
         client = self._live_client()
         room = client.rooms.get(room_id)
         if room is None:
@@ -609,7 +645,7 @@ class MatrixTransport:
             if room.encrypted:
                 await self._prepare_encrypted(client, room)
             response = await client.room_send(room_id, "m.room.message", content,
-                                              ignore_unverified_devices=True)
+                                              tx_id=txn_id, ignore_unverified_devices=True)
         except NETWORK_ERRORS as error:
             raise DeliveryUnavailable(f"homeserver unreachable: {error}") from error
         except (OlmTrustError, EncryptionError, LocalProtocolError) as error:

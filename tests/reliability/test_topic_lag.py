@@ -1,0 +1,94 @@
+"""A topic change whose echo is late must not make the next one look done already.
+
+Found by the crash test: ngIRCd paces a client's TOPIC lines, so after a backlog the echo of
+an alert's topic came later than the bot waits for it; the restore that followed saw the old
+topic still in place, skipped sending it, and the alert's topic, applied afterwards, stayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from tests.conftest import start_ngircd_or_fail
+from tests.irc_bot import running_bot, unique
+from tests.irc_client import RawClient
+from tests.servers.ports import free_port
+
+
+class LaggingProxy:
+    """A loopback TCP proxy that can hold back what the server says (and let it all through
+    later, in order), the way a server that paces its clients looks to one of them."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        await asyncio.gather(self._pump(reader, up_writer, gated=False),
+                             self._pump(up_reader, writer, gated=True), return_exceptions=True)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                    gated: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if gated:
+                    await self._open.wait()
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        self.release()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+
+async def test_a_late_echo_does_not_swallow_the_next_topic(sqlite_url: str) -> None:
+    server = start_ngircd_or_fail()
+    proxy = LaggingProxy(server.host, server.port)
+    await proxy.start()
+    channel = unique("#lag-")
+    watcher = None
+    try:
+        async with running_bot(sqlite_url, proxy.port, [channel], nick=unique("lag"),
+                               host="127.0.0.1") as bot:
+            await bot.joined()
+            watcher = await RawClient.connect(server.host, server.port, unique("watch"))
+            await watcher.join(channel)
+            await bot.irc.set_topic(channel, "Original topic")
+            assert await watcher.topic(channel) == "Original topic"
+
+            proxy.hold()  # the alert's TOPIC goes out; its echo is held back
+            await bot.irc.set_topic(channel, "Alert: gate is down")
+            await bot.irc.set_topic(channel, "Original topic")
+            proxy.release()
+
+            for _ in range(100):
+                if bot.irc.health()["queued_lines"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            assert await watcher.topic(channel) == "Original topic"
+    finally:
+        if watcher is not None:
+            await watcher.close()
+        await proxy.stop()
+        server.cleanup()
