@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.desk import MAX_CAPTURED
+from bot.transports.base import Identity, Message
 from bot.web.feed import clean as xml_clean
 from commands.model import MAX_TITLE
 from tests.figures import record
@@ -159,3 +161,19 @@ def test_every_sample_is_accounted_for(name: str) -> None:
     """A sample either fits the grammar (and is published whole) or is refused as too long."""
     assert (name in TOO_LONG) != fits(SAMPLES[name]), name
     assert expected_text(SAMPLES[name]), name
+
+
+async def test_a_captured_100_kb_line_is_kept_cut_with_a_visible_mark(tmp_path: Path) -> None:
+    async with run_app(f"sqlite+aiosqlite:///{tmp_path}/c.db", tmp_path,
+                       # An IRC network nobody listens on: only its channel name matters.
+                       "irc: [{name: x, host: 127.0.0.1, port: 9, tls: false,"
+                       " channels: ['#ops']}]\nincidents: {capture: ['#ops']}\n") as running:
+        await running.say("#incident open sev3 capture test")
+        huge = SAMPLES["huge-100kB"]
+        identity = Identity(transport="irc", nick="bob", network="x")
+        message = Message("irc", "x", "#ops", "bob", identity, huge)
+        assert await running.app.desk.handle(message) == []
+        export = read_json(await _get(running, "/api/incidents/1/log.json"))
+        chats = [e["text"] for e in export["timeline"] if e["kind"] == "chat"]
+        assert chats == [f"{huge[:MAX_CAPTURED]} … [{len(huge) - MAX_CAPTURED} more characters "
+                         "not kept]"]
