@@ -298,3 +298,24 @@ def test_irc_lines_from_the_server_never_break_the_transport(tmp_path: Path) -> 
         loop.run_until_complete(rig_context.__aexit__(None, None, None))
         loop.close()
     assert fed >= 100
+
+
+SPLIT_BY_OLD_CTCP = [
+    "#status notice a \x01ACTION b\x01 c",
+    "#status notice \x01x\x01#status alert two commands in one message?",
+    "#status notice quoted \x10n\x10r\x100 stays",
+    "#status notice lonely \x01 delimiter",
+]
+
+
+async def test_one_irc_message_is_one_message_with_all_its_text_and_ctcp_still_works(
+        tmp_path: Path) -> None:
+    async with wire_rig(tmp_path) as rig:
+        for text in SPLIT_BY_OLD_CTCP:
+            heard = await rig.feed(f":alice!a@h PRIVMSG {CHANNEL} :{text}".encode())
+            assert [m.text for m in heard] == [text]
+        since = len(rig.server.received)
+        heard = await rig.feed(f":alice!a@h PRIVMSG {BOT} :\x01VERSION\x01".encode())
+        assert heard == []
+        assert any(b"NOTICE alice :\x01VERSION statusdesk" in line
+                   for line in rig.server.received[since:])
