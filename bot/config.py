@@ -974,6 +974,14 @@ class _Loader(yaml.SafeLoader):
     constructors raise ValueError, KeyError, AttributeError... on values such as `!!int x`,
     `!!bool x`, `2001-02-30` or an integer of 5,000 digits."""
 
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # The scanner rescans every open bracket's possible key for each token: 10,000 `[`
+        # took seconds. No configuration nests that deep, so stop at the limit.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)

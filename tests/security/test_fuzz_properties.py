@@ -228,14 +228,15 @@ def test_config_text_gives_a_config_or_problems_with_paths(text: str) -> None:
         f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]\n"
         for i in range(8)),
     "[" * 20_000,
+    "{" * 9_786,
     "a: 2001-02-30",
     "irc: [{port: !!int x}]",
     "a: !!bool x",
     "a: !!timestamp x",
     "a: " + "9" * 5000,
     "incidents: {remind_after: 99999999999999999999d}",
-], ids=["self-alias", "alias-in-mapping", "billion-laughs", "deep", "bad-date", "bad-int-tag",
-        "bad-bool-tag", "bad-timestamp-tag", "5000-digits", "huge-duration"])
+], ids=["self-alias", "alias-in-mapping", "billion-laughs", "deep", "deep-braces", "bad-date",
+        "bad-int-tag", "bad-bool-tag", "bad-timestamp-tag", "5000-digits", "huge-duration"])
 def test_hostile_yaml_is_a_config_error_quickly(text: str) -> None:
     started = time.perf_counter()
     with pytest.raises(ConfigError) as caught:
