@@ -3,7 +3,8 @@
 Loading goes through four steps, and every problem found on the way is collected into one
 `ConfigError` (one `Problem` per mistake, each with a precise path such as `irc[0].port`):
 
-1. read the file and parse it with `yaml.safe_load` (syntax errors carry `FILE:LINE:COL`);
+1. read the file and parse it with a `yaml.SafeLoader` (syntax errors carry `FILE:LINE:COL`;
+   aliases that expand to a huge or recursive tree are refused);
 2. replace `${NAME}` references in string values from the environment (on the parsed tree, so a
    value never breaks YAML quoting and a missing variable is reported at the value's path);
 3. validate the tree with the pydantic models below (unknown keys, types and formats);
@@ -170,8 +171,11 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION_RE.fullmatch(text.strip())
     if match is None or not any(match.groups()):
         raise ValueError(f"invalid duration {_q(text)} ({_DURATION_HINT})")
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except (OverflowError, ValueError):  # more digits than int() takes, or past timedelta.max
+        raise ValueError(f"duration {_q(text[:40])} is too long") from None
 
 
 def _duration(value: object) -> timedelta:
@@ -945,7 +949,9 @@ def load_config_text(
 ) -> Config:
     """Validate configuration text; `source` names it in syntax errors. Raises ConfigError."""
     try:
-        tree = yaml.safe_load(text)
+        tree = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except RecursionError:
+        raise ConfigError([Problem(source, "invalid YAML: nested too deeply")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -961,6 +967,9 @@ def load_config_text(
         raise ConfigError(
             [Problem(FILE_PATH, "must be a mapping of sections (database, irc, users, ...)")]
         )
+    shape = _shape_problem(tree)
+    if shape is not None:
+        raise ConfigError([Problem(FILE_PATH, shape)])
 
     problems: dict[Loc, str] = {}
     tree = _interpolate(tree, (), os.environ if env is None else env, problems)
@@ -984,6 +993,58 @@ def load_config_text(
         raise ConfigError([Problem(_format_path(loc), message) for loc, message in ordered])
     assert config is not None
     return config
+
+
+# --- hostile YAML ------------------------------------------------------------------------------
+
+MAX_VALUES = 100_000
+"""Values in a configuration, aliases expanded: a real one has hundreds. YAML aliases can make
+a few lines stand for billions of values (or for themselves), which every later step would walk."""
+MAX_DEPTH = 32
+
+
+class _Loader(yaml.SafeLoader):
+    """`yaml.SafeLoader` whose every failure is a `yaml.YAMLError` with a position: the safe
+    constructors raise ValueError, KeyError, AttributeError... on values such as `!!int x`,
+    `!!bool x`, `2001-02-30` or an integer of 5,000 digits."""
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # The scanner rescans every open bracket's possible key for each token: 10,000 `[`
+        # took seconds. No configuration nests that deep, so stop at the limit.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:
+            value = node.value if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid {node.tag.rsplit(':', 1)[-1]} value {_q(value[:40])} "
+                f"({type(exc).__name__})", node.start_mark) from None
+
+
+def _shape_problem(tree: object) -> str | None:
+    """Why `tree` is too big or too deep to be a configuration, or None. Walks at most
+    MAX_VALUES nodes, so a billion laughs or an alias that contains itself costs nothing."""
+    seen = 0
+    stack: list[tuple[object, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return f"more than {MAX_VALUES} values (YAML aliases expanding?)"
+        if depth > MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep (a YAML alias that contains itself?)"
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+    return None
 
 
 # --- ${NAME} interpolation -----------------------------------------------------------------------

@@ -46,7 +46,8 @@ ALERT_SEVERITY = 2
 """Severity of the incident that `#status alert` opens (raise it with `#incident ID sev 1`)."""
 
 MAX_CAPTURED = 2000
-"""Longest captured chat line kept (IRC lines are far shorter; Matrix ones need not be)."""
+"""Longest captured chat line kept (IRC lines are far shorter; Matrix ones need not be); a
+longer one is kept this long, with a note of how much was left out."""
 
 DATABASE_PATIENCE = 30.0
 """Seconds a command keeps being retried while the database is unavailable (locked by
@@ -342,9 +343,12 @@ class Desk:
 
     async def _capture_chatter(self, message: Message) -> None:
         """incidents.capture: a channel line goes, privately, into every open incident."""
-        text = clean_text(message.text)[:MAX_CAPTURED]
+        text = clean_text(message.text)
         if not text:
             return
+        if len(text) > MAX_CAPTURED:
+            # Kept short, but visibly cut: a reader must not take the start for all of it.
+            text = f"{text[:MAX_CAPTURED]} … [{len(text) - MAX_CAPTURED} more characters not kept]"
         where = Where(actor=message.sender, identity=message.identity.describe(),
                       transport=message.transport, network=message.network,
                       channel=message.target)

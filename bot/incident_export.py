@@ -48,14 +48,14 @@ def _when(value: datetime | None) -> str:
 
 
 _MD_ESCAPES = str.maketrans({
-    "\\": "\\\\", "|": "\\|", "<": "&lt;", ">": "&gt;", "`": "\\`", "[": "\\[",
+    "\\": "\\\\", "&": "&amp;", "|": "\\|", "<": "&lt;", ">": "&gt;", "`": "\\`", "[": "\\[",
     "]": "\\]", "*": "\\*", "_": "\\_",
 })
 
 
 def _md(text: str | None) -> str:
     """Chat text inside Markdown: no table breaks, no line breaks, no raw HTML, no links that
-    render as something else."""
+    render as something else, no entity (`&amp;`, `&#0;`) that renders as another character."""
     if not text:
         return ""
     return " ".join(text.translate(_MD_ESCAPES).split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,6 +13,10 @@ from storage.models import AuditRecord
 from storage.timeline import Where
 
 MAX_AUDIT_TEXT = 2000
+
+# PostgreSQL text cannot hold NUL, and no database driver encodes a lone surrogate (Matrix
+# delivers both from JSON escapes): the raw text keeps its shape with U+FFFD in their place.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class AuditRepository:
@@ -37,7 +42,7 @@ class AuditRepository:
             channel=where.channel,
             command=command,
             # Raw chat text is untrusted and unbounded; the audit keeps what identifies it.
-            text=text[:MAX_AUDIT_TEXT],
+            text=_UNSTORABLE.sub("\ufffd", text[:MAX_AUDIT_TEXT]),
             outcome=outcome,
             reason=reason,
         )

@@ -105,6 +105,11 @@ class RawClient:
         self._writer.write(line.encode() + b"\r\n")
         await self._writer.drain()
 
+    async def send_bytes(self, line: bytes) -> None:
+        """A line as raw bytes, invalid UTF-8 included (what a hostile client can send)."""
+        self._writer.write(line + b"\r\n")
+        await self._writer.drain()
+
     def mark(self) -> int:
         """A position in the lines received; `wait_for(since=...)` looks only after it."""
         return len(self.lines)

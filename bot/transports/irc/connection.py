@@ -5,6 +5,8 @@ keep one connection object across reconnects and to feed it hostile input:
 
 - lines are decoded leniently (UTF-8, else Latin-1), so bad bytes never stop the reader;
 - a line the parser chokes on is skipped, not fatal to the rest of the buffer;
+- a message is a CTCP only when it starts with \\x01 (the library would split one message
+  into several events at every \\x01 and undo `\\x10` quoting, losing what the user wrote);
 - callbacks from a socket we already replaced are ignored (a TLS connection can take long to
   report it closed; by then a new one is running on this object);
 - outgoing lines are checked (no CR, LF or NUL, at most 512 bytes) and logged with the
@@ -21,7 +23,7 @@ import ssl
 import time
 from typing import Any
 
-from irc.client import InvalidCharacters, ServerNotConnectedError
+from irc.client import Event, InvalidCharacters, ServerNotConnectedError, is_channel
 from irc.client_aio import AioConnection, AioReactor, IrcProtocol
 from jaraco.stream.buffer import LenientDecodingLineBuffer
 
@@ -91,6 +93,24 @@ class Connection(AioConnection):  # type: ignore[misc]
             except Exception:
                 log.warning("skipped a line that could not be handled: %r", line[:300],
                             exc_info=True)
+
+    def _handle_message(self, arguments: Any, command: str, source: Any, tags: Any) -> None:
+        """PRIVMSG and NOTICE. The library follows the 1994 CTCP draft: `a \\x01X\\x01 b`
+        became the messages `a ` and ` b` plus a CTCP, and `\\x10n` became a line feed. Modern
+        CTCP (https://modern.ircdocs.horse/ctcp) is a whole message starting with \\x01; any
+        other text is one message, exactly as sent (the desk cleans it)."""
+        if len(arguments) < 2:
+            return  # no text: nothing to deliver
+        target, text = arguments[0], arguments[1]
+        if text.startswith("\x01"):
+            super()._handle_message(arguments, command, source, tags)
+            return
+        channel = is_channel(target)
+        if command == "privmsg":
+            kind = "pubmsg" if channel else "privmsg"
+        else:
+            kind = "pubnotice" if channel else "privnotice"
+        self._handle_event(Event(kind, source, target, [text], tags))
 
     def send_raw(self, string: str) -> None:
         if self.transport is None:

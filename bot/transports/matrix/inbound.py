@@ -11,8 +11,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-MAX_TEXT = 8_000
-"""Longest message text handed to the core; Matrix allows far more than any command needs."""
+MAX_TEXT = 65_536
+"""Longest message text handed to the core: a Matrix event weighs at most 64 KiB, so only a
+misbehaving homeserver sends more. Whatever is cut says so, and the grammar reports the
+real length of an over-long command rather than that of a silently shortened one."""
 
 RECENT_EVENTS = 512
 """How many handled event ids are remembered; a replayed sync is far shorter than this."""
@@ -88,4 +90,6 @@ def command_text(body: str, content: Mapping[str, Any]) -> str:
         while index < len(lines) and lines[index].startswith(">"):
             index += 1
         body = "\n".join(lines[index:]).lstrip("\n")
-    return body[:MAX_TEXT]
+    if len(body) > MAX_TEXT:
+        return f"{body[:MAX_TEXT]} … [{len(body) - MAX_TEXT} more characters not read]"
+    return body
