@@ -165,6 +165,8 @@ class Sample:
     pg_connections: int | None
     lag_buckets: dict[float, float]
     lag_recent_max: float
+    irc_queued: int
+    """Lines waiting in the IRC transport's output queue (it has no cap of its own)."""
 
 
 def _metrics(port: int) -> dict[str, Any]:
@@ -203,6 +205,7 @@ class Watch:
 
     async def sample(self) -> Sample:
         values = await asyncio.to_thread(_metrics, self.web_port)
+        health = await asyncio.to_thread(_health, self.web_port)
         pg_connections = None
         if self.pg is not None:
             server, database = self.pg
@@ -216,7 +219,7 @@ class Watch:
             time.monotonic(), self.bot.rss_bytes(), values["statusdesk_asyncio_tasks"],
             values["statusdesk_db_connections_checked_out"],
             values["statusdesk_db_connections_open"], pg_connections, values["buckets"],
-            values["recent_1"],
+            values["recent_1"], int(health["transports"][f"irc/{NETWORK}"]["queued_lines"]),
         )
         self.samples.append(sample)
         return sample
@@ -364,6 +367,8 @@ async def soak(db_url: str, pg: tuple[PostgresServer, str] | None,
         record("soak", f"{label}: event loop lag p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f}"
                        f" ms, max {lag_max * 1000:.0f} ms; {within_50ms:.2%} of "
                        f"{lag[float('inf')]:.0f} wake-ups within 50 ms")
+        record("soak", f"{label}: IRC output queue peak {max(s.irc_queued for s in during)} "
+                       f"lines (sampled every {SAMPLE_EVERY:.0f} s)")
 
         problems = [p for s in speakers for p in s.problems]
         assert not problems, problems[:10]
