@@ -98,10 +98,6 @@ class Speaker:
         speaker._task = asyncio.create_task(speaker._read(), name=f"soak-{nick}")
         return speaker
 
-    @property
-    def outstanding(self) -> int:
-        return len(self._expected)
-
     async def command(self, text: str, kind: Kind = Kind.ONE) -> asyncio.Future[list[str]]:
         """Send a command once fewer than `window` are unanswered; its answer's lines."""
         await self._slots.acquire()
