@@ -113,7 +113,7 @@ async def _read_database_metrics(store: Store, sources: MetricSources) -> None:
     async with store.reading() as tx:
         sources.outbox_pending = await tx.outbox.pending_count()
         sources.outbox_failed = await tx.outbox.failed_count()
-        incidents = await tx.incidents.list_all()
+        incidents = await tx.incidents.milestones()
     sources.incidents_open = sum(1 for i in incidents if i.state != "resolved")
     sources.incident_times = [IncidentTimes.of(i) for i in incidents]
 
