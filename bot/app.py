@@ -20,6 +20,7 @@ from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import EventBus
 from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
+from bot.loop_lag import LoopLagMonitor
 from bot.outbox import EffectDeliverer, OutboxWorker
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
@@ -32,7 +33,7 @@ from bot.transports.matrix import MatrixTransport, crypto_store_path
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.export import StaticExport
-from bot.web.metrics import MetricSources
+from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
@@ -184,6 +185,7 @@ class App:
             )
             bus.subscribe(relay.publish)
             await relay.start()
+        loop_lag = self.loop_lag = LoopLagMonitor()
         sources = MetricSources(
             commands=lambda: self.desk.outcomes,
             delivered=lambda: outbox.delivered,
@@ -197,6 +199,9 @@ class App:
                 for t in self.transports
             },
             role=lambda: "leader" if leadership.is_leader else "standby",
+            loop_lag=loop_lag,
+            asyncio_tasks=lambda: len(asyncio.all_tasks()),
+            db_connections=lambda: pool_connections(store.engine.pool),
         )
         runner = web.AppRunner(
             create_web_app(
@@ -223,6 +228,7 @@ class App:
         addresses = runner.addresses
         self.web_port = int(addresses[0][1]) if addresses else config.status_page.port
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
+        loop_lag.start()
 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -238,6 +244,7 @@ class App:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
             await leadership.release()
+            await loop_lag.stop()
             if relay is not None:
                 await relay.stop()
             await snapshot.stop()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
+from storage.incidents import Milestones
 from storage.models import Incident
 
 
@@ -18,7 +19,7 @@ class IncidentTimes:
     to_resolve: timedelta | None
 
     @classmethod
-    def of(cls, incident: Incident) -> IncidentTimes:
+    def of(cls, incident: Incident | Milestones) -> IncidentTimes:
         opened = incident.opened_at
 
         def since_opened(moment: datetime | None) -> timedelta | None:

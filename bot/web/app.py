@@ -115,7 +115,7 @@ async def _read_database_metrics(store: Store, sources: MetricSources) -> None:
     async with store.reading() as tx:
         sources.outbox_pending = await tx.outbox.pending_count()
         sources.outbox_failed = await tx.outbox.failed_count()
-        incidents = await tx.incidents.list_all()
+        incidents = await tx.incidents.milestones()
     sources.incidents_open = sum(1 for i in incidents if i.state != "resolved")
     sources.incident_times = [IncidentTimes.of(i) for i in incidents]
 
@@ -130,6 +130,13 @@ async def healthz(request: web.Request) -> web.Response:
     snapshot = request.app[SNAPSHOT_KEY]
     detail: dict[str, Any] = {"role": request.app[METRICS_KEY].role(),
                               "transports": request.app[HEALTH_KEY]()}
+    loop_lag = request.app[METRICS_KEY].loop_lag
+    if loop_lag is not None:
+        # Slow is not down: the answer stays 200, the detail says why commands come late.
+        lag = loop_lag.reading()
+        detail["event_loop"] = {"state": "slow" if lag.slow else "ok",
+                                "lag_p99_seconds": round(lag.p99, 4),
+                                "lag_max_seconds": round(lag.max, 4)}
     if snapshot.export is not None:
         detail["export"] = snapshot.export.health()
     try:

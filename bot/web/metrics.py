@@ -9,12 +9,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 
 from bot.incident_metrics import Aggregate, IncidentTimes
+from bot.loop_lag import LoopLagMonitor
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -37,6 +39,10 @@ class MetricSources:
     outbox_failed: int = 0
     incidents_open: int = 0
     incident_times: list[IncidentTimes] = field(default_factory=list)
+    loop_lag: LoopLagMonitor | None = None
+    asyncio_tasks: Callable[[], int] | None = None
+    db_connections: Callable[[], tuple[int, int]] | None = None
+    """(checked out, open) connections of the database pool."""
 
 
 class StatusdeskCollector(Collector):
@@ -96,6 +102,47 @@ class StatusdeskCollector(Collector):
                 f"Median time from opening an incident to its {label} milestone",
                 value=aggregate.median.total_seconds() if aggregate.median else float("nan"),
             )
+
+        yield from _runtime(s)
+
+
+def _runtime(s: MetricSources) -> Iterator[Metric]:
+    """Is the process keeping up: loop lag, tasks, database connections."""
+    if s.loop_lag is not None:
+        lag = s.loop_lag
+        yield HistogramMetricFamily(
+            "statusdesk_event_loop_lag_seconds",
+            "How much later than due the event loop ran a timer, since start",
+            buckets=lag.cumulative_buckets(), sum_value=lag.total,
+        )
+        reading = lag.reading()
+        recent = GaugeMetricFamily("statusdesk_event_loop_lag_recent_seconds",
+                                   "Event loop lag over the last minute, by quantile",
+                                   labels=["quantile"])
+        for q, value in (("0.5", reading.p50), ("0.99", reading.p99), ("1", reading.max)):
+            recent.add_metric([q], value)
+        yield recent
+    if s.asyncio_tasks is not None:
+        yield GaugeMetricFamily("statusdesk_asyncio_tasks", "asyncio tasks alive",
+                                value=s.asyncio_tasks())
+    if s.db_connections is not None:
+        checked_out, opened = s.db_connections()
+        yield GaugeMetricFamily("statusdesk_db_connections_checked_out",
+                                "Database connections in use", value=checked_out)
+        yield GaugeMetricFamily("statusdesk_db_connections_open",
+                                "Database connections held by the pool (in use or idle)",
+                                value=opened)
+
+
+def pool_connections(pool: object) -> tuple[int, int]:
+    """(checked out, open) for SQLAlchemy's queue pools; (0, 0) for pools that do not
+    count (SQLite in memory keeps one static connection)."""
+    checkedout = getattr(pool, "checkedout", None)
+    checkedin = getattr(pool, "checkedin", None)
+    if not callable(checkedout) or not callable(checkedin):
+        return 0, 0
+    out = int(checkedout())
+    return out, out + int(checkedin())
 
 
 def render(sources: MetricSources) -> bytes:

@@ -66,6 +66,9 @@ class NgircdServer:
     tls_port: int | None = None
     """With a port here, also TLS on it, with a self-signed certificate for 127.0.0.1."""
     password: str | None = None
+    unthrottled: bool = False
+    """No flood penalty for anyone (`MaxPenaltyTime = 0`): for the soak, whose clients send
+    as fast as the bot reads; ngIRCd otherwise lets a client send about a line a second."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -82,6 +85,8 @@ class NgircdServer:
                              oper_password=OPERATOR[1])
         if self.password:
             text = text.replace("[Limits]", f"Password = {self.password}\n\n[Limits]")
+        if self.unthrottled:
+            text = text.replace("[Limits]\n", "[Limits]\nMaxPenaltyTime = 0\n")
         if self.tls_port:
             self._make_certificate()
             text += TLS.format(dir=self.directory, tls_port=self.tls_port)
@@ -139,8 +144,10 @@ class NgircdServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_ngircd(*, tls: bool = False, password: str | None = None) -> NgircdServer:
+def start_ngircd(*, tls: bool = False, password: str | None = None,
+                 unthrottled: bool = False) -> NgircdServer:
     server = NgircdServer(free_port(), Path(tempfile.mkdtemp(prefix="statusdesk-ngircd-")),
-                          tls_port=free_port() if tls else None, password=password)
+                          tls_port=free_port() if tls else None, password=password,
+                          unthrottled=unthrottled)
     server.start()
     return server
