@@ -77,9 +77,14 @@ async def test_a_late_echo_does_not_swallow_the_next_topic(sqlite_url: str) -> N
             assert await watcher.topic(channel) == "Original topic"
 
             proxy.hold()  # the alert's TOPIC goes out; its echo is held back
-            await bot.irc.set_topic(channel, "Alert: gate is down")
-            await bot.irc.set_topic(channel, "Original topic")
+            # Each set_topic returns once the server confirmed it (the PONG behind it), which
+            # the held-back echo direction delays: issue both, then let the echoes through.
+            alert = asyncio.create_task(bot.irc.set_topic(channel, "Alert: gate is down"))
+            await asyncio.sleep(0.3)
+            restore = asyncio.create_task(bot.irc.set_topic(channel, "Original topic"))
+            await asyncio.sleep(0.3)
             proxy.release()
+            await asyncio.wait_for(asyncio.gather(alert, restore), 30)
 
             for _ in range(100):
                 if bot.irc.health()["queued_lines"] == 0:
