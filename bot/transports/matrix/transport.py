@@ -44,7 +44,12 @@ from nio import (
     SyncResponse,
     WhoamiResponse,
 )
-from nio.exceptions import EncryptionError, LocalProtocolError, OlmTrustError
+from nio.exceptions import (
+    EncryptionError,
+    LocalProtocolError,
+    OlmTrustError,
+    OlmUnverifiedDeviceError,
+)
 
 from bot.config import MatrixConfig
 from bot.transports.base import (
@@ -78,6 +83,9 @@ APPLIED_EVENTS_KEPT = timedelta(days=7)
 """How long the ids of applied events are kept: a replayed sync is minutes old, not days."""
 REJOIN_INTERVAL = 300.0
 """How often rooms that could not be joined are tried again while connected."""
+SHARE_ATTEMPTS = 3
+"""Room-key shares refused for a device that appeared mid-share, before giving up (the
+outbox then retries the message later)."""
 
 NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 LOST_TOKEN = frozenset({"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"})
@@ -671,6 +679,33 @@ class MatrixTransport:
         if client.should_query_keys:
             _check(await client.keys_query(), "querying device keys")
         apply_trust(client, list(room.users), self._config.trust, self._verified)
+        await self._share_room_key(client, room)
+
+    async def _share_room_key(self, client: AsyncClient, room: MatrixRoom) -> None:
+        """Share the room key here rather than leave it to `room_send`: while nio waits for
+        one-time keys during the share, its sync loop can learn a new device, after the
+        trust decision above. Under `verified` nio is told to refuse such a device instead of
+        letting it through as "unverified, ignored"; its owner's devices are then decided
+        again and the share retried."""
+        tofu = self._config.trust == "tofu"
+        for attempt in range(SHARE_ATTEMPTS):
+            sharing = client.sharing_session.get(room.room_id)
+            if sharing is not None:
+                await sharing.wait()
+            assert client.olm is not None
+            if not client.olm.should_share_group_session(room.room_id):
+                return
+            try:
+                await client.share_group_session(room.room_id,
+                                                 ignore_unverified_devices=tofu)
+                return
+            except OlmUnverifiedDeviceError as error:
+                if attempt == SHARE_ATTEMPTS - 1:
+                    raise
+                log.info("matrix: %s turned up while sharing the key of %s; deciding on it",
+                         error.device.id, room.room_id)
+                apply_trust(client, [error.device.user_id], self._config.trust,
+                            self._verified)
 
     async def _lacking_topic_power(self, room_id: str, target: str) -> None:
         if room_id in self._no_topic_power:
