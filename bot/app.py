@@ -18,7 +18,7 @@ from bot.broadcaster import Broadcaster
 from bot.change_relay import ChangeRelay
 from bot.config import Config
 from bot.desk import Desk, Reply
-from bot.events import EventBus
+from bot.events import DeskEvent, EventBus
 from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
 from bot.loop_lag import LoopLagMonitor
 from bot.outbox import EffectDeliverer, OutboxWorker
@@ -180,7 +180,7 @@ class App:
         if store.dialect == "postgresql":
             relay = self.relay = ChangeRelay(
                 asyncpg_dsn(config.database.url), self.instance,
-                on_remote=snapshot.on_event,
+                on_remote=functools.partial(_remote_change, self.desk, snapshot),
                 on_gap=lambda: None if leadership.is_leader else snapshot.refresh(),
             )
             bus.subscribe(relay.publish)
@@ -301,6 +301,8 @@ class App:
         config = self.config
         leadership = self.leadership
         console = self._build_transports(store)
+        # Another instance may have led meanwhile: what is open is read afresh.
+        self.desk.forget_open_incidents()
         await outbox.take_over()
         worker = asyncio.create_task(outbox.run(), name="outbox")
         scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
@@ -336,6 +338,7 @@ class App:
             # then whatever they queued gets a last chance to go out before we disconnect.
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight), timeout=SHUTDOWN_DRAIN_SECONDS)
+            await self._keep_captured()
             if not lost:
                 # After a lost term, answers queued from here on wait for the next term
                 # (`_transport_to_answer`); draining now would cancel them.
@@ -355,6 +358,13 @@ class App:
                 await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
                 await self._stop_transports()
             outbox.resume()
+
+    async def _keep_captured(self) -> None:
+        """The captured chat still waiting for its batch goes into the database."""
+        try:
+            await asyncio.wait_for(self.desk.flush_captured(), SHUTDOWN_DRAIN_SECONDS)
+        except Exception:
+            log.exception("could not keep the last captured chat lines")
 
     async def _stop_transports(self) -> None:
         for transport in self.transports:
@@ -418,3 +428,10 @@ class App:
 
     def _transport_health(self) -> dict[str, Any]:
         return {f"{t.name}/{t.network}": t.health() for t in self.transports}
+
+
+def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
+    """Another instance changed something: our page shows it, and if we lead later, what is
+    open is read afresh."""
+    desk.forget_open_incidents()
+    snapshot.on_event(event)

@@ -7,6 +7,7 @@ transaction as the state change they announce; events are published only after c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -49,6 +50,13 @@ MAX_CAPTURED = 2000
 """Longest captured chat line kept (IRC lines are far shorter; Matrix ones need not be); a
 longer one is kept this long, with a note of how much was left out."""
 
+CAPTURE_WINDOW = 0.15
+"""Seconds captured chat lines wait to be written together, in one transaction. A clean
+stop writes them first; a crash (SIGKILL, power loss) may lose this window of captured
+chatter, never a command."""
+CAPTURE_BATCH = 200
+"""Captured lines that are written at once, without waiting for the window to end."""
+
 DATABASE_PATIENCE = 30.0
 """Seconds a command keeps being retried while the database is unavailable (locked by
 another writer, restarting) before the sender is told it could not be applied."""
@@ -67,6 +75,17 @@ class Reply:
 
     text: str
     private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Captured:
+    """A channel line waiting to be written into the incidents open when it was said."""
+
+    incident_ids: frozenset[int]
+    where: Where
+    at: datetime
+    text: str
+    message: Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +190,13 @@ class Desk:
         # One command at a time: commands see each other's effects in the order they came,
         # and SQLite never has two writers of ours fighting for its lock.
         self._lock = asyncio.Lock()
+        # Open incidents, known without asking the database for each captured line: None
+        # when unknown (at the start of a term as leader, after a failed command), then
+        # read once and kept up to date from the events of the commands applied here.
+        self._open_ids: frozenset[int] | None = None
+        self._captured: list[_Captured] = []
+        self._capture_full = asyncio.Event()
+        self._capture_writer: asyncio.Task[None] | None = None
         self.outcomes: Counter[str] = Counter()
         """Commands by outcome (accepted, refused, usage, question), for /metrics."""
 
@@ -242,6 +268,9 @@ class Desk:
             return outcome
 
         async with self._lock:
+            # Chatter said before this command goes into the timeline before it.
+            await self._write_captured()
+            known, self._open_ids = self._open_ids, None
             try:
                 if role is not None and (principal is None or not principal.may(role)):
                     reason = ("not on the whitelist" if principal is None
@@ -250,11 +279,16 @@ class Desk:
                         return []
                     log.warning("refused %s (%s): %s", what, where.identity, reason)
                     self.outcomes["refused"] += 1
+                    self._open_ids = known
                     return [Reply(replies.refusal(name))]
                 applied = await self._retrying(apply_once, what)
                 if applied is None:
+                    self._open_ids = known
                     return []
                 outcome = applied
+                # Committed: what it opened or resolved is known (a failure leaves None,
+                # as a commit may have happened without our hearing of it).
+                self._open_ids = _still_open(known, outcome.events)
             except Exception as error:
                 if not is_transient(error):
                     raise
@@ -342,7 +376,19 @@ class Desk:
             index += 1
 
     async def _capture_chatter(self, message: Message) -> None:
-        """incidents.capture: a channel line goes, privately, into every open incident."""
+        """incidents.capture: a channel line goes, privately, into every open incident.
+
+        Nothing is asked of the database when no incident is open. Lines to keep are
+        written in batches (CAPTURE_WINDOW, CAPTURE_BATCH), one transaction each."""
+        open_ids = self._open_ids
+        if open_ids is None:
+            async with self._lock:
+                if self._open_ids is None:
+                    async with self._store.reading() as tx:
+                        self._open_ids = frozenset(i.id for i in await tx.incidents.list_open())
+                open_ids = self._open_ids
+        if not open_ids:
+            return
         text = clean_text(message.text)
         if not text:
             return
@@ -352,13 +398,63 @@ class Desk:
         where = Where(actor=message.sender, identity=message.identity.describe(),
                       transport=message.transport, network=message.network,
                       channel=message.target)
-        async with self._lock, self._store.transaction() as tx:
-            if not await self._first_time(tx, message):
-                return
-            for incident in await tx.incidents.list_open():
-                # Chatter is not an update: updated_at stays, so reminders still fire.
-                await tx.timeline.append(incident.id, "chat", where, self._clock(), text=text,
-                                         public=False)
+        self._captured.append(_Captured(open_ids, where, self._clock(), text, message))
+        if len(self._captured) >= CAPTURE_BATCH:
+            self._capture_full.set()
+        if self._capture_writer is None:
+            self._capture_writer = asyncio.create_task(self._write_captured_soon(),
+                                                       name="capture-writer")
+
+    def forget_open_incidents(self) -> None:
+        """Ask the database again which incidents are open: another instance may have
+        changed them (a new term as leader, a change relayed from elsewhere)."""
+        self._open_ids = None
+
+    async def flush_captured(self) -> None:
+        """Write the captured lines still waiting (a clean stop calls this)."""
+        writer = self._capture_writer
+        if writer is not None:
+            # Woken, not cancelled: cancelled half-way through its transaction, it would
+            # lose the lines it holds.
+            self._capture_full.set()
+            await writer
+        async with self._lock:
+            await self._write_captured()
+
+    async def _write_captured_soon(self) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._capture_full.wait(), CAPTURE_WINDOW)
+        finally:
+            self._capture_writer = None
+        async with self._lock:
+            await self._write_captured()
+
+    async def _write_captured(self) -> None:
+        """The waiting captured lines, in one transaction (the caller holds the lock)."""
+        batch, self._captured = self._captured, []
+        self._capture_full.clear()
+        if not batch:
+            return
+
+        async def write() -> None:
+            async with self._store.transaction() as tx:
+                rows: list[tuple[int, str, Where, datetime, str]] = []
+                for line in batch:
+                    if not await self._first_time(tx, line.message):
+                        continue
+                    # Chatter is not an update: updated_at stays, so reminders still fire.
+                    rows.extend((incident_id, "chat", line.where, line.at, line.text)
+                                for incident_id in sorted(line.incident_ids))
+                await tx.timeline.append_private_many(rows)
+
+        try:
+            await self._retrying(write, f"{len(batch)} captured chat line(s)")
+        except Exception as error:
+            # A command must not fail for the chatter before it: these lines are lost,
+            # loudly, and the next ones are tried afresh.
+            log.error("could not keep %d captured chat line(s): %s", len(batch),
+                      _brief(error) if is_transient(error) else repr(error))
 
     async def _first_time(self, tx: Transaction, message: Message) -> bool:
         """Claim the message's event for this transaction: False when it was applied
@@ -749,3 +845,23 @@ def _brief(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()
     return f"{type(original).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _still_open(known: frozenset[int] | None,
+                events: Sequence[DeskEvent]) -> frozenset[int] | None:
+    """The open incidents after a command's events: only opening an incident and changing
+    an incident's state (both always announced) change them."""
+    if known is None:
+        return None
+    open_ids = set(known)
+    for event in events:
+        if event.incident_id is None:
+            continue
+        if event.kind == INCIDENT_OPENED:
+            open_ids.add(event.incident_id)
+        elif event.kind == INCIDENT_CHANGED and event.data.get("field") == "state":
+            if event.data.get("new") == "resolved":
+                open_ids.discard(event.incident_id)
+            else:
+                open_ids.add(event.incident_id)
+    return frozenset(open_ids)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import TimelineEntry
@@ -88,6 +88,21 @@ class TimelineRepository:
         self._session.add(entry)
         await self._session.flush()
         return entry
+
+    async def append_private_many(
+        self, rows: Sequence[tuple[int, str, Where, datetime, str]]
+    ) -> None:
+        """Many private entries, each (incident_id, kind, where, at, text), in one statement:
+        captured chat arrives in batches and needs no ids back."""
+        if not rows:
+            return
+        await self._session.execute(insert(TimelineEntry), [
+            {"incident_id": incident_id, "at": at, "kind": kind, "actor": where.actor,
+             "identity": where.identity, "transport": where.transport,
+             "network": where.network, "channel": where.channel, "old_value": None,
+             "new_value": None, "text": text, "public": False}
+            for incident_id, kind, where, at, text in rows
+        ])
 
     async def entries(
         self, incident_id: int, *, public_only: bool = False, kinds: Sequence[str] = ()

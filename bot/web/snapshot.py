@@ -1,9 +1,10 @@
 """The status page's public documents, rendered once per change and served from memory.
 
 Hot documents (the front page, the JSON APIs, the feed, the lists, and the pages of open and
-recently resolved incidents) are rebuilt after every committed change, then SSE clients are
-told. Cold ones (old incidents, deeper history pages) are rendered on their first request and
-kept until the next change, so a crowd reading an old postmortem costs one query.
+recently resolved incidents) are rebuilt after every committed change (at most once every
+REBUILD_INTERVAL under a stream of them), then SSE clients are told. Cold ones (old
+incidents, deeper history pages) are rendered on their first request and kept until the next
+change, so a crowd reading an old postmortem costs one query.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from storage.db import is_transient
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
+
+REBUILD_INTERVAL = 0.25
+"""Seconds between the starts of two rebuilds under a stream of changes. The first change
+after a quiet spell is rebuilt at once; those that follow within this interval wait for the
+next rebuild together (each still reaches SSE clients as its own event)."""
 
 HISTORY_PAGE_SIZE = 20
 MAX_COLD = 512
@@ -71,6 +77,7 @@ class Snapshot:
         self._task: asyncio.Task[None] | None = None
         self._state: PageState | None = None
         self._busy = False
+        self._last_rebuild = float("-inf")
         self.renders = 0
         self.last_render_seconds = 0.0
 
@@ -147,8 +154,15 @@ class Snapshot:
     async def _rebuild_when_dirty(self) -> None:
         # A burst of changes coalesces into one rebuild; SSE clients hear of each change
         # only after the documents that show it are in place.
+        loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
+            # Rendering every hot document takes a good part of a core: a change a few
+            # milliseconds after the last must not cost a whole rebuild of its own.
+            pause = self._last_rebuild + REBUILD_INTERVAL - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            self._last_rebuild = loop.time()
             self._dirty.clear()
             events, self._pending = self._pending, []
             self._busy = True

@@ -340,6 +340,7 @@ async def test_captured_channel_chatter_goes_privately_into_open_incidents(rig: 
     rig.clock.advance(minutes=5)
     await rig.say("zuul01 \x02load\x02 is 40\r\nPRIVMSG #x :hi", nick="bystander",
                   account=None)
+    await rig.desk.flush_captured()  # captured lines are written in batches
     async with rig.store.reading() as tx:
         for incident_id in (1, 2):
             chats = [e for e in await tx.timeline.entries(incident_id) if e.kind == "chat"]

@@ -173,6 +173,7 @@ async def test_a_captured_100_kb_line_is_kept_cut_with_a_visible_mark(tmp_path: 
         identity = Identity(transport="irc", nick="bob", network="x")
         message = Message("irc", "x", "#ops", "bob", identity, huge)
         assert await running.app.desk.handle(message) == []
+        await running.app.desk.flush_captured()  # captured chat is written in batches
         export = read_json(await _get(running, "/api/incidents/1/log.json"))
         chats = [e["text"] for e in export["timeline"] if e["kind"] == "chat"]
         assert chats == [f"{huge[:MAX_CAPTURED]} … [{len(huge) - MAX_CAPTURED} more characters "
