@@ -40,18 +40,23 @@ def pg_server() -> Iterator[PostgresServer]:
     if url:
         yield server_from_url(url)
         return
-    try:
-        server = start_postgres()
-    except ServerUnavailable as error:
-        server_missing(str(error))
-        raise
+    server = start_postgres_or_fail()
     try:
         yield server
     finally:
         server.stop()
 
 
-async def _admin(server: PostgresServer, sql: str) -> None:
+def start_postgres_or_fail() -> PostgresServer:
+    """A PostgreSQL server of one's own (a failure under CI when it cannot run here)."""
+    try:
+        return start_postgres()
+    except ServerUnavailable as error:
+        server_missing(str(error))
+        raise
+
+
+async def admin_sql(server: PostgresServer, sql: str) -> None:
     connection = await asyncpg.connect(server.dsn)
     try:
         await connection.execute(sql)
@@ -64,8 +69,8 @@ def pg_template(pg_server: PostgresServer) -> str:
     """A migrated database that every PostgreSQL test clones (much faster than migrating)."""
 
     async def build() -> None:
-        await _admin(pg_server, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
-        await _admin(pg_server, f"CREATE DATABASE {TEMPLATE_DB}")
+        await admin_sql(pg_server, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
+        await admin_sql(pg_server, f"CREATE DATABASE {TEMPLATE_DB}")
         store = open_store(pg_server.url(TEMPLATE_DB))
         try:
             await upgrade(store.engine)
@@ -79,11 +84,11 @@ def pg_template(pg_server: PostgresServer) -> str:
 @pytest.fixture
 async def pg_url(pg_server: PostgresServer, pg_template: str) -> AsyncIterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
-    await _admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+    await admin_sql(pg_server, f"CREATE DATABASE {name} TEMPLATE {pg_template}")
     try:
         yield pg_server.url(name)
     finally:
-        await _admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin_sql(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
@@ -125,11 +130,11 @@ def synapse() -> Iterator[synapse_server.SynapseServer]:
         server.destroy()
 
 
-def start_ngircd_or_fail(*, tls: bool = False, password: str | None = None
-                         ) -> ngircd_server.NgircdServer:
+def start_ngircd_or_fail(*, tls: bool = False, password: str | None = None,
+                         unthrottled: bool = False) -> ngircd_server.NgircdServer:
     """A fresh ngIRCd for the IRC tests (a failure under CI when it cannot run here)."""
     try:
-        return ngircd_server.start_ngircd(tls=tls, password=password)
+        return ngircd_server.start_ngircd(tls=tls, password=password, unthrottled=unthrottled)
     except ngircd_server.ServerUnavailable as error:
         server_missing(str(error))
         raise

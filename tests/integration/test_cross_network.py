@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot.transports.irc import IrcTransport
-from tests.conftest import server_missing
 from tests.harness import API_TOKEN, Running, run_app
 from tests.integration.test_matrix import (
     TOPIC_INFRA,
@@ -26,24 +25,11 @@ from tests.integration.test_matrix import (
 from tests.irc_bot import unique
 from tests.irc_client import Line, RawClient
 from tests.matrix_client import PASSWORD
-from tests.servers.ngircd import NgircdServer, ServerUnavailable, start_ngircd
+from tests.servers.ngircd import NgircdServer
 from tests.servers.synapse import SynapseServer
 
 NETWORK = "testnet"
 TOPIC_IRC = "IRC ops: deploys at 10:00"
-
-
-@pytest.fixture(scope="module")
-def ngircd() -> Iterator[NgircdServer]:
-    try:
-        server = start_ngircd()
-    except ServerUnavailable as error:
-        server_missing(str(error))
-        raise
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 @dataclass

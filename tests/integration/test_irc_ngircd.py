@@ -18,7 +18,7 @@ from tests.conftest import start_ngircd_or_fail
 from tests.irc_bot import NETWORK, running_bot, unique
 from tests.irc_client import Line, RawClient
 from tests.servers.ngircd import NgircdServer
-from tests.servers.tcp_proxy import FreezingProxy
+from tests.servers.tcp_proxy import TcpRelay
 
 ALICE = "  - {name: alice, roles: [status, incident], irc: {nick: alice}}\n"
 
@@ -360,7 +360,7 @@ async def test_a_nick_freed_out_of_sight_is_taken_back(
 async def test_a_silent_server_is_declared_dead_and_the_bot_reconnects(
     ngircd: NgircdServer, channels: list[str], sqlite_url: str
 ) -> None:
-    proxy = FreezingProxy(ngircd.host, ngircd.port)
+    proxy = TcpRelay(ngircd.host, ngircd.port)
     await proxy.start()
     store = open_store(sqlite_url)
     await upgrade(store.engine)

@@ -285,10 +285,10 @@ async def test_a_leader_cut_off_from_the_database_goes_quiet_at_once(
 
 
 async def test_instances_starting_together_migrate_once(pg_server: object) -> None:
-    from tests.conftest import _admin
+    from tests.conftest import admin_sql
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    await _admin(pg_server, f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    await admin_sql(pg_server, f"CREATE DATABASE {name}")  # type: ignore[arg-type]
     stores = [open_store(pg_server.url(name)) for _ in range(3)]  # type: ignore[attr-defined]
     try:
         await asyncio.gather(*(upgrade(s.engine) for s in stores))
@@ -297,4 +297,4 @@ async def test_instances_starting_together_migrate_once(pg_server: object) -> No
     finally:
         for s in stores:
             await s.close()
-        await _admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]
+        await admin_sql(pg_server, f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ are in, so nothing the bot re-sends at once can slip past them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -30,56 +29,12 @@ from tests.irc_bot import NETWORK, Bot, unique
 from tests.irc_client import RawClient
 from tests.servers.ngircd import NgircdServer
 from tests.servers.ports import free_port
+from tests.servers.tcp_proxy import TcpRelay
 
 CHANNELS = 20
 KILL_AFTER = 5
 """Channels the notice must have reached (on the watchers' side) when ngIRCd is killed."""
 TEXT = "the package mirrors are rebuilding, expect failed jobs until 15:00"
-
-
-class Gate:
-    """A TCP relay to the IRC server that the test can close: while closed, connections
-    are accepted and dropped at once (as a refused connection looks to a client)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.open = True
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.open:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer),
-                             return_exceptions=True)
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.transport.abort()
-            self._writers.discard(writer)
-
-    async def stop(self) -> None:
-        for writer in list(self._writers):
-            writer.transport.abort()
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
 
 
 @asynccontextmanager
@@ -126,7 +81,7 @@ async def test_ngircd_killed_mid_broadcast_every_channel_gets_the_notice_once(
     server: NgircdServer, sqlite_url: str, tmp_path: Path
 ) -> None:
     channels = [unique(f"#b{n:02d}-") for n in range(CHANNELS)]
-    gate = Gate(server.port)
+    gate = TcpRelay("127.0.0.1", server.port)
     await gate.start()
     nick = unique("desk")
     chans = ", ".join(f"'{c}'" for c in channels)
@@ -146,7 +101,7 @@ async def test_ngircd_killed_mid_broadcast_every_channel_gets_the_notice_once(
             assert replies == ["Notice sent."]
             await until(lambda: sum(seen(first, channels, text).values()) >= KILL_AFTER,
                         within=60)
-            gate.open = False
+            gate.accepting = False
             server.stop()  # SIGKILL, mid-broadcast
             killed_at = time.monotonic()
             before = seen(first, channels, text)
@@ -155,7 +110,7 @@ async def test_ngircd_killed_mid_broadcast_every_channel_gets_the_notice_once(
 
             server.start()
             async with watchers(server, channels) as second:
-                gate.open = True
+                gate.accepting = True
                 missing = [c for c in channels if c not in before]
                 await until(lambda: all(seen(second, channels, text)[c] for c in missing),
                             within=90)

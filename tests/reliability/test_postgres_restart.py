@@ -22,11 +22,11 @@ import pytest
 
 from bot.leadership import asyncpg_dsn
 from commands.replies import database_unavailable
-from tests.conftest import server_missing
+from tests.conftest import admin_sql, start_postgres_or_fail
 from tests.console_bot import Bot, http_get, wait_for_http, wait_for_role
 from tests.figures import record
 from tests.servers.ports import free_port
-from tests.servers.postgres import PostgresServer, ServerUnavailable, start_postgres
+from tests.servers.postgres import PostgresServer
 
 COMMANDS = 60
 INTERVAL = 0.1
@@ -42,23 +42,12 @@ REFUSED = f"<statusdesk> op: {database_unavailable('#status log')}"
 
 @pytest.fixture(scope="module")
 def own_pg() -> Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except ServerUnavailable as error:
-        server_missing(str(error))
-        raise
+    """Not the session's server: this one is stopped and started under the test."""
+    server = start_postgres_or_fail()
     try:
         yield server
     finally:
         server.stop()
-
-
-async def _admin(server: PostgresServer, sql: str) -> None:
-    connection = await asyncpg.connect(server.dsn)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def _posts(url: str) -> dict[str, int]:
@@ -116,7 +105,7 @@ def test_commands_typed_while_postgresql_restarts_are_applied_once(
     own_pg: PostgresServer, tmp_path: Path
 ) -> None:
     assert own_pg.halt is not None and own_pg.resume is not None
-    asyncio.run(_admin(own_pg, "CREATE DATABASE restarts"))
+    asyncio.run(admin_sql(own_pg, "CREATE DATABASE restarts"))
     url = own_pg.url("restarts")
     port = free_port()
     config = tmp_path / "config.yaml"

@@ -8,62 +8,16 @@ topic still in place, skipped sending it, and the alert's topic, applied afterwa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from tests.conftest import start_ngircd_or_fail
 from tests.irc_bot import running_bot, unique
 from tests.irc_client import RawClient
-from tests.servers.ports import free_port
-
-
-class LaggingProxy:
-    """A loopback TCP proxy that can hold back what the server says (and let it all through
-    later, in order), the way a server that paces its clients looks to one of them."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = free_port()
-        self._open = asyncio.Event()
-        self._open.set()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    def hold(self) -> None:
-        self._open.clear()
-
-    def release(self) -> None:
-        self._open.set()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        await asyncio.gather(self._pump(reader, up_writer, gated=False),
-                             self._pump(up_reader, writer, gated=True), return_exceptions=True)
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                    gated: bool) -> None:
-        try:
-            while data := await reader.read(65536):
-                if gated:
-                    await self._open.wait()
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
-    async def stop(self) -> None:
-        self.release()
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+from tests.servers.tcp_proxy import TcpRelay
 
 
 async def test_a_late_echo_does_not_swallow_the_next_topic(sqlite_url: str) -> None:
     server = start_ngircd_or_fail()
-    proxy = LaggingProxy(server.host, server.port)
+    proxy = TcpRelay(server.host, server.port)
     await proxy.start()
     channel = unique("#lag-")
     watcher = None

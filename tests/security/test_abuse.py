@@ -24,10 +24,10 @@ from tests.harness import run_app, started_app
 from tests.integration.test_matrix import bot_joined, make_scene
 from tests.irc_bot import NETWORK, Bot, unique
 from tests.irc_client import Line, RawClient
-from tests.servers.line_tap import LineTap
 from tests.servers.ngircd import OPERATOR, NgircdServer
 from tests.servers.ports import free_port
 from tests.servers.synapse import SynapseServer
+from tests.servers.tcp_proxy import TcpRelay
 
 
 class Seconds:
@@ -143,7 +143,7 @@ def peak_per_second(times: list[float]) -> int:
                 enumerate(times)), default=0)
 
 
-def bot_lines(tap: LineTap) -> list[tuple[float, str]]:
+def bot_lines(tap: TcpRelay) -> list[tuple[float, str]]:
     """What the bot sent once its output went through its token bucket: from its first
     JOIN on (registration is before it), without PONG (answered by the library at once)."""
     first = next(i for i, (_, line) in enumerate(tap.sent) if line.startswith("JOIN"))
@@ -159,8 +159,8 @@ def addressed_to(nick: str, text: str) -> Callable[[Line], bool]:
 @asynccontextmanager
 async def tapped_bot(ngircd: NgircdServer, tmp_path: Path, channels: list[str], *,
                      command_limit: str, users: str = ""
-                     ) -> AsyncIterator[tuple[Bot, LineTap]]:
-    tap = LineTap(ngircd.host, ngircd.port)
+                     ) -> AsyncIterator[tuple[Bot, TcpRelay]]:
+    tap = TcpRelay(ngircd.host, ngircd.port)
     await tap.start()
     nick = unique("desk")
     config = irc_config(f"sqlite+aiosqlite:///{tmp_path / 'abuse.db'}", tap.port, channels,
@@ -315,7 +315,7 @@ async def test_the_bot_keeps_its_rate_and_its_connection_when_everyone_talks_at_
             await client.close()
 
 
-async def wait_until_quiet(tap: LineTap, quiet: float = 2.0, within: float = 120.0) -> None:
+async def wait_until_quiet(tap: TcpRelay, quiet: float = 2.0, within: float = 120.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if tap.sent and time.monotonic() - tap.sent[-1][0] >= quiet:

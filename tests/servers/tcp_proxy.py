@@ -1,39 +1,37 @@
-"""A loopback TCP proxy that can go silent: connections stay open but nothing passes, the
-way a dead route or a hung server looks to a client."""
+"""A loopback TCP relay in front of a real server, which a test can make misbehave the way
+networks do: go silent (`freeze`), refuse connections (`accepting = False`), hold back what
+the server says and let it through later in order (`hold`/`release`). It also notes when each
+line a client sends passes through (`sent`): between the bot and an IRC server that is the
+bot's output rate exactly as the server's flood protection judges it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from tests.servers.ports import free_port
 
 
-class FreezingProxy:
+class TcpRelay:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
+        self.accepting = True
+        """While False, connections are accepted and dropped at once (a refused connection,
+        as a client sees it)."""
         self.frozen = False
+        self.sent: list[tuple[float, str]] = []
+        """(time.monotonic(), line) of every line clients sent upstream, in order."""
+        self.connections = 0
+        self._downstream_open = asyncio.Event()
+        self._downstream_open.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer),
-                             return_exceptions=True)
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                if not self.frozen:
-                    writer.write(data)
-                    await writer.drain()
-        finally:
-            writer.close()
 
     def freeze(self) -> None:
         """From now on, swallow everything in both directions (connections stay open)."""
@@ -46,7 +44,53 @@ class FreezingProxy:
         self._writers.clear()
         self.frozen = False
 
+    def hold(self) -> None:
+        """Keep what the server says until `release` (the client's lines still go through)."""
+        self._downstream_open.clear()
+
+    def release(self) -> None:
+        self._downstream_open.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.accepting:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._upstream(reader, up_writer),
+                             self._downstream(up_reader, writer), return_exceptions=True)
+
+    async def _upstream(self, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                self.sent.append((time.monotonic(), line.decode("utf-8", "replace").rstrip()))
+                if not self.frozen:
+                    writer.write(line)
+                    await writer.drain()
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    async def _downstream(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self._downstream_open.wait()
+                if not self.frozen:
+                    writer.write(data)
+                    await writer.drain()
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
     async def stop(self) -> None:
+        self.release()
         self.thaw()
         if self._server is not None:
             self._server.close()
