@@ -19,6 +19,7 @@ from bot.change_relay import ChangeRelay
 from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import DeskEvent, EventBus
+from bot.gc_pauses import freeze_startup_heap
 from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
 from bot.loop_lag import LoopLagMonitor
 from bot.outbox import EffectDeliverer, OutboxWorker
@@ -98,8 +99,12 @@ class App:
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
         leadership: Leadership | None = None,
+        own_process: bool = False,
     ) -> None:
         self.config = config
+        self._own_process = own_process
+        """The process is this bot alone (`statusdesk run`): it may tune the process-wide
+        garbage collector (bot/gc_pauses.py)."""
         self._leadership = leadership
         self._console: ConsoleTransport | None = None
         self.paging: Paging | None = None
@@ -228,6 +233,8 @@ class App:
         addresses = runner.addresses
         self.web_port = int(addresses[0][1]) if addresses else config.status_page.port
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
+        if self._own_process:
+            freeze_startup_heap()
         loop_lag.start()
 
         loop = asyncio.get_running_loop()

@@ -118,7 +118,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
         from bot.app import App
 
-        return _run_event_loop(App(config).run())
+        return _run_event_loop(App(config, own_process=True).run())
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))
     if args.command == "playbooks":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -107,7 +108,7 @@ class StatusdeskCollector(Collector):
 
 
 def _runtime(s: MetricSources) -> Iterator[Metric]:
-    """Is the process keeping up: loop lag, tasks, database connections."""
+    """Is the process keeping up: loop lag, garbage collection, tasks, database connections."""
     if s.loop_lag is not None:
         lag = s.loop_lag
         yield HistogramMetricFamily(
@@ -122,6 +123,15 @@ def _runtime(s: MetricSources) -> Iterator[Metric]:
         for q, value in (("0.5", reading.p50), ("0.99", reading.p99), ("1", reading.max)):
             recent.add_metric([q], value)
         yield recent
+    collections = CounterMetricFamily(
+        "statusdesk_gc_collections", "Garbage collections by generation (2 is a full one)",
+        labels=["generation"])
+    for generation, stats in enumerate(gc.get_stats()):
+        collections.add_metric([str(generation)], stats["collections"])
+    yield collections
+    yield GaugeMetricFamily("statusdesk_gc_frozen_objects",
+                            "Start-up objects that full collections no longer walk "
+                            "(bot/gc_pauses.py)", value=gc.get_freeze_count())
     if s.asyncio_tasks is not None:
         yield GaugeMetricFamily("statusdesk_asyncio_tasks", "asyncio tasks alive",
                                 value=s.asyncio_tasks())

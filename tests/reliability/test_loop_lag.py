@@ -104,3 +104,8 @@ async def test_metrics_and_healthz_show_the_lag_tasks_and_connections(tmp_path: 
         out = families["statusdesk_db_connections_checked_out"].samples[0].value
         opened = families["statusdesk_db_connections_open"].samples[0].value
         assert out == 0 and opened >= 1  # the scrape's own connection went back
+        collections = {s.labels["generation"]: s.value
+                       for s in families["statusdesk_gc_collections"].samples}
+        assert set(collections) == {"0", "1", "2"} and collections["0"] >= 1
+        # An embedded App (this test's) leaves the process's collector alone.
+        assert families["statusdesk_gc_frozen_objects"].samples[0].value == 0
