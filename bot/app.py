@@ -396,8 +396,31 @@ class App:
 
     async def _answer(self, message: Message) -> None:
         replies = await self.desk.handle(message)
+        self._queue_answer(message, replies)
+        for reply in replies:
+            if reply.follow_up is not None:
+                # Not awaited here: the network's reader waits for this method, and the
+                # lookup behind a follow-up may take seconds (a tracker that is down).
+                task = asyncio.create_task(self._follow_up(message, reply),
+                                           name=f"follow-up {message.transport}/"
+                                                f"{message.network}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+
+    async def _follow_up(self, message: Message, reply: Reply) -> None:
+        assert reply.follow_up is not None
+        try:
+            lines = await reply.follow_up()
+        except Exception:
+            log.exception("the rest of the answer to %s could not be put together",
+                          message.sender)
+            return
+        self._queue_answer(message, [Reply(line, reply.private) for line in lines])
+
+    def _queue_answer(self, message: Message, replies: list[Reply]) -> None:
         if not replies:
             return
+
         async def send() -> None:
             transport = await self._transport_to_answer(message)
             if transport is None:

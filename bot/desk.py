@@ -37,6 +37,7 @@ from commands.replies import AlertView, IncidentView
 from commands.text import clean_text
 from commands.usage import INCIDENT_HELP, STATUS_HELP
 from storage.db import is_transient
+from storage.kept_text import kept
 from storage.models import Incident, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
@@ -69,12 +70,20 @@ LOG_ENTRIES_IN_CHAT = 20
 """How many timeline entries `#incident ID log` sends by private message."""
 
 
+FollowUp = Callable[[], Awaitable[Sequence[str]]]
+"""More lines of an answer that wait on something slow outside the bot (a bug tracker)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """An answer to the sender: in the channel (prefixed with their nick) or privately."""
 
     text: str
     private: bool = False
+    follow_up: FollowUp | None = None
+    """Lines that come after `text`, as replies of the same kind, once a slow lookup is
+    done. The desk's lock is released and the sender's network reader has moved on by
+    then: a tracker that takes seconds holds up nobody but this answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +121,10 @@ class Outcome:
 
     def say(self, *lines: str, private: bool = False) -> None:
         self.replies.extend(Reply(line, private) for line in lines)
+
+    def say_then(self, line: str, follow_up: FollowUp, *, private: bool = False) -> None:
+        """`line` now, and what `follow_up` returns when it is ready (see `Reply`)."""
+        self.replies.append(Reply(line, private, follow_up))
 
 
 @dataclass(slots=True)
@@ -392,9 +405,7 @@ class Desk:
         text = clean_text(message.text)
         if not text:
             return
-        if len(text) > MAX_CAPTURED:
-            # Kept short, but visibly cut: a reader must not take the start for all of it.
-            text = f"{text[:MAX_CAPTURED]} … [{len(text) - MAX_CAPTURED} more characters not kept]"
+        text = kept(text, MAX_CAPTURED)
         where = Where(actor=message.sender, identity=message.identity.describe(),
                       transport=message.transport, network=message.network,
                       channel=message.target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +15,25 @@ from multidict import CIMultiDict
 
 from bot.app import App
 from bot.config import Config, load_config_text
+from bot.desk import Reply
 from bot.outbox import OutboxWorker
 from bot.transports.base import Identity, Message
 from tests import secrets
 from tests.servers.ports import free_port
 
 API_TOKEN = secrets.API_TOKEN
+
+
+async def reply_lines(replies: Sequence[Reply]) -> list[str]:
+    """Every line of an answer, a follow-up's lines included (which the app sends later,
+    once its lookup is done)."""
+    lines = []
+    for reply in replies:
+        lines.append(reply.text)
+        if reply.follow_up is not None:
+            lines.extend(await reply.follow_up())
+    return lines
+
 
 OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)
 
@@ -34,7 +47,7 @@ class Running:
 
     async def say(self, text: str) -> list[str]:
         message = Message("console", "console", "console", "op", OPERATOR, text, addressed=True)
-        return [r.text for r in await self.app.desk.handle(message)]
+        return await reply_lines(await self.app.desk.handle(message))
 
     async def settled(self) -> None:
         """Wait until the page shows every change and SSE clients were told."""

@@ -13,7 +13,7 @@ from bot.app import App
 from bot.config import load_config_text
 from bot.transports.base import DeliveryRejected, Identity, Message
 from bot.transports.irc import IrcTransport
-from tests.harness import started_app
+from tests.harness import reply_lines, started_app
 from tests.servers.ports import free_port
 
 NETWORK = "testnet"
@@ -54,7 +54,7 @@ class Bot:
         """A command from the console operator (every role), straight to the desk."""
         message = Message("console", "console", "console", "op", OPERATOR, text,
                           addressed=True)
-        return [reply.text for reply in await self.app.desk.handle(message)]
+        return await reply_lines(await self.app.desk.handle(message))
 
 
 @asynccontextmanager

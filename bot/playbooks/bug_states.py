@@ -1,9 +1,10 @@
 """Live bug states: cached, deduplicated, bounded in concurrency and in time.
 
-Chat handling waits for trackers only a moment (`get_many(..., wait=)`); what does not answer
-by then is shown as unknown and keeps fetching in the background, so the next question finds
-it in the cache. Errors are cached too, more briefly, and a tracker that rate-limits us is
-left alone for as long as it asks: a dead or throttled tracker is never hammered.
+Chat answers with what is cached (`known_now`) and otherwise waits for trackers a bounded
+time outside the desk (`get_many(..., wait=)`); what does not answer by then is shown as
+unknown and keeps fetching in the background, so the next question finds it in the cache.
+Errors are cached too, more briefly, and a tracker that rate-limits us is left alone for as
+long as it asks: a dead or throttled tracker is never hammered.
 """
 
 from __future__ import annotations
@@ -130,12 +131,26 @@ class BugStates:
         """The bug's state: from the cache while fresh, else asked (bounded by the timeout)."""
         found = self._trackers.resolve(url)
         if found is None:
-            return BugState(url, None, url, "unknown", reason="no tracker configured for this host")
+            return _untracked(url)
         fresh = self._fresh(url)
         if fresh is not None:
             return fresh
         # Shielded: a caller that stops waiting leaves the answer to fill the cache.
         return await asyncio.shield(self._task(url, found[0], found[1]))
+
+    def known_now(self, urls: Iterable[str]) -> list[BugState] | None:
+        """Every state, in order, if each is cached and fresh (or has no tracker to ask);
+        None when answering would mean asking a tracker."""
+        states = []
+        for url in urls:
+            if self._trackers.resolve(url) is None:
+                states.append(_untracked(url))
+                continue
+            fresh = self._fresh(url)
+            if fresh is None:
+                return None
+            states.append(fresh)
+        return states
 
     def warm(self, urls: Iterable[str]) -> None:
         """Start asking for the states not cached, without waiting for them (so a page or
@@ -222,3 +237,6 @@ class BugStates:
             self._cache[ref.url] = (state, self._clock() + ttl)
         return state
 
+
+def _untracked(url: str) -> BugState:
+    return BugState(url, None, url, "unknown", reason="no tracker configured for this host")

@@ -1,8 +1,9 @@
 """`#playbook` in chat, and playbook suggestions when an alert or incident matches one.
 
 A desk extension: it runs inside the command's transaction and under the desk's lock, so it
-never waits long for a tracker (`wait`); what a tracker has not answered by then is shown as
-unknown and lands in the cache for the next question.
+never waits there for a tracker. `#playbook TOPIC` answers the entry at once; the bugs'
+states follow (`Reply.follow_up`) as soon as the trackers answer, or after `wait` seconds
+as unknown (the answer then lands in the cache for the next question).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from commands.model import Command
 from commands.text import clean_text
 from storage.timeline import Where
 
-CHAT_WAIT = 2.0
-"""Seconds `#playbook TOPIC` waits for trackers: the desk handles nothing else meanwhile."""
+CHAT_WAIT = 5.0
+"""Seconds the bug lines of `#playbook TOPIC` wait for trackers before showing a state as
+unknown. Only that answer waits: the summary went out already and other commands go on."""
 
 MAX_BUG_LINES = 8
 MAX_SUGGESTIONS = 2
@@ -90,20 +92,32 @@ class PlaybooksExtension:
             ctx.out.say(_clean(f"No playbook entry matches {topic!r}.{hint}")
                         + self._index_suffix(ctx, entries))
             return
-        ctx.out.say(_clean(f"{entry.title}: {entry.summary}"))
+        lines = [_clean(f"{entry.title}: {entry.summary}")]
         url = self._page_url(ctx, entry.slug)
         if url:
-            ctx.out.say(f"Playbook: {url}")
+            lines.append(f"Playbook: {url}")
         urls = await self._bug_urls(entry, ctx)
         if not urls:
-            ctx.out.say("No bug is linked to this entry (link one with "
-                        f"#playbook link {entry.slug} BUG-URL).")
-        states = await self._states.get_many(urls[:MAX_BUG_LINES], wait=self._wait)
-        ctx.out.say(*(_clean(state.line) for state in states))
+            lines.append("No bug is linked to this entry (link one with "
+                         f"#playbook link {entry.slug} BUG-URL).")
+        shown = urls[:MAX_BUG_LINES]
+        after = []
         if len(urls) > MAX_BUG_LINES:
-            ctx.out.say(f"… and {len(urls) - MAX_BUG_LINES} more bugs on the page.")
+            after.append(f"… and {len(urls) - MAX_BUG_LINES} more bugs on the page.")
         if found.alternatives:
-            ctx.out.say("Also matching: " + ", ".join(e.slug for e in found.alternatives))
+            after.append("Also matching: " + ", ".join(e.slug for e in found.alternatives))
+        cached = self._states.known_now(shown)
+        if cached is not None:
+            ctx.out.say(*lines, *(_clean(state.line) for state in cached), *after)
+            return
+
+        async def bug_lines() -> list[str]:
+            states = await self._states.get_many(shown, wait=self._wait)
+            return [*(_clean(state.line) for state in states), *after]
+
+        self._states.warm(shown)  # asking starts now, not when the follow-up first runs
+        ctx.out.say(*lines[:-1])
+        ctx.out.say_then(lines[-1], bug_lines)
 
     async def _link(self, topic: str, url: str, ctx: Applying) -> None:
         entries = self._store.entries

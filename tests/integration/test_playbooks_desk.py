@@ -26,6 +26,7 @@ from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store
 from tests.clock import Clock
+from tests.harness import reply_lines
 from tests.servers.fake_trackers import FakeTrackers, running_trackers
 
 WHITELIST = Whitelist([
@@ -47,7 +48,7 @@ class Rig:
     async def say(self, text: str, *, nick: str = "alice") -> list[str]:
         identity = Identity(transport="irc", nick=nick, network="oftc", account=nick)
         message = Message("irc", "oftc", "#infra", nick, identity, text)
-        return [r.text for r in await self.desk.handle(message)]
+        return await reply_lines(await self.desk.handle(message))
 
 
 @pytest.fixture
@@ -116,6 +117,34 @@ async def test_unreachable_tracker_never_holds_the_channel(rig: Rig) -> None:
     replies = await rig.say("#playbook zuul")
     assert loop.time() - started < 2
     assert replies[-1] == "[unknown] #1234 (github): state unknown (tracker unreachable)"
+
+
+async def test_the_entry_is_answered_at_once_and_its_bugs_follow(rig: Rig) -> None:
+    """The desk answers what it knows and lets go; only the bug lines wait for the tracker,
+    and meanwhile other commands are applied."""
+    rig.fakes.github.delay = 0.4
+    identity = Identity(transport="irc", nick="alice", network="oftc", account="alice")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    replies = await rig.desk.handle(Message("irc", "oftc", "#infra", "alice", identity,
+                                            "#playbook zuul"))
+    assert loop.time() - started < 0.3
+    assert [r.text for r in replies] == [
+        "Zuul scheduler restarts: Changes are re-enqueued after the restart; do not recheck.",
+        "Playbook: https://status.test/playbooks/zuul-restarts",
+    ]
+    follow_up = replies[-1].follow_up
+    assert follow_up is not None
+    # While the tracker thinks, the desk takes the next command.
+    assert await rig.say("#status notice checking the scheduler") == ["Notice sent."]
+    assert loop.time() - started < 0.3
+    assert list(await follow_up()) == [
+        "[open] #1234 Scheduler loses events on restart (github)"]
+    # Cached now: the next question is answered whole, with no follow-up.
+    replies = await rig.desk.handle(Message("irc", "oftc", "#infra", "alice", identity,
+                                            "#playbook zuul"))
+    assert [r.follow_up for r in replies] == [None, None, None]
+    assert rig.fakes.github.requests == 1
 
 
 async def test_link_a_bug_from_chat(rig: Rig) -> None:
