@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.kept_text import kept
 from storage.models import AuditRecord
 from storage.timeline import Where
 
@@ -42,7 +43,7 @@ class AuditRepository:
             channel=where.channel,
             command=command,
             # Raw chat text is untrusted and unbounded; the audit keeps what identifies it.
-            text=_UNSTORABLE.sub("\ufffd", text[:MAX_AUDIT_TEXT]),
+            text=_UNSTORABLE.sub("\ufffd", kept(text, MAX_AUDIT_TEXT)),
             outcome=outcome,
             reason=reason,
         )

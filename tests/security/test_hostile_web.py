@@ -20,6 +20,7 @@ from bot.desk import MAX_CAPTURED
 from bot.transports.base import Identity, Message
 from bot.web.feed import clean as xml_clean
 from commands.model import MAX_TITLE
+from storage.audit import MAX_AUDIT_TEXT
 from tests.figures import record
 from tests.harness import API_TOKEN, Running, run_app
 from tests.security.hostile import SAMPLES, TOO_LONG, expected_text, fits
@@ -178,3 +179,21 @@ async def test_a_captured_100_kb_line_is_kept_cut_with_a_visible_mark(tmp_path: 
         chats = [e["text"] for e in export["timeline"] if e["kind"] == "chat"]
         assert chats == [f"{huge[:MAX_CAPTURED]} … [{len(huge) - MAX_CAPTURED} more characters "
                          "not kept]"]
+
+
+async def test_a_flood_of_100_kb_commands_is_audited_cut_with_a_visible_mark(
+        tmp_path: Path) -> None:
+    """A too-long command is refused by the grammar before anything is written; the one
+    audit row a flood leaves (rate limited) keeps the start of the text, visibly cut."""
+    async with run_app(f"sqlite+aiosqlite:///{tmp_path}/a.db", tmp_path) as running:
+        text = "#status notice " + SAMPLES["huge-100kB"]
+        stranger = Identity(transport="irc", nick="mallory", network="x",
+                            host_mask="mallory!m@192.0.2.9")
+        for _ in range(30):
+            await running.app.desk.handle(Message("irc", "x", "#ops", "mallory", stranger,
+                                                  text))
+        async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+            rows = await tx.audit.recent(10)
+        assert [row.outcome for row in rows] == ["rate_limited"]
+        assert rows[0].text == (f"{text[:MAX_AUDIT_TEXT]} … [{len(text) - MAX_AUDIT_TEXT} "
+                                "more characters not kept]")
