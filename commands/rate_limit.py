@@ -152,8 +152,9 @@ def sender_key(identity: Identity) -> str | None:
     """Who a command counts against: the strongest identity verified; None means exempt.
 
     IRC: the services account when known (it follows the person across nicks and
-    connections), else the full `nick!user@host`. Matrix: the user id. The local
-    operator at the console is never limited.
+    connections), else `user@host` from their mask: the nick is left out, or a `/nick`
+    would buy a fresh allowance. Matrix: the user id. The local operator at the console is
+    never limited.
     """
     if identity.local_operator:
         return None
@@ -164,7 +165,8 @@ def sender_key(identity: Identity) -> str | None:
         if identity.account:
             return f"irc/{network}/account:{irc_casefold(identity.account)}"
         if identity.host_mask:
-            return f"irc/{network}/mask:{irc_casefold(identity.host_mask)}"
+            user_at_host = identity.host_mask.partition("!")[2] or identity.host_mask
+            return f"irc/{network}/host:{irc_casefold(user_at_host)}"
     return f"{identity.transport}/{network}/nick:{irc_casefold(identity.nick)}"
 
 

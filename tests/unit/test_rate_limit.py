@@ -114,8 +114,17 @@ def test_an_account_is_one_sender_across_nicks_and_hosts() -> None:
     assert limit.admit(renamed, whitelisted=False).verdict is Verdict.WARN
 
 
+def test_without_an_account_a_new_nick_is_the_same_sender() -> None:
+    limit = CommandRateLimit(EVERYONE, clock=Seconds())
+    verdicts(limit, irc("mallory", mask="mallory!m@a.example"), 3)
+    renamed = irc("mallory2", mask="mallory2!m@a.example")
+    assert limit.admit(renamed, whitelisted=False).verdict is Verdict.WARN
+    elsewhere = irc("mallory", mask="mallory!m@b.example")
+    assert limit.admit(elsewhere, whitelisted=False).verdict is Verdict.ALLOW
+
+
 def test_sender_keys() -> None:
-    assert sender_key(irc("Bob[1]", mask="Bob[1]!b@h")) == "irc/oftc/mask:bob{1}!b@h"
+    assert sender_key(irc("Bob[1]", mask="Bob[1]!B[x]@h")) == "irc/oftc/host:b{x}@h"
     assert sender_key(irc("bob", account="Bob")) == "irc/oftc/account:bob"
     matrix = Identity(transport="matrix", nick="bob", network="example.org",
                       matrix_user="@bob:example.org")
