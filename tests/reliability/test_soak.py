@@ -394,6 +394,7 @@ async def soak(db_url: str, pg: tuple[PostgresServer, str] | None,
         assert irc["connected"] and irc["connects"] == 1, irc
         log = bot.log()
         assert "faster than they are handled" not in log, "the bot dropped incoming lines"
+        assert irc["dropped_incoming"] == 0, irc
         assert "Traceback" not in log, log[-3000:]
 
         # `statusdesk run` froze its start-up heap (bot/gc_pauses.py): without that, each

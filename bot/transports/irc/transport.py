@@ -325,6 +325,7 @@ class IrcTransport:
             "last_error": self._last_error,
             "queued_lines": self._output.queued_lines(),
             "unconfirmed_messages": self._output.unconfirmed(),
+            "dropped_incoming": self._dropped_incoming,
         }
 
     # --- connection life cycle ------------------------------------------------------------
