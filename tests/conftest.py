@@ -24,6 +24,9 @@ from tests.servers.postgres import (
     start_postgres,
 )
 
+pytest_plugins = ["tests.matrix_scene"]
+"""Fixtures kept in modules of their own, for every test."""
+
 TEMPLATE_DB = "statusdesk_template"
 
 

@@ -14,7 +14,10 @@ import pytest
 
 from bot.transports.irc import IrcTransport
 from tests.harness import API_TOKEN, Running, run_app
-from tests.integration.test_matrix import (
+from tests.irc_bot import unique
+from tests.irc_client import Line, RawClient
+from tests.matrix_client import PASSWORD
+from tests.matrix_scene import (
     TOPIC_INFRA,
     TOPIC_OPS,
     Scene,
@@ -22,9 +25,6 @@ from tests.integration.test_matrix import (
     connected,
     make_scene,
 )
-from tests.irc_bot import unique
-from tests.irc_client import Line, RawClient
-from tests.matrix_client import PASSWORD
 from tests.servers.ngircd import NgircdServer
 from tests.servers.synapse import SynapseServer
 

@@ -12,31 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.figures import record
 from tests.harness import run_app
-from tests.integration.test_matrix import (
+from tests.matrix_scene import (
     Scene,
     bot_joined,
     connected,
-    make_scene,
     matrix_health,
 )
 from tests.servers.synapse import SynapseServer
-
-
-@pytest.fixture
-async def scene(synapse: SynapseServer) -> AsyncIterator[Scene]:
-    made = await make_scene(synapse)
-    try:
-        yield made
-    finally:
-        await made.alice.close()
-        await made.mallory.close()
 
 
 @pytest.mark.soak
