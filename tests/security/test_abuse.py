@@ -21,9 +21,9 @@ from storage.unit_of_work import Store
 from tests.clock import Clock
 from tests.figures import record
 from tests.harness import run_app, started_app
-from tests.integration.test_matrix import bot_joined, make_scene
 from tests.irc_bot import NETWORK, Bot, unique
 from tests.irc_client import Line, RawClient
+from tests.matrix_scene import bot_joined, make_scene
 from tests.servers.ngircd import OPERATOR, NgircdServer
 from tests.servers.ports import free_port
 from tests.servers.synapse import SynapseServer

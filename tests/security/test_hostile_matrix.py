@@ -18,8 +18,8 @@ from nio import ErrorResponse, RoomSendResponse
 
 from tests.figures import record
 from tests.harness import run_app
-from tests.integration.test_matrix import Scene, bot_joined
 from tests.matrix_client import Seen
+from tests.matrix_scene import Scene, bot_joined
 from tests.security.hostile import SAMPLES, TOO_LONG, expected_text
 from tests.security.outputs import read_html, squash
 from tests.servers.synapse import SynapseServer
@@ -51,7 +51,7 @@ def _foreign_html(seen: Seen) -> list[str]:
 
 async def test_hostile_texts_reach_matrix_as_escaped_text(
         synapse: SynapseServer, sqlite_url: str, tmp_path: Path) -> None:
-    from tests.integration.test_matrix import make_scene
+    from tests.matrix_scene import make_scene
 
     scene: Scene = await make_scene(synapse)
     alice = scene.alice

@@ -25,9 +25,9 @@ from sqlalchemy import select
 from storage.models import AuditRecord
 from tests.conftest import start_ngircd_or_fail
 from tests.harness import run_app
-from tests.integration.test_matrix import TOPIC_OPS, Scene, bot_joined, scene  # noqa: F401
 from tests.irc_bot import running_bot, unique
 from tests.irc_client import RawClient
+from tests.matrix_scene import TOPIC_OPS, Scene, bot_joined
 
 
 async def test_nick_mask_and_account_entries_on_ngircd(sqlite_url: str) -> None:
@@ -92,7 +92,7 @@ async def test_nick_mask_and_account_entries_on_ngircd(sqlite_url: str) -> None:
     assert "account=" not in (by_actor[account].identity or "")
 
 
-async def test_a_display_name_proves_nothing_on_matrix(scene: Scene, sqlite_url: str,  # noqa: F811
+async def test_a_display_name_proves_nothing_on_matrix(scene: Scene, sqlite_url: str,
                                                        tmp_path: Path) -> None:
     mallory, alice = scene.mallory, scene.alice
     async with run_app(sqlite_url, tmp_path, scene.config()) as running:
