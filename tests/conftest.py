@@ -15,6 +15,8 @@ from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
 from tests import secret_scan
 from tests.figures import FIGURES
+from tests.irc_bot import unique
+from tests.irc_client import RawClient
 from tests.servers import ngircd as ngircd_server
 from tests.servers import synapse as synapse_server
 from tests.servers.postgres import (
@@ -150,6 +152,16 @@ def ngircd() -> Iterator[ngircd_server.NgircdServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+async def watcher(ngircd: ngircd_server.NgircdServer) -> AsyncIterator[RawClient]:
+    """A plain IRC client on the module's ngIRCd, to see what the bot sends."""
+    client = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -60,14 +60,15 @@ class Bot:
 @asynccontextmanager
 async def running_bot(db_url: str, port: int, channels: list[str], *, nick: str,
                       users: str = "", network_extra: str = "",
-                      host: str = "127.0.0.1") -> AsyncIterator[Bot]:
+                      host: str = "127.0.0.1",
+                      rate: str = "{burst: 10, per_second: 5.0}") -> AsyncIterator[Bot]:
     chans = ", ".join(f"'{c}'" for c in channels)
     config = load_config_text(
         f"database: {{url: '{db_url}'}}\n"
         f"status_page: {{listen: '127.0.0.1:{free_port()}'}}\n"
         "irc:\n"
         f"  - {{name: {NETWORK}, host: '{host}', port: {port}, tls: false, nick: {nick},\n"
-        f"     channels: [{chans}], rate: {{burst: 10, per_second: 5.0}}{network_extra}}}\n"
+        f"     channels: [{chans}], rate: {rate}{network_extra}}}\n"
         + (f"users:\n{users}" if users else "")
     )
     async with started_app(config) as app:

@@ -106,15 +106,6 @@ async def desk(synapse: SynapseServer, ngircd: NgircdServer) -> AsyncIterator[De
         await scene.mallory.close()
 
 
-@pytest.fixture
-async def watcher(ngircd: NgircdServer) -> AsyncIterator[RawClient]:
-    client = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 async def matrix_topics(desk: Desk) -> dict[str, str | None]:
     return {room: await desk.scene.alice.topic(room) for room in desk.scene.rooms}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,15 +26,6 @@ ALICE = "  - {name: alice, roles: [status, incident], irc: {nick: alice}}\n"
 @pytest.fixture
 def channels() -> list[str]:
     return [unique("#ops-"), unique("#infra-"), unique("#dev-")]
-
-
-@pytest.fixture
-async def watcher(ngircd: NgircdServer) -> AsyncIterator[RawClient]:
-    client = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def notices(client: RawClient, text: str, *, since: int = 0) -> list[Line]:

@@ -21,14 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config_text
 from tests.conftest import start_ngircd_or_fail
 from tests.figures import record
-from tests.harness import started_app
-from tests.irc_bot import NETWORK, Bot, unique
+from tests.irc_bot import running_bot, unique
 from tests.irc_client import RawClient
 from tests.servers.ngircd import NgircdServer
-from tests.servers.ports import free_port
 from tests.servers.tcp_proxy import TcpRelay
 
 CHANNELS = 20
@@ -83,19 +80,11 @@ async def test_ngircd_killed_mid_broadcast_every_channel_gets_the_notice_once(
     channels = [unique(f"#b{n:02d}-") for n in range(CHANNELS)]
     gate = TcpRelay("127.0.0.1", server.port)
     await gate.start()
-    nick = unique("desk")
-    chans = ", ".join(f"'{c}'" for c in channels)
-    config = load_config_text(
-        f"database: {{url: '{sqlite_url}'}}\n"
-        f"status_page: {{listen: '127.0.0.1:{free_port()}'}}\n"
-        "irc:\n"
-        f"  - {{name: {NETWORK}, host: '127.0.0.1', port: {gate.port}, tls: false,"
-        f" nick: {nick}, channels: [{chans}], rate: {{burst: 20, per_second: 20.0}}}}\n"
-    )
     text = f"NOTICE: {TEXT}"
     try:
-        async with watchers(server, channels) as first, started_app(config) as app:
-            bot = Bot(app, nick)
+        async with watchers(server, channels) as first, \
+                running_bot(sqlite_url, gate.port, channels, nick=unique("desk"),
+                            rate="{burst: 20, per_second: 20.0}") as bot:
             await bot.joined(within=60)
             replies = await bot.console(f"#status notice {TEXT}")
             assert replies == ["Notice sent."]

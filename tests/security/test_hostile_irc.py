@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -47,15 +46,6 @@ def _over_irc(sample: str) -> str:
     """What an IRC client can put in one line: the server splits at CR, LF and NUL, and a
     lone surrogate has no UTF-8 form (raw invalid bytes are RAW_IRC's business)."""
     return _SURROGATES.sub("\ufffd", re.sub("[\r\n\0]", " ", sample))
-
-
-@pytest.fixture
-async def watcher(ngircd: NgircdServer) -> AsyncIterator[RawClient]:
-    client = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def _carried(watcher: RawClient, bot: str, command: str, since: int, want: str,

@@ -36,6 +36,7 @@ from tests import secrets
 from tests.conftest import start_ngircd_or_fail
 from tests.harness import OPERATOR, started_app
 from tests.secrets import SECRETS
+from tests.servers.fake_http import FakeService
 from tests.servers.ports import free_port
 from tests.servers.synapse import SynapseServer
 
@@ -53,41 +54,24 @@ def leaks(text: str) -> list[str]:
     return [name for name, value in {**SECRETS, **ENCODED}.items() if value in text]
 
 
-@dataclass
-class Echo:
+class Echo(FakeService):
     """A careless HTTP API on loopback: it answers `status` with the whole request in the
     body (headers, query, body), as some do in their error messages."""
 
-    status: int
-    requests: int = 0
-    port: int = 0
-    _runner: web.AppRunner | None = None
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._handle)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        self.requests += 1
         body = (await request.read()).decode("utf-8", "replace")
         echoed = {"message": f"bad request: {body}", "method": request.method,
                   "url": str(request.rel_url), "headers": dict(request.headers)}
         return web.json_response(echoed, status=self.status,
                                  headers={"X-Echo-Auth": request.headers.get("Authorization",
                                                                              "")})
-
-    async def __aenter__(self) -> Echo:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
 
 PLAYBOOK = """\
