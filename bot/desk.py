@@ -288,12 +288,19 @@ class Desk:
                 if role is not None and (principal is None or not principal.may(role)):
                     reason = ("not on the whitelist" if principal is None
                               else f"lacks role {role}")
+                    # An account that could not be verified might have been a whitelisted
+                    # one: say so, and to say it again, rather than "not authorized".
+                    unverified = (message.identity.unverified
+                                  if self._whitelist.has_irc_accounts else None)
+                    if unverified:
+                        reason = f"{reason}; account not verified: {unverified}"
                     if not await self._retrying(lambda: refuse(reason), what):
                         return []
                     log.warning("refused %s (%s): %s", what, where.identity, reason)
                     self.outcomes["refused"] += 1
                     self._open_ids = known
-                    return [Reply(replies.refusal(name))]
+                    return [Reply(replies.unverified(name, unverified) if unverified
+                                  else replies.refusal(name))]
                 applied = await self._retrying(apply_once, what)
                 if applied is None:
                     self._open_ids = known

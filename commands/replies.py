@@ -47,6 +47,11 @@ def refusal(command_name: str) -> str:
     return f"you are not authorized to use {command_name}"
 
 
+def unverified(command_name: str, reason: str) -> str:
+    """The sender may be whitelisted, but who they were when they said it cannot be known."""
+    return f"could not verify your account, so {command_name} was not applied: {reason}"
+
+
 def database_unavailable(command_name: str) -> str:
     return (f"{command_name} was not applied: the database is unavailable right now. "
             "Nothing was recorded; please say it again in a minute.")
