@@ -12,6 +12,8 @@ for what the network vouches for (a services account, the host, the Matrix user 
   from anyone; each addressing form is judged on the sender's own identity.
 - InspIRCd + Anope: a whitelisted account's name as a nick without the login is refused and
   the logged-in account accepted, under any nick (tests/integration/test_irc_services.py).
+- Synapse: notices, emotes, a forged `sender` inside the content, an HTML body and a display
+  name that is the whitelisted user id change nothing: only the stamped sender of an `m.text`.
 - Synapse: a user who takes a whitelisted user's display name (or their user id as display
   name) is still themselves, and refused. Another homeserver with the same localpart is the
   same property (the whole user id is compared); it is covered at the desk level with the
@@ -237,3 +239,44 @@ async def test_only_a_plain_message_is_a_command_whatever_its_form(sqlite_url: s
         (trusted, "#status log", "accepted"), (stranger, "#status log", "refused")}
     assert len(audit) == 8
     assert not any("alert" in (r.text or "") for r in audit)
+
+
+async def test_on_matrix_only_the_stamped_sender_of_a_text_message_counts(
+        scene: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    """What a Matrix client can put in an event besides its text: a notice or an emote (not
+    commands, from anyone), a `sender` or `user_id` of its choosing inside the content, a
+    display name that is the whitelisted user id, an HTML body saying something else, a
+    mention of the whitelisted user. The homeserver stamps the real sender on the event;
+    that is all the bot reads."""
+    mallory, alice = scene.mallory, scene.alice
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        await mallory.client.set_displayname(alice.user_id)
+        for content in (
+                {"msgtype": "m.notice", "body": "#status alert by notice"},
+                {"msgtype": "m.emote", "body": "#status alert by emote"},
+                {"msgtype": "m.text", "body": "#status alert forged sender",
+                 "sender": alice.user_id, "user_id": alice.user_id},
+                {"msgtype": "m.text", "body": "#status alert html",
+                 "format": "org.matrix.custom.html",
+                 "formatted_body": f'<a href="https://matrix.to/#/{alice.user_id}">alice</a>'
+                                   " #status alert html"}):
+            mark = len(mallory.seen)
+            response = await mallory.client.room_send(scene.ops, "m.room.message", content,
+                                                      ignore_unverified_devices=True)
+            assert hasattr(response, "event_id"), response
+            if content["msgtype"] == "m.text":
+                reply = await mallory.wait_for(scene.from_bot(scene.ops), after=mark)
+                assert reply.body == \
+                    f"{mallory.user_id}: you are not authorized to use #status alert"
+        await asyncio.sleep(1.0)
+        assert await alice.topic(scene.ops) == TOPIC_OPS
+        store = running.app.store
+        assert store is not None
+        async with store.reading() as tx:
+            refused = await tx.audit.recent(10, outcome="refused")
+            accepted = await tx.audit.recent(10, outcome="accepted")
+        assert not accepted
+        assert sorted((r.actor, r.text) for r in refused) == sorted(
+            [(mallory.user_id, "#status alert forged sender"),
+             (mallory.user_id, "#status alert html")])
