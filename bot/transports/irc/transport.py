@@ -29,6 +29,7 @@ from irc.client import NickMask
 
 from bot.config import IrcNetwork
 from bot.transports.base import (
+    BeforeWrite,
     DeliveryRejected,
     DeliveryUnavailable,
     Identity,
@@ -118,6 +119,25 @@ class _Incoming:
     """`account` came with the line itself (account-tag): a fact of this very line."""
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """A channel notice waiting to be coalesced with others of the same text."""
+
+    channel: str
+    future: asyncio.Future[None]
+    before_write: BeforeWrite | None
+
+
+def _all_of(hooks: list[BeforeWrite]) -> BeforeWrite:
+    """One multi-target line leaves for every channel in it: tell each of them first."""
+    if len(hooks) == 1:
+        return hooks[0]
+
+    async def every() -> None:
+        await asyncio.gather(*(hook() for hook in hooks))
+    return every
+
+
 @dataclass
 class _Lookup:
     """A WHOX or WHOIS in flight for one nick: the answer, and the roster's number of the
@@ -179,7 +199,7 @@ class IrcTransport:
         self._output = OutputQueue(self._bucket, lambda: self._registered,
                                    f"irc/{config.name}", ping=self._ping)
         self._incoming: asyncio.Queue[_Incoming] = asyncio.Queue(INCOMING_LIMIT)
-        self._notice_batches: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}
+        self._notice_batches: dict[tuple[str, bool], list[_Queued]] = {}
         self._topic_waiters: dict[str, asyncio.Future[None]] = {}
         self._lookups: dict[str, _Lookup] = {}
         self._registered = False
@@ -283,13 +303,23 @@ class IrcTransport:
         if self._channel(target) is None:
             await self._say("NOTICE", target, text)
             return
+        await self._channel_notice(target, text, None)
+
+    async def notice_staged(self, target: str, text: str, before_write: BeforeWrite) -> None:
+        if self._channel(target) is None:
+            raise DeliveryRejected(f"{target} is not one of the channels of irc/{self.network}")
+        await self._channel_notice(target, text, before_write)
+
+    async def _channel_notice(self, target: str, text: str,
+                              before_write: BeforeWrite | None) -> None:
         state = await self._require_channel(target)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch = self._notice_batches.get(text)
+        key = (text, before_write is not None)
+        batch = self._notice_batches.get(key)
         if batch is None:
-            batch = self._notice_batches[text] = []
-            asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._flush_notices, text)
-        batch.append((state.name, future))
+            batch = self._notice_batches[key] = []
+            asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._flush_notices, key)
+        batch.append(_Queued(state.name, future, before_write))
         await future
 
     async def set_topic(self, target: str, text: str) -> None:
@@ -433,8 +463,8 @@ class IrcTransport:
         unavailable = f"irc/{self.network} is not connected ({reason})"
         self._output.fail_all(DeliveryUnavailable(unavailable))
         for batch in self._notice_batches.values():
-            for _, future in batch:
-                settle(future, DeliveryUnavailable(unavailable))
+            for queued in batch:
+                settle(queued.future, DeliveryUnavailable(unavailable))
         self._notice_batches.clear()
         for waiter in self._topic_waiters.values():
             settle(waiter, DeliveryUnavailable(unavailable))
@@ -518,34 +548,36 @@ class IrcTransport:
                                       f"({state.status})")
         return state
 
-    def _flush_notices(self, text: str) -> None:
-        batch = self._notice_batches.pop(text, [])
+    def _flush_notices(self, key: tuple[str, bool]) -> None:
+        batch = self._notice_batches.pop(key, [])
         if not batch:
             return
+        text = key[0]
         if not self._registered or self._conn is None:
-            for _, future in batch:
-                settle(future, DeliveryUnavailable(f"irc/{self.network} is not connected"))
+            for queued in batch:
+                settle(queued.future, DeliveryUnavailable(f"irc/{self.network} is not connected"))
             return
         conn = self._conn
         limit = notice_targets(conn.features)
-        groups: list[list[tuple[str, asyncio.Future[None]]]] = []
-        for channel, future in batch:
+        groups: list[list[_Queued]] = []
+        for queued in batch:
             for group in groups:
-                names = [c for c, _ in group]
-                if (len(group) < limit and channel not in names and text_budget(
-                        self._prefix(), "NOTICE", [*names, channel]) >= MIN_BATCH_BUDGET):
-                    group.append((channel, future))
+                names = [q.channel for q in group]
+                if (len(group) < limit and queued.channel not in names and text_budget(
+                        self._prefix(), "NOTICE", [*names, queued.channel]) >= MIN_BATCH_BUDGET):
+                    group.append(queued)
                     break
             else:
-                groups.append([(channel, future)])
+                groups.append([queued])
         for group in groups:
-            targets = [c for c, _ in group]
+            targets = [q.channel for q in group]
             lines = split_text(text, text_budget(self._prefix(), "NOTICE", targets))
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            done.add_done_callback(functools.partial(_fan_result, [f for _, f in group]))
+            done.add_done_callback(functools.partial(_fan_result, [q.future for q in group]))
+            hooks = [q.before_write for q in group if q.before_write is not None]
             target = ",".join(targets)
             self._output.put([functools.partial(conn.notice, target, line) for line in lines],
-                             done)
+                             done, before_write=_all_of(hooks) if hooks else None)
 
     # --- channels -------------------------------------------------------------------------
 
