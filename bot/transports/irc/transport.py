@@ -40,6 +40,7 @@ from bot.transports.irc.caps import CapNegotiation, SaslCredentials
 from bot.transports.irc.channels import REFUSALS, ChannelState
 from bot.transports.irc.connection import Connection, Reactor
 from bot.transports.irc.flood import TokenBucket
+from bot.transports.irc.incoming import IncomingLines
 from bot.transports.irc.isupport import (
     add_flags,
     casefold_for,
@@ -198,7 +199,7 @@ class IrcTransport:
         self._background: set[asyncio.Task[None]] = set()
         self._output = OutputQueue(self._bucket, lambda: self._registered,
                                    f"irc/{config.name}", ping=self._ping)
-        self._incoming: asyncio.Queue[_Incoming] = asyncio.Queue(INCOMING_LIMIT)
+        self._incoming: IncomingLines[_Incoming] = IncomingLines(INCOMING_LIMIT)
         self._notice_batches: dict[tuple[str, bool], list[_Queued]] = {}
         self._topic_waiters: dict[str, asyncio.Future[None]] = {}
         self._lookups: dict[str, _Lookup] = {}
@@ -213,7 +214,6 @@ class IrcTransport:
         self._nick_asked = -NICK_RECLAIM_EVERY
         self._last_error: str | None = None
         self._connects = 0
-        self._dropped_incoming = 0
         self._handlers: dict[str, Callable[[Any], None]] = {
             "cap": self._on_cap,
             "authenticate": self._on_authenticate,
@@ -379,7 +379,9 @@ class IrcTransport:
             "last_error": self._last_error,
             "queued_lines": self._output.queued_lines(),
             "unconfirmed_messages": self._output.unconfirmed(),
-            "dropped_incoming": self._dropped_incoming,
+            "dropped_incoming": self._incoming.dropped,
+            "dropped_chatter": self._incoming.dropped_chatter,
+            "dropped_commands": self._incoming.dropped_commands,
         }
 
     # --- connection life cycle ------------------------------------------------------------
@@ -1075,15 +1077,17 @@ class IrcTransport:
             self._roster.learned_account(source.nick, account)
         # Whatever we believe about the sender must be what was true now, as the line
         # arrives: it may wait in the queue while the nick changes hands.
-        incoming = _Incoming(source, event.arguments[0] if event.arguments else "", channel,
-                             tags, self._roster.sight(source.nick), account, account_tag)
-        try:
-            self._incoming.put_nowait(incoming)
-        except asyncio.QueueFull:
-            self._dropped_incoming += 1
-            if self._dropped_incoming % 100 == 1:
+        text = event.arguments[0] if event.arguments else ""
+        incoming = _Incoming(source, text, channel, tags, self._roster.sight(source.nick),
+                             account, account_tag)
+        if not self._incoming.put(incoming,
+                                  command=self._may_be_command(text, channel is None)):
+            dropped = self._incoming.dropped
+            if dropped % 100 == 1:
                 log.warning("irc/%s: incoming messages arrive faster than they are handled; "
-                            "dropped %d so far", self.network, self._dropped_incoming)
+                            "dropped %d so far (%d chatter, %d commands)", self.network,
+                            dropped, self._incoming.dropped_chatter,
+                            self._incoming.dropped_commands)
 
     async def _read_loop(self) -> None:
         while True:
