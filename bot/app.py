@@ -39,6 +39,7 @@ from bot.web.snapshot import Snapshot
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
 from storage.db import open_store, upgrade
+from storage.leases import FENCING_TERM, LeaseLost
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.app")
@@ -51,6 +52,10 @@ the next start (nothing is lost either way: it stays in the outbox)."""
 ANSWER_PATIENCE = 60.0
 """How long an answer waits for this instance to lead again when it stepped down while the
 command was being applied."""
+
+
+LEASE_RECHECK_SECONDS = 0.2
+"""How often a command refused by the fence looks whether its term leads again."""
 
 
 def whitelist_from(config: Config) -> Whitelist:
@@ -142,7 +147,8 @@ class App:
         self.instance = instance_id()
         leadership = self.leadership = (
             self._leadership if self._leadership is not None
-            else leadership_for(config.database.url)
+            else leadership_for(config.database.url, holder=self.instance,
+                                lease_seconds=config.database.lease.total_seconds())
         )
         bus = EventBus()
         # What people address the bot by (`statusdesk: #status ...`): its IRC nick when it has
@@ -155,7 +161,8 @@ class App:
         ]
         if paging is not None:
             deliverers.append(paging.deliverer)
-        outbox = self.outbox = OutboxWorker(store, deliverers, owner=self.instance)
+        outbox = self.outbox = OutboxWorker(store, deliverers, owner=self.instance,
+                                            may_send=leadership.holds)
         if paging is not None:
             paging.connect(outbox.wake)
         self.desk = Desk(
@@ -204,6 +211,7 @@ class App:
                 for t in self.transports
             },
             role=lambda: "leader" if leadership.is_leader else "standby",
+            lease=leadership.detail,
             loop_lag=loop_lag,
             asyncio_tasks=lambda: len(asyncio.all_tasks()),
             db_connections=lambda: pool_connections(store.engine.pool),
@@ -305,8 +313,19 @@ class App:
 
     async def _lead(self, store: Store, outbox: OutboxWorker) -> None:
         """One term as leader: the chat side runs until a stop or the loss of leadership."""
-        config = self.config
         leadership = self.leadership
+        # Everything this term starts (transports' readers, the outbox worker, reminders,
+        # escalations, the tasks they spawn) inherits the term: their transactions commit
+        # only while it holds the lease (storage/leases.py).
+        fencing = FENCING_TERM.set(leadership.term)
+        try:
+            await self._lead_term(store, outbox, leadership)
+        finally:
+            FENCING_TERM.reset(fencing)
+
+    async def _lead_term(self, store: Store, outbox: OutboxWorker,
+                         leadership: Leadership) -> None:
+        config = self.config
         console = self._build_transports(store)
         # Another instance may have led meanwhile: what is open is read afresh.
         self.desk.forget_open_incidents()
@@ -395,7 +414,19 @@ class App:
         await asyncio.shield(task)
 
     async def _answer(self, message: Message) -> None:
-        replies = await self.desk.handle(message)
+        while True:
+            try:
+                replies = await self.desk.handle(message)
+                break
+            except LeaseLost as error:
+                if await self._leads_again_in(error.term):
+                    continue  # nobody else led meanwhile (the database restarted, say)
+                # Read by a leader that has lost the lease to another instance (it was
+                # stopped, say, with the line in its socket): the new leader's own
+                # connection got the line too, and it alone applies it.
+                log.warning("not applying a command from %s on %s/%s: %s", message.sender,
+                            message.transport, message.network, error)
+                return
         self._queue_answer(message, replies)
         for reply in replies:
             if reply.follow_up is not None:
@@ -406,6 +437,20 @@ class App:
                                                 f"{message.network}")
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
+
+    async def _leads_again_in(self, term: int) -> bool:
+        """Wait (for a while) until this instance leads again: True if in `term` still, the
+        same holder having taken its lease back with nobody in between."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + ANSWER_PATIENCE
+        while loop.time() < give_up and not self._stop.is_set():
+            await asyncio.sleep(LEASE_RECHECK_SECONDS)
+            current = self.leadership.term
+            if current is not None and current != term:
+                return False
+            if current == term and self.leadership.holds() and self.chat_started.is_set():
+                return True
+        return False
 
     async def _follow_up(self, message: Message, reply: Reply) -> None:
         assert reply.follow_up is not None
@@ -447,6 +492,10 @@ class App:
             return None
 
     async def _send_reply(self, transport: Transport, message: Message, reply: Reply) -> None:
+        if not self.leadership.holds():
+            log.warning("not answering %s on %s/%s: this instance no longer holds the "
+                        "leader lease", message.sender, transport.name, transport.network)
+            return
         try:
             if reply.private or message.private:
                 await transport.direct(message.sender, reply.text)

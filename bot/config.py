@@ -493,10 +493,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
+MIN_LEASE = timedelta(seconds=3)
+MAX_LEASE = timedelta(minutes=10)
+
+
+def _lease_length(value: timedelta) -> timedelta:
+    # The leader renews every second and stops acting a second before the expiry: anything
+    # shorter than 3s leaves it no time to renew.
+    if not MIN_LEASE <= value <= MAX_LEASE:
+        raise _fail("must be between 3s and 10m")
+    return value
+
+
 class DatabaseConfig(_Model):
     url: Annotated[str, AfterValidator(_database_url)] = DEFAULT_DATABASE_URL
     """`sqlite+aiosqlite:///FILE` (relative to the current directory) or
     `postgresql+asyncpg://USER:PASSWORD@HOST/DB`."""
+    lease: Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_lease_length)] = (
+        timedelta(seconds=5))
+    """PostgreSQL: how long the leader's lease lasts unrenewed. A leader that hangs, is
+    stopped or is cut off is replaced after about this long (SQLite ignores it)."""
 
     @property
     def password(self) -> str | None:

@@ -1,10 +1,9 @@
 """Which instance speaks in chat: one leader per database, the others stand by.
 
-With PostgreSQL the leader is whoever holds a session advisory lock. PostgreSQL releases it
-when the session ends, so a crashed leader (or one cut off from the database) loses it
-without any home-made consensus, and a standby polling for it takes over. The leader pings
-the database on the lock's own connection and steps down the moment that fails, before a
-standby can have taken over: two bots never speak at once.
+With PostgreSQL the leader is whoever holds the leader lease (bot/lease.py): a row with a
+term and an expiry by the database's clock, which the leader renews every second. A crashed,
+stopped, stuck or cut-off leader stops renewing and is replaced; everything it would still
+do is fenced by its term, so a leader that comes back after losing the lease stays quiet.
 
 With SQLite (one host) an exclusive `flock` on a file beside the database plays the same
 part, so a second process started by mistake waits instead of doubling every announcement.
@@ -13,7 +12,6 @@ part, so a second process started by mistake waits instead of doubling every ann
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
@@ -22,33 +20,14 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-import asyncpg
 from sqlalchemy.engine import make_url
+
+from bot.lease import DEFAULT_LEASE_SECONDS, LeaderLease
 
 log = logging.getLogger("statusdesk.leadership")
 
-LOCK_KEY = 0x5D5D_0001_57A7_DE5C
-"""The advisory lock's key: one statusdesk deployment per database."""
-
 POLL_SECONDS = 0.5
-"""How often a standby tries the lock: failover takes about this long after the session ends."""
-
-STEP_BACK_SECONDS = 2.0
-"""A leader that lost the lock waits this long before competing for it again: the instance
-that just lost its database connection is the suspect one, so a standby goes first."""
-
-PING_SECONDS = 1.0
-PING_TIMEOUT = 2.0
-"""A leader whose lock connection does not answer within this steps down."""
-
-SERVER_KEEPALIVE = (
-    # So that the server, too, notices a leader cut off by the network within seconds and
-    # frees the lock, rather than after the kernel's default of two hours.
-    "SET tcp_keepalives_idle = 2",
-    "SET tcp_keepalives_interval = 1",
-    "SET tcp_keepalives_count = 3",
-    "SET tcp_user_timeout = 5000",
-)
+"""How often a standby tries the file lock."""
 
 
 def instance_id() -> str:
@@ -61,6 +40,20 @@ class Leadership(Protocol):
 
     @property
     def is_leader(self) -> bool: ...
+
+    @property
+    def term(self) -> int | None:
+        """The term this instance leads in, for fencing its writes; None when it does not
+        lead or its store needs no fencing (SQLite: one host, one file lock)."""
+        ...
+
+    def holds(self) -> bool:
+        """May this instance act as leader right now (checked before every chat send)?"""
+        ...
+
+    def detail(self) -> dict[str, Any]:
+        """What /healthz shows of the election (term, lease expiry); empty when none."""
+        ...
 
     async def acquire(self) -> None:
         """Wait until this instance is the leader."""
@@ -86,6 +79,14 @@ class SoleInstance:
     def is_leader(self) -> bool:
         return self._leading
 
+    term = None
+
+    def holds(self) -> bool:
+        return self._leading
+
+    def detail(self) -> dict[str, Any]:
+        return {}
+
     async def acquire(self) -> None:
         self._leading = True
 
@@ -109,6 +110,14 @@ class FileLock:
     @property
     def is_leader(self) -> bool:
         return self._file is not None
+
+    term = None
+
+    def holds(self) -> bool:
+        return self._file is not None
+
+    def detail(self) -> dict[str, Any]:
+        return {}
 
     async def acquire(self) -> None:
         said = False
@@ -135,120 +144,6 @@ class FileLock:
         self._released.set()
 
 
-class AdvisoryLock:
-    """Leadership through `pg_try_advisory_lock` on a connection of its own."""
-
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        key: int = LOCK_KEY,
-        poll: float = POLL_SECONDS,
-        ping_every: float = PING_SECONDS,
-        ping_timeout: float = PING_TIMEOUT,
-        step_back: float = STEP_BACK_SECONDS,
-    ) -> None:
-        self._dsn = dsn
-        self._step_back = step_back
-        self._stepped_down = False
-        self._key = key
-        self._poll = poll
-        self._ping_every = ping_every
-        self._ping_timeout = ping_timeout
-        self._connection: Any = None
-        self._leading = False
-        self._lost = asyncio.Event()
-        self._watch: asyncio.Task[None] | None = None
-
-    @property
-    def is_leader(self) -> bool:
-        return self._leading
-
-    async def acquire(self) -> None:
-        if self._stepped_down:
-            self._stepped_down = False
-            await asyncio.sleep(self._step_back)
-        said = False
-        while True:
-            try:
-                if await self._try_lock():
-                    break
-                if not said:
-                    log.info("another instance is the leader; standing by")
-                    said = True
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                    TimeoutError) as error:
-                log.warning("leader election: database unreachable: %s",
-                            type(error).__name__)
-                await self._drop_connection()
-            await asyncio.sleep(self._poll)
-        self._leading = True
-        self._lost.clear()
-        self._watch = asyncio.create_task(self._watch_connection(), name="leadership")
-        log.info("this instance is now the leader")
-
-    async def lost(self) -> None:
-        await self._lost.wait()
-
-    async def release(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
-        if self._leading and self._connection is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self._connection.execute("SELECT pg_advisory_unlock($1)", self._key),
-                    self._ping_timeout,
-                )
-        self._step_down()
-        await self._drop_connection()
-
-    async def _try_lock(self) -> bool:
-        if self._connection is None or self._connection.is_closed():
-            self._connection = await asyncio.wait_for(
-                asyncpg.connect(self._dsn, timeout=self._ping_timeout), self._ping_timeout * 2
-            )
-            for statement in SERVER_KEEPALIVE:
-                with contextlib.suppress(asyncpg.PostgresError):
-                    await self._connection.execute(statement)
-            self._connection.add_termination_listener(lambda _c: self._step_down())
-        got = await asyncio.wait_for(
-            self._connection.fetchval("SELECT pg_try_advisory_lock($1)", self._key),
-            self._ping_timeout,
-        )
-        return bool(got)
-
-    async def _watch_connection(self) -> None:
-        while self._leading:
-            await asyncio.sleep(self._ping_every)
-            try:
-                await asyncio.wait_for(self._connection.fetchval("SELECT 1"),
-                                       self._ping_timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.error("lost the database connection that holds leadership (%s); "
-                          "stepping down", type(error).__name__)
-                break
-        self._step_down()
-        await self._drop_connection()
-
-    def _step_down(self) -> None:
-        if self._leading:
-            self._leading = False
-            self._stepped_down = True
-            log.warning("this instance is no longer the leader")
-        self._lost.set()
-
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None and not connection.is_closed():
-            # terminate(), not close(): close() waits on a server that may be gone.
-            connection.terminate()
-
-
 def _try_flock(path: Path) -> IO[bytes] | None:
     """The open, exclusively locked file, or None when another process holds the lock.
     (Opening a local file does not block long enough to matter on the event loop.)"""
@@ -266,11 +161,12 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def leadership_for(url: str) -> Leadership:
+def leadership_for(url: str, *, holder: str | None = None,
+                   lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Leadership:
     """The election that fits the configured database."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return AdvisoryLock(asyncpg_dsn(url))
+        return LeaderLease(asyncpg_dsn(url), holder or instance_id(), lease=lease_seconds)
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return SoleInstance()

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from bot.transports.base import BeforeWrite, DeliveryRejected, DeliveryUnavailable
 from storage.db import is_transient
+from storage.leases import LeaseLost
 from storage.models import OutboxEffect, utcnow
 from storage.unit_of_work import Store
 
@@ -33,6 +34,11 @@ something slips past the election."""
 
 MAX_BACKOFF = 300.0
 IDLE_POLL = 30.0
+
+
+class NotOurs(Exception):
+    """The effect may not go out from here: this instance's claim on it was taken over, or
+    its term no longer holds the leader lease. Nothing is recorded: it is another's now."""
 
 
 class EffectDeliverer(Protocol):
@@ -97,9 +103,14 @@ class OutboxWorker:
         clock: Callable[[], datetime] = utcnow,
         concurrency: int = 16,
         owner: str = "statusdesk",
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._owner = owner
+        self._may_send = may_send
+        """False once this instance's lease ran out by its own clock: checked right before
+        every effect leaves, so a leader that was stopped or stuck and resumes sends nothing
+        even before the database has told it so."""
         self._by_kind = {kind: d for d in deliverers for kind in d.kinds}
         self._repeatable = frozenset().union(
             *(getattr(d, REPEATABLE_ATTRIBUTE, frozenset()) for d in deliverers))
@@ -108,6 +119,8 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._retry_lanes: set[str] = set()
+        self._refused: set[int] = set()
+        """Effects the fence stopped before they left (see `_mark_sending`)."""
         self._in_flight: dict[asyncio.Task[int], str] = {}
         """Deliveries `run()` started and that have not settled, with their lanes."""
         self.delivered = 0
@@ -132,6 +145,11 @@ class OutboxWorker:
                 try:
                     await self._make_retries_due()
                     started = await self._start_due()
+                except LeaseLost as error:
+                    # The app stops this worker as it steps down; until then, claim nothing.
+                    log.warning("outbox pass refused: %s", error)
+                    started = 0
+                    await asyncio.sleep(1.0)
                 except Exception as error:
                     if is_transient(error):  # the database is away for a moment
                         log.warning("outbox pass failed (database unavailable: %s); retrying",
@@ -232,6 +250,8 @@ class OutboxWorker:
         now = self._clock()
         deliverer = self._by_kind.get(effect.kind)
         try:
+            if not self._may_send():
+                raise NotOurs("the leader lease ran out")
             if deliverer is None:
                 raise DeliveryRejected(f"no deliverer for effect kind {effect.kind!r}")
             if now - effect.created_at > MAX_AGE:
@@ -239,9 +259,11 @@ class OutboxWorker:
             async with self._slots:
                 if (isinstance(deliverer, KeyedDeliverer)
                         and deliverer.repeats_safely(effect.kind, effect.payload)):
+                    await self._fence()
                     await deliverer.deliver_keyed(effect.kind, effect.payload,
                                                   delivery_key(effect))
                 elif effect.kind in self._repeatable:
+                    await self._fence()
                     await deliverer.deliver(effect.kind, effect.payload)
                 elif (isinstance(deliverer, StagedDeliverer)
                         and deliverer.stages(effect.kind, effect.payload)):
@@ -250,6 +272,10 @@ class OutboxWorker:
                 else:
                     await self._mark_sending(effect)
                     await deliverer.deliver(effect.kind, effect.payload)
+        except NotOurs as error:
+            log.warning("not delivering %s %s (%s): %s", effect.kind, effect.lane,
+                        effect.idempotency_key, error)
+            return 0
         except DeliveryRejected as error:
             await self._settle(effect, failed=str(error))
             self.failed += 1
@@ -257,6 +283,12 @@ class OutboxWorker:
                       effect.idempotency_key, error)
             return 1
         except Exception as error:
+            if effect.id in self._refused or not self._may_send():
+                # Refused by the fence before it left: the new leader delivers it.
+                self._refused.discard(effect.id)
+                log.warning("not delivering %s %s (%s): this instance no longer leads",
+                            effect.kind, effect.lane, effect.idempotency_key)
+                return 0
             delay = backoff(effect.attempts + 1)
             if isinstance(error, DeliveryUnavailable) and error.retry_after is not None:
                 delay = max(0.0, error.retry_after)
@@ -273,9 +305,29 @@ class OutboxWorker:
         return 1
 
     async def _mark_sending(self, effect: OutboxEffect) -> None:
-        """From now on a crash may have let it out: not to be repeated after a restart."""
-        async with self._store.transaction() as tx:
-            await tx.outbox.mark_sending(effect.id, self._clock())
+        """From now on a crash may have let it out: not to be repeated after a restart.
+        Also the fence right before a write that cannot be taken back: only while the claim
+        is still ours and our term holds the lease (the transaction checks it), and our own
+        clock says the lease has not run out."""
+        try:
+            if not self._may_send():
+                raise NotOurs("the leader lease ran out")
+            async with self._store.transaction() as tx:
+                if not await tx.outbox.mark_sending(effect.id, self._clock(),
+                                                    owner=self._owner):
+                    raise NotOurs("another instance took the effect over")
+        except (NotOurs, LeaseLost):
+            self._refused.add(effect.id)
+            raise
+
+    async def _fence(self) -> None:
+        """For effects sent without being marked first: an empty transaction, which commits
+        only while our term holds the lease."""
+        try:
+            async with self._store.transaction():
+                pass
+        except LeaseLost as error:
+            raise NotOurs(str(error)) from error
 
     async def _settle(self, effect: OutboxEffect, failed: str | None = None) -> None:
         async with self._store.transaction() as tx:

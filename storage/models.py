@@ -305,3 +305,23 @@ class OnCallOverride(Base):
     ends_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+class LeaderLease(Base):
+    """The one row that says which instance leads, for which term, until when (PostgreSQL
+    only: SQLite is one host and uses a file lock). Times are the database's own clock, so
+    instances whose clocks disagree still agree on who leads."""
+
+    __tablename__ = "leader_lease"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """Always 1: one deployment per database."""
+    term: Mapped[int] = mapped_column(BigInteger)
+    """Grows by one each time another instance takes the lease: the fencing token every
+    side effect of the leader is checked against."""
+    holder: Mapped[str | None] = mapped_column(String(100))
+    holder_pid: Mapped[int | None] = mapped_column(Integer)
+    """The server process of the holder's lease session: when it is gone, so is the holder
+    (or its network), and a standby need not wait for the expiry."""
+    expires_at: Mapped[datetime]
+    renewed_at: Mapped[datetime | None]

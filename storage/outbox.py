@@ -134,11 +134,17 @@ class OutboxRepository:
         return (int(freed.rowcount),  # type: ignore[attr-defined]
                 int(interrupted.rowcount))  # type: ignore[attr-defined]
 
-    async def mark_sending(self, effect_id: int, at: datetime) -> None:
-        await self._session.execute(
-            update(OutboxEffect).where(OutboxEffect.id == effect_id)
-            .values(sending_since=at).execution_options(synchronize_session=False)
+    async def mark_sending(self, effect_id: int, at: datetime, *, owner: str | None = None
+                           ) -> bool:
+        """With `owner`, only while that owner still holds the claim: False means another
+        instance took the effect over (its row lock also orders this after a takeover)."""
+        query = update(OutboxEffect).where(OutboxEffect.id == effect_id)
+        if owner is not None:
+            query = query.where(OutboxEffect.claimed_by == owner)
+        result = await self._session.execute(
+            query.values(sending_since=at).execution_options(synchronize_session=False)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def next_attempt_at(self, busy_lanes: Collection[str] = ()) -> datetime | None:
         """When the earliest pending effect may be tried (None: nothing pending), leaving

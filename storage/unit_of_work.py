@@ -11,6 +11,7 @@ from storage.audit import AuditRepository
 from storage.inbound_events import InboundEventRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
+from storage.leases import FENCING_TERM, check_fence
 from storage.outbox import OutboxRepository
 from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
@@ -51,9 +52,13 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """Commit on normal exit, roll back on an exception."""
+        """Commit on normal exit, roll back on an exception. Work done for a leader's term
+        (`FENCING_TERM` set) commits only while that term still holds the lease."""
         async with self._sessions() as session, session.begin():
             yield Transaction(session)
+            term = FENCING_TERM.get()
+            if term is not None:
+                await check_fence(session, term)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:

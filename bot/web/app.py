@@ -130,6 +130,9 @@ async def healthz(request: web.Request) -> web.Response:
     snapshot = request.app[SNAPSHOT_KEY]
     detail: dict[str, Any] = {"role": request.app[METRICS_KEY].role(),
                               "transports": request.app[HEALTH_KEY]()}
+    lease = request.app[METRICS_KEY].lease()
+    if lease:
+        detail["lease"] = dict(lease)
     loop_lag = request.app[METRICS_KEY].loop_lag
     if loop_lag is not None:
         # Slow is not down: the answer stays 200, the detail says why commands come late.

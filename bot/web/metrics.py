@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -36,6 +38,9 @@ class MetricSources:
     transports_connected: Callable[[], Mapping[str, bool]]
     role: Callable[[], str] = lambda: "leader"
     """`leader` (runs the chat side) or `standby` (serves the page, waits to take over)."""
+    lease: Callable[[], Mapping[str, Any]] = lambda: {}
+    """The leader lease on PostgreSQL: `term`, `expires_at` (ISO 8601, the database's clock),
+    `seconds`; empty on SQLite."""
     outbox_pending: int = 0
     outbox_failed: int = 0
     incidents_open: int = 0
@@ -88,6 +93,16 @@ class StatusdeskCollector(Collector):
                                    "1 on the instance that runs the chat side, 0 on standbys")
         leader.add_metric([], 1.0 if s.role() == "leader" else 0.0)
         yield leader
+        lease = s.lease()
+        if lease.get("term") is not None:
+            yield GaugeMetricFamily("statusdesk_leader_term",
+                                    "The leader lease's term this instance last led in",
+                                    value=float(lease["term"]))
+        if lease.get("expires_at"):
+            expiry = datetime.fromisoformat(str(lease["expires_at"])).timestamp()
+            yield GaugeMetricFamily("statusdesk_leader_lease_expiry_seconds",
+                                    "When the lease this instance holds or held runs out "
+                                    "(Unix time, the database's clock)", value=expiry)
         yield GaugeMetricFamily("statusdesk_incidents_open", "Open incidents",
                                 value=s.incidents_open)
         for measure, label in (("to_acknowledge", "acknowledge"), ("to_identify", "identify"),

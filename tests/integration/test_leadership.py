@@ -17,8 +17,10 @@ from bot.app import App
 from bot.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
 from bot.config import load_config_text
 from bot.events import ALERT_SET, DeskEvent
-from bot.leadership import AdvisoryLock, FileLock, SoleInstance, asyncpg_dsn, leadership_for
+from bot.leadership import FileLock, SoleInstance, asyncpg_dsn, leadership_for
+from bot.lease import LeaderLease
 from storage.db import open_store, revisions, upgrade
+from storage.leases import FENCING_TERM, LeaseLost, LeaseSession
 from storage.unit_of_work import Store
 from tests.servers.ports import free_port
 
@@ -36,35 +38,41 @@ async def _wait(condition: object, within: float) -> float:
 
 
 def test_the_election_fits_the_database(tmp_path: Path) -> None:
-    assert isinstance(leadership_for("postgresql+asyncpg://u:p@h/db"), AdvisoryLock)
+    assert isinstance(leadership_for("postgresql+asyncpg://u:p@h/db"), LeaderLease)
     assert isinstance(leadership_for(f"sqlite+aiosqlite:///{tmp_path}/a.db"), FileLock)
     assert isinstance(leadership_for("sqlite+aiosqlite:///:memory:"), SoleInstance)
     assert asyncpg_dsn("postgresql+asyncpg://u:p%40ss@h:5433/db?ssl=require") == (
         "postgresql://u:p%40ss@h:5433/db?ssl=require")
 
 
-async def test_a_standby_takes_over_when_the_leaders_session_ends(pg_url: str) -> None:
+def _lease(dsn: str, name: str, **kwargs: float) -> LeaderLease:
+    options = {"lease": 3.0, "renew_every": 0.5, "margin": 1.0, "poll": 0.05,
+               "step_back": 0.2}
+    options.update(kwargs)
+    return LeaderLease(dsn, f"{name}-{uuid.uuid4().hex[:6]}", **options)
+
+
+async def test_a_standby_takes_over_at_once_when_the_leaders_session_ends(pg_url: str) -> None:
     dsn = asyncpg_dsn(pg_url)
-    first = AdvisoryLock(dsn, poll=0.1, ping_every=0.2, ping_timeout=1.0)
-    second = AdvisoryLock(dsn, poll=0.1, ping_every=0.2, ping_timeout=1.0)
+    first, second = _lease(dsn, "first", lease=30.0), _lease(dsn, "second", lease=30.0)
     await first.acquire()
     waiting = asyncio.create_task(second.acquire())
     try:
         await asyncio.sleep(0.6)
         assert first.is_leader and not second.is_leader and not waiting.done()
-        # What a crash or a cut cable looks like from the server: the session is gone.
+        # What a crash looks like from the server: the holder's lease session is gone. The
+        # lease has 30 s to run, yet the standby need not wait for it.
         admin = await asyncpg.connect(dsn)
         try:
             killed = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND granted")
+                "SELECT count(pg_terminate_backend(holder_pid)) FROM leader_lease")
         finally:
             await admin.close()
         assert killed == 1
-        await asyncio.wait_for(first.lost(), 3)
-        assert not first.is_leader
         took = await _wait(waiting.done, 3)
-        assert second.is_leader
+        assert second.is_leader and second.term == (first.term or 0) + 1
+        await asyncio.wait_for(first.lost(), 3)  # its renewal is refused: a new term
+        assert not first.is_leader
         print(f"standby took over {took:.2f}s after the leader's session ended")
     finally:
         waiting.cancel()
@@ -72,9 +80,70 @@ async def test_a_standby_takes_over_when_the_leaders_session_ends(pg_url: str) -
         await second.release()
 
 
+async def test_a_leader_that_stops_renewing_is_replaced_when_the_lease_expires(
+    pg_url: str,
+) -> None:
+    """A stopped or stuck leader keeps its session open (here: a connection that took the
+    lease and then says nothing): the standby takes over once the lease has expired, in a
+    new term, and the old term can no longer commit anything."""
+    dsn = asyncpg_dsn(pg_url)
+    frozen = await asyncpg.connect(dsn)
+    standby = _lease(dsn, "standby")
+    store = open_store(pg_url)
+    try:
+        grant = await LeaseSession(frozen).take("frozen", 2.0, None)
+        assert grant is not None
+        started = time.monotonic()
+        await asyncio.wait_for(standby.acquire(), 5)
+        took = time.monotonic() - started
+        assert 1.5 < took < 3.0, took
+        assert standby.term == grant.term + 1
+        print(f"standby took over {took:.2f}s after a 2 s lease was last renewed")
+        fencing = FENCING_TERM.set(grant.term)
+        try:
+            try:
+                async with store.transaction() as tx:
+                    await tx.kudos.add("success", "x", "written by a deposed leader", T0)
+            except LeaseLost:
+                pass
+            else:
+                raise AssertionError("the old term committed")
+        finally:
+            FENCING_TERM.reset(fencing)
+        async with store.reading() as tx:
+            assert not await tx.kudos.recent("success", 10)
+        fencing = FENCING_TERM.set(standby.term)
+        try:
+            async with store.transaction() as tx:
+                await tx.kudos.add("success", "x", "written by the leader", T0)
+        finally:
+            FENCING_TERM.reset(fencing)
+        assert await LeaseSession(frozen).renew(grant.term, "frozen", 2.0) is None
+    finally:
+        await store.close()
+        await frozen.close()
+        await standby.release()
+
+
+async def test_a_leader_whose_loop_stalls_past_its_lease_acts_no_more(pg_url: str) -> None:
+    """Its own clock says the lease ran out: it stops acting before the database says so,
+    and steps down as soon as it runs again."""
+    dsn = asyncpg_dsn(pg_url)
+    leader = _lease(dsn, "stalled", lease=3.0, margin=1.0)
+    await leader.acquire()
+    try:
+        assert leader.holds()
+        time.sleep(2.2)  # the event loop blocked: no renewal can run
+        assert not leader.holds() and not leader.is_leader
+        await asyncio.wait_for(leader.lost(), 2)
+        assert leader.term is None
+    finally:
+        await leader.release()
+
+
 async def test_releasing_hands_over_at_once(pg_url: str) -> None:
     dsn = asyncpg_dsn(pg_url)
-    first, second = AdvisoryLock(dsn, poll=0.1), AdvisoryLock(dsn, poll=0.1)
+    first, second = _lease(dsn, "first", lease=30.0), _lease(dsn, "second", lease=30.0)
     await first.acquire()
     waiting = asyncio.create_task(second.acquire())
     await asyncio.sleep(0.3)
@@ -85,12 +154,12 @@ async def test_releasing_hands_over_at_once(pg_url: str) -> None:
 
 
 async def test_an_unreachable_database_keeps_the_standby_waiting_not_failing() -> None:
-    lock = AdvisoryLock("postgresql://nobody@127.0.0.1:1/none", poll=0.05, ping_timeout=0.2)
-    task = asyncio.create_task(lock.acquire())
+    lease = _lease("postgresql://nobody@127.0.0.1:1/none", "nobody")
+    task = asyncio.create_task(lease.acquire())
     await asyncio.sleep(0.5)
-    assert not task.done() and not lock.is_leader
+    assert not task.done() and not lease.is_leader
     task.cancel()
-    await lock.release()
+    await lease.release()
 
 
 async def test_a_second_process_on_the_same_sqlite_file_stands_by(tmp_path: Path) -> None:
@@ -255,17 +324,16 @@ async def test_a_leader_cut_off_from_the_database_goes_quiet_at_once(
     config = load_config_text(
         f"database: {{url: '{pg_url}'}}\nconsole: true\n"
         f"status_page: {{listen: '127.0.0.1:{free_port()}', title: T}}\n")
-    lock = AdvisoryLock(dsn, poll=0.05, ping_every=0.2, ping_timeout=1.0)
+    lock = _lease(dsn, "app", lease=30.0)
     app = App(config, stdin=stdin, stdout=out, leadership=lock)
     running = asyncio.create_task(app.run())
-    rival = AdvisoryLock(dsn, poll=0.05)
+    rival = _lease(dsn, "rival", lease=30.0)
     try:
         await _wait(lambda: lock.is_leader and len(app.transports) == 1, 10)
         rival_waiting = asyncio.create_task(rival.acquire())
         admin = await asyncpg.connect(dsn)
         try:
-            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                                "WHERE locktype = 'advisory' AND granted")
+            await admin.execute("SELECT pg_terminate_backend(holder_pid) FROM leader_lease")
         finally:
             await admin.close()
         await asyncio.wait_for(rival_waiting, 5)
