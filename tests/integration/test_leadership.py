@@ -133,7 +133,7 @@ async def test_a_leader_whose_loop_stalls_past_its_lease_acts_no_more(pg_url: st
     await leader.acquire()
     try:
         assert leader.holds()
-        time.sleep(2.2)  # the event loop blocked: no renewal can run
+        time.sleep(2.2)  # noqa: ASYNC251 - the point: the event loop blocked, no renewal runs
         assert not leader.holds() and not leader.is_leader
         await asyncio.wait_for(leader.lost(), 2)
         assert leader.term is None
@@ -366,3 +366,29 @@ async def test_instances_starting_together_migrate_once(pg_server: object) -> No
         for s in stores:
             await s.close()
         await admin_sql(pg_server, f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+async def test_the_lease_migration_rolls_back_and_forward(pg_url: str, sqlite_url: str) -> None:
+    from alembic import command as alembic_command
+    from sqlalchemy import Connection, inspect
+
+    from storage.db import _alembic_config
+
+    def downgrade(connection: Connection) -> list[str]:
+        alembic_command.downgrade(_alembic_config(connection), "0006_inbound_events")
+        return inspect(connection).get_table_names()
+
+    for url in (pg_url, sqlite_url):
+        store = open_store(url)
+        try:
+            await upgrade(store.engine)
+            async with store.engine.begin() as connection:
+                tables = await connection.run_sync(downgrade)
+            assert "leader_lease" not in tables and "outbox" in tables
+            await upgrade(store.engine)
+            async with store.engine.connect() as connection:
+                row = (await connection.exec_driver_sql(
+                    "SELECT term, holder FROM leader_lease WHERE id = 1")).one()
+            assert tuple(row) == (0, None)
+        finally:
+            await store.close()
