@@ -47,8 +47,10 @@ class ByteRelay:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
-                             return_exceptions=True)
+        # Cancelled at close: swallowed, as asyncio's server callback would report it.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                                 return_exceptions=True)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -90,9 +92,17 @@ class RelayThread:
         self._loop.call_soon_threadsafe(self.relay.freeze)
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.relay.stop(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
+
+    async def _stop(self) -> None:
+        await self.relay.stop()
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def irc_config(directory: Path, name: str, db_url: str, ngircd: NgircdServer, nick: str,

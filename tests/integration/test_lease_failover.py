@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.leadership import asyncpg_dsn
-from tests.console_bot import Bot
+from tests.console_bot import Bot, http_get
 from tests.figures import record
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
@@ -57,7 +57,7 @@ async def _notices(pair: Pair, nick: str, text: str, since: int) -> None:
         await pair.watcher.wait_for(
             lambda m, c=channel: m.command == "NOTICE"  # type: ignore[misc]
             and m.params[0] == c and m.nick == nick and m.text == f"NOTICE: {text}",
-            since=since, within=20)
+            since=since, within=45)
 
 
 @pytest.fixture
@@ -164,6 +164,9 @@ async def test_a_stopped_leader_is_replaced_and_says_nothing_when_resumed(
     lease = health(pair.new_port)["lease"]
     assert lease["term"] == await _fetch(pg_url, "SELECT term FROM leader_lease")  # type: ignore[index]
     assert lease["term"] == 2  # type: ignore[index]
+    metrics = http_get(pair.new_port, "/metrics")[2].decode()
+    assert "statusdesk_leader_term 2.0" in metrics
+    assert "statusdesk_leader_lease_expiry_seconds " in metrics
     assert health(pair.old_port)["role"] == "standby"
 
 
