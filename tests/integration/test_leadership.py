@@ -392,3 +392,91 @@ async def test_the_lease_migration_rolls_back_and_forward(pg_url: str, sqlite_ur
             assert tuple(row) == (0, None)
         finally:
             await store.close()
+
+
+class StagedRecorder:
+    """A deliverer like the IRC one: it asks `before_write` right before it would write, and
+    writes (here: records) only if that passes. `gate` holds it just before asking."""
+
+    kinds = frozenset({"notice"})
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    def stages(self, kind: str, payload: dict[str, object]) -> bool:
+        return True
+
+    async def deliver_staged(self, kind: str, payload: dict[str, object],
+                             before_write: object) -> None:
+        from bot.transports.base import DeliveryUnavailable
+
+        self.waiting.set()
+        await self.gate.wait()
+        try:
+            await before_write()  # type: ignore[operator]
+        except Exception as error:
+            raise DeliveryUnavailable(f"not sent: {error}") from error
+        self.sent.append(str(payload["text"]))
+
+    async def deliver(self, kind: str, payload: dict[str, object]) -> None:
+        raise AssertionError("staged deliveries only")
+
+
+async def test_a_deposed_term_claims_nothing_and_sends_nothing(pg_url: str) -> None:
+    """The outbox fence in SQL: once another instance has taken the lease, the old term's
+    claims are refused, and an effect it had claimed before is not marked as being sent, so
+    not written; the new leader delivers it."""
+    from bot.outbox import OutboxWorker
+    from storage.models import utcnow
+
+    dsn = asyncpg_dsn(pg_url)
+    store = open_store(pg_url)
+    old_session, new_session = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    recorder = StagedRecorder()
+    old = OutboxWorker(store, [recorder], owner="old")
+    try:
+        old_grant = await LeaseSession(old_session).take("old", 30.0, None)
+        assert old_grant is not None
+        async with store.transaction() as tx:
+            await tx.outbox.add("notice", "irc/a/#x", {"text": "first"}, "k1", utcnow())
+        fencing = FENCING_TERM.set(old_grant.term)
+        try:
+            delivering = asyncio.create_task(old.deliver_due())  # claims, then waits
+            await asyncio.wait_for(recorder.waiting.wait(), 5)
+            # Deposed meanwhile: its lease session ends, another instance takes over.
+            await old_session.close()
+            new_grant = await LeaseSession(new_session).take("new", 30.0, None)
+            assert new_grant is not None and new_grant.term == old_grant.term + 1
+            recorder.gate.set()
+            assert await asyncio.wait_for(delivering, 5) == 0
+            assert recorder.sent == []
+        finally:
+            FENCING_TERM.reset(fencing)
+        async with store.transaction() as tx:  # a fresh effect: the old term may not claim it
+            await tx.outbox.add("notice", "irc/a/#y", {"text": "second"}, "k2", utcnow())
+        fencing = FENCING_TERM.set(old_grant.term)
+        try:
+            try:
+                await old.deliver_due()
+            except LeaseLost:
+                pass
+            else:
+                raise AssertionError("a deposed term claimed effects")
+        finally:
+            FENCING_TERM.reset(fencing)
+        assert recorder.sent == []
+        new = OutboxWorker(store, [recorder], owner="new")
+        fencing = FENCING_TERM.set(new_grant.term)
+        try:
+            await new.take_over()
+            assert await new.deliver_due() == 2
+        finally:
+            FENCING_TERM.reset(fencing)
+        assert sorted(recorder.sent) == ["first", "second"]
+    finally:
+        await new_session.close()
+        if not old_session.is_closed():
+            await old_session.close()
+        await store.close()
