@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import heapq
 import json
 import logging
 import random
@@ -512,7 +513,8 @@ class MatrixTransport:
         if gate is None:
             return []
         now = datetime.now(UTC)
-        news: list[Message | _SayInRoom] = []
+        by_room: list[list[tuple[int, Message]]] = []
+        notes: list[_SayInRoom] = []
         for room_id, info in response.rooms.join.items():
             wanted = room_id in self._direct.values() or self._rooms.is_configured(room_id)
             timeline = info.timeline
@@ -531,16 +533,21 @@ class MatrixTransport:
                 (event, catching_up) for event, new in zip(timeline.events, admitted,
                                                            strict=True) if new]
             cut_before = gap.cut_before
+            messages: list[tuple[int, Message]] = []
             for event, late in arrived:
                 if late and too_old(event, now):
                     cut_before = max(cut_before or now - MAX_LATE_AGE, now - MAX_LATE_AGE)
                     continue
                 message = self._message_of(room_id, event, late=late)
                 if message is not None:
-                    news.append(message)
+                    messages.append((event.server_timestamp, message))
+            by_room.append(messages)
             if cut_before is not None:
-                news.append(self._unread_before(room_id, cut_before))
-        return news
+                notes.append(self._unread_before(room_id, cut_before))
+        # Rooms interleaved in the order their messages were posted (each room's own order
+        # kept as the homeserver gives it), so that commands in two rooms run as posted.
+        merged = heapq.merge(*by_room, key=lambda timed: timed[0])
+        return [message for _, message in merged] + notes
 
     def _unread_before(self, room_id: str, cut_before: datetime) -> _SayInRoom:
         """Said once per catch-up, in the room, and logged: a gap too long or too old to
