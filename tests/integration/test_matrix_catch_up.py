@@ -79,10 +79,6 @@ async def test_a_gap_longer_than_a_sync_is_back_filled_each_command_once_in_orde
                                  after=mark, within=60)
         await asyncio.sleep(2.0)  # anything applied twice would have been answered by now
 
-    backfilled = [r.getMessage() for r in caplog.records
-                  if "through /messages" in r.getMessage()]
-    assert backfilled == [f"matrix: {scene.ops_alias}: the sync skipped some events; read "
-                          f"{total - SYNC_TIMELINE_LIMIT} of them through /messages"], backfilled
     rows = await audit_rows(sqlite_url)
     assert [(command, outcome) for command, _, outcome in rows] == [
         ("#status alert", "accepted"),
@@ -94,6 +90,10 @@ async def test_a_gap_longer_than_a_sync_is_back_filled_each_command_once_in_orde
         ("#status notice", "accepted"),
     ], rows
     assert await incident_titles(sqlite_url) == ["Gap alert", "Gap incident"]
+    backfilled = [r.getMessage() for r in caplog.records
+                  if "through /messages" in r.getMessage()]
+    assert backfilled == [f"matrix: {scene.ops_alias}: the sync skipped some events; read "
+                          f"{total - SYNC_TIMELINE_LIMIT} of them through /messages"], backfilled
     for room in scene.rooms:
         notices = [s.body for s in alice.messages(room, "m.notice", scene.bot)[0:]
                    if s.body.startswith("NOTICE: ")]
