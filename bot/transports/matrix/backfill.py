@@ -121,7 +121,7 @@ def _oldest_first(client: AsyncClient, room_id: str, newest_first: list[Event]) 
             try:
                 events.append(client.decrypt_event(event))
                 continue
-            except (EncryptionError, ValueError):
+            except (EncryptionError, ValueError, AssertionError):  # nio asserts on odd events
                 pass
         events.append(event)
     return events
