@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -157,3 +159,40 @@ async def test_first_start_of_an_account_that_joined_long_ago_applies_nothing_ol
     assert await incident_titles(sqlite_url) == []
     assert [(c, o) for c, _, o in await audit_rows(sqlite_url)] == [
         ("#status notice", "accepted")]
+
+
+async def test_a_gap_opened_while_running_is_back_filled(
+        scene: Scene, sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "statusdesk.matrix")
+    alice = scene.alice
+    token = str(alice.client.access_token)
+    total = SYNC_TIMELINE_LIMIT + 30
+    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        await connected(running)
+        await alice.say(scene.ops, "#status notice before the stall")
+        await alice.wait_for(scene.from_bot(scene.ops, "NOTICE: before the stall"))
+        await asyncio.sleep(0.5)  # idle: the bot's next /sync is a long poll now
+
+        def post_all() -> None:
+            for n in range(total):
+                body = "#status notice posted during the stall" if n == 5 else f"burst {n}"
+                scene.synapse.admin_request(
+                    token, "PUT", f"/_matrix/client/v3/rooms/{quote(scene.ops)}/send/"
+                    f"m.room.message/stall{n}", {"msgtype": "m.text", "body": body})
+
+        # The bot's event loop stalls (a blocking call, a long pause) while a burst is
+        # posted from elsewhere: its next sync is more than a timeline behind.
+        stall = threading.Thread(target=post_all)
+        stall.start()
+        stall.join()
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: posted during the stall"),
+                                 within=60)
+        await asyncio.sleep(1.0)
+
+    assert [r.getMessage() for r in caplog.records if "through /messages" in r.getMessage()]
+    assert [(c, t) for c, t, _ in await audit_rows(sqlite_url)] == [
+        ("#status notice", "#status notice before the stall"),
+        ("#status notice", "#status notice posted during the stall")]
