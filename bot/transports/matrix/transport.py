@@ -2,7 +2,10 @@
 
 One background task logs in (reusing the device kept in the database), joins the configured
 rooms and runs `sync_forever`; when the homeserver goes away it reconnects with backoff and,
-once synced again, wakes the outbox so queued announcements go out. nio reports failures as
+once synced again, wakes the outbox so queued announcements go out. Each sync's timelines are
+read in its response callback, once nio has decrypted them: a room whose timeline came back
+`limited` has its gap back-filled first (backfill.py), and the sync token is queued behind
+all of it. nio reports failures as
 error responses rather than exceptions, so every response is checked here; an exception
 escaping a nio callback would end `sync_forever`, so every callback is guarded.
 """
@@ -553,14 +556,14 @@ class MatrixTransport:
         """Said once per catch-up, in the room, and logged: a gap too long or too old to
         read whole was read only from `cut_before` on."""
         name = self._rooms.name_of(room_id)
+        hours = f"{MAX_LATE_AGE.total_seconds() / 3600:.0f} hours"
         log.warning("matrix: %s: messages from before %s were posted while I was away and "
                     "are not read (a catch-up reads at most %d events and %s back)", name,
-                    f"{cut_before:%Y-%m-%d %H:%M} UTC", MAX_GAP_EVENTS, MAX_LATE_AGE)
+                    f"{cut_before:%Y-%m-%d %H:%M} UTC", MAX_GAP_EVENTS, hours)
         return _SayInRoom(room_id, (
             f"I was away: messages posted here before {cut_before:%Y-%m-%d %H:%M} UTC were "
-            f"not read (I catch up on at most {MAX_GAP_EVENTS} messages and "
-            f"{MAX_LATE_AGE.total_seconds() / 3600:.0f} hours); repeat any command from "
-            "then that still matters."))
+            f"not read (I catch up on at most {MAX_GAP_EVENTS} messages and {hours}); "
+            "repeat any command from then that still matters."))
 
     def _message_of(self, room_id: str, event: Event, *, late: bool) -> Message | None:
         """The message an admitted event is for the core, if it is one."""
