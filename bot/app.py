@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -38,6 +39,7 @@ from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
+from commands.replies import posted_while_away
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
 
@@ -397,6 +399,11 @@ class App:
 
     async def _answer(self, message: Message) -> None:
         replies = await self.desk.handle(message)
+        if message.posted_at is not None and replies:
+            # Read late (posted while the bot was away): the first answer says so, once.
+            first = replies[0]
+            replies = [dataclasses.replace(
+                first, text=posted_while_away(first.text, message.posted_at)), *replies[1:]]
         self._queue_answer(message, replies)
         for reply in replies:
             if reply.follow_up is not None:

@@ -230,7 +230,10 @@ class Desk:
             return []
         log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
                   message.sender, message.text)
-        if self._rate_limit is not None:
+        # A message read late (a catch-up after the bot was away, bounded by the transport)
+        # was posted over minutes or hours, not now: counting it now would drop an operator's
+        # commands for having been many, and count replays of ones applied before.
+        if self._rate_limit is not None and message.posted_at is None:
             principal = self._whitelist.identify(message.identity)
             decision = self._rate_limit.admit(message.identity,
                                               whitelisted=principal is not None)

@@ -43,6 +43,12 @@ def ago(then: datetime, now: datetime) -> str:
     return f"{delta.days}d ago"
 
 
+def posted_while_away(answer: str, posted_at: datetime) -> str:
+    """An answer to a command the bot read late (it was posted while the bot was away):
+    the effect came late, and the answer says from when."""
+    return f"{answer} (posted {posted_at:%Y-%m-%d %H:%M} UTC while I was away; handled now)"
+
+
 def refusal(command_name: str) -> str:
     return f"you are not authorized to use {command_name}"
 
