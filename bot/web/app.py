@@ -6,10 +6,11 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bot.incident_export import export_json, export_markdown
 from bot.incident_metrics import IncidentTimes
@@ -66,8 +67,9 @@ def create_web_app(
     api_token: str | None = None,
     playbooks: PlaybookSite | None = None,
     hooks: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
+    middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=middlewares)
     app[API_TOKEN_KEY] = api_token
     app[PLAYBOOKS_KEY] = playbooks
     app[SNAPSHOT_KEY] = snapshot
@@ -138,6 +140,10 @@ async def healthz(request: web.Request) -> web.Response:
     snapshot = request.app[SNAPSHOT_KEY]
     detail: dict[str, Any] = {"role": request.app[METRICS_KEY].role(),
                               "transports": request.app[HEALTH_KEY]()}
+    http = metrics.http_figures(request.app[METRICS_KEY])
+    if http is not None:
+        # Under a crowd of connections: how full the page is and what it had to close.
+        detail["http"] = http
     loop_lag = request.app[METRICS_KEY].loop_lag
     if loop_lag is not None:
         # Slow is not down: the answer stays 200, the detail says why commands come late.
