@@ -33,8 +33,14 @@ from aiohttp import web
 
 log = logging.getLogger("statusdesk.web")
 
-SWEEP_SECONDS = 0.5
+SWEEP_SECONDS = 0.1
 """How often waiting connections are checked against header_timeout."""
+
+SWEEP_BATCH = 256
+"""At most this many are closed per sweep: a crowd opened in one second times out in one
+second, and closing ten thousand connections in one go held the event loop (and with it
+every health check and command) for half a second. Spread out, that is 2,560 a second;
+a crowd that comes faster meets the cap, where each newcomer closes one old connection."""
 
 EVICTION_SCAN = 64
 """How many of the oldest waiting connections are looked at for one without a response
@@ -217,7 +223,7 @@ class ConnectionGuard:
         """Close connections that have waited header_timeout for a request head; how many."""
         now = time.monotonic() if now is None else now
         closed = 0
-        while self._waiting:
+        while self._waiting and closed < SWEEP_BATCH:
             connection = next(iter(self._waiting))
             if now - connection.since < self.header_timeout:
                 break
