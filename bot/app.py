@@ -40,7 +40,7 @@ from bot.web.connection_budget import (
 )
 from bot.web.connection_guard import GuardedSite
 from bot.web.export import StaticExport
-from bot.web.http_limits import HttpLimits
+from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
@@ -187,7 +187,8 @@ class App:
             raise_open_file_limit() if self._own_process else current_open_file_limit())
         export = StaticExport(Path(page.export_dir)) if page.export_dir else None
         snapshot = self.snapshot = Snapshot(store, title=page.title, url=page_url_of(config),
-                                            export=export, stream=EventStream(http.live),
+                                            export=export, stream=EventStream(http.live,
+                                                               http.guard.when_lost),
                                             annotate=playbooks.pages.annotate if playbooks
                                             else None)
         bus.subscribe(snapshot.on_event)
@@ -232,6 +233,7 @@ class App:
                 middlewares=http.middlewares(),
             ),
             access_log=None,
+            lingering_time=LINGERING_SECONDS,
         )
         await runner.setup()
         site = GuardedSite(runner, config.status_page.host, config.status_page.port,

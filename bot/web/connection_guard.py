@@ -50,10 +50,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Connection:
-    __slots__ = ("closing", "extended", "since", "transport")
+    __slots__ = ("closing", "extended", "on_lost", "since", "transport")
 
     def __init__(self, transport: asyncio.Transport, since: float) -> None:
         self.transport = transport
+        self.on_lost: Callable[[], None] | None = None
         self.since = since
         """When it started waiting for its next request head."""
         self.closing = False
@@ -177,6 +178,21 @@ class ConnectionGuard:
         self._waiting.pop(connection, None)
         if connection.closing:
             self._closing -= 1
+        if connection.on_lost is not None:
+            try:
+                connection.on_lost()
+            except Exception:
+                log.exception("a connection's goodbye failed")
+
+    def when_lost(self, protocol: object, callback: Callable[[], None]) -> bool:
+        """Call `callback` when the connection of `protocol` (a request's) closes; False when
+        it is not watched here. aiohttp does not tell a handler that waits on something else
+        (a live-update stream waiting for the next change) that its client left."""
+        connection = self._connections.get(protocol)
+        if connection is None:
+            return False
+        connection.on_lost = callback
+        return True
 
     def _busy(self, protocol: object) -> None:
         connection = self._connections.get(protocol)

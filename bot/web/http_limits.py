@@ -16,6 +16,12 @@ from bot.web.request_body import BodyDeadline
 
 log = logging.getLogger("statusdesk.web")
 
+LINGERING_SECONDS = 2.0
+"""After answering a request whose body did not all arrive (a 408, a 413), aiohttp reads
+and drops the rest for this long before closing, so the client gets the answer rather
+than a reset. Its default, 10 s, would let a slow body hold its connection that much
+longer."""
+
 
 @dataclass(frozen=True, slots=True)
 class HttpLimits:

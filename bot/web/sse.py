@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -57,10 +58,18 @@ class _Client:
         self.dropped = False
 
 
+WhenLost = Callable[[object, Callable[[], None]], bool]
+"""Registers a callback for when a request's connection closes (ConnectionGuard.when_lost)."""
+
+
 class EventStream:
-    def __init__(self, limit: LiveClientLimit | None = None) -> None:
+    def __init__(self, limit: LiveClientLimit | None = None,
+                 when_lost: WhenLost | None = None) -> None:
         self.limit = limit
         """At most so many clients overall and per address (None: no limit)."""
+        self._when_lost = when_lost
+        """Without it, a client that left is noticed at the next write (the heartbeat, up to
+        HEARTBEAT_SECONDS later), and holds its place in `limit` until then."""
         self._clients: set[_Client] = set()
         self._recent: deque[Frame] = deque(maxlen=REPLAY)
         self._next_id = 1
@@ -93,6 +102,12 @@ class EventStream:
         with contextlib.suppress(asyncio.QueueFull):
             client.queue.put_nowait(None)
         # A full queue cannot take the None: the handler notices `dropped` on its next get.
+
+    def _gone(self, client: _Client) -> None:
+        """The client's connection closed: its handler stops now, not at the heartbeat."""
+        self._clients.discard(client)
+        with contextlib.suppress(asyncio.QueueFull):
+            client.queue.put_nowait(None)
 
     def _missed_since(self, last_id: int) -> list[Frame] | None:
         """Frames after `last_id`, or None when they are no longer all in the buffer."""
@@ -138,6 +153,8 @@ class EventStream:
         await response.prepare(request)
         client = _Client()
         self._clients.add(client)
+        if self._when_lost is not None:
+            self._when_lost(request.protocol, functools.partial(self._gone, client))
         try:
             await response.write(f"retry: {RETRY_MS}\n\n".encode())
             if last is not None:
