@@ -102,9 +102,11 @@ class _GuardedProtocol(asyncio.Protocol):
 
 
 class ConnectionGuard:
-    def __init__(self, max_connections: int, header_timeout: float) -> None:
+    def __init__(self, max_connections: int, header_timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if max_connections < 1 or header_timeout <= 0:
             raise ValueError("max_connections and header_timeout must be positive")
+        self._clock = clock
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self._connections: dict[object, _Connection] = {}
@@ -144,11 +146,11 @@ class ConnectionGuard:
         Its response is written right after, in the same turn of the loop, so a response
         still buffered afterwards shows in `_Connection.sending`."""
         protocol = request.protocol
-        self._busy(protocol)
+        self.request_started(protocol)
         try:
             return await handler(request)
         finally:
-            self._idle(protocol)
+            self.request_finished(protocol)
 
     def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="http-header-timeouts")
@@ -163,7 +165,7 @@ class ConnectionGuard:
     # --- events ----------------------------------------------------------------------------
 
     def _opened(self, protocol: object, transport: asyncio.Transport) -> None:
-        connection = _Connection(transport, time.monotonic())
+        connection = _Connection(transport, self._clock())
         self._connections[protocol] = connection
         self._waiting[connection] = None
         live = len(self._connections) - self._closing
@@ -194,16 +196,16 @@ class ConnectionGuard:
         connection.on_lost = callback
         return True
 
-    def _busy(self, protocol: object) -> None:
+    def request_started(self, protocol: object) -> None:
         connection = self._connections.get(protocol)
         if connection is not None:
             self._waiting.pop(connection, None)
 
-    def _idle(self, protocol: object) -> None:
+    def request_finished(self, protocol: object) -> None:
         connection = self._connections.get(protocol)
         if connection is None or connection.closing:
             return
-        connection.since = time.monotonic()
+        connection.since = self._clock()
         connection.extended = False
         self._waiting[connection] = None
         self._waiting.move_to_end(connection)
@@ -237,7 +239,7 @@ class ConnectionGuard:
 
     def sweep(self, now: float | None = None) -> int:
         """Close connections that have waited header_timeout for a request head; how many."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         closed = 0
         while self._waiting and closed < SWEEP_BATCH:
             connection = next(iter(self._waiting))
