@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from bot.config import ConfigError, load_config_text
 from bot.web.connection_budget import (
     BURST_ROOM,
     MAX_CONNECTIONS,
@@ -179,3 +180,26 @@ def test_a_connection_that_closes_tells_who_asked() -> None:
     transport.closed = True
     _lose(wrapped, transport)
     assert told == ["gone"] and inner.lost and guard.open == 0
+
+
+def test_the_limits_are_validated_with_their_path() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config_text("status_page:\n  limits: {header_timeout: 0s, body_timeout: soon, "
+                         "live_clients: 0, live_clients_per_address: 0, reserve_fds: 10}\n")
+    assert [str(p) for p in error.value.problems] == [
+        "status_page.limits.header_timeout: must be longer than 0s",
+        'status_page.limits.body_timeout: invalid duration "soon" (use e.g. 30s, 10m, 1h, 2d)',
+        "status_page.limits.live_clients: must be at least 1",
+        "status_page.limits.live_clients_per_address: must be at least 1",
+        "status_page.limits.reserve_fds: must be at least 64",
+    ]
+    with pytest.raises(ConfigError) as error:
+        load_config_text("status_page: {limits: {live_clients: 10, "
+                         "live_clients_per_address: 20}}\n")
+    assert [str(p) for p in error.value.problems] == [
+        "status_page.limits: live_clients_per_address (20) must not be more than "
+        "live_clients (10)"]
+    limits = load_config_text("status_page: {limits: {header_timeout: 1m}}\n").status_page.limits
+    assert (limits.header_timeout.total_seconds(), limits.body_timeout.total_seconds(),
+            limits.live_clients, limits.live_clients_per_address, limits.reserve_fds) == (
+        60, 30, 5000, 100, 1024)
