@@ -8,7 +8,8 @@ keep that many open: whatever the bot closes comes back as another half-sent hea
 the test asks `/healthz` over a fresh connection, again and again, and times the answer.
 
 `STATUSDESK_CROWD_SOCKETS` sets the size (default 20,000, the issue's figure),
-`STATUSDESK_CROWD_HOLD` the seconds the full crowd is held (default 12).
+`STATUSDESK_CROWD_HOLD` the seconds the full crowd is held (default 12; `make test-soak`
+holds it `STATUSDESK_CROWD_SOAK_HOLD`, default 120).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.console_bot import Bot, wait_for_http
 from tests.figures import record
@@ -185,6 +188,19 @@ def check_log(bot: Bot) -> str:
 
 
 def test_healthz_answers_within_100_ms_under_20000_hostile_sockets(tmp_path: Path) -> None:
+    _healthz_under_the_crowd(tmp_path, HOLD_SECONDS)
+
+
+@pytest.mark.soak
+def test_healthz_answers_within_100_ms_under_the_crowd_for_two_minutes(
+        tmp_path: Path) -> None:
+    """The same, held through a dozen header timeouts: the crowd's closed sockets come back
+    again and again, so it tests the churn, not just the first wave."""
+    _healthz_under_the_crowd(tmp_path, float(os.environ.get("STATUSDESK_CROWD_SOAK_HOLD",
+                                                            "120")))
+
+
+def _healthz_under_the_crowd(tmp_path: Path, hold_seconds: float) -> None:
     port = free_port()
     bot = start_bot(tmp_path, port)
     probe = Probe(port, bot.process.pid)
@@ -197,7 +213,7 @@ def test_healthz_answers_within_100_ms_under_20000_hostile_sockets(tmp_path: Pat
         ramp = time.monotonic() - ramp_started
         probe.phase = "hold"
         pages = []
-        hold_until = time.monotonic() + HOLD_SECONDS
+        hold_until = time.monotonic() + hold_seconds
         while time.monotonic() < hold_until:
             pages.append(timed_get(port, "/"))
             time.sleep(1.0)
@@ -231,7 +247,7 @@ def test_healthz_answers_within_100_ms_under_20000_hostile_sockets(tmp_path: Pat
     within = sum(1 for s in hold if s <= HEALTHZ_BUDGET) / len(hold)
     record("hostile crowd", f"{opened:,} sockets from one address opened in {ramp:.1f} s "
            f"({CROWD // 2:,} asking for /api/events, the rest half-sent heads); /healthz "
-           f"while held {HOLD_SECONDS:g} s: median {ms(statistics.median(hold))}, p90 "
+           f"while held {hold_seconds:g} s: median {ms(statistics.median(hold))}, p90 "
            f"{ms(percentile(hold, 0.9))}, max {ms(max(hold))}, {within:.0%} within 100 ms "
            f"({len(hold)} probes); during the ramp max "
            f"{ms(max(probe.latencies('ramp') or [0.0]))}; bot's open files at most "
