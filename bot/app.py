@@ -19,7 +19,7 @@ from bot.change_relay import ChangeRelay
 from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import DeskEvent, EventBus
-from bot.gc_pauses import freeze_startup_heap
+from bot.gc_pauses import freeze_startup_heap, spread_full_collections
 from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
 from bot.loop_lag import LoopLagMonitor
 from bot.outbox import EffectDeliverer, OutboxWorker
@@ -255,6 +255,7 @@ class App:
         http.guard.start()
         if self._own_process:
             freeze_startup_heap()
+            spread_full_collections()
         loop_lag.start()
 
         loop = asyncio.get_running_loop()
