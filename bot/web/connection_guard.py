@@ -38,9 +38,10 @@ SWEEP_SECONDS = 0.1
 
 SWEEP_BATCH = 256
 """At most this many are closed per sweep: a crowd opened in one second times out in one
-second, and closing ten thousand connections in one go held the event loop (and with it
-every health check and command) for half a second. Spread out, that is 2,560 a second;
-a crowd that comes faster meets the cap, where each newcomer closes one old connection."""
+second, and closing ten thousand connections in one go is one long stretch of work with
+the event loop (and every health check and command) held. Spread out, that is 2,560 a
+second; a crowd that comes faster meets the cap, where each newcomer closes one old
+connection."""
 
 EVICTION_SCAN = 64
 """How many of the oldest waiting connections are looked at for one without a response
