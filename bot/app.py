@@ -20,7 +20,7 @@ from bot.change_relay import ChangeRelay
 from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import DeskEvent, EventBus
-from bot.gc_pauses import freeze_startup_heap
+from bot.gc_pauses import freeze_startup_heap, spread_full_collections
 from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
 from bot.loop_lag import LoopLagMonitor
 from bot.outbox import EffectDeliverer, OutboxWorker
@@ -34,9 +34,17 @@ from bot.transports.irc import IrcTransport
 from bot.transports.matrix import MatrixTransport, crypto_store_path
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
+from bot.web.connection_budget import (
+    LISTEN_BACKLOG,
+    current_open_file_limit,
+    raise_open_file_limit,
+)
+from bot.web.connection_guard import GuardedSite
 from bot.web.export import StaticExport
+from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
+from bot.web.sse import EventStream
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
 from commands.replies import posted_while_away
@@ -176,9 +184,13 @@ class App:
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
         page = config.status_page
+        http = self.http_limits = HttpLimits.from_config(
+            page.limits,
+            raise_open_file_limit() if self._own_process else current_open_file_limit())
         export = StaticExport(Path(page.export_dir)) if page.export_dir else None
         snapshot = self.snapshot = Snapshot(store, title=page.title, url=page_url_of(config),
-                                            export=export,
+                                            export=export, stream=EventStream(http.live,
+                                                               http.guard.when_lost),
                                             annotate=playbooks.pages.annotate if playbooks
                                             else None)
         bus.subscribe(snapshot.on_event)
@@ -210,6 +222,10 @@ class App:
             loop_lag=loop_lag,
             asyncio_tasks=lambda: len(asyncio.all_tasks()),
             db_connections=lambda: pool_connections(store.engine.pool),
+            connections=http.guard,
+            live_clients=http.live,
+            body_deadline=http.body,
+            open_files_limit=http.budget.open_files,
         )
         runner = web.AppRunner(
             create_web_app(
@@ -217,11 +233,14 @@ class App:
                 api_token=page.api_token.get_secret_value() if page.api_token else None,
                 playbooks=playbooks.pages if playbooks else None,
                 hooks=paging.web_hooks() if paging is not None else None,
+                middlewares=http.middlewares(),
             ),
             access_log=None,
+            lingering_time=LINGERING_SECONDS,
         )
         await runner.setup()
-        site = web.TCPSite(runner, config.status_page.host, config.status_page.port)
+        site = GuardedSite(runner, config.status_page.host, config.status_page.port,
+                           http.guard, backlog=LISTEN_BACKLOG)
         try:
             await site.start()
         except OSError as error:
@@ -236,8 +255,10 @@ class App:
         addresses = runner.addresses
         self.web_port = int(addresses[0][1]) if addresses else config.status_page.port
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
+        http.guard.start()
         if self._own_process:
             freeze_startup_heap()
+            spread_full_collections()
         loop_lag.start()
 
         loop = asyncio.get_running_loop()
@@ -258,6 +279,7 @@ class App:
             if relay is not None:
                 await relay.stop()
             await snapshot.stop()
+            await http.guard.stop()
             await runner.cleanup()
             if playbooks is not None:
                 await playbooks.close()
