@@ -41,6 +41,7 @@ from storage.kept_text import kept
 from storage.models import Incident, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.desk")
 
@@ -230,9 +231,14 @@ class Desk:
                 return await self._rate_limited(parsed, message, principal, decision)
         if isinstance(parsed, ParseError):
             if message.event_id is not None:
-                async with self._lock, self._store.transaction() as tx:
-                    if not await self._first_time(tx, message):
-                        return []
+                try:
+                    async with self._lock, self._store.transaction() as tx:
+                        if not await self._first_time(tx, message):
+                            return []
+                except Exception as error:
+                    # Unclaimed, a replay could repeat the usage line: better than none.
+                    if write_refusal(error) is None:
+                        raise
             self.outcomes["usage"] += 1
             return [Reply(_usage_reply(parsed))]
         return await self.apply(parsed, message)
@@ -291,6 +297,7 @@ class Desk:
                     if not await self._retrying(lambda: refuse(reason), what):
                         return []
                     log.warning("refused %s (%s): %s", what, where.identity, reason)
+                    self._store.writes.wrote()
                     self.outcomes["refused"] += 1
                     self._open_ids = known
                     return [Reply(replies.refusal(name))]
@@ -302,7 +309,18 @@ class Desk:
                 # Committed: what it opened or resolved is known (a failure leaves None,
                 # as a commit may have happened without our hearing of it).
                 self._open_ids = _still_open(known, outcome.events)
+                if role is not None:
+                    # Its audit row was written: the database takes writes.
+                    self._store.writes.wrote()
             except Exception as error:
+                refusal = write_refusal(error)
+                if refusal is not None:
+                    # Not retried: a full disk or a read-only database does not clear in
+                    # seconds, and every command behind this one would wait for it. The
+                    # store has logged the episode; this command is only counted in it.
+                    self._store.writes.lost("command")
+                    self.outcomes["unwritable"] += 1
+                    return [Reply(replies.database_unwritable(name, refusal.reason))]
                 if not is_transient(error):
                     raise
                 log.error("gave up on %s: the database is unavailable (%s); told the sender",
@@ -332,9 +350,15 @@ class Desk:
                       transport=message.transport, network=message.network,
                       channel=message.target)
         pause = f"ignored for {decision.pause}s"
-        async with self._lock, self._store.transaction() as tx:
-            await tx.audit.record(where, self._clock(), command=name, text=message.text,
-                                  outcome="rate_limited", reason=f"too many commands; {pause}")
+        try:
+            async with self._lock, self._store.transaction() as tx:
+                await tx.audit.record(where, self._clock(), command=name, text=message.text,
+                                      outcome="rate_limited",
+                                      reason=f"too many commands; {pause}")
+        except Exception as error:
+            # The warning matters more than its audit row; the store counted the refusal.
+            if write_refusal(error) is None:
+                raise
         log.warning("rate limited %s (%s): too many commands; %s", message.sender,
                     where.identity, pause)
         return [Reply(warning_text(decision))]
@@ -461,7 +485,12 @@ class Desk:
 
         try:
             await self._retrying(write, f"{len(batch)} captured chat line(s)")
+            self._store.writes.wrote()
         except Exception as error:
+            if write_refusal(error) is not None:
+                # Said once, with the episode's end, rather than once a batch.
+                self._store.writes.lost("captured chat line", len(batch))
+                return
             # A command must not fail for the chatter before it: these lines are lost,
             # loudly, and the next ones are tried afresh.
             log.error("could not keep %d captured chat line(s): %s", len(batch),

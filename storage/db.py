@@ -11,11 +11,12 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.unit_of_work import Store
+from storage.write_refusals import RefusalKind, write_refusal
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -34,10 +35,26 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 5)
-    return create_async_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 5)
+        engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _reconnect_when_read_only)
+    return engine
+
+
+def _reconnect_when_read_only(context: ExceptionContext) -> None:
+    """A connection that found its database read-only is dropped, with the rest of the pool.
+
+    Read-only is a property of the session, fixed when it connected: a hot standby behind
+    the address after a failover, `default_transaction_read_only`, a file opened read-only.
+    Pooled connections would keep refusing writes after the cause is gone (the address
+    points at the new primary, the setting was turned off); fresh ones see things as they
+    are now. A full disk needs no such thing: the same connection writes once there is room.
+    """
+    refusal = write_refusal(context.original_exception)
+    if refusal is not None and refusal.kind is RefusalKind.READ_ONLY:
+        context.is_disconnect = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -110,8 +127,12 @@ def is_transient(error: BaseException) -> bool:
     """A database failure worth trying again in a moment: SQLite locked by another writer
     past the busy timeout, PostgreSQL restarting or unreachable, a connection it dropped.
 
-    Anything else (a constraint violated, bad SQL) would fail the same way again.
+    Anything else (a constraint violated, bad SQL) would fail the same way again, and so
+    would a write the database refuses for want of disk space or for being read-only (see
+    storage/write_refusals.py): those do not pass in the seconds a retry waits.
     """
+    if write_refusal(error) is not None:
+        return False
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
