@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 
 from storage.models import utcnow
 from storage.unit_of_work import Store
@@ -19,6 +21,14 @@ log = logging.getLogger("statusdesk.database")
 
 PROBE_SECONDS = 2.0
 """How often a database that refuses writes is tried again (one row updated each time)."""
+
+SQLITE_HEADROOM = 64 * 1024
+"""Bytes a SQLite database's filesystem must have free before the probe tries a write.
+
+A tiny write can succeed on a disk that is still full: a command that failed half-way
+left its share of the WAL file allocated, and a one-row update fits in that. The next
+command, bigger, would fail again, and the log would have a new episode for every probe.
+The filesystem's own count of free space says whether there is room for real work."""
 
 PROBE_SCOPE = "statusdesk"
 PROBE_KEY = "write_probe"
@@ -42,6 +52,8 @@ class WriteProbe:
 
     async def probe(self) -> bool:
         """One tiny write; True (and the store's episode ended) when it was taken."""
+        if not self._room_for_writes():
+            return False
         self.probes += 1
         try:
             async with self._store.transaction() as tx:
@@ -54,3 +66,17 @@ class WriteProbe:
             return False
         self._store.writes.wrote()
         return True
+
+    def _room_for_writes(self) -> bool:
+        """False while a SQLite database's disk is known to have no room (see
+        SQLITE_HEADROOM); True when there is, and for PostgreSQL, whose disk is not ours
+        to look at (the write alone decides)."""
+        url = self._store.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database or \
+                url.database == ":memory:":
+            return True
+        try:
+            disk = os.statvfs(Path(url.database).resolve().parent)
+        except OSError:
+            return True
+        return disk.f_bavail * disk.f_frsize >= SQLITE_HEADROOM
