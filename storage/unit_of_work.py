@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.audit import AuditRepository
@@ -59,7 +60,9 @@ class Store:
         try:
             async with self._sessions() as session, session.begin():
                 yield Transaction(session)
-        except Exception as error:
+        except DBAPIError as error:
+            # Only what the database said: a full disk met by other code inside the block
+            # (a file written while the transaction is open) is not the database's.
             self.writes.refused(error)
             raise
 

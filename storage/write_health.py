@@ -38,6 +38,7 @@ class WriteHealth:
         self.refused_total += 1
         if self.unwritable is None:
             self.episodes += 1
+            self._lost.clear()
             self.since = datetime.now(UTC)
             # The traceback says nothing the driver's words do not; --debug still shows it.
             log.warning("the database cannot take writes: %s (%s); commands are answered "
