@@ -11,12 +11,13 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.read_only_sessions import renew_read_only_sessions
 from storage.unit_of_work import Store
-from storage.write_refusals import RefusalKind, write_refusal
+from storage.write_refusals import write_refusal
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -35,26 +36,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    else:
-        kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("pool_size", 5)
-        engine = create_async_engine(url, **kwargs)
-    event.listen(engine.sync_engine, "handle_error", _reconnect_when_read_only)
-    return engine
-
-
-def _reconnect_when_read_only(context: ExceptionContext) -> None:
-    """A connection that found its database read-only is dropped, with the rest of the pool.
-
-    Read-only is a property of the session, fixed when it connected: a hot standby behind
-    the address after a failover, `default_transaction_read_only`, a file opened read-only.
-    Pooled connections would keep refusing writes after the cause is gone (the address
-    points at the new primary, the setting was turned off); fresh ones see things as they
-    are now. A full disk needs no such thing: the same connection writes once there is room.
-    """
-    refusal = write_refusal(context.original_exception)
-    if refusal is not None and refusal.kind is RefusalKind.READ_ONLY:
-        context.is_disconnect = True
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    return create_async_engine(url, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -72,7 +57,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def open_store(url: str, **kwargs: Any) -> Store:
     engine = create_engine(url, **kwargs)
-    return Store(engine, async_sessionmaker(engine, expire_on_commit=False))
+    store = Store(engine, async_sessionmaker(engine, expire_on_commit=False))
+    renew_read_only_sessions(engine, store.writes)
+    return store
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
