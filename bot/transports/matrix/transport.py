@@ -65,6 +65,7 @@ from bot.transports.matrix.rooms import RoomDirectory
 from bot.transports.matrix.state import MatrixState
 from bot.transports.matrix.trust import apply_trust
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.matrix")
 
@@ -538,9 +539,12 @@ class MatrixTransport:
                     await self._state.save_next_batch(item.token)
                 else:
                     await sink(item)
-            except Exception:
+            except Exception as error:
                 if isinstance(item, _SyncedTo):
-                    log.exception("matrix: saving the sync token failed")
+                    # A refused write (disk full, read-only) is the store's to log, once;
+                    # the token is saved with the next sync that the database takes.
+                    if write_refusal(error) is None:
+                        log.exception("matrix: saving the sync token failed")
                 else:
                     log.exception("matrix: handling %s from %s failed", item.event_id,
                                   item.sender)
