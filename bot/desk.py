@@ -270,8 +270,11 @@ class Desk:
         async def apply_once() -> Outcome | None:
             """None: this very event was handled before (a replay after a restart)."""
             outcome = Outcome()  # afresh: a failed attempt leaves nothing behind
+            # A question changes nothing: while the database takes no writes it is answered
+            # without recording its event (a replay after a crash may answer it twice).
+            claim = role is not None or self._store.writes.unwritable is None
             async with self._store.transaction() as tx:
-                if not await self._first_time(tx, message):
+                if claim and not await self._first_time(tx, message):
                     return None
                 ctx = Applying(self, tx, where, principal, message, self._clock(), outcome)
                 extension = self._extension_for(command)
@@ -301,7 +304,12 @@ class Desk:
                     self.outcomes["refused"] += 1
                     self._open_ids = known
                     return [Reply(replies.refusal(name))]
-                applied = await self._retrying(apply_once, what)
+                try:
+                    applied = await self._retrying(apply_once, what)
+                except Exception as error:
+                    if role is not None or write_refusal(error) is None:
+                        raise
+                    applied = await apply_once()  # the question, now unclaimed
                 if applied is None:
                     self._open_ids = known
                     return []
