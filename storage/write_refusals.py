@@ -39,9 +39,10 @@ class WriteRefusal:
 
 
 _DISK_FULL_SQLSTATES = frozenset({"53100", "53000"})
-"""PostgreSQL disk_full, and insufficient_resources (which is what it says when it cannot
-extend a file on some platforms). Class 53's other codes (too many connections, out of
-memory) pass by themselves and stay transient."""
+"""PostgreSQL disk_full (`could not extend file ...: No space left on device`), and the
+class's generic insufficient_resources, taken as its storage too since it is neither of the
+resources that come back by themselves: class 53's other codes (too many connections, out
+of memory) pass and stay transient."""
 _READ_ONLY_SQLSTATES = frozenset({"25006"})
 """read_only_sql_transaction: a hot standby, or default_transaction_read_only = on."""
 
