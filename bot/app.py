@@ -182,6 +182,7 @@ class App:
                                             annotate=playbooks.pages.annotate if playbooks
                                             else None)
         bus.subscribe(snapshot.on_event)
+        self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
         relay: ChangeRelay | None = None
         if store.dialect == "postgresql":

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable, KeyedNotices
+from bot.transports.base import (
+    BeforeWrite,
+    DeliveryRejected,
+    DeliveryUnavailable,
+    KeyedNotices,
+    StagedNotices,
+)
 from bot.transports.registry import Transports
 
 
 class Broadcaster:
     """Notices go out at most once where the network cannot tell a repeat (IRC), and
-    exactly once where it deduplicates by a key of ours (Matrix transaction ids)."""
+    exactly once where it deduplicates by a key of ours (Matrix transaction ids). Where the
+    transport tells when a notice leaves (IRC), only that moment makes it "being sent": one
+    still waiting in flood control at a crash is sent after the restart."""
 
     kinds = frozenset({"notice"})
 
@@ -20,6 +28,20 @@ class Broadcaster:
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
         transport = self._transports.get(payload["transport"], payload["network"])
         await transport.notice(payload["target"], payload["text"])
+
+    def stages(self, kind: str, payload: dict[str, Any]) -> bool:
+        try:
+            transport = self._transports.get(payload["transport"], payload["network"])
+        except DeliveryRejected:
+            return False
+        return isinstance(transport, StagedNotices)
+
+    async def deliver_staged(self, kind: str, payload: dict[str, Any],
+                             before_write: BeforeWrite) -> None:
+        transport = self._transports.get(payload["transport"], payload["network"])
+        if not isinstance(transport, StagedNotices):
+            raise DeliveryUnavailable(f"{transport.name}/{transport.network} changed")
+        await transport.notice_staged(payload["target"], payload["text"], before_write)
 
     def repeats_safely(self, kind: str, payload: dict[str, Any]) -> bool:
         try:

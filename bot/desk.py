@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from bot.events import (
@@ -63,6 +63,10 @@ DATABASE_PATIENCE = 30.0
 """Seconds a command keeps being retried while the database is unavailable (locked by
 another writer, restarting) before the sender is told it could not be applied."""
 RETRY_FIRST = 0.2
+APPLIED_EVENTS_KEPT = timedelta(days=7)
+"""How long an applied command's event id is kept: replays (a Matrix sync from an older token,
+a retry after a lost COMMIT answer) come within minutes, not days."""
+PRUNE_APPLIED_EVERY = timedelta(hours=1)
 RETRY_MAX = 2.0
 
 T = TypeVar("T")
@@ -198,6 +202,9 @@ class Desk:
         self._page_url = page_url.rstrip("/") if page_url else None
         self._clock = clock
         self._on_queued = on_queued
+        self.on_unannounced_change: Callable[[], None] = lambda: None
+        """Called when a change was committed whose events are not known here (an attempt
+        whose COMMIT answer was lost): the page rebuilds from the database."""
         self._capture = frozenset(capture)
         self._extensions = list(extensions)
         self._rate_limit = rate_limit
@@ -208,6 +215,7 @@ class Desk:
         # when unknown (at the start of a term as leader, after a failed command), then
         # read once and kept up to date from the events of the commands applied here.
         self._open_ids: frozenset[int] | None = None
+        self._events_pruned_at = datetime.min.replace(tzinfo=UTC)
         self._captured: list[_Captured] = []
         self._capture_full = asyncio.Event()
         self._capture_writer: asyncio.Task[None] | None = None
@@ -267,8 +275,13 @@ class Desk:
                 )
             return True
 
+        attempts = 0
+
         async def apply_once() -> Outcome | None:
-            """None: this very event was handled before (a replay after a restart)."""
+            """None: this very event was handled before (a replay after a restart, or an
+            earlier attempt whose COMMIT went through without our hearing of it)."""
+            nonlocal attempts
+            attempts += 1
             outcome = Outcome()  # afresh: a failed attempt leaves nothing behind
             # A question changes nothing: while the database takes no writes it is answered
             # without recording its event (a replay after a crash may answer it twice).
@@ -297,13 +310,20 @@ class Desk:
                 if role is not None and (principal is None or not principal.may(role)):
                     reason = ("not on the whitelist" if principal is None
                               else f"lacks role {role}")
+                    # An account that could not be verified might have been a whitelisted
+                    # one: say so, and to say it again, rather than "not authorized".
+                    unverified = (message.identity.unverified
+                                  if self._whitelist.has_irc_accounts else None)
+                    if unverified:
+                        reason = f"{reason}; account not verified: {unverified}"
                     if not await self._retrying(lambda: refuse(reason), what):
                         return []
                     log.warning("refused %s (%s): %s", what, where.identity, reason)
                     self._store.writes.wrote()
                     self.outcomes["refused"] += 1
                     self._open_ids = known
-                    return [Reply(replies.refusal(name))]
+                    return [Reply(replies.unverified(name, unverified) if unverified
+                                  else replies.refusal(name))]
                 try:
                     applied = await self._retrying(apply_once, what)
                 except Exception as error:
@@ -311,7 +331,15 @@ class Desk:
                         raise
                     applied = await apply_once()  # the question, now unclaimed
                 if applied is None:
-                    self._open_ids = known
+                    # After a lost COMMIT answer, what it opened or resolved is not known.
+                    self._open_ids = known if attempts == 1 else None
+                    if attempts > 1:
+                        # Our own earlier attempt committed; only its answer was lost.
+                        log.warning("%s was applied by an attempt whose COMMIT answer was "
+                                    "lost; not applying it again", what)
+                        self._on_queued()  # its effects wait in the outbox
+                        self.on_unannounced_change()
+                        return [Reply(replies.applied_unconfirmed(name))]
                     return []
                 outcome = applied
                 # Committed: what it opened or resolved is known (a failure leaves None,
@@ -512,7 +540,11 @@ class Desk:
         if message.event_id is None:
             return True
         scope = f"{message.transport}/{message.network}"
-        if await tx.inbound_events.claim(scope, message.event_id, self._clock()):
+        now = self._clock()
+        if await tx.inbound_events.claim(scope, message.event_id, now):
+            if now - self._events_pruned_at > PRUNE_APPLIED_EVERY:
+                await tx.inbound_events.forget_before(now - APPLIED_EVENTS_KEPT)
+                self._events_pruned_at = now
             return True
         log.info("%s event %s from %s was applied before; not again", scope,
                  message.event_id, message.sender)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable
+from bot.transports.base import BeforeWrite, DeliveryRejected, DeliveryUnavailable
 from storage.db import is_transient
 from storage.models import OutboxEffect, utcnow
 from storage.unit_of_work import Store
@@ -61,6 +62,18 @@ class KeyedDeliverer(Protocol):
     def repeats_safely(self, kind: str, payload: dict[str, Any]) -> bool: ...
 
     async def deliver_keyed(self, kind: str, payload: dict[str, Any], key: str) -> None: ...
+
+
+@runtime_checkable
+class StagedDeliverer(Protocol):
+    """A deliverer that says when an effect actually leaves (`before_write`), so it is marked
+    as being sent only then, not while it waits in a queue: a crash before that moment
+    leaves it to be delivered after the restart."""
+
+    def stages(self, kind: str, payload: dict[str, Any]) -> bool: ...
+
+    async def deliver_staged(self, kind: str, payload: dict[str, Any],
+                             before_write: BeforeWrite) -> None: ...
 
 
 def delivery_key(effect: OutboxEffect) -> str:
@@ -235,10 +248,14 @@ class OutboxWorker:
                         and deliverer.repeats_safely(effect.kind, effect.payload)):
                     await deliverer.deliver_keyed(effect.kind, effect.payload,
                                                   delivery_key(effect))
+                elif effect.kind in self._repeatable:
+                    await deliverer.deliver(effect.kind, effect.payload)
+                elif (isinstance(deliverer, StagedDeliverer)
+                        and deliverer.stages(effect.kind, effect.payload)):
+                    await deliverer.deliver_staged(effect.kind, effect.payload,
+                                                   functools.partial(self._mark_sending, effect))
                 else:
-                    if effect.kind not in self._repeatable:
-                        async with self._store.transaction() as tx:
-                            await tx.outbox.mark_sending(effect.id, self._clock())
+                    await self._mark_sending(effect)
                     await deliverer.deliver(effect.kind, effect.payload)
         except DeliveryRejected as error:
             await self._settle(effect, failed=str(error))
@@ -261,6 +278,11 @@ class OutboxWorker:
         await self._settle(effect)
         self.delivered += 1
         return 1
+
+    async def _mark_sending(self, effect: OutboxEffect) -> None:
+        """From now on a crash may have let it out: not to be repeated after a restart."""
+        async with self._store.transaction() as tx:
+            await tx.outbox.mark_sending(effect.id, self._clock())
 
     async def _settle(self, effect: OutboxEffect, failed: str | None = None) -> None:
         async with self._store.transaction() as tx:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
+import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from commands import model as m
+from commands.casemapping import CaseMapping
 from commands.model import Command, Role
 
 ALL_ROLES = frozenset(Role)
@@ -17,7 +19,13 @@ class Identity:
     """What a transport verified about a message's sender.
 
     `account` is an IRC services account (from account-tag, extended-join or WHOX), never a
-    guess from the nick. `local_operator` marks the person at the console.
+    guess from the nick, and true of the sender *when their line arrived*. When the transport
+    could not establish that (the nick changed hands while it asked the server, the sender
+    shares no channel with the bot so such a change would go unseen, the server did not
+    answer), `account` is None and `unverified` says why, so a refusal can say "say it
+    again" rather than "not authorized". `casemapping` is the IRC network's own
+    (`CASEMAPPING` in its ISUPPORT): names are compared the way that server compares them.
+    `local_operator` marks the person at the console.
     """
 
     transport: str
@@ -27,6 +35,12 @@ class Identity:
     host_mask: str | None = None
     matrix_user: str | None = None
     local_operator: bool = False
+    casemapping: CaseMapping = CaseMapping.RFC1459
+    unverified: str | None = None
+
+    def fold(self, name: str) -> str:
+        """`name` as this identity's network compares names (IRC nicks, accounts, masks)."""
+        return self.casemapping.fold(name)
 
     def describe(self) -> str:
         """A one-line account of what was verified, for the audit log and the timeline."""
@@ -39,6 +53,8 @@ class Identity:
             parts.append(f"mask={self.host_mask}")
         if self.matrix_user:
             parts.append(f"mxid={self.matrix_user}")
+        if self.unverified:
+            parts.append("account=unverified")
         return " ".join(parts)
 
 
@@ -59,27 +75,38 @@ class Principal:
 
 LOCAL_OPERATOR = Principal(name="operator", roles=ALL_ROLES)
 
-_IRC_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~"
-_IRC_LOWER = "abcdefghijklmnopqrstuvwxyz{}|^"
-_IRC_FOLD = str.maketrans(_IRC_UPPER, _IRC_LOWER)
-
 
 def irc_casefold(text: str) -> str:
-    """RFC 1459 case mapping: IRC servers treat `[]\\~` as the upper case of `{}|^`."""
-    return text.translate(_IRC_FOLD)
+    """RFC 1459 case mapping (`[]\\~` are the upper case of `{}|^`), for names typed in
+    commands and configuration where no network is involved. Comparing a verified identity
+    uses that identity's own network's mapping (`Identity.fold`)."""
+    return CaseMapping.RFC1459.fold(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _mask_pattern(pattern: str) -> re.Pattern[str]:
+    """An IRC mask as a regular expression: `*` any run, `?` any one character, everything
+    else itself. Not `fnmatch`: there `[x]` is a character class, in IRC it is a nick."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in pattern), re.DOTALL)
+
+
+def mask_matches(pattern: str, mask: str, casemapping: CaseMapping) -> bool:
+    """Whether `nick!user@host` matches an IRC mask, compared under `casemapping`."""
+    return _mask_pattern(casemapping.fold(pattern)).fullmatch(casemapping.fold(mask)) is not None
 
 
 class Whitelist:
     def __init__(self, principals: Iterable[Principal]) -> None:
         self._principals = tuple(principals)
-        self._by_account = {
-            irc_casefold(p.irc_account): p for p in self._principals if p.irc_account
-        }
-        self._by_nick = {irc_casefold(p.irc_nick): p for p in self._principals if p.irc_nick}
         self._by_matrix = {p.matrix_user: p for p in self._principals if p.matrix_user}
-        self._masks = [
-            (irc_casefold(p.irc_mask), p) for p in self._principals if p.irc_mask
-        ]
+        self._irc_by_mapping: dict[CaseMapping, _IrcNames] = {}
+
+    @property
+    def has_irc_accounts(self) -> bool:
+        """Whether anyone is recognised by an IRC services account (else an unverified
+        account changes nothing)."""
+        return any(p.irc_account for p in self._principals)
 
     def identify(self, identity: Identity) -> Principal | None:
         """The whitelisted user this identity proves to be, if any."""
@@ -89,19 +116,38 @@ class Whitelist:
             return self._by_matrix.get(identity.matrix_user or "")
         if identity.transport != "irc":
             return None
+        names = self._irc_names(identity.casemapping)
         if identity.account:
-            found = self._by_account.get(irc_casefold(identity.account))
+            found = names.by_account.get(identity.fold(identity.account))
             if found is not None:
                 return found
-        found = self._by_nick.get(irc_casefold(identity.nick))
+        found = names.by_nick.get(identity.fold(identity.nick))
         if found is not None:
             return found
         if identity.host_mask:
-            mask = irc_casefold(identity.host_mask)
-            for pattern, principal in self._masks:
-                if fnmatch.fnmatchcase(mask, pattern):
+            for principal in self._principals:
+                if principal.irc_mask and mask_matches(principal.irc_mask, identity.host_mask,
+                                                       identity.casemapping):
                     return principal
         return None
+
+    def _irc_names(self, casemapping: CaseMapping) -> _IrcNames:
+        names = self._irc_by_mapping.get(casemapping)
+        if names is None:
+            fold = casemapping.fold
+            names = self._irc_by_mapping[casemapping] = _IrcNames(
+                by_account={fold(p.irc_account): p for p in self._principals if p.irc_account},
+                by_nick={fold(p.irc_nick): p for p in self._principals if p.irc_nick},
+            )
+        return names
+
+
+@dataclass(frozen=True, slots=True)
+class _IrcNames:
+    """The whitelist's IRC accounts and nicks, folded under one network's case mapping."""
+
+    by_account: dict[str, Principal]
+    by_nick: dict[str, Principal]
 
 
 _REQUIRED: dict[type[Command], Role | None] = {

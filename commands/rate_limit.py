@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from commands.auth import Identity, irc_casefold
+from commands.auth import Identity
 
 DEFAULT_MAX_SENDERS = 10_000
 """Senders tracked at once; beyond it the longest-quiet are forgotten first."""
@@ -163,11 +163,11 @@ def sender_key(identity: Identity) -> str | None:
         return f"matrix/{identity.matrix_user}"
     if identity.transport == "irc":
         if identity.account:
-            return f"irc/{network}/account:{irc_casefold(identity.account)}"
+            return f"irc/{network}/account:{identity.fold(identity.account)}"
         if identity.host_mask:
             user_at_host = identity.host_mask.partition("!")[2] or identity.host_mask
-            return f"irc/{network}/host:{irc_casefold(user_at_host)}"
-    return f"{identity.transport}/{network}/nick:{irc_casefold(identity.nick)}"
+            return f"irc/{network}/host:{identity.fold(user_at_host)}"
+    return f"{identity.transport}/{network}/nick:{identity.fold(identity.nick)}"
 
 
 def warning_text(decision: Decision) -> str:

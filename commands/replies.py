@@ -47,6 +47,17 @@ def refusal(command_name: str) -> str:
     return f"you are not authorized to use {command_name}"
 
 
+def unverified(command_name: str, reason: str) -> str:
+    """The sender may be whitelisted, but who they were when they said it cannot be known."""
+    return f"could not verify your account, so {command_name} was not applied: {reason}"
+
+
+def applied_unconfirmed(command_name: str) -> str:
+    """The database committed the command but the answer to the COMMIT was lost."""
+    return (f"{command_name} was applied (the database confirmed it late; it was not "
+            "applied twice).")
+
+
 def database_unavailable(command_name: str) -> str:
     return (f"{command_name} was not applied: the database is unavailable right now. "
             "Nothing was recorded; please say it again in a minute.")

@@ -70,7 +70,9 @@ class RawClient:
         if wanted:
             await client.send("CAP LS 302")
         await client.send(f"NICK {nick}")
-        await client.send(f"USER {nick} 0 * :statusdesk test client")
+        # A nick may hold `[]{}|^` that a server refuses in a user name.
+        user = "".join(c for c in nick if c.isalnum()) or "user"
+        await client.send(f"USER {user} 0 * :statusdesk test client")
         if wanted:
             await client.send("CAP REQ :" + " ".join(wanted))
             await client.wait_for(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))

@@ -98,6 +98,12 @@ class PagingExtension:
         if not may_acknowledge(paged, ctx.principal, identity):
             names = ", ".join(dict.fromkeys(p.manager for p in live))
             reason = f"not paged for incident #{incident.id}"
+            if identity.unverified:
+                reason = f"{reason}; account not verified: {identity.unverified}"
+                await tx.audit.record(ctx.where, ctx.now, command="#ack",
+                                      text=ctx.message.text, outcome="refused", reason=reason)
+                ctx.out.say(replies.unverified("#ack", identity.unverified))
+                return
             await tx.audit.record(ctx.where, ctx.now, command="#ack", text=ctx.message.text,
                                   outcome="refused", reason=reason)
             # The refusal every command gives (DESIGN §1.4), then why.

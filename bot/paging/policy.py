@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot.config import EscalationManager
 from bot.events import INCIDENT_CHANGED, INCIDENT_OPENED, DeskEvent
-from commands.auth import Identity, Principal, irc_casefold
+from commands.auth import Identity, Principal
 from commands.model import Role
 
 __all__ = [
@@ -83,8 +83,10 @@ def is_paged_person(
             return True
         if contacts.matrix and principal.matrix_user == contacts.matrix:
             return True
-        if contacts.irc and irc_casefold(contacts.irc) in {
-            irc_casefold(v) for v in (principal.irc_account, principal.irc_nick) if v
+        # Under the sender's network's case mapping: `[x]` and `{x}` are one name only on a
+        # network that says so.
+        if contacts.irc and identity.fold(contacts.irc) in {
+            identity.fold(v) for v in (principal.irc_account, principal.irc_nick) if v
         }:
             return True
     if contacts.matrix and identity.transport == "matrix" and \
@@ -92,7 +94,7 @@ def is_paged_person(
         return True
     return bool(
         contacts.irc and identity.transport == "irc" and identity.account
-        and irc_casefold(identity.account) == irc_casefold(contacts.irc)
+        and identity.fold(identity.account) == identity.fold(contacts.irc)
     )
 
 

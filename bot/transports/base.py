@@ -15,6 +15,7 @@ __all__ = [
     "KeyedNotices",
     "Message",
     "MessageSink",
+    "StagedNotices",
     "Transport",
 ]
 
@@ -37,6 +38,9 @@ class Message:
 
 
 MessageSink = Callable[[Message], Awaitable[None]]
+
+BeforeWrite = Callable[[], Awaitable[None]]
+"""Called (and awaited) right before a notice leaves for the network."""
 
 
 class DeliveryUnavailable(Exception):
@@ -99,4 +103,19 @@ class KeyedNotices(Protocol):
 
     async def notice_keyed(self, target: str, text: str, key: str) -> None:
         """Like `notice`; the same `key` twice delivers once."""
+        ...
+
+
+@runtime_checkable
+class StagedNotices(Protocol):
+    """A transport that tells the moment a notice leaves for the network. Until then the
+    notice is only queued (behind flood control, other lines, a confirmation), and a crash
+    meanwhile leaves nothing ambiguous: it is sent again after the restart. From that moment
+    until the network confirms it, the notice is in flight; a crash then may or may not have
+    let it out."""
+
+    async def notice_staged(self, target: str, text: str, before_write: BeforeWrite) -> None:
+        """Like `notice`; `before_write` is awaited right before the first line is written
+        (if it raises, nothing is written and the error is raised here). Returns once the
+        network has confirmed the notice."""
         ...

@@ -115,18 +115,20 @@ async def test_without_account_tag_the_bot_looks_accounts_up(sqlite_url: str) ->
         channel = unique("#ops-")
         users = f"  - {{name: alice, roles: [status], irc: {{account: {alice}}}}}\n"
         nick = unique("desk")
-        async with running_bot(sqlite_url, server.port, [channel], nick=nick,
-                               users=users) as bot:
-            await bot.joined()
-            assert "account-tag" not in bot.irc.health()["caps"]
-            # Neither shares a channel with the bot: it has seen no JOIN (extended-join) or
-            # ACCOUNT from them, so only a lookup (WHOX here) can tell who they are.
-            owner = await RawClient.connect(server.host, server.port, unique("someone"),
-                                            sasl=(alice, "alice-password-1"))
-            impostor = await RawClient.connect(server.host, server.port, alice)
-            watcher = await RawClient.connect(server.host, server.port, unique("watch"))
-            try:
-                await watcher.join(channel)
+        # Both are in the channel before the bot: NAMES tells it nothing of accounts, so only
+        # a lookup (WHOX) can tell who they are. (Someone sharing no channel with the bot
+        # cannot be vouched for by a lookup at all: tests/security/test_identity_race.py.)
+        owner = await RawClient.connect(server.host, server.port, unique("someone"),
+                                        sasl=(alice, "alice-password-1"))
+        impostor = await RawClient.connect(server.host, server.port, alice)
+        watcher = await RawClient.connect(server.host, server.port, unique("watch"))
+        try:
+            for client in (owner, impostor, watcher):
+                await client.join(channel)
+            async with running_bot(sqlite_url, server.port, [channel], nick=nick,
+                                   users=users) as bot:
+                await bot.joined()
+                assert "account-tag" not in bot.irc.health()["caps"]
                 since = impostor.mark()
                 await impostor.say(nick, "#status notice not me")
                 refusal = await impostor.wait_for(
@@ -137,8 +139,8 @@ async def test_without_account_tag_the_bot_looks_accounts_up(sqlite_url: str) ->
                 await watcher.wait_for(lambda m: m.command == "NOTICE"
                                        and m.text == "NOTICE: it is me", since=since)
                 assert not watcher.matching(lambda m: m.text == "NOTICE: not me")
-            finally:
-                for client in (owner, impostor, watcher):
-                    await client.close()
+        finally:
+            for client in (owner, impostor, watcher):
+                await client.close()
     finally:
         server.cleanup()

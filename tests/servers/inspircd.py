@@ -123,6 +123,9 @@ class InspircdServer:
     directory: Path
     account_tag: bool = True
     """False leaves out the account-tag capability: clients must ask (WHOX) who is who."""
+    ircv3: bool = True
+    """False also leaves out account-notify and extended-join: nothing tells a client of
+    logins, so it must ask at every command."""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     @property
@@ -137,6 +140,8 @@ class InspircdServer:
         config = INSPIRCD_CONF.format(**values)
         if not self.account_tag:
             config = config.replace('<module name="ircv3_accounttag">\n', "")
+        if not self.ircv3:
+            config = config.replace('<module name="ircv3">\n', "")
         (self.directory / "inspircd.conf").write_text(config)
         for sub in ("conf", "data", "logs"):
             (self.directory / sub).mkdir(exist_ok=True)
@@ -225,9 +230,9 @@ class InspircdServer:
         await asyncio.sleep(0.2)
 
 
-def start_inspircd(*, account_tag: bool = True) -> InspircdServer:
+def start_inspircd(*, account_tag: bool = True, ircv3: bool = True) -> InspircdServer:
     server = InspircdServer(free_port(), free_port(),
                             Path(tempfile.mkdtemp(prefix="statusdesk-inspircd-")),
-                            account_tag=account_tag)
+                            account_tag=account_tag, ircv3=ircv3)
     server.start()
     return server

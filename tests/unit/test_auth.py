@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from commands import model as m
-from commands.auth import LOCAL_OPERATOR, Identity, Principal, Whitelist, required_role
+from commands.auth import (
+    LOCAL_OPERATOR,
+    Identity,
+    Principal,
+    Whitelist,
+    mask_matches,
+    required_role,
+)
+from commands.casemapping import CaseMapping
 from commands.model import Role
 
 ALICE = Principal("alice", frozenset({Role.STATUS}), irc_account="Alice")
@@ -66,3 +74,68 @@ def test_every_command_has_a_required_role_entry() -> None:
 def test_describe_names_what_was_verified() -> None:
     identity = irc("alice", account="alice", mask="alice!a@h")
     assert identity.describe() == "irc/oftc account=alice mask=alice!a@h"
+
+
+# --- the network's case mapping ---------------------------------------------------------------
+
+SQUARE = Principal("square", frozenset({Role.STATUS}), irc_nick="[x]")
+BRACKETED = Principal("bracketed", frozenset({Role.STATUS}), irc_mask="[m]!*@*")
+TILDE = Principal("tilde", frozenset({Role.STATUS}), irc_account="a~b")
+MAPPED = Whitelist([SQUARE, BRACKETED, TILDE])
+
+
+def on(mapping: CaseMapping, nick: str, account: str | None = None,
+       mask: str | None = None) -> Identity:
+    return Identity(transport="irc", nick=nick, network="n", account=account,
+                    host_mask=mask or f"{nick}!u@h", casemapping=mapping)
+
+
+def test_brackets_are_case_of_braces_only_where_the_network_says_so() -> None:
+    for mapping in (CaseMapping.RFC1459, CaseMapping.RFC1459_STRICT):
+        assert MAPPED.identify(on(mapping, "{X}")) is SQUARE
+    for mapping in (CaseMapping.ASCII, CaseMapping.EXACT):
+        assert MAPPED.identify(on(mapping, "{x}")) is None
+        assert MAPPED.identify(on(mapping, "[x]")) is SQUARE
+    assert MAPPED.identify(on(CaseMapping.ASCII, "[X]")) is SQUARE
+    # Unknown mapping: only the very same string.
+    assert MAPPED.identify(on(CaseMapping.EXACT, "[X]")) is None
+
+
+def test_tilde_is_caret_under_rfc1459_only() -> None:
+    assert MAPPED.identify(on(CaseMapping.RFC1459, "z", account="A^B")) is TILDE
+    for mapping in (CaseMapping.RFC1459_STRICT, CaseMapping.ASCII, CaseMapping.EXACT):
+        assert MAPPED.identify(on(mapping, "z", account="a^b")) is None
+    assert MAPPED.identify(on(CaseMapping.RFC1459_STRICT, "z", account="A~B")) is TILDE
+
+
+def test_a_mask_bracket_is_a_character_not_a_class() -> None:
+    # fnmatch would read `[m]` as "the letter m" and let the nick `m` in.
+    for mapping in CaseMapping:
+        assert MAPPED.identify(on(mapping, "m")) is None
+    assert MAPPED.identify(on(CaseMapping.ASCII, "[m]")) is BRACKETED
+    assert MAPPED.identify(on(CaseMapping.ASCII, "{m}")) is None
+    assert MAPPED.identify(on(CaseMapping.RFC1459, "{M}")) is BRACKETED
+
+
+def test_mask_wildcards() -> None:
+    assert mask_matches("a?c!*@*.org", "abc!x@h.example.org", CaseMapping.ASCII)
+    assert not mask_matches("a?c!*@*.org", "ac!x@h.example.org", CaseMapping.ASCII)
+    assert not mask_matches("a.c!*@*", "abc!x@h", CaseMapping.ASCII)
+    assert mask_matches("A*!*@H", "abc!x@h", CaseMapping.ASCII)
+    assert not mask_matches("A*!*@H", "abc!x@h", CaseMapping.EXACT)
+
+
+def test_advertised_mappings() -> None:
+    assert CaseMapping.advertised(None) is CaseMapping.RFC1459
+    assert CaseMapping.advertised("ASCII") is CaseMapping.ASCII
+    assert CaseMapping.advertised("strict-rfc1459") is CaseMapping.RFC1459_STRICT
+    assert CaseMapping.advertised("rfc1459-strict") is CaseMapping.RFC1459_STRICT
+    assert CaseMapping.advertised("rfc7613") is CaseMapping.EXACT
+    assert CaseMapping.advertised("utf-8") is CaseMapping.EXACT
+
+
+def test_an_unverified_account_is_said_in_the_audit_description() -> None:
+    identity = Identity(transport="irc", nick="alice", network="n", host_mask="alice!a@h",
+                        unverified="your nick changed")
+    assert identity.describe() == "irc/n mask=alice!a@h account=unverified"
+    assert MAPPED.has_irc_accounts and not Whitelist([SQUARE]).has_irc_accounts

@@ -9,7 +9,6 @@ import random
 import pytest
 from irc.features import FeatureSet
 
-from bot.transports.irc.accounts import AccountCache
 from bot.transports.irc.caps import CapNegotiation, SaslCredentials, parse_caps
 from bot.transports.irc.flood import TokenBucket
 from bot.transports.irc.isupport import (
@@ -153,6 +152,9 @@ def test_casemapping() -> None:
     assert casefold_for(features("CASEMAPPING=strict-rfc1459"))("[A]~") == "{a}~"
     assert casefold_for(features("CASEMAPPING=ascii"))("Nick[A]~") == "nick[a]~"
     assert casefold_for(None)("[X]") == "{x}"
+    # A mapping we do not know: channel names still fold ASCII letters (identities do not
+    # fold at all, tests/unit/test_casemapping.py).
+    assert casefold_for(features("CASEMAPPING=rfc7613"))("#Ops[1]") == "#ops[1]"
 
 
 # --- flood control, keepalive, backoff ------------------------------------------------------
@@ -195,24 +197,3 @@ def test_reconnect_delay_grows_with_jitter_and_a_cap() -> None:
         assert ceiling / 2 <= delay <= ceiling
     assert len({round(d, 6) for d in delays}) == len(delays)
 
-
-# --- accounts --------------------------------------------------------------------------------
-
-
-def test_account_cache_knows_logged_out_from_unknown() -> None:
-    clock = Clock()
-    cache = AccountCache(casefold_for(None), ttl=60, clock=clock)
-    assert not cache.known("Alice")
-    cache.set("Alice", "alice")
-    cache.set("bob", "*")
-    assert cache.known("ALICE") and cache.account("alice") == "alice"
-    assert cache.known("bob") and cache.account("bob") is None
-    cache.renamed("alice", "alice_away")
-    assert not cache.known("alice")
-    cache.set("carol", "carol")
-    clock.now += 61
-    assert not cache.known("carol")
-    cache.set("dave", "0")
-    assert cache.account("dave") is None
-    cache.forget("dave")
-    assert not cache.known("dave")

@@ -6,19 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from commands.casemapping import CaseMapping
+
 DEFAULT_TOPICLEN = 300
 """When the server does not say: shorter than any server's real limit that we know of."""
 
 MAX_BATCH_TARGETS = 20
 """Even where a server allows unlimited targets, one NOTICE names at most this many."""
-
-_RFC1459_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~"
-_RFC1459_LOWER = "abcdefghijklmnopqrstuvwxyz{}|^"
-_FOLDS = {
-    "ascii": str.maketrans(_RFC1459_UPPER[:26], _RFC1459_LOWER[:26]),
-    "rfc1459": str.maketrans(_RFC1459_UPPER, _RFC1459_LOWER),
-    "strict-rfc1459": str.maketrans(_RFC1459_UPPER[:29], _RFC1459_LOWER[:29]),
-}
 
 
 def add_flags(features: Any, arguments: list[str]) -> None:
@@ -29,11 +23,18 @@ def add_flags(features: Any, arguments: list[str]) -> None:
             features.set(token)
 
 
+def casemapping_of(features: Any) -> CaseMapping:
+    """How the server compares nicks and channel names (`CASEMAPPING`, default rfc1459;
+    one we do not know compares exactly)."""
+    return CaseMapping.advertised(getattr(features, "casemapping", None))
+
+
 def casefold_for(features: Any) -> Callable[[str], str]:
-    """How the server compares nicks and channel names (`CASEMAPPING`, default rfc1459)."""
-    mapping = str(getattr(features, "casemapping", "rfc1459")).lower()
-    table = _FOLDS.get(mapping, _FOLDS["rfc1459"])
-    return lambda name: name.translate(table)
+    """How to fold channel names and our own nick for lookups. Identity comparisons use
+    `casemapping_of` as it is; here a mapping we do not know folds ASCII letters, as every
+    server does, so `#Ops` in the configuration still finds the server's `#ops`."""
+    mapping = casemapping_of(features)
+    return (CaseMapping.ASCII if mapping is CaseMapping.EXACT else mapping).fold
 
 
 def notice_targets(features: Any) -> int:

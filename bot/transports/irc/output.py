@@ -11,6 +11,13 @@ announcement arrives at least once. (The price: a line the server did relay just
 connection broke, and never confirmed, is sent twice; after a server restart nobody saw the
 first copy.) A message cut off half-way by the loss counts as sent, since repeating it would
 repeat its first part.
+
+Announcements (outbox notices) are *staged*: the caller's `before_write` is awaited right
+before the first line is written (the outbox records there that the notice may have gone
+out), and a staged message is written only once every staged message before it has been
+confirmed, with its PING sent at once after it. So at any instant at most one announcement
+per network is written and unconfirmed: a crash can leave only that one in doubt, while
+every one still waiting here is sent again after the restart.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable
+from bot.transports.base import BeforeWrite, DeliveryRejected, DeliveryUnavailable
 from bot.transports.irc.flood import TokenBucket
 
 log = logging.getLogger("statusdesk.irc")
@@ -37,6 +44,9 @@ CONFIRM_PREFIX = "statusdesk-sent-"
 CONFIRM_EVERY = 8
 """Messages written before a PING is sent even though more are queued: confirmations (and
 the callers waiting for them) do not wait for the end of a long burst."""
+BEFORE_WRITE_TIMEOUT = 10.0
+"""How long the writer waits for a staged message's `before_write` (a database commit)
+before giving that message up for now (it is retried): other output must not wait longer."""
 
 
 @dataclass
@@ -44,6 +54,8 @@ class _Message:
     lines: list[Write]
     done: asyncio.Future[None] | None
     sent: int = 0
+    before_write: BeforeWrite | None = None
+    """Set for a staged message (see the module's docstring)."""
 
 
 def settle(future: asyncio.Future[None] | None, outcome: BaseException | None) -> None:
@@ -87,12 +99,17 @@ class OutputQueue:
         self.put(lines, done)
         await done
 
-    def put(self, lines: list[Write], done: asyncio.Future[None] | None = None) -> None:
-        """Queue lines; `done` (if any) is resolved when they are written or cannot be."""
+    def put(self, lines: list[Write], done: asyncio.Future[None] | None = None,
+            *, before_write: BeforeWrite | None = None) -> None:
+        """Queue lines; `done` (if any) is resolved when they are written (confirmed, with
+        confirmations) or cannot be. With `before_write` the message is staged: `done` is
+        then required, and resolved only once the server confirmed it."""
         if not lines:
             settle(done, None)
             return
-        self._queue.append(_Message(lines, done))
+        if before_write is not None and (done is None or self._ping is None):
+            raise ValueError("a staged message needs a future and confirmations")
+        self._queue.append(_Message(lines, done, before_write=before_write))
         self._wakeup.set()
 
     def fail_all(self, error: BaseException) -> None:
@@ -128,7 +145,8 @@ class OutputQueue:
 
     async def run(self) -> None:
         while True:
-            if self._unconfirmed and (not self._queue
+            staged_next = bool(self._queue) and self._queue[0].before_write is not None
+            if self._unconfirmed and (not self._queue or staged_next
                                       or len(self._unconfirmed) >= CONFIRM_EVERY):
                 await self._ask_confirmation()
                 continue
@@ -138,9 +156,39 @@ class OutputQueue:
                 continue
             message = self._current = self._queue.popleft()
             try:
-                await self._write(message)
+                if message.before_write is None:
+                    await self._write(message)
+                else:
+                    await self._write_staged(message)
             finally:
                 self._current = None
+
+    async def _write_staged(self, message: _Message) -> None:
+        """Once nothing else is unconfirmed: tell the caller, write, ask at once for the
+        confirmation and wait for it (or for the connection's end) before anything else."""
+        assert message.before_write is not None and message.done is not None
+        pending = [f for fs in self._awaiting.values() for f in fs if not f.done()]
+        if pending:
+            await asyncio.wait(pending)
+        # Flood control first: the notice leaves only when a line may go now.
+        while True:
+            wait = self._bucket.wait_time()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        if not self._online():
+            settle(message.done, DeliveryUnavailable(f"{self._name} is not connected"))
+            return
+        try:
+            await asyncio.wait_for(message.before_write(), BEFORE_WRITE_TIMEOUT)
+        except Exception as error:
+            reason = str(error) or type(error).__name__
+            settle(message.done, DeliveryUnavailable(f"not sent: {reason}"))
+            return
+        await self._write(message)
+        while message.done in self._unconfirmed:
+            await self._ask_confirmation()
+        await asyncio.wait([message.done])
 
     async def _ask_confirmation(self) -> None:
         """PING after what was written: a line like any other for the flood limits."""

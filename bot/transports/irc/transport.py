@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import ssl
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -29,20 +31,22 @@ from irc.client import NickMask
 
 from bot.config import IrcNetwork
 from bot.transports.base import (
+    BeforeWrite,
     DeliveryRejected,
     DeliveryUnavailable,
     Identity,
     Message,
     MessageSink,
 )
-from bot.transports.irc.accounts import AccountCache
 from bot.transports.irc.caps import CapNegotiation, SaslCredentials
 from bot.transports.irc.channels import REFUSALS, ChannelState
 from bot.transports.irc.connection import Connection, Reactor
 from bot.transports.irc.flood import TokenBucket
+from bot.transports.irc.incoming import IncomingLines
 from bot.transports.irc.isupport import (
     add_flags,
     casefold_for,
+    casemapping_of,
     has_whox,
     notice_targets,
     topic_length,
@@ -50,6 +54,8 @@ from bot.transports.irc.isupport import (
 from bot.transports.irc.lines import sanitize, split_text, text_budget, truncate
 from bot.transports.irc.liveness import Keepalive, Verdict, reconnect_delay
 from bot.transports.irc.output import OutputQueue, Write, settle
+from bot.transports.irc.roster import Roster, Sighting
+from commands.casemapping import CaseMapping
 from storage.models import utcnow
 from storage.unit_of_work import Store
 
@@ -109,8 +115,52 @@ class _Incoming:
     text: str
     channel: str | None
     tags: dict[str, str | None]
+    sighting: Sighting
+    """The sender as the roster knew them when the line arrived."""
+    event_id: str | None
+    """The server's `msgid` tag, else, for a line that may be a command, a key of ours
+    unique to this arrival: a retry after a COMMIT whose answer was lost finds the command
+    applied instead of applying it again."""
     account: str | None
     account_known: bool
+    """`account` came with the line itself (account-tag): a fact of this very line."""
+
+
+@dataclass(frozen=True)
+class _Queued:
+    """A channel notice waiting to be coalesced with others of the same text."""
+
+    channel: str
+    future: asyncio.Future[None]
+    before_write: BeforeWrite | None
+
+
+def _all_of(hooks: list[BeforeWrite]) -> BeforeWrite:
+    """One multi-target line leaves for every channel in it: tell each of them first."""
+    if len(hooks) == 1:
+        return hooks[0]
+
+    async def every() -> None:
+        await asyncio.gather(*(hook() for hook in hooks))
+    return every
+
+
+@dataclass
+class _Lookup:
+    """A WHOX or WHOIS in flight for one nick: the answer, and the roster's number of the
+    nick's last change when the answer came (`Roster.last_change`)."""
+
+    answered: asyncio.Future[tuple[str | None, int]]
+    account: str | None = None
+    account_seen: bool = False
+    as_of: int = 0
+
+
+UNVERIFIED_UNSEEN = ("you share no channel with me, so I cannot tell whether your nick "
+                     "changed hands; say it in one of my channels")
+UNVERIFIED_CHANGED = "your nick changed while I was checking your account; say it again"
+UNVERIFIED_NO_ANSWER = "the server did not tell me your account in time; say it again"
+UNVERIFIED_OFFLINE = "I am reconnecting to the server; say it again"
 
 
 class IrcTransport:
@@ -146,7 +196,7 @@ class IrcTransport:
         for name in config.channels:
             self._channels[self._fold(name)] = ChannelState(name)
         self._bucket = TokenBucket(config.rate.burst, config.rate.per_second)
-        self._accounts = AccountCache(self._fold)
+        self._roster = Roster()
         self._negotiation = CapNegotiation(self._sasl)
         self._sink: MessageSink | None = None
         self._reactor: Any = None
@@ -155,10 +205,12 @@ class IrcTransport:
         self._background: set[asyncio.Task[None]] = set()
         self._output = OutputQueue(self._bucket, lambda: self._registered,
                                    f"irc/{config.name}", ping=self._ping)
-        self._incoming: asyncio.Queue[_Incoming] = asyncio.Queue(INCOMING_LIMIT)
-        self._notice_batches: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}
+        self._incoming: IncomingLines[_Incoming] = IncomingLines(INCOMING_LIMIT)
+        self._arrival_prefix = uuid.uuid4().hex[:12]
+        self._arrivals = itertools.count(1)
+        self._notice_batches: dict[tuple[str, bool], list[_Queued]] = {}
         self._topic_waiters: dict[str, asyncio.Future[None]] = {}
-        self._lookups: dict[str, asyncio.Future[str | None]] = {}
+        self._lookups: dict[str, _Lookup] = {}
         self._registered = False
         self._registered_event = asyncio.Event()
         self._lost = asyncio.Event()
@@ -170,7 +222,6 @@ class IrcTransport:
         self._nick_asked = -NICK_RECLAIM_EVERY
         self._last_error: str | None = None
         self._connects = 0
-        self._dropped_incoming = 0
         self._handlers: dict[str, Callable[[Any], None]] = {
             "cap": self._on_cap,
             "authenticate": self._on_authenticate,
@@ -184,6 +235,7 @@ class IrcTransport:
             "erroneusnickname": self._on_nick_refused,
             "nickcollision": self._on_nick_refused,
             "join": self._on_join,
+            "namreply": self._on_names,
             "part": self._on_part,
             "kick": self._on_kick,
             "quit": self._on_quit,
@@ -259,13 +311,23 @@ class IrcTransport:
         if self._channel(target) is None:
             await self._say("NOTICE", target, text)
             return
+        await self._channel_notice(target, text, None)
+
+    async def notice_staged(self, target: str, text: str, before_write: BeforeWrite) -> None:
+        if self._channel(target) is None:
+            raise DeliveryRejected(f"{target} is not one of the channels of irc/{self.network}")
+        await self._channel_notice(target, text, before_write)
+
+    async def _channel_notice(self, target: str, text: str,
+                              before_write: BeforeWrite | None) -> None:
         state = await self._require_channel(target)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch = self._notice_batches.get(text)
+        key = (text, before_write is not None)
+        batch = self._notice_batches.get(key)
         if batch is None:
-            batch = self._notice_batches[text] = []
-            asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._flush_notices, text)
-        batch.append((state.name, future))
+            batch = self._notice_batches[key] = []
+            asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._flush_notices, key)
+        batch.append(_Queued(state.name, future, before_write))
         await future
 
     async def set_topic(self, target: str, text: str) -> None:
@@ -325,7 +387,9 @@ class IrcTransport:
             "last_error": self._last_error,
             "queued_lines": self._output.queued_lines(),
             "unconfirmed_messages": self._output.unconfirmed(),
-            "dropped_incoming": self._dropped_incoming,
+            "dropped_incoming": self._incoming.dropped,
+            "dropped_chatter": self._incoming.dropped_chatter,
+            "dropped_commands": self._incoming.dropped_commands,
         }
 
     # --- connection life cycle ------------------------------------------------------------
@@ -363,7 +427,7 @@ class IrcTransport:
         self._ready_announced = False
         self._mask = None
         self._nick_attempts = 0
-        self._accounts.clear()
+        self._roster.clear()
         config = self._config
         factory = conn.factory(config.host, config.port, self._tls_context(), ["CAP LS 302"])
         log.info("irc/%s: connecting to %s:%s%s", self.network, config.host, config.port,
@@ -409,14 +473,15 @@ class IrcTransport:
         unavailable = f"irc/{self.network} is not connected ({reason})"
         self._output.fail_all(DeliveryUnavailable(unavailable))
         for batch in self._notice_batches.values():
-            for _, future in batch:
-                settle(future, DeliveryUnavailable(unavailable))
+            for queued in batch:
+                settle(queued.future, DeliveryUnavailable(unavailable))
         self._notice_batches.clear()
         for waiter in self._topic_waiters.values():
             settle(waiter, DeliveryUnavailable(unavailable))
+        self._roster.clear()
         for lookup in self._lookups.values():
-            if not lookup.done():
-                lookup.set_result(None)
+            if not lookup.answered.done():
+                lookup.answered.cancel()
         self._lookups.clear()
         for state in self._channels.values():
             state.ready.clear()
@@ -493,34 +558,36 @@ class IrcTransport:
                                       f"({state.status})")
         return state
 
-    def _flush_notices(self, text: str) -> None:
-        batch = self._notice_batches.pop(text, [])
+    def _flush_notices(self, key: tuple[str, bool]) -> None:
+        batch = self._notice_batches.pop(key, [])
         if not batch:
             return
+        text = key[0]
         if not self._registered or self._conn is None:
-            for _, future in batch:
-                settle(future, DeliveryUnavailable(f"irc/{self.network} is not connected"))
+            for queued in batch:
+                settle(queued.future, DeliveryUnavailable(f"irc/{self.network} is not connected"))
             return
         conn = self._conn
         limit = notice_targets(conn.features)
-        groups: list[list[tuple[str, asyncio.Future[None]]]] = []
-        for channel, future in batch:
+        groups: list[list[_Queued]] = []
+        for queued in batch:
             for group in groups:
-                names = [c for c, _ in group]
-                if (len(group) < limit and channel not in names and text_budget(
-                        self._prefix(), "NOTICE", [*names, channel]) >= MIN_BATCH_BUDGET):
-                    group.append((channel, future))
+                names = [q.channel for q in group]
+                if (len(group) < limit and queued.channel not in names and text_budget(
+                        self._prefix(), "NOTICE", [*names, queued.channel]) >= MIN_BATCH_BUDGET):
+                    group.append(queued)
                     break
             else:
-                groups.append([(channel, future)])
+                groups.append([queued])
         for group in groups:
-            targets = [c for c, _ in group]
+            targets = [q.channel for q in group]
             lines = split_text(text, text_budget(self._prefix(), "NOTICE", targets))
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            done.add_done_callback(functools.partial(_fan_result, [f for _, f in group]))
+            done.add_done_callback(functools.partial(_fan_result, [q.future for q in group]))
+            hooks = [q.before_write for q in group if q.before_write is not None]
             target = ",".join(targets)
             self._output.put([functools.partial(conn.notice, target, line) for line in lines],
-                             done)
+                             done, before_write=_all_of(hooks) if hooks else None)
 
     # --- channels -------------------------------------------------------------------------
 
@@ -602,6 +669,7 @@ class IrcTransport:
 
     def _on_cap(self, event: Any) -> None:
         self._write_now(self._negotiation.on_cap(list(event.arguments)))
+        self._roster.tracks_logins = "account-notify" in self._negotiation.enabled
 
     def _on_authenticate(self, event: Any) -> None:
         self._write_now(self._negotiation.on_authenticate(event.target or ""))
@@ -627,7 +695,14 @@ class IrcTransport:
         add_flags(features, [event.target, *event.arguments])
         fold = casefold_for(features)
         self._fold = fold
-        self._accounts.fold = fold
+        casemapping = casemapping_of(features)
+        if casemapping is not self._roster.casemapping:
+            log.log(logging.WARNING if casemapping is CaseMapping.EXACT else logging.INFO,
+                    "irc/%s: the server compares names by CASEMAPPING=%s%s", self.network,
+                    getattr(features, "casemapping", None) or "rfc1459 (not advertised)",
+                    "; unknown to us, so whitelisted nicks, masks and accounts must match "
+                    "exactly, case included" if casemapping is CaseMapping.EXACT else "")
+        self._roster.remap(casemapping)
         self._channels = {fold(s.name): s for s in self._channels.values()}
 
     def _on_welcome(self, event: Any) -> None:
@@ -701,9 +776,28 @@ class IrcTransport:
             if state is not None:
                 state.status = "joining"
                 state.topic = None
+                self._roster.we_joined(state.name)
             return
-        if nick and "extended-join" in self._negotiation.enabled and event.arguments:
-            self._accounts.set(nick, event.arguments[0])
+        state = self._channel(event.target)
+        if not nick or state is None:
+            return
+        if "extended-join" in self._negotiation.enabled and event.arguments:
+            self._roster.joined(state.name, nick, account=event.arguments[0],
+                                with_account=True)
+        else:
+            self._roster.joined(state.name, nick)
+
+    def _on_names(self, event: Any) -> None:
+        # 353: `= #channel :@alice +bob carol` (with multi-prefix `@+bob`, with
+        # userhost-in-names `bob!u@h`).
+        if len(event.arguments) < 3:
+            return
+        state = self._channel(event.arguments[1])
+        if state is None:
+            return
+        nicks = (entry.lstrip("~&@%+!").partition("!")[0]
+                 for entry in str(event.arguments[2]).split())
+        self._roster.names(state.name, (n for n in nicks if n and not self._is_me(n)))
 
     def _on_current_topic(self, event: Any) -> None:
         if len(event.arguments) >= 2:
@@ -725,6 +819,12 @@ class IrcTransport:
         state.joined_at = time.monotonic()
         state.ready.set()
         log.info("irc/%s: joined %s", self.network, state.name)
+        conn = self._conn
+        if conn is not None and self._roster.tracks_logins and has_whox(conn.features):
+            # Who is logged in to what, for everyone already there (NAMES does not say;
+            # account-notify keeps it true from now on): commands need no lookup.
+            self._send_soon([functools.partial(conn.send_items, "WHO", state.name,
+                                               f"%tna,{WHOX_TOKEN}")])
         if self._ready_announced:
             # A channel we got back into (after a kick, a ban lifted): what waited for it
             # should go out now rather than at the end of its backoff.
@@ -757,11 +857,12 @@ class IrcTransport:
     def _on_kick(self, event: Any) -> None:
         state = self._channel(event.target)
         kicked = event.arguments[0] if event.arguments else ""
-        if not self._is_me(kicked):
-            self._accounts.forget(kicked)
-            return
         if state is None:
             return
+        if not self._is_me(kicked):
+            self._roster.parted(state.name, kicked)
+            return
+        self._roster.we_left(state.name)
         by = event.source.nick if event.source else "?"
         reason = event.arguments[1] if len(event.arguments) > 1 else ""
         log.warning("irc/%s: kicked from %s by %s (%s)", self.network, state.name, by,
@@ -770,18 +871,20 @@ class IrcTransport:
 
     def _on_part(self, event: Any) -> None:
         nick = event.source.nick if event.source else None
+        state = self._channel(event.target)
+        if state is None:
+            return
         if not self._is_me(nick):
             if nick:
-                self._accounts.forget(nick)
+                self._roster.parted(state.name, nick)
             return
-        state = self._channel(event.target)
-        if state is not None:
-            self._left(state, "parted")
+        self._roster.we_left(state.name)
+        self._left(state, "parted")
 
     def _on_quit(self, event: Any) -> None:
         nick = event.source.nick if event.source else None
         if nick:
-            self._accounts.forget(nick)
+            self._roster.quit(nick)
             self._reclaim_nick(nick)
 
     def _on_nick(self, event: Any) -> None:
@@ -794,7 +897,7 @@ class IrcTransport:
                 self._mask = new + self._mask[self._mask.index("!"):]
             log.info("irc/%s: now known as %s", self.network, new)
             return
-        self._accounts.renamed(old, new)
+        self._roster.renamed(old, new)
         self._reclaim_nick(old)
 
     def _on_topic(self, event: Any) -> None:
@@ -864,27 +967,38 @@ class IrcTransport:
     def _on_account(self, event: Any) -> None:
         nick = event.source.nick if event.source else None
         if nick:
-            self._accounts.set(nick, event.target)
+            self._roster.account_changed(nick, event.target)
 
     def _on_whox(self, event: Any) -> None:
         args = event.arguments
         if len(args) >= 3 and args[0] == WHOX_TOKEN:
-            self._accounts.set(args[1], args[2])
+            self._learned(args[1], args[2])
 
     def _on_whois_account(self, event: Any) -> None:
         if len(event.arguments) >= 2:
-            self._accounts.set(event.arguments[0], event.arguments[1])
+            self._learned(event.arguments[0], event.arguments[1])
+
+    def _learned(self, nick: str, account: str | None) -> None:
+        """The server says who holds `nick` now (a WHOX or WHOIS answer)."""
+        self._roster.learned_account(nick, account)
+        lookup = self._lookups.get(self._roster.fold(nick))
+        if lookup is not None:
+            lookup.account = None if account in ("*", "0", "") else account
+            lookup.account_seen = True
+            lookup.as_of = self._roster.last_change(nick)
 
     def _on_end_of_lookup(self, event: Any) -> None:
         nick = event.arguments[0] if event.arguments else ""
-        lookup = self._lookups.pop(self._fold(nick), None)
+        lookup = self._lookups.pop(self._roster.fold(nick), None)
         if lookup is None:
             return
-        if not self._accounts.known(nick):
-            # WHOIS without a 330 line, WHOX with no reply: not logged in.
-            self._accounts.set(nick, None)
-        if not lookup.done():
-            lookup.set_result(self._accounts.account(nick))
+        if not lookup.account_seen:
+            # WHOIS without a 330 line, WHOX with no reply: not logged in (or gone).
+            lookup.account = None
+            lookup.as_of = self._roster.last_change(nick)
+            self._roster.learned_account(nick, None)
+        if not lookup.answered.done():
+            lookup.answered.set_result((lookup.account, lookup.as_of))
 
     def _accounts_visible(self) -> bool:
         """Whether this server can tell us accounts at all: on one without services (no
@@ -894,14 +1008,16 @@ class IrcTransport:
         return any(cap in offered for cap in _ACCOUNT_CAPS) or (
             conn is not None and has_whox(conn.features))
 
-    async def _lookup_account(self, nick: str) -> str | None:
+    async def _lookup_account(self, nick: str) -> tuple[str | None, int] | None:
+        """Ask the server who holds `nick`: the account, and the roster's number of the
+        nick's last change when it answered. None when it did not answer."""
         conn = self._conn
         if conn is None or not self._registered:
             return None
-        key = self._fold(nick)
+        key = self._roster.fold(nick)
         lookup = self._lookups.get(key)
         if lookup is None:
-            lookup = self._lookups[key] = asyncio.get_running_loop().create_future()
+            lookup = self._lookups[key] = _Lookup(asyncio.get_running_loop().create_future())
             if has_whox(conn.features):
                 # The library's who() only knows the old `o` flag, not WHOX fields.
                 self._send_soon([functools.partial(conn.send_items, "WHO", nick,
@@ -909,12 +1025,43 @@ class IrcTransport:
             else:
                 self._send_soon([functools.partial(conn.whois, nick)])
         try:
-            return await asyncio.wait_for(asyncio.shield(lookup), LOOKUP_TIMEOUT)
+            return await asyncio.wait_for(asyncio.shield(lookup.answered), LOOKUP_TIMEOUT)
         except TimeoutError:
             log.warning("irc/%s: no answer to the account lookup of %s", self.network, nick)
             if self._lookups.get(key) is lookup:
                 del self._lookups[key]
             return None
+        except asyncio.CancelledError:
+            if lookup.answered.cancelled():
+                return None  # the connection ended under it
+            raise
+
+    async def _account_at_arrival(self, incoming: _Incoming) -> tuple[str | None, str | None]:
+        """The services account the sender was logged in to when their line arrived, or
+        why that cannot be known: `(account, None)` or `(None, reason)`.
+
+        Facts learned after the arrival count only if the nick has not changed hands (or
+        been logged in or out) since; a nick we share no channel with could change hands
+        unseen, so no lookup can vouch for it."""
+        sighting = incoming.sighting
+        if sighting.account_known:
+            return sighting.account, None
+        if not sighting.visible:
+            return None, UNVERIFIED_UNSEEN
+        roster = self._roster
+        if not roster.changed_since(sighting) and roster.known(sighting.nick):
+            return roster.account(sighting.nick), None  # answered for a line before this one
+        if roster.changed_since(sighting):
+            return None, UNVERIFIED_CHANGED
+        answer = await self._lookup_account(sighting.nick)
+        if answer is None:
+            return None, (UNVERIFIED_NO_ANSWER if self._registered else UNVERIFIED_OFFLINE)
+        account, as_of = answer
+        if as_of > sighting.serial:
+            log.warning("irc/%s: %s changed nick or login while its account was being "
+                        "looked up; not trusting the answer", self.network, sighting.nick)
+            return None, UNVERIFIED_CHANGED
+        return account, None
 
     # --- incoming messages ------------------------------------------------------------------
 
@@ -935,16 +1082,22 @@ class IrcTransport:
         account_tag = "account-tag" in self._negotiation.enabled
         account = tags.get("account") if account_tag else None
         if account_tag:
-            self._accounts.set(source.nick, account)
-        incoming = _Incoming(source, event.arguments[0] if event.arguments else "", channel,
-                             tags, account, account_tag)
-        try:
-            self._incoming.put_nowait(incoming)
-        except asyncio.QueueFull:
-            self._dropped_incoming += 1
-            if self._dropped_incoming % 100 == 1:
+            self._roster.learned_account(source.nick, account)
+        # Whatever we believe about the sender must be what was true now, as the line
+        # arrives: it may wait in the queue while the nick changes hands.
+        text = event.arguments[0] if event.arguments else ""
+        command = self._may_be_command(text, channel is None)
+        event_id = tags.get("msgid") or (
+            f"arrival:{self._arrival_prefix}:{next(self._arrivals)}" if command else None)
+        incoming = _Incoming(source, text, channel, tags, self._roster.sight(source.nick),
+                             event_id, account, account_tag)
+        if not self._incoming.put(incoming, command=command):
+            dropped = self._incoming.dropped
+            if dropped % 100 == 1:
                 log.warning("irc/%s: incoming messages arrive faster than they are handled; "
-                            "dropped %d so far", self.network, self._dropped_incoming)
+                            "dropped %d so far (%d chatter, %d commands)", self.network,
+                            dropped, self._incoming.dropped_chatter,
+                            self._incoming.dropped_commands)
 
     async def _read_loop(self) -> None:
         while True:
@@ -962,14 +1115,15 @@ class IrcTransport:
     async def _to_message(self, incoming: _Incoming) -> Message:
         nick = incoming.source.nick
         private = incoming.channel is None
-        account = incoming.account
-        if not incoming.account_known:
-            if self._accounts.known(nick):
-                account = self._accounts.account(nick)
-            elif self._accounts_visible() and self._may_be_command(incoming.text, private):
-                account = await self._lookup_account(nick)
+        account, unverified = incoming.account, None
+        if not incoming.account_known and self._accounts_visible() and self._may_be_command(
+                incoming.text, private):
+            account, unverified = await self._account_at_arrival(incoming)
+        elif not incoming.account_known and incoming.sighting.account_known:
+            account = incoming.sighting.account
         identity = Identity(transport=self.name, nick=nick, network=self.network,
-                            account=account, host_mask=str(incoming.source))
+                            account=account, host_mask=str(incoming.source),
+                            casemapping=self._roster.casemapping, unverified=unverified)
         return Message(
             transport=self.name,
             network=self.network,
@@ -977,7 +1131,7 @@ class IrcTransport:
             sender=nick,
             identity=identity,
             text=self._readdress(incoming.text),
-            event_id=incoming.tags.get("msgid"),
+            event_id=incoming.event_id,
             private=private,
             addressed=private,
         )
