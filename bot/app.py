@@ -45,11 +45,13 @@ from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
+from bot.write_probe import WriteProbe
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
 from commands.replies import posted_while_away
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.app")
 
@@ -226,6 +228,8 @@ class App:
             live_clients=http.live,
             body_deadline=http.body,
             open_files_limit=http.budget.open_files,
+            database_writes_refused=lambda: store.writes.refused_total,
+            database_writable=lambda: store.writes.unwritable is None,
         )
         runner = web.AppRunner(
             create_web_app(
@@ -260,6 +264,7 @@ class App:
             freeze_startup_heap()
             spread_full_collections()
         loop_lag.start()
+        probe = asyncio.create_task(WriteProbe(store).run(), name="write-probe")
 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -275,6 +280,9 @@ class App:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
             await leadership.release()
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
             await loop_lag.stop()
             if relay is not None:
                 await relay.stop()
@@ -335,7 +343,13 @@ class App:
         console = self._build_transports(store)
         # Another instance may have led meanwhile: what is open is read afresh.
         self.desk.forget_open_incidents()
-        await outbox.take_over()
+        try:
+            await outbox.take_over()
+        except Exception as error:
+            # A database that takes no writes (disk full, read-only) still lets the bot
+            # answer questions; the claims are freed at the next term, or run out.
+            if write_refusal(error) is None:
+                raise
         worker = asyncio.create_task(outbox.run(), name="outbox")
         scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
                                       fallback=self.transports.channels)

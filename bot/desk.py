@@ -41,6 +41,7 @@ from storage.kept_text import kept
 from storage.models import Incident, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.desk")
 
@@ -241,9 +242,14 @@ class Desk:
                 return await self._rate_limited(parsed, message, principal, decision)
         if isinstance(parsed, ParseError):
             if message.event_id is not None:
-                async with self._lock, self._store.transaction() as tx:
-                    if not await self._first_time(tx, message):
-                        return []
+                try:
+                    async with self._lock, self._store.transaction() as tx:
+                        if not await self._first_time(tx, message):
+                            return []
+                except Exception as error:
+                    # Unclaimed, a replay could repeat the usage line: better than none.
+                    if write_refusal(error) is None:
+                        raise
             self.outcomes["usage"] += 1
             return [Reply(_usage_reply(parsed))]
         return await self.apply(parsed, message)
@@ -280,8 +286,11 @@ class Desk:
             nonlocal attempts
             attempts += 1
             outcome = Outcome()  # afresh: a failed attempt leaves nothing behind
+            # A question changes nothing: while the database takes no writes it is answered
+            # without recording its event (a replay after a crash may answer it twice).
+            claim = role is not None or self._store.writes.unwritable is None
             async with self._store.transaction() as tx:
-                if not await self._first_time(tx, message):
+                if claim and not await self._first_time(tx, message):
                     return None
                 ctx = Applying(self, tx, where, principal, message, self._clock(), outcome)
                 extension = self._extension_for(command)
@@ -313,11 +322,17 @@ class Desk:
                     if not await self._retrying(lambda: refuse(reason), what):
                         return []
                     log.warning("refused %s (%s): %s", what, where.identity, reason)
+                    self._store.writes.wrote()
                     self.outcomes["refused"] += 1
                     self._open_ids = known
                     return [Reply(replies.unverified(name, unverified) if unverified
                                   else replies.refusal(name))]
-                applied = await self._retrying(apply_once, what)
+                try:
+                    applied = await self._retrying(apply_once, what)
+                except Exception as error:
+                    if role is not None or write_refusal(error) is None:
+                        raise
+                    applied = await apply_once()  # the question, now unclaimed
                 if applied is None:
                     # After a lost COMMIT answer, what it opened or resolved is not known.
                     self._open_ids = known if attempts == 1 else None
@@ -333,7 +348,18 @@ class Desk:
                 # Committed: what it opened or resolved is known (a failure leaves None,
                 # as a commit may have happened without our hearing of it).
                 self._open_ids = _still_open(known, outcome.events)
+                if role is not None:
+                    # Its audit row was written: the database takes writes.
+                    self._store.writes.wrote()
             except Exception as error:
+                refusal = write_refusal(error)
+                if refusal is not None:
+                    # Not retried: a full disk or a read-only database does not clear in
+                    # seconds, and every command behind this one would wait for it. The
+                    # store has logged the episode; this command is only counted in it.
+                    self._store.writes.lost("command")
+                    self.outcomes["unwritable"] += 1
+                    return [Reply(replies.database_unwritable(name, refusal.reason))]
                 if not is_transient(error):
                     raise
                 log.error("gave up on %s: the database is unavailable (%s); told the sender",
@@ -363,9 +389,15 @@ class Desk:
                       transport=message.transport, network=message.network,
                       channel=message.target)
         pause = f"ignored for {decision.pause}s"
-        async with self._lock, self._store.transaction() as tx:
-            await tx.audit.record(where, self._clock(), command=name, text=message.text,
-                                  outcome="rate_limited", reason=f"too many commands; {pause}")
+        try:
+            async with self._lock, self._store.transaction() as tx:
+                await tx.audit.record(where, self._clock(), command=name, text=message.text,
+                                      outcome="rate_limited",
+                                      reason=f"too many commands; {pause}")
+        except Exception as error:
+            # The warning matters more than its audit row; the store counted the refusal.
+            if write_refusal(error) is None:
+                raise
         log.warning("rate limited %s (%s): too many commands; %s", message.sender,
                     where.identity, pause)
         return [Reply(warning_text(decision))]
@@ -492,7 +524,12 @@ class Desk:
 
         try:
             await self._retrying(write, f"{len(batch)} captured chat line(s)")
+            self._store.writes.wrote()
         except Exception as error:
+            if write_refusal(error) is not None:
+                # Said once, with the episode's end, rather than once a batch.
+                self._store.writes.lost("captured chat line", len(batch))
+                return
             # A command must not fail for the chatter before it: these lines are lost,
             # loudly, and the next ones are tried afresh.
             log.error("could not keep %d captured chat line(s): %s", len(batch),

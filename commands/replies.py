@@ -69,6 +69,12 @@ def database_unavailable(command_name: str) -> str:
             "Nothing was recorded; please say it again in a minute.")
 
 
+def database_unwritable(command_name: str, reason: str) -> str:
+    """The database answers but takes no writes (`reason`: "the database disk is full")."""
+    return (f"{command_name} was not applied: {reason}. Nothing was recorded; "
+            "please say it again once that is fixed.")
+
+
 def not_configured(command_name: str, section: str) -> str:
     return f"{command_name} is not configured here (see the `{section}` section of the config)"
 

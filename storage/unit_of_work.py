@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.audit import AuditRepository
@@ -18,6 +19,7 @@ from storage.status_posts import AlertRepository, StatusPostRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
+from storage.write_health import WriteHealth
 
 
 class Transaction:
@@ -44,6 +46,9 @@ class Store:
     def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.engine = engine
         self._sessions = sessions
+        self.writes = WriteHealth()
+        """Whether the database takes writes: every transaction that fails because it does
+        not (disk full, read-only) is noted here, whoever the writer was."""
 
     @property
     def dialect(self) -> str:
@@ -52,8 +57,14 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Commit on normal exit, roll back on an exception."""
-        async with self._sessions() as session, session.begin():
-            yield Transaction(session)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield Transaction(session)
+        except DBAPIError as error:
+            # Only what the database said: a full disk met by other code inside the block
+            # (a file written while the transaction is open) is not the database's.
+            self.writes.refused(error)
+            raise
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:

@@ -157,9 +157,12 @@ async def healthz(request: web.Request) -> web.Response:
         await asyncio.wait_for(ping(store.engine), HEALTH_TIMEOUT)
         pending, failed = await asyncio.wait_for(_outbox_counts(store), HEALTH_TIMEOUT)
         detail["outbox"] = {"pending": pending, "failed": failed}
-        detail["database"] = "ok"
-        detail["status"] = "ok"
-        status = 200
+        # It answers reads, but a refused write (disk full, read-only) means commands
+        # cannot be applied: unwritable until a write succeeds (bot/write_probe.py).
+        refusal = store.writes.unwritable
+        detail["database"] = "ok" if refusal is None else f"unwritable: {refusal.kind.value}"
+        detail["status"] = "ok" if refusal is None else "error"
+        status = 200 if refusal is None else 503
     except Exception as error:
         log.warning("health check: database does not answer: %s", error)
         detail["database"] = f"error: {type(error).__name__}"

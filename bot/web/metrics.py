@@ -48,6 +48,9 @@ class MetricSources:
     asyncio_tasks: Callable[[], int] | None = None
     db_connections: Callable[[], tuple[int, int]] | None = None
     """(checked out, open) connections of the database pool."""
+    database_writes_refused: Callable[[], int] | None = None
+    """Writes the database refused since start (disk full, read-only), every writer's."""
+    database_writable: Callable[[], bool] | None = None
     connections: ConnectionGuard | None = None
     live_clients: LiveClientLimit | None = None
     body_deadline: BodyDeadline | None = None
@@ -88,7 +91,8 @@ class StatusdeskCollector(Collector):
         s = self._sources
         commands = CounterMetricFamily("statusdesk_commands", "Chat commands by outcome",
                                        labels=["outcome"])
-        for outcome in ("accepted", "refused", "usage", "question", "rate_limited"):
+        for outcome in ("accepted", "refused", "usage", "question", "rate_limited",
+                        "unwritable"):
             commands.add_metric([outcome], s.commands().get(outcome, 0))
         yield commands
         yield CounterMetricFamily("statusdesk_refusals", "Commands refused for lack of a role",
@@ -177,6 +181,15 @@ def _runtime(s: MetricSources) -> Iterator[Metric]:
         yield GaugeMetricFamily("statusdesk_db_connections_open",
                                 "Database connections held by the pool (in use or idle)",
                                 value=opened)
+    if s.database_writes_refused is not None:
+        yield CounterMetricFamily("statusdesk_database_writes_refused",
+                                  "Writes the database refused (disk full, read-only), "
+                                  "by every writer, the write probe's included",
+                                  value=s.database_writes_refused())
+    if s.database_writable is not None:
+        yield GaugeMetricFamily("statusdesk_database_writable",
+                                "0 from a refused write until a write succeeds again",
+                                value=1.0 if s.database_writable() else 0.0)
 
 
 def pool_connections(pool: object) -> tuple[int, int]:

@@ -78,6 +78,7 @@ from bot.transports.matrix.rooms import RoomDirectory
 from bot.transports.matrix.state import MatrixState
 from bot.transports.matrix.trust import apply_trust
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.matrix")
 
@@ -612,9 +613,12 @@ class MatrixTransport:
                     await self._say(item.room_id, item.text)
                 else:
                     await sink(item)
-            except Exception:
+            except Exception as error:
                 if isinstance(item, _SyncedTo):
-                    log.exception("matrix: saving the sync token failed")
+                    # A refused write (disk full, read-only) is the store's to log, once;
+                    # the token is saved with the next sync that the database takes.
+                    if write_refusal(error) is None:
+                        log.exception("matrix: saving the sync token failed")
                 elif isinstance(item, _SayInRoom):
                     log.exception("matrix: could not say in %s that messages were not read",
                                   item.room_id)
