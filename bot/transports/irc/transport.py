@@ -58,6 +58,7 @@ from bot.transports.irc.roster import Roster, Sighting
 from commands.casemapping import CaseMapping
 from storage.models import utcnow
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.irc")
 
@@ -923,8 +924,10 @@ class IrcTransport:
             async with self._store.transaction() as tx:
                 replaced = await tx.topics.replace(self.name, self.network, channel, topic,
                                                    utcnow())
-        except Exception:
-            log.exception("irc/%s: could not record the new topic of %s", self.network, channel)
+        except Exception as error:
+            if write_refusal(error) is None:  # a refused write is the store's to log, once
+                log.exception("irc/%s: could not record the new topic of %s", self.network,
+                              channel)
             return
         if replaced:
             log.info("irc/%s: %s set a new topic in %s during the alert; it will be the one "
