@@ -182,7 +182,10 @@ def main() -> int:
             f"database: {{url: 'sqlite+aiosqlite:///{work}/bench.db'}}\n"
             "console: true\n"
             f"status_page: {{listen: '127.0.0.1:{desk_port}', title: 'Bench Status',"
-            f" public_url: 'https://status.example.org', export_dir: '{export}'}}\n"
+            f" public_url: 'https://status.example.org', export_dir: '{export}',"
+            # Every SSE client of the bench comes from 127.0.0.1: let them all in.
+            f" limits: {{live_clients: {max(args.sse_clients, 5000)},"
+            f" live_clients_per_address: {max(args.sse_clients, 1)}}}}}\n"
         )
         bot = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run", "-c", str(work / "config.yaml"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -19,7 +20,7 @@ from bot.change_relay import ChangeRelay
 from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import DeskEvent, EventBus
-from bot.gc_pauses import freeze_startup_heap
+from bot.gc_pauses import freeze_startup_heap, spread_full_collections
 from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
 from bot.loop_lag import LoopLagMonitor
 from bot.outbox import EffectDeliverer, OutboxWorker
@@ -33,14 +34,25 @@ from bot.transports.irc import IrcTransport
 from bot.transports.matrix import MatrixTransport, crypto_store_path
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
+from bot.web.connection_budget import (
+    LISTEN_BACKLOG,
+    current_open_file_limit,
+    raise_open_file_limit,
+)
+from bot.web.connection_guard import GuardedSite
 from bot.web.export import StaticExport
+from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
+from bot.web.sse import EventStream
+from bot.write_probe import WriteProbe
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
+from commands.replies import posted_while_away
 from storage.db import open_store, upgrade
 from storage.leases import FENCING_TERM, LeaseLost
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.app")
 
@@ -181,12 +193,17 @@ class App:
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
         page = config.status_page
+        http = self.http_limits = HttpLimits.from_config(
+            page.limits,
+            raise_open_file_limit() if self._own_process else current_open_file_limit())
         export = StaticExport(Path(page.export_dir)) if page.export_dir else None
         snapshot = self.snapshot = Snapshot(store, title=page.title, url=page_url_of(config),
-                                            export=export,
+                                            export=export, stream=EventStream(http.live,
+                                                               http.guard.when_lost),
                                             annotate=playbooks.pages.annotate if playbooks
                                             else None)
         bus.subscribe(snapshot.on_event)
+        self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
         relay: ChangeRelay | None = None
         if store.dialect == "postgresql":
@@ -215,6 +232,12 @@ class App:
             loop_lag=loop_lag,
             asyncio_tasks=lambda: len(asyncio.all_tasks()),
             db_connections=lambda: pool_connections(store.engine.pool),
+            connections=http.guard,
+            live_clients=http.live,
+            body_deadline=http.body,
+            open_files_limit=http.budget.open_files,
+            database_writes_refused=lambda: store.writes.refused_total,
+            database_writable=lambda: store.writes.unwritable is None,
         )
         runner = web.AppRunner(
             create_web_app(
@@ -222,11 +245,14 @@ class App:
                 api_token=page.api_token.get_secret_value() if page.api_token else None,
                 playbooks=playbooks.pages if playbooks else None,
                 hooks=paging.web_hooks() if paging is not None else None,
+                middlewares=http.middlewares(),
             ),
             access_log=None,
+            lingering_time=LINGERING_SECONDS,
         )
         await runner.setup()
-        site = web.TCPSite(runner, config.status_page.host, config.status_page.port)
+        site = GuardedSite(runner, config.status_page.host, config.status_page.port,
+                           http.guard, backlog=LISTEN_BACKLOG)
         try:
             await site.start()
         except OSError as error:
@@ -241,9 +267,12 @@ class App:
         addresses = runner.addresses
         self.web_port = int(addresses[0][1]) if addresses else config.status_page.port
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
+        http.guard.start()
         if self._own_process:
             freeze_startup_heap()
+            spread_full_collections()
         loop_lag.start()
+        probe = asyncio.create_task(WriteProbe(store).run(), name="write-probe")
 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -259,10 +288,14 @@ class App:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
             await leadership.release()
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
             await loop_lag.stop()
             if relay is not None:
                 await relay.stop()
             await snapshot.stop()
+            await http.guard.stop()
             await runner.cleanup()
             if playbooks is not None:
                 await playbooks.close()
@@ -329,7 +362,13 @@ class App:
         console = self._build_transports(store)
         # Another instance may have led meanwhile: what is open is read afresh.
         self.desk.forget_open_incidents()
-        await outbox.take_over()
+        try:
+            await outbox.take_over()
+        except Exception as error:
+            # A database that takes no writes (disk full, read-only) still lets the bot
+            # answer questions; the claims are freed at the next term, or run out.
+            if write_refusal(error) is None:
+                raise
         worker = asyncio.create_task(outbox.run(), name="outbox")
         scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
                                       fallback=self.transports.channels)
@@ -414,6 +453,7 @@ class App:
         await asyncio.shield(task)
 
     async def _answer(self, message: Message) -> None:
+        replies: list[Reply] = []
         while True:
             try:
                 replies = await self.desk.handle(message)
@@ -427,6 +467,11 @@ class App:
                 log.warning("not applying a command from %s on %s/%s: %s", message.sender,
                             message.transport, message.network, error)
                 return
+        if message.posted_at is not None and replies:
+            # Read late (posted while the bot was away): the first answer says so, once.
+            first = replies[0]
+            replies = [dataclasses.replace(
+                first, text=posted_while_away(first.text, message.posted_at)), *replies[1:]]
         self._queue_answer(message, replies)
         for reply in replies:
             if reply.follow_up is not None:

@@ -675,12 +675,40 @@ def _listen(value: str) -> str:
     return value
 
 
+class StatusPageLimits(_Model):
+    """What one client, or a crowd, may hold of the status page (SECURITY.md, "The status
+    page under a hostile crowd")."""
+
+    header_timeout: PositiveDuration = timedelta(seconds=10)
+    """A connection must send a whole request head this soon after it opens or after its
+    previous response; otherwise (half-sent headers, idle keep-alive) it is closed."""
+    body_timeout: PositiveDuration = timedelta(seconds=30)
+    """A request body (POST) must have arrived this soon after its head: else 408."""
+    live_clients: Annotated[StrictInt, Field(ge=1)] = 5000
+    """Live-update (`/api/events`) clients at once; the next is answered 503."""
+    live_clients_per_address: Annotated[StrictInt, Field(ge=1)] = 100
+    """Live-update clients at once from one IPv4 address or IPv6 /64. Behind a reverse
+    proxy every client has the proxy's address: set it to live_clients there."""
+    reserve_fds: Annotated[StrictInt, Field(ge=64)] = 1024
+    """Open files kept out of the status page's reach, for the chat transports' reconnects,
+    the database pool, log and export files. HTTP connections get the rest of the process's
+    open-file limit (bot/web/connection_budget.py)."""
+
+    @model_validator(mode="after")
+    def _per_address_within_total(self) -> Self:
+        if self.live_clients_per_address > self.live_clients:
+            raise _fail(f"live_clients_per_address ({self.live_clients_per_address}) must "
+                        f"not be more than live_clients ({self.live_clients})")
+        return self
+
+
 class StatusPageConfig(_Model):
     listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
     title: NonEmptyStr = "Status"
     public_url: HttpUrl | None = None
     export_dir: DirPath | None = None
     api_token: SecretStr | None = None
+    limits: StatusPageLimits = Field(default_factory=StatusPageLimits)
 
     @property
     def host(self) -> str:

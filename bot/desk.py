@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from bot.events import (
@@ -41,6 +41,7 @@ from storage.kept_text import kept
 from storage.models import Incident, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.desk")
 
@@ -62,6 +63,10 @@ DATABASE_PATIENCE = 30.0
 """Seconds a command keeps being retried while the database is unavailable (locked by
 another writer, restarting) before the sender is told it could not be applied."""
 RETRY_FIRST = 0.2
+APPLIED_EVENTS_KEPT = timedelta(days=7)
+"""How long an applied command's event id is kept: replays (a Matrix sync from an older token,
+a retry after a lost COMMIT answer) come within minutes, not days."""
+PRUNE_APPLIED_EVERY = timedelta(hours=1)
 RETRY_MAX = 2.0
 
 T = TypeVar("T")
@@ -197,6 +202,9 @@ class Desk:
         self._page_url = page_url.rstrip("/") if page_url else None
         self._clock = clock
         self._on_queued = on_queued
+        self.on_unannounced_change: Callable[[], None] = lambda: None
+        """Called when a change was committed whose events are not known here (an attempt
+        whose COMMIT answer was lost): the page rebuilds from the database."""
         self._capture = frozenset(capture)
         self._extensions = list(extensions)
         self._rate_limit = rate_limit
@@ -207,6 +215,7 @@ class Desk:
         # when unknown (at the start of a term as leader, after a failed command), then
         # read once and kept up to date from the events of the commands applied here.
         self._open_ids: frozenset[int] | None = None
+        self._events_pruned_at = datetime.min.replace(tzinfo=UTC)
         self._captured: list[_Captured] = []
         self._capture_full = asyncio.Event()
         self._capture_writer: asyncio.Task[None] | None = None
@@ -222,7 +231,10 @@ class Desk:
             return []
         log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
                   message.sender, message.text)
-        if self._rate_limit is not None:
+        # A message read late (a catch-up after the bot was away, bounded by the transport)
+        # was posted over minutes or hours, not now: counting it now would drop an operator's
+        # commands for having been many, and count replays of ones applied before.
+        if self._rate_limit is not None and message.posted_at is None:
             principal = self._whitelist.identify(message.identity)
             decision = self._rate_limit.admit(message.identity,
                                               whitelisted=principal is not None)
@@ -230,9 +242,14 @@ class Desk:
                 return await self._rate_limited(parsed, message, principal, decision)
         if isinstance(parsed, ParseError):
             if message.event_id is not None:
-                async with self._lock, self._store.transaction() as tx:
-                    if not await self._first_time(tx, message):
-                        return []
+                try:
+                    async with self._lock, self._store.transaction() as tx:
+                        if not await self._first_time(tx, message):
+                            return []
+                except Exception as error:
+                    # Unclaimed, a replay could repeat the usage line: better than none.
+                    if write_refusal(error) is None:
+                        raise
             self.outcomes["usage"] += 1
             return [Reply(_usage_reply(parsed))]
         return await self.apply(parsed, message)
@@ -261,11 +278,19 @@ class Desk:
                 )
             return True
 
+        attempts = 0
+
         async def apply_once() -> Outcome | None:
-            """None: this very event was handled before (a replay after a restart)."""
+            """None: this very event was handled before (a replay after a restart, or an
+            earlier attempt whose COMMIT went through without our hearing of it)."""
+            nonlocal attempts
+            attempts += 1
             outcome = Outcome()  # afresh: a failed attempt leaves nothing behind
+            # A question changes nothing: while the database takes no writes it is answered
+            # without recording its event (a replay after a crash may answer it twice).
+            claim = role is not None or self._store.writes.unwritable is None
             async with self._store.transaction() as tx:
-                if not await self._first_time(tx, message):
+                if claim and not await self._first_time(tx, message):
                     return None
                 ctx = Applying(self, tx, where, principal, message, self._clock(), outcome)
                 extension = self._extension_for(command)
@@ -297,19 +322,44 @@ class Desk:
                     if not await self._retrying(lambda: refuse(reason), what):
                         return []
                     log.warning("refused %s (%s): %s", what, where.identity, reason)
+                    self._store.writes.wrote()
                     self.outcomes["refused"] += 1
                     self._open_ids = known
                     return [Reply(replies.unverified(name, unverified) if unverified
                                   else replies.refusal(name))]
-                applied = await self._retrying(apply_once, what)
+                try:
+                    applied = await self._retrying(apply_once, what)
+                except Exception as error:
+                    if role is not None or write_refusal(error) is None:
+                        raise
+                    applied = await apply_once()  # the question, now unclaimed
                 if applied is None:
-                    self._open_ids = known
+                    # After a lost COMMIT answer, what it opened or resolved is not known.
+                    self._open_ids = known if attempts == 1 else None
+                    if attempts > 1:
+                        # Our own earlier attempt committed; only its answer was lost.
+                        log.warning("%s was applied by an attempt whose COMMIT answer was "
+                                    "lost; not applying it again", what)
+                        self._on_queued()  # its effects wait in the outbox
+                        self.on_unannounced_change()
+                        return [Reply(replies.applied_unconfirmed(name))]
                     return []
                 outcome = applied
                 # Committed: what it opened or resolved is known (a failure leaves None,
                 # as a commit may have happened without our hearing of it).
                 self._open_ids = _still_open(known, outcome.events)
+                if role is not None:
+                    # Its audit row was written: the database takes writes.
+                    self._store.writes.wrote()
             except Exception as error:
+                refusal = write_refusal(error)
+                if refusal is not None:
+                    # Not retried: a full disk or a read-only database does not clear in
+                    # seconds, and every command behind this one would wait for it. The
+                    # store has logged the episode; this command is only counted in it.
+                    self._store.writes.lost("command")
+                    self.outcomes["unwritable"] += 1
+                    return [Reply(replies.database_unwritable(name, refusal.reason))]
                 if not is_transient(error):
                     raise
                 log.error("gave up on %s: the database is unavailable (%s); told the sender",
@@ -339,9 +389,15 @@ class Desk:
                       transport=message.transport, network=message.network,
                       channel=message.target)
         pause = f"ignored for {decision.pause}s"
-        async with self._lock, self._store.transaction() as tx:
-            await tx.audit.record(where, self._clock(), command=name, text=message.text,
-                                  outcome="rate_limited", reason=f"too many commands; {pause}")
+        try:
+            async with self._lock, self._store.transaction() as tx:
+                await tx.audit.record(where, self._clock(), command=name, text=message.text,
+                                      outcome="rate_limited",
+                                      reason=f"too many commands; {pause}")
+        except Exception as error:
+            # The warning matters more than its audit row; the store counted the refusal.
+            if write_refusal(error) is None:
+                raise
         log.warning("rate limited %s (%s): too many commands; %s", message.sender,
                     where.identity, pause)
         return [Reply(warning_text(decision))]
@@ -468,7 +524,12 @@ class Desk:
 
         try:
             await self._retrying(write, f"{len(batch)} captured chat line(s)")
+            self._store.writes.wrote()
         except Exception as error:
+            if write_refusal(error) is not None:
+                # Said once, with the episode's end, rather than once a batch.
+                self._store.writes.lost("captured chat line", len(batch))
+                return
             # A command must not fail for the chatter before it: these lines are lost,
             # loudly, and the next ones are tried afresh.
             log.error("could not keep %d captured chat line(s): %s", len(batch),
@@ -482,7 +543,11 @@ class Desk:
         if message.event_id is None:
             return True
         scope = f"{message.transport}/{message.network}"
-        if await tx.inbound_events.claim(scope, message.event_id, self._clock()):
+        now = self._clock()
+        if await tx.inbound_events.claim(scope, message.event_id, now):
+            if now - self._events_pruned_at > PRUNE_APPLIED_EVERY:
+                await tx.inbound_events.forget_before(now - APPLIED_EVENTS_KEPT)
+                self._events_pruned_at = now
             return True
         log.info("%s event %s from %s was applied before; not again", scope,
                  message.event_id, message.sender)

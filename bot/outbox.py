@@ -21,6 +21,7 @@ from storage.db import is_transient
 from storage.leases import LeaseLost
 from storage.models import OutboxEffect, utcnow
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.outbox")
 
@@ -151,7 +152,11 @@ class OutboxWorker:
                     started = 0
                     await asyncio.sleep(1.0)
                 except Exception as error:
-                    if is_transient(error):  # the database is away for a moment
+                    if write_refusal(error) is not None:
+                        # Disk full or read-only: the store logs the episode, once; the
+                        # effects wait in the outbox, unharmed, until it takes writes.
+                        pass
+                    elif is_transient(error):  # the database is away for a moment
                         log.warning("outbox pass failed (database unavailable: %s); retrying",
                                     type(error).__name__)
                     else:
@@ -192,6 +197,8 @@ class OutboxWorker:
             return
         # Recording the outcome failed (the database went away): the claim is ours still,
         # so the next pass takes the effect up again.
+        if write_refusal(error) is not None:
+            return  # counted in the store's episode of refused writes, logged there once
         if is_transient(error):
             log.warning("%s: could not record the outcome (database unavailable: %s)",
                         task.get_name(), type(error).__name__)

@@ -31,6 +31,7 @@ from bot.incident_metrics import format_duration
 from storage.models import Incident, TimelineEntry, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
+from storage.write_refusals import write_refusal
 
 __all__ = [
     "REMINDER_IDENTITY",
@@ -164,8 +165,10 @@ class ReminderScheduler:
         while True:
             try:
                 await self.check()
-            except Exception:
-                log.exception("reminder check failed; trying again in %.0fs", interval)
+            except Exception as error:
+                # A refused write (disk full, read-only) is the store's to log, once.
+                if write_refusal(error) is None:
+                    log.exception("reminder check failed; trying again in %.0fs", interval)
             await asyncio.sleep(interval)
 
     async def check(self) -> int:

@@ -43,6 +43,12 @@ def ago(then: datetime, now: datetime) -> str:
     return f"{delta.days}d ago"
 
 
+def posted_while_away(answer: str, posted_at: datetime) -> str:
+    """An answer to a command the bot read late (it was posted while the bot was away):
+    the effect came late, and the answer says from when."""
+    return f"{answer} (posted {posted_at:%Y-%m-%d %H:%M} UTC while I was away; handled now)"
+
+
 def refusal(command_name: str) -> str:
     return f"you are not authorized to use {command_name}"
 
@@ -52,9 +58,21 @@ def unverified(command_name: str, reason: str) -> str:
     return f"could not verify your account, so {command_name} was not applied: {reason}"
 
 
+def applied_unconfirmed(command_name: str) -> str:
+    """The database committed the command but the answer to the COMMIT was lost."""
+    return (f"{command_name} was applied (the database confirmed it late; it was not "
+            "applied twice).")
+
+
 def database_unavailable(command_name: str) -> str:
     return (f"{command_name} was not applied: the database is unavailable right now. "
             "Nothing was recorded; please say it again in a minute.")
+
+
+def database_unwritable(command_name: str, reason: str) -> str:
+    """The database answers but takes no writes (`reason`: "the database disk is full")."""
+    return (f"{command_name} was not applied: {reason}. Nothing was recorded; "
+            "please say it again once that is fixed.")
 
 
 def not_configured(command_name: str, section: str) -> str:

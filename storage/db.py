@@ -15,7 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.read_only_sessions import renew_read_only_sessions
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -55,7 +57,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def open_store(url: str, **kwargs: Any) -> Store:
     engine = create_engine(url, **kwargs)
-    return Store(engine, async_sessionmaker(engine, expire_on_commit=False))
+    store = Store(engine, async_sessionmaker(engine, expire_on_commit=False))
+    renew_read_only_sessions(engine, store.writes)
+    return store
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
@@ -110,8 +114,12 @@ def is_transient(error: BaseException) -> bool:
     """A database failure worth trying again in a moment: SQLite locked by another writer
     past the busy timeout, PostgreSQL restarting or unreachable, a connection it dropped.
 
-    Anything else (a constraint violated, bad SQL) would fail the same way again.
+    Anything else (a constraint violated, bad SQL) would fail the same way again, and so
+    would a write the database refuses for want of disk space or for being read-only (see
+    storage/write_refusals.py): those do not pass in the seconds a retry waits.
     """
+    if write_refusal(error) is not None:
+        return False
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.audit import AuditRepository
@@ -19,6 +20,7 @@ from storage.status_posts import AlertRepository, StatusPostRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
+from storage.write_health import WriteHealth
 
 
 class Transaction:
@@ -45,6 +47,9 @@ class Store:
     def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.engine = engine
         self._sessions = sessions
+        self.writes = WriteHealth()
+        """Whether the database takes writes: every transaction that fails because it does
+        not (disk full, read-only) is noted here, whoever the writer was."""
 
     @property
     def dialect(self) -> str:
@@ -54,11 +59,17 @@ class Store:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Commit on normal exit, roll back on an exception. Work done for a leader's term
         (`FENCING_TERM` set) commits only while that term still holds the lease."""
-        async with self._sessions() as session, session.begin():
-            yield Transaction(session)
-            term = FENCING_TERM.get()
-            if term is not None:
-                await check_fence(session, term)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield Transaction(session)
+                term = FENCING_TERM.get()
+                if term is not None:
+                    await check_fence(session, term)
+        except DBAPIError as error:
+            # Only what the database said: a full disk met by other code inside the block
+            # (a file written while the transaction is open) is not the database's.
+            self.writes.refused(error)
+            raise
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:

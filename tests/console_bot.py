@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
+import resource
 import subprocess
 import sys
 import tempfile
@@ -20,7 +22,8 @@ from tests import secret_scan
 class Bot:
     """`statusdesk run` on the console, read line by line."""
 
-    def __init__(self, config: Path, cwd: Path) -> None:
+    def __init__(self, config: Path, cwd: Path, open_files: int | None = None) -> None:
+        """`open_files`: the process's open-file limit (soft and hard), instead of ours."""
         # stderr goes to a file: a pipe nobody reads would block a chatty bot.
         self.stderr_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives with the bot
         secret_scan.watch(f"stderr of the bot run with {config}", self.stderr_file)
@@ -28,6 +31,8 @@ class Bot:
             [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file, text=True,
             env={**os.environ, "USER": "op"},
+            preexec_fn=None if open_files is None else functools.partial(
+                resource.setrlimit, resource.RLIMIT_NOFILE, (open_files, open_files)),
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []

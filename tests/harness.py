@@ -67,15 +67,18 @@ class Running:
 
 @asynccontextmanager
 async def run_app(db_url: str, tmp_path: Path, extra: str = "",
-                  api_token: str | None = API_TOKEN) -> AsyncIterator[Running]:
-    """`extra` is more configuration (YAML sections) for the feature under test."""
+                  api_token: str | None = API_TOKEN, page_extra: str = ""
+                  ) -> AsyncIterator[Running]:
+    """`extra` is more configuration (YAML sections) for the feature under test;
+    `page_extra` more keys of `status_page` (`limits: {...}`)."""
     port = free_port()
     export_dir = tmp_path / "export"
     config = load_config_text(
         f"database: {{url: '{db_url}'}}\n"
         f"status_page: {{listen: '127.0.0.1:{port}', title: 'Example Status',"
         f" public_url: 'https://status.example.org', export_dir: '{export_dir}'"
-        + (f", api_token: '{api_token}'" if api_token is not None else "") + "}\n" + extra
+        + (f", api_token: '{api_token}'" if api_token is not None else "")
+        + (f", {page_extra}" if page_extra else "") + "}\n" + extra
     )
     async with started_app(config) as app, aiohttp.ClientSession() as http:
         yield Running(app, f"http://127.0.0.1:{port}", http, export_dir)

@@ -9,15 +9,27 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.app import App
 from bot.config import load_config_text
 from bot.transports.base import DeliveryRejected, Identity, Message
 from bot.transports.irc import IrcTransport
+from storage.models import AuditRecord
 from tests.harness import reply_lines, started_app
 from tests.servers.ports import free_port
 
 NETWORK = "testnet"
 OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)
+
+
+async def audit_rows(bot: Bot) -> list[AuditRecord]:
+    """Every audit row the bot wrote, oldest first."""
+    store = bot.app.store
+    assert store is not None
+    async with store.reading() as tx:
+        return list((await tx.session.execute(
+            select(AuditRecord).order_by(AuditRecord.id))).scalars().all())
 
 
 def unique(prefix: str) -> str:

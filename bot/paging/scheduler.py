@@ -15,6 +15,7 @@ from datetime import datetime
 from bot.paging.pager import Pager
 from storage.models import utcnow
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.paging")
 
@@ -50,8 +51,10 @@ class EscalationScheduler:
             try:
                 await self.check()
                 delay = await self._seconds_until_next()
-            except Exception:
-                log.exception("escalation pass failed; trying again shortly")
+            except Exception as error:
+                # A refused write (disk full, read-only) is the store's to log, once.
+                if write_refusal(error) is None:
+                    log.exception("escalation pass failed; trying again shortly")
                 delay = 5.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)

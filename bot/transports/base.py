@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from commands.auth import Identity
@@ -35,6 +36,9 @@ class Message:
     """A private message: answers go back privately too."""
     addressed: bool = False
     """Sent to the bot itself (private message, console): no need to say its nick first."""
+    posted_at: datetime | None = None
+    """Set when the message is handed over late (posted while the bot was away, and read
+    when it came back): when it was posted. Its answer says so."""
 
 
 MessageSink = Callable[[Message], Awaitable[None]]

@@ -6,18 +6,21 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bot.incident_export import export_json, export_markdown
 from bot.incident_metrics import IncidentTimes
 from bot.web import metrics
 from bot.web.document import Document
 from bot.web.metrics import MetricSources
-from bot.web.snapshot import Snapshot
+from bot.web.refusal import refusal
+from bot.web.snapshot import MAX_HISTORY_PAGE, Snapshot
 from bot.web.state import PageState
+from bot.web.whole_numbers import parse_whole
 from commands.model import MAX_INCIDENT_ID
 from storage.db import ping
 from storage.unit_of_work import Store
@@ -64,8 +67,9 @@ def create_web_app(
     api_token: str | None = None,
     playbooks: PlaybookSite | None = None,
     hooks: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
+    middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=middlewares)
     app[API_TOKEN_KEY] = api_token
     app[PLAYBOOKS_KEY] = playbooks
     app[SNAPSHOT_KEY] = snapshot
@@ -75,7 +79,8 @@ def create_web_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_get("/api/events", snapshot.stream.handle)
-    app.router.add_get(r"/api/incidents/{id:\d+}/log.{format:md|json}", incident_log)
+    # [0-9], not \d: \d also matches other scripts' digits (`٣`), which int() reads as 3.
+    app.router.add_get(r"/api/incidents/{id:[0-9]+}/log.{format:md|json}", incident_log)
     # Inbound webhooks (paging acknowledgements...): POST routes their owners verify.
     for path, hook in (hooks or {}).items():
         app.router.add_post(path, hook)
@@ -95,7 +100,12 @@ async def serve_document(request: web.Request) -> web.StreamResponse:
     # The herd asks for the same few hot documents: answer those without a coroutine.
     document = None if request.query_string else snapshot.hot(request.path)
     if document is None:
-        document = await snapshot.get(request.path, request.query.get("page"))
+        page = None
+        if request.path == "/history" and "page" in request.query:
+            page = parse_whole(request.query["page"], lowest=1, highest=MAX_HISTORY_PAGE)
+            if page is None:
+                return refusal(400, f"page must be a whole number from 1 to {MAX_HISTORY_PAGE}")
+        document = await snapshot.get(request.path, page)
     if document is None:
         document = snapshot.not_found()
     return document.response(request)
@@ -133,6 +143,10 @@ async def healthz(request: web.Request) -> web.Response:
     lease = request.app[METRICS_KEY].lease()
     if lease:
         detail["lease"] = dict(lease)
+    http = metrics.http_figures(request.app[METRICS_KEY])
+    if http is not None:
+        # Under a crowd of connections: how full the page is and what it had to close.
+        detail["http"] = http
     loop_lag = request.app[METRICS_KEY].loop_lag
     if loop_lag is not None:
         # Slow is not down: the answer stays 200, the detail says why commands come late.
@@ -146,9 +160,12 @@ async def healthz(request: web.Request) -> web.Response:
         await asyncio.wait_for(ping(store.engine), HEALTH_TIMEOUT)
         pending, failed = await asyncio.wait_for(_outbox_counts(store), HEALTH_TIMEOUT)
         detail["outbox"] = {"pending": pending, "failed": failed}
-        detail["database"] = "ok"
-        detail["status"] = "ok"
-        status = 200
+        # It answers reads, but a refused write (disk full, read-only) means commands
+        # cannot be applied: unwritable until a write succeeds (bot/write_probe.py).
+        refusal = store.writes.unwritable
+        detail["database"] = "ok" if refusal is None else f"unwritable: {refusal.kind.value}"
+        detail["status"] = "ok" if refusal is None else "error"
+        status = 200 if refusal is None else 503
     except Exception as error:
         log.warning("health check: database does not answer: %s", error)
         detail["database"] = f"error: {type(error).__name__}"
@@ -193,16 +210,17 @@ async def incident_log(request: web.Request) -> web.StreamResponse:
                   "this API is off: set status_page.api_token in the configuration")
         return web.json_response({"error": "unauthorized", "detail": reason}, status=401,
                                  headers=private)
-    incident_id = int(request.match_info["id"])
+    # Past the integer column no incident exists, and the database would refuse the query.
+    incident_id = parse_whole(request.match_info["id"], lowest=1, highest=MAX_INCIDENT_ID)
     fmt = request.match_info["format"]
     store = request.app[STORE_KEY]
     async with store.reading() as tx:
-        # Past the integer column no incident exists, and the database would refuse the query.
-        incident = (await tx.incidents.get(incident_id)
-                    if incident_id <= MAX_INCIDENT_ID else None)
+        incident = await tx.incidents.get(incident_id) if incident_id is not None else None
         if incident is None:
+            # An id that is not one (5,000 digits) is not echoed back.
+            what = f"#{incident_id}" if incident_id is not None else "with this id"
             return web.json_response({"error": "not found",
-                                      "detail": f"there is no incident #{incident_id}"},
+                                      "detail": f"there is no incident {what}"},
                                      status=404, headers={"Cache-Control": "no-store"})
         response = web.StreamResponse(headers={
             "Content-Type": f"{LOG_TYPES[fmt]}; charset=utf-8",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,9 @@ from prometheus_client.registry import Collector
 
 from bot.incident_metrics import Aggregate, IncidentTimes
 from bot.loop_lag import LoopLagMonitor
+from bot.web.connection_guard import ConnectionGuard
+from bot.web.live_clients import LiveClientLimit
+from bot.web.request_body import BodyDeadline
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -49,6 +53,39 @@ class MetricSources:
     asyncio_tasks: Callable[[], int] | None = None
     db_connections: Callable[[], tuple[int, int]] | None = None
     """(checked out, open) connections of the database pool."""
+    database_writes_refused: Callable[[], int] | None = None
+    """Writes the database refused since start (disk full, read-only), every writer's."""
+    database_writable: Callable[[], bool] | None = None
+    connections: ConnectionGuard | None = None
+    live_clients: LiveClientLimit | None = None
+    body_deadline: BodyDeadline | None = None
+    open_files_limit: int | None = None
+
+
+def http_figures(s: MetricSources) -> dict[str, int] | None:
+    """What /healthz shows of the HTTP side: cheap counters only (no file counting), so it
+    stays fast under a crowd."""
+    if s.connections is None:
+        return None
+    guard = s.connections
+    figures = {"connections": guard.open, "waiting": guard.waiting,
+               "max_connections": guard.max_connections, "evicted": guard.evicted,
+               "refused": guard.refused, "header_timeouts": guard.header_timeouts}
+    if s.live_clients is not None:
+        figures.update(live_clients=s.live_clients.count, live_clients_max=s.live_clients.total,
+                       live_refused=s.live_clients.refused_full
+                       + s.live_clients.refused_address)
+    if s.body_deadline is not None:
+        figures["body_timeouts"] = s.body_deadline.timeouts
+    return figures
+
+
+def open_files() -> int | None:
+    """File descriptors the process has open (Linux); None elsewhere."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
 
 
 class StatusdeskCollector(Collector):
@@ -59,7 +96,8 @@ class StatusdeskCollector(Collector):
         s = self._sources
         commands = CounterMetricFamily("statusdesk_commands", "Chat commands by outcome",
                                        labels=["outcome"])
-        for outcome in ("accepted", "refused", "usage", "question", "rate_limited"):
+        for outcome in ("accepted", "refused", "usage", "question", "rate_limited",
+                        "unwritable"):
             commands.add_metric([outcome], s.commands().get(outcome, 0))
         yield commands
         yield CounterMetricFamily("statusdesk_refusals", "Commands refused for lack of a role",
@@ -120,6 +158,7 @@ class StatusdeskCollector(Collector):
             )
 
         yield from _runtime(s)
+        yield from _http(s)
 
 
 def _runtime(s: MetricSources) -> Iterator[Metric]:
@@ -157,6 +196,15 @@ def _runtime(s: MetricSources) -> Iterator[Metric]:
         yield GaugeMetricFamily("statusdesk_db_connections_open",
                                 "Database connections held by the pool (in use or idle)",
                                 value=opened)
+    if s.database_writes_refused is not None:
+        yield CounterMetricFamily("statusdesk_database_writes_refused",
+                                  "Writes the database refused (disk full, read-only), "
+                                  "by every writer, the write probe's included",
+                                  value=s.database_writes_refused())
+    if s.database_writable is not None:
+        yield GaugeMetricFamily("statusdesk_database_writable",
+                                "0 from a refused write until a write succeeds again",
+                                value=1.0 if s.database_writable() else 0.0)
 
 
 def pool_connections(pool: object) -> tuple[int, int]:
@@ -174,3 +222,50 @@ def render(sources: MetricSources) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusdeskCollector(sources))
     return generate_latest(registry)
+
+
+def _http(s: MetricSources) -> Iterator[Metric]:
+    """Is the page under a crowd: connections against their cap, what was closed or refused."""
+    if s.connections is not None:
+        guard = s.connections
+        yield GaugeMetricFamily("statusdesk_http_connections", "HTTP connections open",
+                                value=guard.open)
+        yield GaugeMetricFamily("statusdesk_http_connections_waiting",
+                                "HTTP connections waiting for (the rest of) a request head",
+                                value=guard.waiting)
+        yield GaugeMetricFamily("statusdesk_http_connections_max",
+                                "HTTP connections allowed (open-file limit minus the reserve)",
+                                value=guard.max_connections)
+        yield GaugeMetricFamily("statusdesk_http_connections_peak",
+                                "Most HTTP connections open at once, since start",
+                                value=guard.peak)
+        closed = CounterMetricFamily(
+            "statusdesk_http_connections_closed",
+            "HTTP connections closed by the page: evicted (oldest waiting, to make room), "
+            "refused (newcomer, all busy), header_timeout", labels=["reason"])
+        closed.add_metric(["evicted"], guard.evicted)
+        closed.add_metric(["refused"], guard.refused)
+        closed.add_metric(["header_timeout"], guard.header_timeouts)
+        yield closed
+    if s.body_deadline is not None:
+        yield CounterMetricFamily("statusdesk_http_body_timeouts",
+                                  "Requests answered 408: the body came too slowly",
+                                  value=s.body_deadline.timeouts)
+    if s.live_clients is not None:
+        live = s.live_clients
+        yield GaugeMetricFamily("statusdesk_sse_clients_max",
+                                "/api/events clients allowed at once", value=live.total)
+        refused = CounterMetricFamily("statusdesk_sse_refused",
+                                      "/api/events clients answered 503: full overall, or "
+                                      "too many from one address", labels=["reason"])
+        refused.add_metric(["full"], live.refused_full)
+        refused.add_metric(["address"], live.refused_address)
+        yield refused
+    in_use = open_files()
+    if in_use is not None:
+        yield GaugeMetricFamily("statusdesk_open_files", "File descriptors the process has open",
+                                value=in_use)
+    if s.open_files_limit is not None:
+        yield GaugeMetricFamily("statusdesk_open_files_limit",
+                                "The process's open-file limit (soft RLIMIT_NOFILE)",
+                                value=s.open_files_limit)

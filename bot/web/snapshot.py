@@ -28,6 +28,7 @@ from bot.web.state import (
     incident_view,
     load_page_state,
 )
+from bot.web.whole_numbers import parse_whole
 from commands.model import MAX_INCIDENT_ID
 from storage.db import is_transient
 from storage.unit_of_work import Store
@@ -40,6 +41,8 @@ after a quiet spell is rebuilt at once; those that follow within this interval w
 next rebuild together (each still reaches SSE clients as its own event)."""
 
 HISTORY_PAGE_SIZE = 20
+MAX_HISTORY_PAGE = MAX_INCIDENT_ID // HISTORY_PAGE_SIZE + 1
+"""No page past this can hold an incident; its offset still fits the database's integers."""
 MAX_COLD = 512
 """Cold documents kept between changes; beyond that the oldest is forgotten."""
 
@@ -95,10 +98,11 @@ class Snapshot:
         """A document rendered with the last change, without touching the database."""
         return self._documents.get(path) or self._static.get(path)
 
-    async def get(self, path: str, query_page: str | None = None) -> Document | None:
-        """The document for a request path (`/history` takes `?page=N`)."""
-        if path == "/history" and query_page not in (None, "", "1"):
-            return await self._history_page(query_page)
+    async def get(self, path: str, page: int | None = None) -> Document | None:
+        """The document for a request path (`/history` takes `?page=N`, already checked to
+        be 1 to MAX_HISTORY_PAGE by the caller)."""
+        if path == "/history" and page is not None and page > 1:
+            return await self._history_page(page)
         found = self._documents.get(path) or self._static.get(path)
         if found is not None:
             return found
@@ -187,10 +191,9 @@ class Snapshot:
         if self.export is not None:
             await self.export.write({**self._documents, **self._static})
 
-    async def _history_page(self, query_page: str | None) -> Document | None:
-        if query_page is None or not query_page.isdigit() or int(query_page) < 1:
+    async def _history_page(self, number: int) -> Document | None:
+        if not 1 <= number <= MAX_HISTORY_PAGE:
             return None
-        number = int(query_page)
         key = f"/history?page={number}"
         cached = self._cold.get(key)
         if cached is not None or self._state is None:
@@ -209,16 +212,16 @@ class Snapshot:
         return self._remember(key, Document.html(html))
 
     async def _old_incident(self, raw_id: str) -> Document | None:
-        # ASCII digits only (`int("²")` fails), and no id past the database's integer column.
-        if not (raw_id.isascii() and raw_id.isdigit()) or self._state is None \
-                or int(raw_id) > MAX_INCIDENT_ID:
+        # No id past the database's integer column (bot/web/whole_numbers.py says why).
+        incident_id = parse_whole(raw_id, lowest=1, highest=MAX_INCIDENT_ID)
+        if incident_id is None or self._state is None:
             return None
-        key = f"/incidents/{int(raw_id)}"
+        key = f"/incidents/{incident_id}"
         cached = self._cold.get(key)
         if cached is not None:
             return cached
         async with self._store.reading() as tx:
-            incident = await tx.incidents.get(int(raw_id))
+            incident = await tx.incidents.get(incident_id)
             if incident is None:
                 return None
             entries = await tx.timeline.entries_of([incident.id], public_only=True)

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from bot.events import DeskEvent
+from bot.web.live_clients import LiveClientLimit
+from bot.web.refusal import refusal
+from bot.web.whole_numbers import parse_whole
 
 log = logging.getLogger("statusdesk.sse")
 
@@ -25,6 +29,12 @@ REPLAY = 1024
 
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000
+
+MAX_EVENT_ID = 2**63 - 1
+"""The largest Last-Event-ID read: ids count up from 1 in each process."""
+
+RETRY_AFTER_SECONDS = 30
+"""What a client turned away for lack of room is told (Retry-After)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +58,18 @@ class _Client:
         self.dropped = False
 
 
+WhenLost = Callable[[object, Callable[[], None]], bool]
+"""Registers a callback for when a request's connection closes (ConnectionGuard.when_lost)."""
+
+
 class EventStream:
-    def __init__(self) -> None:
+    def __init__(self, limit: LiveClientLimit | None = None,
+                 when_lost: WhenLost | None = None) -> None:
+        self.limit = limit
+        """At most so many clients overall and per address (None: no limit)."""
+        self._when_lost = when_lost
+        """Without it, a client that left is noticed at the next write (the heartbeat, up to
+        HEARTBEAT_SECONDS later), and holds its place in `limit` until then."""
         self._clients: set[_Client] = set()
         self._recent: deque[Frame] = deque(maxlen=REPLAY)
         self._next_id = 1
@@ -83,15 +103,47 @@ class EventStream:
             client.queue.put_nowait(None)
         # A full queue cannot take the None: the handler notices `dropped` on its next get.
 
+    def _gone(self, client: _Client) -> None:
+        """The client's connection closed: its handler stops now, not at the heartbeat."""
+        self._clients.discard(client)
+        with contextlib.suppress(asyncio.QueueFull):
+            client.queue.put_nowait(None)
+
     def _missed_since(self, last_id: int) -> list[Frame] | None:
         """Frames after `last_id`, or None when they are no longer all in the buffer."""
-        if last_id >= self._next_id - 1:
+        if last_id > self._next_id - 1:
+            # An id we never issued: the client saw an earlier process (ids start at 1 in
+            # each), so what it missed cannot be told; it must reload.
+            return None
+        if last_id == self._next_id - 1:
             return []
         if not self._recent or self._recent[0].id > last_id + 1:
             return None
         return [f for f in self._recent if f.id > last_id]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        last_text = request.headers.get("Last-Event-ID", "").strip()
+        last: int | None = None
+        if last_text:  # an empty id is no id (the EventSource standard never sends one)
+            last = parse_whole(last_text, lowest=0, highest=MAX_EVENT_ID)
+            if last is None:
+                return refusal(400, "Last-Event-ID must be a whole number "
+                               f"from 0 to {MAX_EVENT_ID}")
+        peer = request.remote
+        if self.limit is not None:
+            refused = self.limit.enter(peer)
+            if refused is not None:
+                why = ("too many live-update clients" if refused == "full" else
+                       "too many live-update clients from your address")
+                return refusal(503, f"{why}; the page still works, reload it later",
+                               retry_after=RETRY_AFTER_SECONDS, close=True)
+        try:
+            return await self._stream(request, last)
+        finally:
+            if self.limit is not None:
+                self.limit.leave(peer)
+
+    async def _stream(self, request: web.Request, last: int | None) -> web.StreamResponse:
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-store",
@@ -101,11 +153,12 @@ class EventStream:
         await response.prepare(request)
         client = _Client()
         self._clients.add(client)
+        if self._when_lost is not None:
+            self._when_lost(request.protocol, functools.partial(self._gone, client))
         try:
             await response.write(f"retry: {RETRY_MS}\n\n".encode())
-            last = request.headers.get("Last-Event-ID", "").strip()
-            if last.isdigit():
-                missed = self._missed_since(int(last))
+            if last is not None:
+                missed = self._missed_since(last)
                 if missed is None:
                     # Too far behind to replay: one event that says "reload everything".
                     missed = [Frame(self._next_id - 1, f"id: {self._next_id - 1}\n"

@@ -4,6 +4,7 @@ every configured room, restarts of the bot and of the homeserver."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pytest
 from nio import ErrorResponse
 from sqlalchemy import text as text_sql
 
+from bot.transports.matrix.backfill import SYNC_TIMELINE_LIMIT
 from bot.transports.matrix.transport import NO_TOPIC_POWER
 from storage.db import open_store
 from storage.models import utcnow
@@ -407,3 +409,30 @@ async def test_invitations_accepted_only_to_configured_rooms(
             await alice.wait_for(scene.from_bot(room, "NOTICE: Now in three rooms"), after=mark)
     stray_state = await alice.client.room_get_state_event(stray, "m.room.member", scene.bot)
     assert stray_state.content["membership"] == "leave"
+
+
+async def test_encrypted_messages_in_a_back_filled_gap_are_decrypted_and_applied(
+        encrypted: EncryptedScene, synapse: SynapseServer, sqlite_url: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "statusdesk.matrix")
+    alice, bot, room = encrypted.alice, encrypted.bot, encrypted.room
+    config = encrypted.config(synapse)
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        health = await connected(running)
+        await alice.learn_device(bot, health["device_id"])
+        await alice.say(room, "#status notice Sealed before")
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Sealed before"))
+
+    # While the bot is away: a command deep in the gap (beyond a sync's window), encrypted
+    # like everything after it (nio rotates the room key after 100 messages on the way).
+    await alice.say(room, "#status notice Sealed in the gap")
+    for n in range(SYNC_TIMELINE_LIMIT + 10):
+        await alice.say(room, f"sealed chatter {n}")
+    async with run_app(sqlite_url, tmp_path, config) as running:
+        await connected(running)
+        await alice.wait_for(decrypted_from(bot, room, "NOTICE: Sealed in the gap"),
+                             within=60)
+    assert [r.getMessage() for r in caplog.records if "through /messages" in r.getMessage()
+            ] == [f"matrix: {room}: the sync skipped some events; read 11 of them through "
+                  "/messages"]
+    assert not [r for r in caplog.records if "cannot decrypt" in r.getMessage()]

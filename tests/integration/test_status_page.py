@@ -107,7 +107,7 @@ async def test_history_pages_and_unknown_paths(running: Running) -> None:
     assert status == 200 and b"Outage 4" in second and b"Outage 5" not in second
     assert b"/history?page=3" not in second
     assert (await running.get("/history?page=9"))[0] == 404
-    assert (await running.get("/history?page=x"))[0] == 404
+    assert (await running.get("/history?page=x"))[0] == 400
     assert (await running.get("/incidents/999"))[0] == 404
     assert (await running.get("/no/such/page"))[0] == 404
 

@@ -9,9 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import tmpfs
 from tests.conftest import server_missing
 from tests.figures import record
 from tests.harness import Running, run_app
@@ -41,7 +40,7 @@ class Disk:
                     filler.write(b"\0" * 65536)
                     filler.flush()
         elif self.mounted:
-            _mount("-o", "remount,ro", str(self.path))
+            tmpfs.mount("-o", "remount,ro", str(self.path))
         else:
             for directory in [self.path, *[p for p in self.path.rglob("*") if p.is_dir()]]:
                 directory.chmod(stat.S_IRUSR | stat.S_IXUSR)
@@ -50,24 +49,10 @@ class Disk:
         if fault == "full":
             (self.path / "filler").unlink()
         elif self.mounted:
-            _mount("-o", "remount,rw", str(self.path))
+            tmpfs.mount("-o", "remount,rw", str(self.path))
         else:
             for directory in [self.path, *[p for p in self.path.rglob("*") if p.is_dir()]]:
                 directory.chmod(stat.S_IRWXU)
-
-
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True, timeout=30)
-
-
-def _can_mount(target: Path) -> bool:
-    if os.geteuid() != 0:
-        return False
-    try:
-        _mount("-t", "tmpfs", "-o", f"size={MOUNT_SIZE}", "tmpfs", str(target))
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return True
 
 
 @pytest.fixture
@@ -76,14 +61,14 @@ def disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Disk]:
     mount one; else, for the read-only case, a directory whose permissions say so."""
     path = tmp_path / "export"
     path.mkdir()
-    mounted = _can_mount(path)
+    mounted = tmpfs.try_mount(path, MOUNT_SIZE)
     if not mounted and request.node.callspec.params["fault"] == "full":
         server_missing("filling a disk needs a tmpfs of its own (root, mount)")
     try:
         yield Disk(path, mounted)
     finally:
         if mounted:
-            subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
+            tmpfs.unmount(path)
 
 
 async def _eventually(condition: object, within: float = 20.0) -> float:

@@ -84,9 +84,15 @@ class _Bot:
             await asyncio.sleep(0.05)
 
 
-async def _pending(store: Store) -> int:
-    async with store.reading() as tx:
-        return await tx.outbox.pending_count()
+async def _drained(store: Store, bot: _Bot) -> None:
+    """Until the outbox has nothing left to deliver."""
+    end = time.monotonic() + DELIVERY_WAIT
+    while True:
+        async with store.reading() as tx:
+            if not await tx.outbox.pending_count():
+                return
+        assert time.monotonic() < end, bot.tail()
+        await asyncio.sleep(0.1)
 
 
 async def flood_control_rounds(ngircd: NgircdServer, db_url: str, tmp_path: Path,
@@ -122,10 +128,7 @@ async def flood_control_rounds(ngircd: NgircdServer, db_url: str, tmp_path: Path
                 bot = _Bot(config, tmp_path, f"round{number:02d}")
                 await bot.ready(http, port)
                 # Whatever the previous round left queued is out before this one starts.
-                end = time.monotonic() + DELIVERY_WAIT
-                while await _pending(store):
-                    assert time.monotonic() < end, bot.tail()
-                    await asyncio.sleep(0.1)
+                await _drained(store, bot)
                 text = f"flood round {number} {unique('n')}"
                 since = alice.mark()
                 await alice.say(channels[0], f"#status notice {text}")
@@ -137,10 +140,7 @@ async def flood_control_rounds(ngircd: NgircdServer, db_url: str, tmp_path: Path
                 figures["kills"] += 1
                 bot = _Bot(config, tmp_path, f"round{number:02d}-after")
                 await bot.ready(http, port)
-                end = time.monotonic() + DELIVERY_WAIT
-                while await _pending(store):
-                    assert time.monotonic() < end, bot.tail()
-                    await asyncio.sleep(0.1)
+                await _drained(store, bot)
                 await asyncio.sleep(0.5)  # the last line's relay to the watcher
                 bot.stop()
                 seen = {c.lower(): 0 for c in channels}

@@ -26,12 +26,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sqlalchemy import select
-
-from storage.models import AuditRecord
 from tests.conftest import start_ngircd_or_fail
 from tests.harness import run_app
-from tests.irc_bot import running_bot, unique
+from tests.irc_bot import audit_rows, running_bot, unique
 from tests.irc_client import RawClient
 from tests.matrix_scene import TOPIC_OPS, Scene, bot_joined
 
@@ -80,11 +77,7 @@ async def test_nick_mask_and_account_entries_on_ngircd(sqlite_url: str) -> None:
             finally:
                 for client in (watcher, *clients.values()):
                     await client.close()
-            store = bot.app.store
-            assert store is not None
-            async with store.reading() as tx:
-                audit = (await tx.session.execute(
-                    select(AuditRecord).order_by(AuditRecord.id))).scalars().all()
+            audit = await audit_rows(bot)
     finally:
         server.cleanup()
     by_actor = {record.actor: record for record in audit}
@@ -223,11 +216,7 @@ async def test_only_a_plain_message_is_a_command_whatever_its_form(sqlite_url: s
             finally:
                 for client in (watcher, *clients.values()):
                     await client.close()
-            store = bot.app.store
-            assert store is not None
-            async with store.reading() as tx:
-                audit = (await tx.session.execute(
-                    select(AuditRecord).order_by(AuditRecord.id))).scalars().all()
+            audit = await audit_rows(bot)
     finally:
         server.cleanup()
     refusal = "you are not authorized to use #status log"

@@ -26,11 +26,9 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
 
-from storage.models import AuditRecord
 from tests.conftest import server_missing
-from tests.irc_bot import Bot, running_bot, unique
+from tests.irc_bot import audit_rows, running_bot, unique
 from tests.irc_client import Line, RawClient
 from tests.servers.inspircd import InspircdServer, ServerUnavailable, start_inspircd
 from tests.servers.tcp_proxy import TcpRelay
@@ -48,14 +46,6 @@ def _start(*, ircv3: bool) -> InspircdServer:
     except ServerUnavailable as error:
         server_missing(str(error))
         raise
-
-
-async def _audit(bot: Bot) -> list[AuditRecord]:
-    store = bot.app.store
-    assert store is not None
-    async with store.reading() as tx:
-        return list((await tx.session.execute(
-            select(AuditRecord).order_by(AuditRecord.id))).scalars().all())
 
 
 def _from(nick: str, command: str) -> Callable[[Line], bool]:
@@ -116,7 +106,7 @@ async def test_a_nick_taken_back_during_the_account_lookup_is_not_trusted(
             await owner.say(channel, "#status alert the mail relay is down")
             await watcher.wait_for(lambda m: m.command == "NOTICE" and m.nick == nick
                                    and m.text == "NOTICE: the mail relay is down", since=since)
-            audit = await _audit(bot)
+            audit = await audit_rows(bot)
     finally:
         for client in (mallory, owner, watcher):
             await client.close()
@@ -169,7 +159,7 @@ async def test_a_private_message_from_outside_every_channel_cannot_borrow_an_acc
             finally:
                 for client in (owner, impostor, watcher):
                     await client.close()
-            audit = await _audit(bot)
+            audit = await audit_rows(bot)
     finally:
         server.cleanup()
     assert [r.outcome for r in audit] == ["refused", "refused", "accepted", "refused"]

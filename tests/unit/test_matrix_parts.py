@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.config import ConfigError, load_config_text
 from bot.transports.matrix.crypto_store import crypto_store_path
 from bot.transports.matrix.formatting import MAX_BODY, message_content
-from bot.transports.matrix.inbound import RecentEvents, TimelineGate, command_text
+from bot.transports.matrix.inbound import (
+    RecentEvents,
+    TimelineGate,
+    command_text,
+    is_own_join,
+)
 from bot.transports.matrix.rooms import RoomDirectory
 from bot.transports.matrix.trust import normalize_key
 from commands.auth import Identity, Principal, Whitelist
@@ -59,33 +65,58 @@ def test_recent_events_are_bounded_and_remember_order() -> None:
     assert RecentEvents(recent.ids()).ids() == ["$2", "$3", "$4"]
 
 
-def _member(state_key: str, membership: str = "join") -> tuple[str, dict[str, str], str]:
-    return "m.room.member", {"membership": membership}, state_key
+ALICE = "@alice:example.org"
 
 
-def test_first_start_backlog_is_history_until_a_sync_shows_the_room() -> None:
-    gate = TimelineGate(BOT)
-    assert not gate.admit("!a", "@alice:example.org", "m.room.message", {}, None)
+def _text(sender: str = ALICE) -> dict[str, Any]:
+    return {"type": "m.room.message", "sender": sender, "content": {"body": "#status ok"}}
+
+
+def _member(state_key: str, membership: str = "join", *, was: str | None = None
+            ) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "m.room.member", "sender": state_key,
+                             "state_key": state_key, "content": {"membership": membership}}
+    if was is not None:
+        event["unsigned"] = {"prev_content": {"membership": was}}
+    return event
+
+
+def test_first_start_backlog_is_history_whatever_the_membership_says() -> None:
+    # The bot account joined long ago (an operator accepted the invitation in a client):
+    # its old join in the first sync's window does not make what followed it news.
+    gate = TimelineGate(BOT, first_start=True)
+    assert gate.news("!a", [_member(BOT, was="invite"), _text(), _text()]) == [False] * 3
+    assert not gate.is_live("!a")
     gate.synced(["!a"])
-    assert gate.admit("!a", "@alice:example.org", "m.room.message", {}, None)
+    assert gate.is_live("!a")
+    assert gate.news("!a", [_text()]) == [True]
 
 
 def test_resumed_rooms_are_live_and_our_own_events_never_count() -> None:
     gate = TimelineGate(BOT, live_rooms=["!a"])
-    assert gate.admit("!a", "@alice:example.org", "m.room.message", {}, None)
-    assert not gate.admit("!a", BOT, "m.room.message", {}, None)
+    assert gate.news("!a", [_text(), _text(BOT)]) == [True, False]
 
 
-def test_a_newly_joined_room_is_news_only_after_our_join() -> None:
+def test_a_room_joined_while_running_is_news_only_after_our_join() -> None:
     gate = TimelineGate(BOT)
-    assert not gate.admit("!new", "@alice:example.org", "m.room.message", {}, None)
-    kind, content, key = _member("@alice:example.org")
-    assert not gate.admit("!new", "@alice:example.org", kind, content, key)
-    kind, content, key = _member(BOT)
-    assert not gate.admit("!new", BOT, kind, content, key)
-    assert gate.admit("!new", "@alice:example.org", "m.room.message", {}, None)
+    assert gate.news("!new", [_text()]) == [False]
+    assert gate.news("!new", [_text(), _member(ALICE), _member(BOT, was="invite"),
+                              _text()]) == [False, False, False, True]
+    assert gate.news("!new", [_text()]) == [True]
     gate.left("!new")
-    assert not gate.admit("!new", "@alice:example.org", "m.room.message", {}, None)
+    assert gate.news("!new", [_text()]) == [False]
+
+
+def test_what_precedes_our_join_is_history_even_in_a_live_room() -> None:
+    # Joined while the bot was away (listed as joined at start): the history before the
+    # join is not news; a profile change (join after join) is not a join.
+    gate = TimelineGate(BOT, live_rooms=["!a"])
+    assert gate.news("!a", [_text(), _member(BOT), _text()]) == [False, False, True]
+    assert gate.news("!a", [_text(), _member(BOT, was="join"), _text()]) == [
+        True, False, True]
+    assert is_own_join(_member(BOT, was="leave"), BOT)
+    assert not is_own_join(_member(BOT, "leave"), BOT)
+    assert not is_own_join(_member(ALICE), BOT)
 
 
 def test_reply_fallback_is_not_part_of_the_command() -> None:

@@ -11,6 +11,7 @@ from commands.replies import (
     ago,
     incident_list,
     now_answer,
+    posted_while_away,
 )
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -50,3 +51,8 @@ def test_latest_update_is_not_repeated_when_it_is_the_title() -> None:
                         lead="bob", manager=None, opened_at=NOW, latest="Gate is broken",
                         latest_at=NOW)
     assert incident_list([view], NOW)[1] == "#1 [sev2 investigating] Gate is broken (lead bob)"
+
+
+def test_an_answer_read_late_says_when_the_command_was_posted() -> None:
+    assert posted_while_away("Notice sent.", datetime(2026, 11, 21, 9, 5, 59, tzinfo=UTC)) == (
+        "Notice sent. (posted 2026-11-21 09:05 UTC while I was away; handled now)")

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import ssl
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -56,6 +58,7 @@ from bot.transports.irc.roster import Roster, Sighting
 from commands.casemapping import CaseMapping
 from storage.models import utcnow
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.irc")
 
@@ -115,6 +118,10 @@ class _Incoming:
     tags: dict[str, str | None]
     sighting: Sighting
     """The sender as the roster knew them when the line arrived."""
+    event_id: str | None
+    """The server's `msgid` tag, else, for a line that may be a command, a key of ours
+    unique to this arrival: a retry after a COMMIT whose answer was lost finds the command
+    applied instead of applying it again."""
     account: str | None
     account_known: bool
     """`account` came with the line itself (account-tag): a fact of this very line."""
@@ -200,6 +207,8 @@ class IrcTransport:
         self._output = OutputQueue(self._bucket, lambda: self._registered,
                                    f"irc/{config.name}", ping=self._ping)
         self._incoming: IncomingLines[_Incoming] = IncomingLines(INCOMING_LIMIT)
+        self._arrival_prefix = uuid.uuid4().hex[:12]
+        self._arrivals = itertools.count(1)
         self._notice_batches: dict[tuple[str, bool], list[_Queued]] = {}
         self._topic_waiters: dict[str, asyncio.Future[None]] = {}
         self._lookups: dict[str, _Lookup] = {}
@@ -915,8 +924,10 @@ class IrcTransport:
             async with self._store.transaction() as tx:
                 replaced = await tx.topics.replace(self.name, self.network, channel, topic,
                                                    utcnow())
-        except Exception:
-            log.exception("irc/%s: could not record the new topic of %s", self.network, channel)
+        except Exception as error:
+            if write_refusal(error) is None:  # a refused write is the store's to log, once
+                log.exception("irc/%s: could not record the new topic of %s", self.network,
+                              channel)
             return
         if replaced:
             log.info("irc/%s: %s set a new topic in %s during the alert; it will be the one "
@@ -1078,10 +1089,12 @@ class IrcTransport:
         # Whatever we believe about the sender must be what was true now, as the line
         # arrives: it may wait in the queue while the nick changes hands.
         text = event.arguments[0] if event.arguments else ""
+        command = self._may_be_command(text, channel is None)
+        event_id = tags.get("msgid") or (
+            f"arrival:{self._arrival_prefix}:{next(self._arrivals)}" if command else None)
         incoming = _Incoming(source, text, channel, tags, self._roster.sight(source.nick),
-                             account, account_tag)
-        if not self._incoming.put(incoming,
-                                  command=self._may_be_command(text, channel is None)):
+                             event_id, account, account_tag)
+        if not self._incoming.put(incoming, command=command):
             dropped = self._incoming.dropped
             if dropped % 100 == 1:
                 log.warning("irc/%s: incoming messages arrive faster than they are handled; "
@@ -1121,7 +1134,7 @@ class IrcTransport:
             sender=nick,
             identity=identity,
             text=self._readdress(incoming.text),
-            event_id=incoming.tags.get("msgid"),
+            event_id=incoming.event_id,
             private=private,
             addressed=private,
         )

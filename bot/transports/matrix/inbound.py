@@ -8,7 +8,7 @@ token was not saved yet. Only news may become commands, and never twice.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MAX_TEXT = 65_536
@@ -45,34 +45,63 @@ class RecentEvents:
         return list(self._ids)
 
 
+def is_own_join(source: Mapping[str, Any], own_user: str) -> bool:
+    """Whether this event is the bot account joining the room (not a profile change of an
+    account already joined, which is also a `join` member event)."""
+    if (source.get("type") != "m.room.member" or source.get("state_key") != own_user
+            or source.get("sender") != own_user):
+        return False
+    content = source.get("content")
+    if not isinstance(content, Mapping) or content.get("membership") != "join":
+        return False
+    unsigned = source.get("unsigned")
+    previous = unsigned.get("prev_content") if isinstance(unsigned, Mapping) else None
+    if not isinstance(previous, Mapping):
+        previous = source.get("prev_content")
+    return not (isinstance(previous, Mapping) and previous.get("membership") == "join")
+
+
 class TimelineGate:
     """Admits timeline events that happened while the bot was in the room and listening.
 
-    A room is *live* once a sync has shown the bot joined to it; before that, its timeline is
-    history. On the very first start (no saved sync token) every room starts as history, so
-    nothing said before the bot first ran is acted on. In a room joined later, events after
-    the bot's own join event in the same timeline are news.
+    On the very first start (no saved sync token) the first sync is history, all of it,
+    whatever its membership events say: an account that joined its rooms long before (an
+    operator accepted the invitations in a client) has its old join event in that window,
+    and what followed it is as old. After that sync every room it showed is live.
+
+    On a later start the rooms the bot is in are live: news since the saved token counts.
+    In any timeline, what precedes the bot's own join is history (it joined while away, or
+    was invited and accepted later); what follows it is news.
     """
 
-    def __init__(self, own_user: str, live_rooms: Iterable[str] = ()) -> None:
+    def __init__(self, own_user: str, live_rooms: Iterable[str] = (), *,
+                 first_start: bool = False) -> None:
         self._own_user = own_user
         self._live = set(live_rooms)
+        self._first_sync_is_history = first_start
 
     def is_live(self, room_id: str) -> bool:
-        return room_id in self._live
+        return room_id in self._live and not self._first_sync_is_history
 
-    def admit(self, room_id: str, sender: str, event_type: str,
-              content: Mapping[str, Any], state_key: str | None) -> bool:
-        """Whether this event is news; our own join event makes the rest of the room news."""
-        if sender == self._own_user:
-            if (event_type == "m.room.member" and state_key == self._own_user
-                    and content.get("membership") == "join"):
-                self._live.add(room_id)
-            return False
-        return room_id in self._live
+    def news(self, room_id: str, sources: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """For each event of one room's timeline, in order: whether it is news. Our own
+        join in it makes the room live from there on."""
+        if self._first_sync_is_history:
+            return [False] * len(sources)
+        joined_at = None
+        for index, source in enumerate(sources):
+            if is_own_join(source, self._own_user):
+                joined_at = index
+        live = room_id in self._live
+        if joined_at is not None:
+            self._live.add(room_id)
+        return [source.get("sender") != self._own_user
+                and (index > joined_at if joined_at is not None else live)
+                for index, source in enumerate(sources)]
 
     def synced(self, joined_rooms: Iterable[str]) -> None:
         """After a sync is handled, every room it showed us joined to is live."""
+        self._first_sync_is_history = False
         self._live.update(joined_rooms)
 
     def left(self, room_id: str) -> None:

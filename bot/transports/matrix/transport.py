@@ -2,7 +2,10 @@
 
 One background task logs in (reusing the device kept in the database), joins the configured
 rooms and runs `sync_forever`; when the homeserver goes away it reconnects with backoff and,
-once synced again, wakes the outbox so queued announcements go out. nio reports failures as
+once synced again, wakes the outbox so queued announcements go out. Each sync's timelines are
+read in its response callback, once nio has decrypted them: a room whose timeline came back
+`limited` has its gap back-filled first (backfill.py), and the sync token is queued behind
+all of it. nio reports failures as
 error responses rather than exceptions, so every response is checked here; an exception
 escaping a nio callback would end `sync_forever`, so every callback is guarded.
 """
@@ -12,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import heapq
 import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -59,12 +63,22 @@ from bot.transports.base import (
     Message,
     MessageSink,
 )
+from bot.transports.matrix.backfill import (
+    MAX_GAP_EVENTS,
+    MAX_LATE_AGE,
+    SYNC_FILTER,
+    Gap,
+    fetch_gap,
+    posted_at,
+    too_old,
+)
 from bot.transports.matrix.formatting import clean_outgoing, message_content
 from bot.transports.matrix.inbound import RecentEvents, TimelineGate, command_text
 from bot.transports.matrix.rooms import RoomDirectory
 from bot.transports.matrix.state import MatrixState
 from bot.transports.matrix.trust import apply_trust
 from storage.unit_of_work import Store
+from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.matrix")
 
@@ -102,6 +116,14 @@ class _SyncedTo:
     """In the inbox after a sync's messages: the token to resume from once they ran."""
 
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class _SayInRoom:
+    """In the inbox after a room's late messages: a line for the room about them."""
+
+    room_id: str
+    text: str
 
 
 class _Fatal(Exception):
@@ -153,7 +175,7 @@ class MatrixTransport:
                           for user, devices in config.verified_devices.items()}
         self._client: AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Queue[Message | _SyncedTo] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Message | _SyncedTo | _SayInRoom] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._stopping = False
@@ -164,6 +186,7 @@ class MatrixTransport:
         self._saved_device: str | None = None
         self._saved_token: str | None = None
         self._next_batch: str | None = None
+        self._catching_up = False
         self._recent = RecentEvents()
         self._gate: TimelineGate | None = None
         self._direct: dict[str, str] = {}
@@ -336,7 +359,7 @@ class MatrixTransport:
         while True:
             try:
                 await client.sync_forever(timeout=SYNC_TIMEOUT_MS, since=since,
-                                          full_state=full_state)
+                                          full_state=full_state, sync_filter=SYNC_FILTER)
                 return
             except LocalProtocolError as error:
                 if "key query" not in str(error):
@@ -369,7 +392,10 @@ class MatrixTransport:
                 _check(joined, "listing joined rooms")
                 assert isinstance(joined, JoinedRoomsResponse)
                 live = joined.rooms
-            self._gate = TimelineGate(client.user_id, live)
+            self._gate = TimelineGate(client.user_id, live,
+                                      first_start=self._next_batch is None)
+        # The first sync after connecting brings what was said while the bot was away.
+        self._catching_up = True
         await self._join_configured(client)
         return client
 
@@ -387,7 +413,6 @@ class MatrixTransport:
         )
         client = AsyncClient(self._homeserver, self._config.user_id, store_path=str(
             self._crypto_dir), config=config)
-        client.add_event_callback(self._guarded(self._on_timeline_event), Event)
         client.add_event_callback(self._guarded(self._on_invite), InviteMemberEvent)
         client.add_response_callback(self._on_sync, SyncResponse)
         client.add_response_callback(self._on_sync_error, SyncError)
@@ -483,41 +508,88 @@ class MatrixTransport:
 
         return run
 
-    async def _on_timeline_event(self, room: MatrixRoom, event: Event) -> None:
-        self._mark_connected()
+    async def _news_of(self, client: AsyncClient, response: SyncResponse, since: str | None,
+                       catching_up: bool) -> list[Message | _SayInRoom]:
+        """The messages a sync brings, room by room, each room's gap back-filled first.
+        Raises (BackfillFailed, a network error) when a gap cannot be read: nothing of this
+        sync is taken then."""
         gate = self._gate
-        source = event.source
-        admitted = gate is not None and gate.admit(
-            room.room_id, event.sender, str(source.get("type", "")),
-            source.get("content") or {}, source.get("state_key"))
-        if not admitted:
-            return
+        if gate is None:
+            return []
+        now = datetime.now(UTC)
+        by_room: list[list[tuple[int, Message]]] = []
+        notes: list[_SayInRoom] = []
+        for room_id, info in response.rooms.join.items():
+            wanted = room_id in self._direct.values() or self._rooms.is_configured(room_id)
+            timeline = info.timeline
+            gap = Gap([])
+            if (wanted and timeline.limited and since is not None and timeline.prev_batch
+                    and gate.is_live(room_id)):
+                gap = await fetch_gap(client, room_id, since=since,
+                                      until=timeline.prev_batch, own_user=client.user_id,
+                                      now=now)
+                log.info("matrix: %s: the sync skipped some events; read %d of them "
+                         "through /messages", self._rooms.name_of(room_id), len(gap.events))
+            admitted = gate.news(room_id, [event.source for event in timeline.events])
+            if not wanted:
+                continue
+            arrived = [(event, True) for event in gap.events] + [
+                (event, catching_up) for event, new in zip(timeline.events, admitted,
+                                                           strict=True) if new]
+            cut_before = gap.cut_before
+            messages: list[tuple[int, Message]] = []
+            for event, late in arrived:
+                if late and too_old(event, now):
+                    cut_before = max(cut_before or now - MAX_LATE_AGE, now - MAX_LATE_AGE)
+                    continue
+                message = self._message_of(room_id, event, late=late)
+                if message is not None:
+                    messages.append((event.server_timestamp, message))
+            by_room.append(messages)
+            if cut_before is not None:
+                notes.append(self._unread_before(room_id, cut_before))
+        # Rooms interleaved in the order their messages were posted (each room's own order
+        # kept as the homeserver gives it), so that commands in two rooms run as posted.
+        merged = heapq.merge(*by_room, key=lambda timed: timed[0])
+        return [message for _, message in merged] + notes
+
+    def _unread_before(self, room_id: str, cut_before: datetime) -> _SayInRoom:
+        """Said once per catch-up, in the room, and logged: a gap too long or too old to
+        read whole was read only from `cut_before` on."""
+        name = self._rooms.name_of(room_id)
+        hours = f"{MAX_LATE_AGE.total_seconds() / 3600:.0f} hours"
+        log.warning("matrix: %s: messages from before %s were posted while I was away and "
+                    "are not read (a catch-up reads at most %d events and %s back)", name,
+                    f"{cut_before:%Y-%m-%d %H:%M} UTC", MAX_GAP_EVENTS, hours)
+        return _SayInRoom(room_id, (
+            f"I was away: messages posted here before {cut_before:%Y-%m-%d %H:%M} UTC were "
+            f"not read (I catch up on at most {MAX_GAP_EVENTS} messages and {hours}); "
+            "repeat any command from then that still matters."))
+
+    def _message_of(self, room_id: str, event: Event, *, late: bool) -> Message | None:
+        """The message an admitted event is for the core, if it is one."""
         if isinstance(event, MegolmEvent):
             log.warning("matrix: cannot decrypt event %s from %s in %s (no key for session "
                         "%s); ask them to verify or re-share keys with device %s",
-                        event.event_id, event.sender, room.room_id, event.session_id,
+                        event.event_id, event.sender, room_id, event.session_id,
                         self._client.device_id if self._client else "?")
-            return
-        if isinstance(event, RoomMessageText):
-            await self._on_text(room, event)
-
-    async def _on_text(self, room: MatrixRoom, event: RoomMessageText) -> None:
+            return None
+        if not isinstance(event, RoomMessageText):
+            return None
         content = event.source.get("content") or {}
         relates = content.get("m.relates_to")
         if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
-            return  # an edit: the original was the command, if any
-        private = room.room_id in self._direct.values()
-        if not (private or self._rooms.is_configured(room.room_id)):
-            return
-        if not self._recent.add(event.event_id):
-            return
+            return None  # an edit: the original was the command, if any
+        private = room_id in self._direct.values()
+        if not (private or self._rooms.is_configured(room_id)):
+            return None
         # Nothing is saved here: the desk records the event id in the command's own
         # transaction, and the sync token moves on only once the command has run, so after
         # a crash the event comes again and is applied if, and only if, it was not.
-        self._inbox.put_nowait(Message(
+        return Message(
             transport=self.name,
             network=self.network,
-            target=self._rooms.name_of(room.room_id),
+            target=self._rooms.name_of(room_id),
             sender=event.sender,
             identity=Identity(transport=self.name, nick=event.sender, network=self.network,
                               matrix_user=event.sender),
@@ -525,7 +597,8 @@ class MatrixTransport:
             event_id=event.event_id,
             private=private,
             addressed=private,
-        ))
+            posted_at=posted_at(event) if late else None,
+        )
 
     async def _read(self, sink: MessageSink) -> None:
         """Hand messages to the core one at a time, in order, outside the sync loop: a
@@ -536,11 +609,19 @@ class MatrixTransport:
             try:
                 if isinstance(item, _SyncedTo):
                     await self._state.save_next_batch(item.token)
+                elif isinstance(item, _SayInRoom):
+                    await self._say(item.room_id, item.text)
                 else:
                     await sink(item)
-            except Exception:
+            except Exception as error:
                 if isinstance(item, _SyncedTo):
-                    log.exception("matrix: saving the sync token failed")
+                    # A refused write (disk full, read-only) is the store's to log, once;
+                    # the token is saved with the next sync that the database takes.
+                    if write_refusal(error) is None:
+                        log.exception("matrix: saving the sync token failed")
+                elif isinstance(item, _SayInRoom):
+                    log.exception("matrix: could not say in %s that messages were not read",
+                                  item.room_id)
                 else:
                     log.exception("matrix: handling %s from %s failed", item.event_id,
                                   item.sender)
@@ -566,11 +647,31 @@ class MatrixTransport:
         await client.room_leave(room.room_id)
 
     async def _on_sync(self, response: SyncResponse) -> None:
+        client = self._client
+        since = self._next_batch
+        catching_up = self._catching_up and since is not None
+        if client is None:
+            return
         try:
+            news = await self._news_of(client, response, since, catching_up)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Not taken: nio must handle the same sync again (it skips one whose token it
+            # has seen), and syncing starts again from `since` after a reconnect.
+            client.next_batch = since
+            raise
+        try:
+            self._catching_up = False
             if self._gate is not None:
                 self._gate.synced(response.rooms.join.keys())
                 for room_id in response.rooms.leave:
                     self._gate.left(room_id)
+            for item in news:
+                if isinstance(item, Message) and (item.event_id is None
+                                                  or not self._recent.add(item.event_id)):
+                    continue
+                self._inbox.put_nowait(item)
             if response.next_batch and response.next_batch != self._next_batch:
                 # Saved behind this sync's commands: a crash before they ran resumes from
                 # the previous token, and they come again.
