@@ -92,6 +92,7 @@ class LeaderLease:
         self.expires_at: datetime | None = None
         """The lease's expiry as the database last granted it (its clock)."""
         self._stepped_down = False
+        self._read_only = False
         self._lost = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
 
@@ -189,7 +190,20 @@ class LeaderLease:
 
     async def _renew(self, term: int) -> Grant | None:
         session = await self._session()
-        return await session.renew(term, self.holder, self._lease)
+        try:
+            grant = await session.renew(term, self.holder, self._lease)
+        except asyncpg.ReadOnlySQLTransactionError:
+            # The database takes no writes (a hot standby, default_transaction_read_only):
+            # no standby can take the lease either, so while the row is still ours we lead
+            # on, answering questions and refusing commands, rather than leave chat silent.
+            grant = await session.still_ours(term, self.holder)
+            if grant is not None and not self._read_only:
+                log.warning("the database takes no writes: the leader lease (term %d) "
+                            "cannot be renewed, and nobody can take it; leading on", term)
+            self._read_only = grant is not None
+            return grant
+        self._read_only = False
+        return grant
 
     def _step_down(self, reason: str) -> None:
         if self._leading:

@@ -62,9 +62,13 @@ _RENEW = """
 UPDATE leader_lease
    SET expires_at = now() + make_interval(secs => $3), renewed_at = now(),
        holder_pid = pg_backend_pid()
- WHERE id = 1 AND term = $1 AND holder = $2 AND expires_at > now()
+ WHERE id = 1 AND term = $1 AND holder = $2
 RETURNING term, expires_at
 """
+# No `expires_at > now()`: the term is the fencing token. While nobody has taken the lease,
+# an expired one is still ours to renew (the holder's own clock has kept it quiet meanwhile).
+
+_STILL_OURS = "SELECT expires_at FROM leader_lease WHERE id = 1 AND term = $1 AND holder = $2"
 
 _RELEASE = """
 UPDATE leader_lease SET expires_at = now(), holder_pid = NULL
@@ -77,7 +81,10 @@ _FENCE = text(
     # clock_timestamp(), not now(): now() is when the transaction began, and the question is
     # whether the lease holds as it commits.
     "SELECT 1 FROM leader_lease WHERE id = 1 AND term = :term "
-    "AND expires_at > clock_timestamp()"
+    "AND (expires_at > clock_timestamp() "
+    # A read-only transaction writes nothing, so there is nothing to fence: questions are
+    # still answered while the database takes no writes (and so nobody can take the lease).
+    "     OR current_setting('transaction_read_only') = 'on')"
 )
 
 
@@ -98,6 +105,12 @@ class LeaseSession:
         """Push the expiry on; None when the lease is no longer ours (taken, or expired)."""
         row = await self._connection.fetchrow(_RENEW, term, holder, float(seconds))
         return Grant(int(row["term"]), row["expires_at"]) if row is not None else None
+
+    async def still_ours(self, term: int, holder: str) -> Grant | None:
+        """The lease as it stands, when it is still `term`'s and `holder`'s (a read: for a
+        database that takes no writes, where nobody can take it from us either)."""
+        row = await self._connection.fetchrow(_STILL_OURS, term, holder)
+        return Grant(term, row["expires_at"]) if row is not None else None
 
     async def release(self, term: int, holder: str) -> None:
         """Expire it now, so a standby takes over at its next poll."""
