@@ -21,7 +21,13 @@ from bot.config import Config
 from bot.desk import Desk, Reply
 from bot.events import DeskEvent, EventBus
 from bot.gc_pauses import freeze_startup_heap, spread_full_collections
-from bot.leadership import Leadership, asyncpg_dsn, instance_id, leadership_for
+from bot.leadership import (
+    Leadership,
+    asyncpg_dsn,
+    instance_id,
+    leadership_for,
+    session_settings,
+)
 from bot.loop_lag import LoopLagMonitor
 from bot.outbox import EffectDeliverer, OutboxWorker
 from bot.paging.assembly import Paging
@@ -145,7 +151,9 @@ class App:
 
     async def run(self) -> int:
         config = self.config
-        store = self.store = open_store(config.database.url)
+        self.instance = instance_id()
+        store = self.store = open_store(config.database.url,
+                                        **session_settings(config.database.url, self.instance))
         try:
             await upgrade(store.engine)
             log.info("database ready (%s)", store.dialect)
@@ -156,7 +164,6 @@ class App:
     async def _serve(self, store: Store) -> int:
         """Every instance serves the status page; the leader also runs the chat side."""
         config = self.config
-        self.instance = instance_id()
         leadership = self.leadership = (
             self._leadership if self._leadership is not None
             else leadership_for(config.database.url, holder=self.instance,

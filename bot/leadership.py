@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy.engine import make_url
 
-from bot.lease import DEFAULT_LEASE_SECONDS, LeaderLease
+from bot.lease import DEFAULT_LEASE_SECONDS, LeaderLease, application_name
 
 log = logging.getLogger("statusdesk.leadership")
 
@@ -159,6 +159,14 @@ def _try_flock(path: Path) -> IO[bytes] | None:
 def asyncpg_dsn(url: str) -> str:
     """The SQLAlchemy URL `postgresql+asyncpg://...` as a DSN asyncpg itself accepts."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def session_settings(url: str, instance: str) -> dict[str, Any]:
+    """Engine options naming this instance's PostgreSQL sessions after it
+    (`application_name`): whoever takes the lease from it ends them (bot/lease.py)."""
+    if make_url(url).get_backend_name() != "postgresql":
+        return {}
+    return {"connect_args": {"server_settings": {"application_name": application_name(instance)}}}
 
 
 def leadership_for(url: str, *, holder: str | None = None,

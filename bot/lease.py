@@ -59,6 +59,11 @@ SERVER_KEEPALIVE = (
 _DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
+def application_name(instance: str) -> str:
+    """The name an instance's PostgreSQL sessions carry (the server keeps 63 bytes)."""
+    return instance.encode()[:63].decode(errors="ignore")
+
+
 class LeaderLease:
     """The election (bot.leadership.Leadership) by lease, for one instance."""
 
@@ -132,6 +137,8 @@ class LeaderLease:
                 said = True
             await asyncio.sleep(self._poll)
         self._granted(grant, sent)
+        if grant.previous is not None and grant.previous != self.holder:
+            await self._end_sessions_of(grant.previous)
         self._leading = True
         self.term = self._last_term = grant.term
         self._lost.clear()
@@ -188,6 +195,22 @@ class LeaderLease:
         self._step_down(reason)
         await self._drop_connection()
 
+    async def _end_sessions_of(self, previous: str) -> None:
+        """The deposed holder's sessions end now: whatever it had open rolls back and
+        frees its locks (it could not have committed it anyway: its term is over)."""
+        try:
+            session = await self._session()
+            ended = await asyncio.wait_for(session.end_sessions(application_name(previous)),
+                                           CONNECT_TIMEOUT)
+        except (*_DATABASE_ERRORS, asyncpg.InsufficientPrivilegeError) as error:
+            log.warning("could not end the previous leader's database sessions: %s "
+                        "(its open transactions keep their locks until the server drops "
+                        "them)", type(error).__name__)
+            return
+        if ended:
+            log.info("ended %d database session(s) of the previous leader %s", ended,
+                     previous)
+
     async def _renew(self, term: int) -> Grant | None:
         session = await self._session()
         try:
@@ -216,7 +239,9 @@ class LeaderLease:
     async def _session(self) -> LeaseSession:
         if self._connection is None or self._connection.is_closed():
             self._connection = await asyncio.wait_for(
-                asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT), CONNECT_TIMEOUT * 2)
+                asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT, server_settings={
+                    "application_name": application_name(self.holder)}),
+                CONNECT_TIMEOUT * 2)
             for statement in SERVER_KEEPALIVE:
                 with contextlib.suppress(asyncpg.PostgresError):
                     await self._connection.execute(statement)

@@ -42,9 +42,12 @@ class Grant:
 
     term: int
     expires_at: datetime
+    previous: str | None = None
+    """Who held it before, when it was taken."""
 
 
 _TAKE = """
+WITH previous AS (SELECT holder FROM leader_lease WHERE id = 1)
 UPDATE leader_lease
    SET term = CASE WHEN holder = $1 AND term = $3 THEN term ELSE term + 1 END,
        holder = $1, holder_pid = pg_backend_pid(),
@@ -53,7 +56,7 @@ UPDATE leader_lease
    AND (expires_at <= now()
         OR holder_pid IS NULL
         OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = leader_lease.holder_pid))
-RETURNING term, expires_at
+RETURNING term, expires_at, (SELECT holder FROM previous) AS previous
 """
 # The same holder taking the lease back with nobody in between keeps its term: work it
 # started in that term is still its own (a database restart made it step down a moment).
@@ -73,6 +76,11 @@ _STILL_OURS = "SELECT expires_at FROM leader_lease WHERE id = 1 AND term = $1 AN
 _RELEASE = """
 UPDATE leader_lease SET expires_at = now(), holder_pid = NULL
  WHERE id = 1 AND term = $1 AND holder = $2
+"""
+
+_END_SESSIONS = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+ WHERE application_name = $1 AND pid <> pg_backend_pid()
 """
 
 _READ = "SELECT term, holder, expires_at FROM leader_lease WHERE id = 1"
@@ -99,7 +107,16 @@ class LeaseSession:
         gone); None while someone else holds it."""
         row = await self._connection.fetchrow(_TAKE, holder, float(seconds),
                                               last_term if last_term is not None else -1)
-        return Grant(int(row["term"]), row["expires_at"]) if row is not None else None
+        if row is None:
+            return None
+        return Grant(int(row["term"]), row["expires_at"], row["previous"])
+
+    async def end_sessions(self, application_name: str) -> int:
+        """Terminate every session named `application_name` (a deposed holder's): a
+        transaction it left open when it was stopped or cut off would hold its row locks,
+        and the new leader's writes would wait on them, until the server noticed. Returns
+        how many were ended."""
+        return int(await self._connection.fetchval(_END_SESSIONS, application_name))
 
     async def renew(self, term: int, holder: str, seconds: float) -> Grant | None:
         """Push the expiry on; None when the lease is no longer ours (taken, or expired)."""

@@ -202,6 +202,9 @@ async def test_a_leader_cut_off_from_postgresql_is_replaced_and_says_nothing(
         _said_once_each(pair, "Gate is down")
         _said_once_each(pair, "Working on it")
         assert await _fetch(pg_url, "SELECT term FROM leader_lease") == 2
+        # The cut-off one's sessions were ended at the takeover: a transaction it had open
+        # would otherwise keep its row locks, and the new leader's writes would wait on them.
+        assert "database session(s) of the previous leader" in pair.new.stderr()
     finally:
         relay.close()
         CUT.relay = None
