@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from bot.transports.base import BeforeWrite, DeliveryRejected, DeliveryUnavailable
 from storage.db import is_transient
-from storage.leases import LeaseLost
+from storage.leases import FENCING_TERM, LeaseLost
 from storage.models import OutboxEffect, utcnow
 from storage.unit_of_work import Store
 from storage.write_refusals import write_refusal
@@ -330,6 +330,8 @@ class OutboxWorker:
     async def _fence(self) -> None:
         """For effects sent without being marked first: an empty transaction, which commits
         only while our term holds the lease."""
+        if FENCING_TERM.get() is None:
+            return  # not fenced (SQLite, or not the leader's work): no round trip
         try:
             async with self._store.transaction():
                 pass
