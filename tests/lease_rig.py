@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.console_bot import Bot, http_get
+from tests.console_bot import http_get
 from tests.irc_client import Line, RawClient
 from tests.servers.ngircd import NgircdServer
 from tests.servers.ports import free_port
@@ -159,7 +159,3 @@ async def until(condition: Callable[[], bool], within: float, what: str,
 def said_by(watcher: RawClient, nick: str, since: int) -> list[Line]:
     """What `nick` said in the channels (or to anyone) since the watcher's mark `since`."""
     return watcher.matching(lambda m: m.command in SAID and m.nick == nick, since=since)
-
-
-def start_bot(config: Path, directory: Path) -> Bot:
-    return Bot(config, directory)
