@@ -345,6 +345,7 @@ class App:
             self.transports.add(IrcTransport(
                 network, store, address_as=self.bot_nick,
                 on_ready=functools.partial(self._transport_ready, "irc", network.name),
+                may_write=self.leadership.holds,
             ))
         if not self.transports:
             log.warning("no chat transport is running (set console: true to try the bot "

@@ -70,9 +70,13 @@ def settle(future: asyncio.Future[None] | None, outcome: BaseException | None) -
 
 class OutputQueue:
     def __init__(self, bucket: TokenBucket, online: Callable[[], bool], name: str,
-                 ping: Ping | None = None) -> None:
+                 ping: Ping | None = None, may_write: Callable[[], bool] = lambda: True
+                 ) -> None:
         self._bucket = bucket
         self._online = online
+        self._may_write = may_write
+        """Checked before every line: a leader that lost its lease while lines waited here
+        (stopped, cut off) must not send them when it resumes."""
         self._name = name
         self._ping = ping
         """None: a message counts as delivered once written (no confirmations)."""
@@ -222,6 +226,11 @@ class OutputQueue:
                 continue
             if not self._online():
                 break
+            if not self._may_write():
+                log.warning("%s: not sending a queued message: this instance no longer "
+                            "holds the leader lease", self._name)
+                settle(message.done, DeliveryUnavailable("no longer the leader"))
+                return
             self._bucket.try_take()
             try:
                 message.lines[message.sent]()

@@ -174,6 +174,7 @@ class IrcTransport:
         *,
         address_as: str = "statusdesk",
         on_ready: Callable[[], None] = lambda: None,
+        may_write: Callable[[], bool] = lambda: True,
         ping_after: float = 45.0,
         dead_after: float = 110.0,
         reconnect_base: float = 1.0,
@@ -205,7 +206,7 @@ class IrcTransport:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._output = OutputQueue(self._bucket, lambda: self._registered,
-                                   f"irc/{config.name}", ping=self._ping)
+                                   f"irc/{config.name}", ping=self._ping, may_write=may_write)
         self._incoming: IncomingLines[_Incoming] = IncomingLines(INCOMING_LIMIT)
         self._arrival_prefix = uuid.uuid4().hex[:12]
         self._arrivals = itertools.count(1)
