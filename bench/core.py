@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.desk import Channel, Desk
-from bot.events import EventBus
-from bot.transports.base import Identity, Message
+from bot.core.desk import Desk
+from bot.core.events import EventBus
+from bot.core.ports import Channel, Identity, Message
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.db import open_store, upgrade

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text
 
-from bot.incident_export import export_json, export_markdown
+from bot.incidents.export import export_json, export_markdown
 from bot.web.snapshot import HISTORY_PAGE_SIZE
 from bot.web.state import incident_view
 from storage.db import open_store, upgrade

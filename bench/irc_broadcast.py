@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import App
 from bot.config import load_config_text
-from bot.transports.base import Message
+from bot.core.ports import Message
 from tests.irc_bot import running_bot
 from tests.irc_client import RawClient
 from tests.servers.ngircd import NgircdServer, start_ngircd

@@ -14,27 +14,28 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from bot.answer_queue import AnswerQueue
-from bot.broadcaster import Broadcaster
-from bot.change_relay import ChangeRelay
 from bot.config import Config
-from bot.desk import Desk, Reply
-from bot.events import DeskEvent, EventBus
-from bot.gc_pauses import freeze_startup_heap, spread_full_collections
-from bot.leadership import (
+from bot.core.desk import Desk, Reply
+from bot.core.events import DeskEvent, EventBus
+from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Message, Transport
+from bot.delivery.answer_queue import AnswerQueue
+from bot.delivery.broadcaster import Broadcaster
+from bot.delivery.outbox import EffectDeliverer, OutboxWorker
+from bot.delivery.topic_keeper import TopicKeeper
+from bot.ha.change_relay import ChangeRelay
+from bot.ha.leadership import (
     Leadership,
     asyncpg_dsn,
     instance_id,
     leadership_for,
     session_settings,
 )
-from bot.loop_lag import LoopLagMonitor
-from bot.outbox import EffectDeliverer, OutboxWorker
+from bot.ha.write_probe import WriteProbe
+from bot.incidents.reminders import ReminderScheduler
+from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collections
+from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
-from bot.reminders import ReminderScheduler
-from bot.topic_keeper import TopicKeeper
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.transports.console import ConsoleTransport
 from bot.transports.irc import IrcTransport
 from bot.transports.matrix import MatrixTransport, crypto_store_path
@@ -51,7 +52,6 @@ from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
-from bot.write_probe import WriteProbe
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
 from commands.replies import posted_while_away
@@ -127,7 +127,7 @@ class App:
         self.config = config
         self._own_process = own_process
         """The process is this bot alone (`statusdesk run`): it may tune the process-wide
-        garbage collector (bot/gc_pauses.py)."""
+        garbage collector (bot/observability/gc_pauses.py)."""
         self._leadership = leadership
         self._console: ConsoleTransport | None = None
         self.paging: Paging | None = None

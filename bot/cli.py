@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
 from bot.config import Config, ConfigError, find_config_file, load_config
-from bot.log_setup import configure_logging
+from bot.observability.log_setup import configure_logging
 
 log = logging.getLogger("statusdesk.cli")
 
@@ -159,7 +159,7 @@ async def _db_upgrade(config: Config) -> int:
 
 
 async def _incidents_list(config: Config, *, open_only: bool) -> int:
-    from bot.incident_metrics import Aggregate, IncidentTimes, format_duration
+    from bot.incidents.metrics import Aggregate, IncidentTimes, format_duration
     from storage.db import open_store, upgrade
 
     store = open_store(config.database.url)
@@ -209,7 +209,7 @@ async def _incidents_list(config: Config, *, open_only: bool) -> int:
 
 
 async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
-    from bot.incident_export import export_json, export_markdown
+    from bot.incidents.export import export_json, export_markdown
     from storage.db import open_store, upgrade
 
     store = open_store(config.database.url)

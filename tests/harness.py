@@ -15,9 +15,9 @@ from multidict import CIMultiDict
 
 from bot.app import App
 from bot.config import Config, load_config_text
-from bot.desk import Reply
-from bot.outbox import OutboxWorker
-from bot.transports.base import Identity, Message
+from bot.core.desk import Reply
+from bot.core.ports import Identity, Message
+from bot.delivery.outbox import OutboxWorker
 from tests import secrets
 from tests.servers.ports import free_port
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.config import load_config_text
-from bot.transports.base import DeliveryRejected, Identity, Message
+from bot.core.ports import DeliveryRejected, Identity, Message
 from bot.transports.irc import IrcTransport
 from storage.models import AuditRecord
 from tests.harness import reply_lines, started_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from bot.desk import Channel
+from bot.core.ports import Channel
 from storage.unit_of_work import Transaction
 
 

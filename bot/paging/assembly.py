@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import PagingConfig
-from bot.desk import Channel
+from bot.core.ports import Channel
 from bot.paging.announce import Announcer
 from bot.paging.delivery import PageDeliverer, PagingProvider
 from bot.paging.extension import PagingExtension

@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.config import Contacts, EscalationManager
+from bot.core.ports import DeliveryRejected
 from bot.paging.announce import Announcer
-from bot.transports.base import DeliveryRejected
 from storage.models import utcnow
 from storage.paging import FAILED, TRIGGERED
 from storage.timeline import Where

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import EscalationManager, PagingConfig
-from bot.incident_metrics import format_duration
+from bot.incidents.metrics import format_duration
 from bot.paging.announce import Announcer
 from bot.paging.delivery import (
     ACKNOWLEDGE,

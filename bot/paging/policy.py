@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.config import EscalationManager
-from bot.events import INCIDENT_CHANGED, INCIDENT_OPENED, DeskEvent
+from bot.core.events import INCIDENT_CHANGED, INCIDENT_OPENED, DeskEvent
 from commands.auth import Identity, Principal
 from commands.model import Role
 

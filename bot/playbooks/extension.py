@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from bot.desk import Applying
-from bot.events import ALERT_SET, INCIDENT_OPENED, DeskEvent
+from bot.core.desk import Applying
+from bot.core.events import ALERT_SET, INCIDENT_OPENED, DeskEvent
 from bot.playbooks import lookup
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.entry import Entry

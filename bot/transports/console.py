@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from bot.transports.base import Identity, Message, MessageSink
+from bot.core.ports import Identity, Message, MessageSink
 from storage.models import utcnow
 from storage.unit_of_work import Store
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from bot.desk import Channel
-from bot.transports.base import DeliveryRejected, Transport
+from bot.core.ports import Channel, DeliveryRejected, Transport
 
 
 class Transports:

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from bot.incident_export import export_json, export_markdown
-from bot.incident_metrics import IncidentTimes
+from bot.incidents.export import export_json, export_markdown
+from bot.incidents.metrics import IncidentTimes
 from bot.web import metrics
 from bot.web.document import Document
 from bot.web.metrics import MetricSources
@@ -161,7 +161,7 @@ async def healthz(request: web.Request) -> web.Response:
         pending, failed = await asyncio.wait_for(_outbox_counts(store), HEALTH_TIMEOUT)
         detail["outbox"] = {"pending": pending, "failed": failed}
         # It answers reads, but a refused write (disk full, read-only) means commands
-        # cannot be applied: unwritable until a write succeeds (bot/write_probe.py).
+        # cannot be applied: unwritable until a write succeeds (bot/ha/write_probe.py).
         refusal = store.writes.unwritable
         detail["database"] = "ok" if refusal is None else f"unwritable: {refusal.kind.value}"
         detail["status"] = "ok" if refusal is None else "error"

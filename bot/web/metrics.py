@@ -19,8 +19,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from bot.incident_metrics import Aggregate, IncidentTimes
-from bot.loop_lag import LoopLagMonitor
+from bot.incidents.metrics import Aggregate, IncidentTimes
+from bot.observability.loop_lag import LoopLagMonitor
 from bot.web.connection_guard import ConnectionGuard
 from bot.web.live_clients import LiveClientLimit
 from bot.web.request_body import BodyDeadline
@@ -185,7 +185,7 @@ def _runtime(s: MetricSources) -> Iterator[Metric]:
     yield collections
     yield GaugeMetricFamily("statusdesk_gc_frozen_objects",
                             "Start-up objects that full collections no longer walk "
-                            "(bot/gc_pauses.py)", value=gc.get_freeze_count())
+                            "(bot/observability/gc_pauses.py)", value=gc.get_freeze_count())
     if s.asyncio_tasks is not None:
         yield GaugeMetricFamily("statusdesk_asyncio_tasks", "asyncio tasks alive",
                                 value=s.asyncio_tasks())

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.events import DeskEvent
+from bot.core.events import DeskEvent
 from bot.web import feed, pages, statuspage
 from bot.web.document import Document
 from bot.web.export import StaticExport

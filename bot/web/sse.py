@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.events import DeskEvent
+from bot.core.events import DeskEvent
 from bot.web.live_clients import LiveClientLimit
 from bot.web.refusal import refusal
 from bot.web.whole_numbers import parse_whole

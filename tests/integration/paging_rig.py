@@ -10,15 +10,15 @@ from typing import Any
 
 import aiohttp
 
-from bot.broadcaster import Broadcaster
 from bot.config import PagingConfig
-from bot.desk import Desk
-from bot.events import DeskEvent, EventBus
-from bot.outbox import OutboxWorker
+from bot.core.desk import Desk
+from bot.core.events import DeskEvent, EventBus
+from bot.core.ports import Identity, Message
+from bot.delivery.broadcaster import Broadcaster
+from bot.delivery.outbox import OutboxWorker
+from bot.delivery.topic_keeper import TopicKeeper
 from bot.paging.assembly import Paging, providers_from
 from bot.paging.delivery import PagingProvider
-from bot.topic_keeper import TopicKeeper
-from bot.transports.base import Identity, Message
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from commands.auth import Principal, Whitelist

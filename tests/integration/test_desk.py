@@ -10,12 +10,12 @@ from datetime import timedelta
 
 import pytest
 
-from bot.broadcaster import Broadcaster
-from bot.desk import Applying, Desk
-from bot.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent, EventBus
-from bot.outbox import OutboxWorker
-from bot.topic_keeper import TopicKeeper
-from bot.transports.base import DeliveryUnavailable, Identity, Message
+from bot.core.desk import Applying, Desk
+from bot.core.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent, EventBus
+from bot.core.ports import DeliveryUnavailable, Identity, Message
+from bot.delivery.broadcaster import Broadcaster
+from bot.delivery.outbox import OutboxWorker
+from bot.delivery.topic_keeper import TopicKeeper
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from commands import model as m

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.leadership import asyncpg_dsn
+from bot.ha.leadership import asyncpg_dsn
 from tests.console_bot import Bot, http_get, role_of, wait_for_http, wait_for_role
 from tests.irc_bot import unique
 from tests.irc_client import RawClient

@@ -14,10 +14,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from bot.desk import Desk
-from bot.events import EventBus
-from bot.incident_export import export_json, export_markdown
-from bot.transports.base import Message
+from bot.core.desk import Desk
+from bot.core.events import EventBus
+from bot.core.ports import Message
+from bot.incidents.export import export_json, export_markdown
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from commands.auth import Whitelist

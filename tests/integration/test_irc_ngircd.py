@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config_text
-from bot.transports.base import DeliveryUnavailable, Message
+from bot.core.ports import DeliveryUnavailable, Message
 from bot.transports.irc import IrcTransport
 from storage.db import open_store, upgrade
 from tests.conftest import start_ngircd_or_fail

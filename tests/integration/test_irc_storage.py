@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.outbox import OutboxWorker
+from bot.delivery.outbox import OutboxWorker
 from storage.unit_of_work import Store
 from tests.clock import Clock
 

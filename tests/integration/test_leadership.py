@@ -14,11 +14,11 @@ from pathlib import Path
 import asyncpg
 
 from bot.app import App
-from bot.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
 from bot.config import load_config_text
-from bot.events import ALERT_SET, DeskEvent
-from bot.leadership import FileLock, SoleInstance, asyncpg_dsn, leadership_for
-from bot.lease import LeaderLease
+from bot.core.events import ALERT_SET, DeskEvent
+from bot.ha.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
+from bot.ha.leadership import FileLock, SoleInstance, asyncpg_dsn, leadership_for
+from bot.ha.lease import LeaderLease
 from storage.db import open_store, revisions, upgrade
 from storage.leases import FENCING_TERM, LeaseLost, LeaseSession
 from storage.unit_of_work import Store
@@ -410,7 +410,7 @@ class StagedRecorder:
 
     async def deliver_staged(self, kind: str, payload: dict[str, object],
                              before_write: object) -> None:
-        from bot.transports.base import DeliveryUnavailable
+        from bot.core.ports import DeliveryUnavailable
 
         self.waiting.set()
         await self.gate.wait()
@@ -428,7 +428,7 @@ async def test_a_deposed_term_claims_nothing_and_sends_nothing(pg_url: str) -> N
     """The outbox fence in SQL: once another instance has taken the lease, the old term's
     claims are refused, and an effect it had claimed before is not marked as being sent, so
     not written; the new leader delivers it."""
-    from bot.outbox import OutboxWorker
+    from bot.delivery.outbox import OutboxWorker
     from storage.models import utcnow
 
     dsn = asyncpg_dsn(pg_url)

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.leadership import asyncpg_dsn
+from bot.ha.leadership import asyncpg_dsn
 from tests.console_bot import Bot, http_get
 from tests.figures import record
 from tests.irc_bot import unique

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from bot.config import TrackersConfig
-from bot.desk import Desk
-from bot.events import EventBus
+from bot.core.desk import Desk
+from bot.core.events import EventBus
+from bot.core.ports import Identity, Message
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.extension import SUGGESTED, PlaybooksExtension
 from bot.playbooks.store import PlaybookStore
 from bot.playbooks.trackers.registry import TrackerSet
-from bot.transports.base import Identity, Message
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from commands.auth import Principal, Whitelist

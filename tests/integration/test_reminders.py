@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.broadcaster import Broadcaster
 from bot.config import IncidentsConfig, QuietHours
-from bot.desk import Channel, Desk
-from bot.events import EventBus
-from bot.outbox import OutboxWorker
-from bot.reminders import (
+from bot.core.desk import Desk
+from bot.core.events import EventBus
+from bot.core.ports import Channel, Identity, Message
+from bot.delivery.broadcaster import Broadcaster
+from bot.delivery.outbox import OutboxWorker
+from bot.incidents.reminders import (
     REMINDER_IDENTITY,
     ReminderScheduler,
     held_by_quiet_hours,
@@ -28,7 +29,6 @@ from bot.reminders import (
     stale_key,
     stale_period,
 )
-from bot.transports.base import Identity, Message
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from commands.auth import Whitelist

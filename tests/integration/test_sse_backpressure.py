@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
-from bot.events import DeskEvent
+from bot.core.events import DeskEvent
 from bot.web.sse import EventStream
 from tests.servers.ports import free_port
 

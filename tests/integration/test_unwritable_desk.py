@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from bot.desk import Desk
-from bot.events import EventBus
-from bot.transports.base import Identity, Message
+from bot.core.desk import Desk
+from bot.core.events import EventBus
+from bot.core.ports import Identity, Message
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from commands.replies import database_unwritable

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bot.desk import CAPTURE_BATCH, CAPTURE_WINDOW, Desk
-from bot.events import EventBus
-from bot.transports.base import Identity, Message
+from bot.core.desk import CAPTURE_BATCH, CAPTURE_WINDOW, Desk
+from bot.core.events import EventBus
+from bot.core.ports import Identity, Message
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store

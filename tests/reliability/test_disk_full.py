@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.write_probe import PROBE_SECONDS
+from bot.ha.write_probe import PROBE_SECONDS
 from commands.replies import database_unwritable
 from tests.console_bot import Bot, http_get, wait_for_http
 from tests.figures import record

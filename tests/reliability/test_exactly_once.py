@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import text as sql
 
-from bot.desk import Channel, Desk
-from bot.events import EventBus
-from bot.transports.base import Identity, KeyedNotices, Message
+from bot.core.desk import Desk
+from bot.core.events import EventBus
+from bot.core.ports import Channel, Identity, KeyedNotices, Message
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store

@@ -1,4 +1,4 @@
-"""The start-up heap is frozen out of full garbage collections (bot/gc_pauses.py).
+"""The start-up heap is frozen out of full garbage collections (bot/observability/gc_pauses.py).
 
 Each check runs in a fresh interpreter: freezing is process-wide, and pytest's own heap is
 not what `statusdesk run` starts with.
@@ -28,7 +28,7 @@ def full_collection() -> float:
 
 before = min(full_collection() for _ in range(3))
 tracked_before = len(gc.get_objects())
-from bot.gc_pauses import freeze_startup_heap
+from bot.observability.gc_pauses import freeze_startup_heap
 frozen = freeze_startup_heap()
 after = min(full_collection() for _ in range(3))
 print(json.dumps({"frozen": frozen, "tracked_before": tracked_before,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.loop_lag import BUCKETS, LoopLagMonitor, quantile
+from bot.observability.loop_lag import BUCKETS, LoopLagMonitor, quantile
 from tests.harness import run_app
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.events import STATUS_POSTED, DeskEvent
+from bot.core.events import STATUS_POSTED, DeskEvent
 from bot.web.snapshot import REBUILD_INTERVAL, Snapshot
 from storage.models import utcnow
 from storage.unit_of_work import Store

@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot.leadership import asyncpg_dsn
+from bot.ha.leadership import asyncpg_dsn
 from commands.replies import database_unavailable
 from tests.conftest import admin_sql, start_postgres_or_fail
 from tests.console_bot import Bot, http_get, wait_for_http, wait_for_role

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.leadership import asyncpg_dsn
+from bot.ha.leadership import asyncpg_dsn
 from commands.replies import database_unwritable
 from tests.conftest import admin_sql
 from tests.console_bot import Bot, http_get, wait_for_http

@@ -10,7 +10,8 @@ made) and again at the end:
 - no connection leak: the pool's checked-out connections never exceed its size and are back
   to zero, and PostgreSQL's `pg_stat_activity` for the bot's database stays within the pool
   plus the leadership and change-relay connections;
-- the loop keeps up: the p99 of the event loop lag (bot/loop_lag.py, /metrics) over the run;
+- the loop keeps up: the p99 of the event loop lag (bot/observability/loop_lag.py,
+  /metrics) over the run;
 - every command is answered (each answer matched to its command), and the bot never left
   IRC (one connection for the whole run, no QUIT or PART) nor dropped an incoming line.
 
@@ -397,7 +398,8 @@ async def soak(db_url: str, pg: tuple[PostgresServer, str] | None,
         assert irc["dropped_incoming"] == 0, irc
         assert "Traceback" not in log, log[-3000:]
 
-        # `statusdesk run` froze its start-up heap (bot/gc_pauses.py): without that, each
+        # `statusdesk run` froze its start-up heap (bot/observability/gc_pauses.py): without
+        # that, each
         # full collection walked it all, 80-145 ms, and the lag bound failed.
         assert frozen > 50_000, f"only {frozen:.0f} objects frozen"
         growth = (end.rss - start.rss) / MIB

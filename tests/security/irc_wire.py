@@ -31,7 +31,7 @@ from pathlib import Path
 from irc.client import InvalidCharacters, MessageTooLong
 
 from bot.config import load_config_text
-from bot.transports.base import Message
+from bot.core.ports import Message
 from bot.transports.irc.transport import IrcTransport
 from commands.grammar import parse
 from storage.db import open_store, upgrade

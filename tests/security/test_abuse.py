@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.config import Config, load_config_text
-from bot.desk import Desk
-from bot.events import EventBus
-from bot.transports.base import Identity, Message
+from bot.core.desk import Desk
+from bot.core.events import EventBus
+from bot.core.ports import Identity, Message
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from commands.rate_limit import Allowance, CommandRateLimit

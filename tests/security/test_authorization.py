@@ -28,8 +28,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.desk import Reply
-from bot.transports.base import Identity, Message
+from bot.core.desk import Reply
+from bot.core.ports import Identity, Message
 from commands.model import Role
 from storage.models import (
     AuditRecord,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.desk import MAX_CAPTURED
-from bot.transports.base import Identity, Message
+from bot.core.desk import MAX_CAPTURED
+from bot.core.ports import Identity, Message
 from bot.web.feed import clean as xml_clean
 from commands.model import MAX_TITLE
 from storage.audit import MAX_AUDIT_TEXT

@@ -29,8 +29,8 @@ from sqlalchemy import text as sql
 
 from bot.app import App
 from bot.config import load_config_text
-from bot.redaction import login_forms
-from bot.transports.base import Message
+from bot.core.ports import Message
+from bot.observability.redaction import login_forms
 from storage.models import Base
 from tests import secrets
 from tests.conftest import start_ngircd_or_fail

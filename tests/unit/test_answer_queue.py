@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.answer_queue import AnswerQueue, Send
+from bot.delivery.answer_queue import AnswerQueue, Send
 
 
 class Network:

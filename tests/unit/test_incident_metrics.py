@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.incident_metrics import Aggregate, IncidentTimes, format_duration
+from bot.incidents.metrics import Aggregate, IncidentTimes, format_duration
 from storage.models import Incident
 
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bot.transports.base import DeliveryUnavailable
+from bot.core.ports import DeliveryUnavailable
 from bot.transports.irc.flood import TokenBucket
 from bot.transports.irc.output import CONFIRM_PREFIX, OutputQueue
 

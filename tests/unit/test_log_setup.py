@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.log_setup import RedactingFormatter
+from bot.observability.log_setup import RedactingFormatter
 
 
 def format_record(formatter: RedactingFormatter, message: str, *args: object) -> str:

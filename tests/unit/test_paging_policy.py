@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import EscalationManager
-from bot.events import INCIDENT_CHANGED, INCIDENT_OPENED, DeskEvent
+from bot.core.events import INCIDENT_CHANGED, INCIDENT_OPENED, DeskEvent
 from bot.paging.policy import (
     auto_page_severity,
     dedup_key,

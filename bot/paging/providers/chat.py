@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from bot.config import Contacts
+from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Transport
 from bot.paging.delivery import TRIGGER, PageEvent
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable, Transport
 from bot.transports.registry import Transports
 
 log = logging.getLogger("statusdesk.paging")

@@ -14,9 +14,9 @@ from email.utils import formatdate
 import aiosmtplib
 
 from bot.config import Contacts, EmailProvider
+from bot.core.ports import DeliveryRejected, DeliveryUnavailable
+from bot.observability.redaction import login_forms, redact
 from bot.paging.delivery import TRIGGER, PageEvent
-from bot.redaction import login_forms, redact
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable
 
 TIMEOUT = 30.0
 MAX_SUBJECT = 200

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.redaction import redact
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable
+from bot.core.ports import DeliveryRejected, DeliveryUnavailable
+from bot.observability.redaction import redact
 
 TIMEOUT = aiohttp.ClientTimeout(total=20, connect=10)
 MAX_DETAIL = 300

@@ -18,9 +18,9 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.config import Contacts, OpsgenieProvider
+from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
 from bot.paging.providers.http import check, detail, fetch, request
-from bot.transports.base import DeliveryRejected, DeliveryUnavailable
 
 MAX_MESSAGE = 130
 MAX_DESCRIPTION = 15000

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.transports.base import BeforeWrite, DeliveryRejected, DeliveryUnavailable
+from bot.core.ports import BeforeWrite, DeliveryRejected, DeliveryUnavailable
 from bot.transports.irc.flood import TokenBucket
 
 log = logging.getLogger("statusdesk.irc")

@@ -30,7 +30,7 @@ from typing import Any
 from irc.client import NickMask
 
 from bot.config import IrcNetwork
-from bot.transports.base import (
+from bot.core.ports import (
     BeforeWrite,
     DeliveryRejected,
     DeliveryUnavailable,

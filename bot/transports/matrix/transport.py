@@ -56,7 +56,7 @@ from nio.exceptions import (
 )
 
 from bot.config import MatrixConfig
-from bot.transports.base import (
+from bot.core.ports import (
     DeliveryRejected,
     DeliveryUnavailable,
     Identity,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from bot.transports.base import BeforeWrite, DeliveryRejected, DeliveryUnavailable
+from bot.core.ports import BeforeWrite, DeliveryRejected, DeliveryUnavailable
 from storage.db import is_transient
 from storage.leases import FENCING_TERM, LeaseLost
 from storage.models import OutboxEffect, utcnow

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from bot.config import IncidentsConfig, QuietHours
-from bot.desk import Channel
-from bot.incident_metrics import format_duration
+from bot.core.ports import Channel
+from bot.incidents.metrics import format_duration
 from storage.models import Incident, TimelineEntry, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.transports.base import (
+from bot.core.ports import (
     BeforeWrite,
     DeliveryRejected,
     DeliveryUnavailable,

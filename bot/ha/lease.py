@@ -65,7 +65,7 @@ def application_name(instance: str) -> str:
 
 
 class LeaderLease:
-    """The election (bot.leadership.Leadership) by lease, for one instance."""
+    """The election (bot.ha.leadership.Leadership) by lease, for one instance."""
 
     def __init__(
         self,

@@ -1,4 +1,10 @@
-"""The transport protocol: what the core needs from IRC, Matrix, the console (or Slack later)."""
+"""Ports: the types that cross the core's boundary.
+
+What a transport delivers (`Message`), where broadcasts go (`Channel`), the transport
+protocol the core needs from IRC, Matrix, the console (or Slack later), and the delivery
+outcomes every output path reports in. Transports, web, paging and playbooks depend on this
+module; it depends on nothing of ours but `commands`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from commands.auth import Identity
 
 __all__ = [
+    "Channel",
     "DeliveryRejected",
     "DeliveryUnavailable",
     "Identity",
@@ -39,6 +46,19 @@ class Message:
     posted_at: datetime | None = None
     """Set when the message is handed over late (posted while the bot was away, and read
     when it came back): when it was posted. Its answer says so."""
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A broadcast destination: one channel or room on one network."""
+
+    transport: str
+    network: str
+    name: str
+
+    @property
+    def lane(self) -> str:
+        return f"{self.transport}/{self.network}/{self.name}"
 
 
 MessageSink = Callable[[Message], Awaitable[None]]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
-from bot.events import (
+from bot.core.events import (
     ALERT_CLEARED,
     ALERT_SET,
     INCIDENT_CHANGED,
@@ -26,7 +26,7 @@ from bot.events import (
     DeskEvent,
     EventBus,
 )
-from bot.transports.base import Message
+from bot.core.ports import Channel, Message
 from commands import model as m
 from commands import replies
 from commands.auth import Principal, Whitelist, required_role
@@ -100,19 +100,6 @@ class _Captured:
     at: datetime
     text: str
     message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    """A broadcast destination: one channel or room on one network."""
-
-    transport: str
-    network: str
-    name: str
-
-    @property
-    def lane(self) -> str:
-        return f"{self.transport}/{self.network}/{self.name}"
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.events import DeskEvent
+from bot.core.events import DeskEvent
 
 log = logging.getLogger("statusdesk.relay")
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.incident_metrics import IncidentTimes, format_duration
+from bot.incidents.metrics import IncidentTimes, format_duration
 from commands.replies import SEVERITY_NAMES
 from storage.models import Incident
 from storage.timeline import TimelineRecord, TimelineRepository

@@ -1,6 +1,6 @@
 """Which instance speaks in chat: one leader per database, the others stand by.
 
-With PostgreSQL the leader is whoever holds the leader lease (bot/lease.py): a row with a
+With PostgreSQL the leader is whoever holds the leader lease (bot/ha/lease.py): a row with a
 term and an expiry by the database's clock, which the leader renews every second. A crashed,
 stopped, stuck or cut-off leader stops renewing and is replaced; everything it would still
 do is fenced by its term, so a leader that comes back after losing the lease stays quiet.
@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy.engine import make_url
 
-from bot.lease import DEFAULT_LEASE_SECONDS, LeaderLease, application_name
+from bot.ha.lease import DEFAULT_LEASE_SECONDS, LeaderLease, application_name
 
 log = logging.getLogger("statusdesk.leadership")
 
@@ -163,7 +163,7 @@ def asyncpg_dsn(url: str) -> str:
 
 def session_settings(url: str, instance: str) -> dict[str, Any]:
     """Engine options naming this instance's PostgreSQL sessions after it
-    (`application_name`): whoever takes the lease from it ends them (bot/lease.py)."""
+    (`application_name`): whoever takes the lease from it ends them (bot/ha/lease.py)."""
     if make_url(url).get_backend_name() != "postgresql":
         return {}
     return {"connect_args": {"server_settings": {"application_name": application_name(instance)}}}

@@ -1,0 +1,1 @@
+"""The decision core: ports, typed effects and events, the pure decision, its applier."""

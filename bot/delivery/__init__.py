@@ -1,0 +1,1 @@
+"""Getting effects out: the durable outbox, the broadcaster, topics, answers."""

@@ -1,0 +1,1 @@
+"""Running as one of several instances: the leader lease, terms, relayed changes, write probes."""

@@ -1,0 +1,1 @@
+"""Incident-level services around the desk: reminders, exports, metrics."""

@@ -1,0 +1,1 @@
+"""Logs, metrics of the process itself, secrets kept out of logs."""
