@@ -108,7 +108,7 @@ async def run_backend(backend: str, url: str, lines: list[tuple[Identity, str]],
     store = open_store(url)
     await upgrade(store.engine)
     targets = [Channel("irc", "oftc", f"#chan{i}") for i in range(channels)]
-    desk = Desk(store, EventBus(), WHITELIST, lambda: targets)
+    desk = Desk(store, EventBus(), WHITELIST, lambda: targets, bot_nick="statusdesk")
     warmup = lines[:200]
     for identity, text in warmup:
         await desk.handle(Message("irc", "oftc", "#chan0", identity.nick, identity, text))

@@ -16,12 +16,10 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.core.desk import Desk, Reply
-from bot.core.events import DeskEvent, EventBus
+from bot.core.events import DeskEvent
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.delivery.answer_queue import AnswerQueue
-from bot.delivery.broadcaster import Broadcaster
-from bot.delivery.outbox import EffectDeliverer, OutboxWorker
-from bot.delivery.topic_keeper import TopicKeeper
+from bot.delivery.outbox import OutboxWorker
 from bot.ha.change_relay import ChangeRelay
 from bot.ha.leadership import (
     Leadership,
@@ -52,6 +50,7 @@ from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
+from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
 from commands.rate_limit import Allowance, CommandRateLimit
 from commands.replies import posted_while_away
@@ -169,33 +168,26 @@ class App:
             else leadership_for(config.database.url, holder=self.instance,
                                 lease_seconds=config.database.lease.total_seconds())
         )
-        bus = EventBus()
         # What people address the bot by (`statusdesk: #status ...`): its IRC nick when it has
         # one; a network where that nick was taken has its transport translate.
         bot_nick = self.bot_nick = config.irc[0].nick if config.irc else "statusdesk"
         paging = self.paging = Paging.start(config.paging, store, self.transports,
                                             page_url=page_url_of(config))
-        deliverers: list[EffectDeliverer] = [
-            Broadcaster(self.transports), TopicKeeper(store, self.transports, bot_nick=bot_nick)
-        ]
-        if paging is not None:
-            deliverers.append(paging.deliverer)
-        outbox = self.outbox = OutboxWorker(store, deliverers, owner=self.instance,
-                                            may_send=leadership.holds)
-        if paging is not None:
-            paging.connect(outbox.wake)
-        self.desk = Desk(
-            store,
-            bus,
-            whitelist_from(config),
-            self.transports.channels,
+        core = build_core(
+            store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
-            on_queued=outbox.wake,
             capture=config.incidents.capture or (),
             extensions=[paging.extension] if paging is not None else [],
+            deliverers=[paging.deliverer] if paging is not None else [],
             rate_limit=rate_limit_from(config),
+            owner=self.instance,
+            may_send=leadership.holds,
         )
+        bus, self.desk, outbox = core.bus, core.desk, core.outbox
+        self.outbox = outbox
+        if paging is not None:
+            paging.connect(outbox.wake)
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store)
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)

@@ -22,6 +22,8 @@ class IncidentView:
     opened_at: datetime
     latest: str | None = None
     latest_at: datetime | None = None
+    is_alert: bool = False
+    """Opened by `#status alert` (clearing the alert resolves it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +79,6 @@ def database_unwritable(command_name: str, reason: str) -> str:
 
 def not_configured(command_name: str, section: str) -> str:
     return f"{command_name} is not configured here (see the `{section}` section of the config)"
-
-
-def incident_ref(incident_id: int) -> str:
-    return f"#{incident_id}"
 
 
 def incident_line(incident: IncidentView, now: datetime) -> str:
@@ -152,3 +150,121 @@ def now_answer(
     if page_url:
         lines.append(f"Status page: {page_url}")
     return lines
+
+
+# --- what applying a command answers --------------------------------------------------------
+
+ROLE_LABELS = {"severity": "severity", "lead": "incident lead", "manager": "escalation manager"}
+
+
+def usage(reason: str | None, usage_line: str) -> str:
+    return f"{reason}. Usage: {usage_line}" if reason else f"usage: {usage_line}"
+
+
+def alert_set(incident_id: int, opened: bool) -> str:
+    if opened:
+        return f"Alert set; opened incident #{incident_id}."
+    return f"Alert updated (incident #{incident_id})."
+
+
+def notice_sent(incident_id: int | None) -> str:
+    return "Notice sent" + (f" (added to incident #{incident_id})." if incident_id else ".")
+
+
+def status_logged() -> str:
+    return "Logged on the status page."
+
+
+def no_alert() -> str:
+    return "There is no alert to clear."
+
+
+def alert_cleared(incident_id: int | None) -> str:
+    resolved = f"; incident #{incident_id} resolved" if incident_id else ""
+    return f"Alert cleared; topics restored{resolved}."
+
+
+def kudos_added(kind: str, page_url: str | None) -> str:
+    # No full stop after a URL: chat clients would make it part of the link.
+    link = f": {page_url}/{kind}" if page_url else "."
+    return f"Added to the {kind} list{link}"
+
+
+def incident_opened(incident_id: int, severity: int, title: str, url: str | None) -> str:
+    return (f"Opened incident #{incident_id} (sev{severity}): {title}"
+            + (f" — {url}" if url else ""))
+
+
+def already_in_state(incident_id: int, state: str) -> str:
+    return f"Incident #{incident_id} is already {state}."
+
+
+def state_changed(incident_id: int, state: str, *, alert_still_set: bool) -> str:
+    line = f"Incident #{incident_id} is now {state}."
+    if alert_still_set:
+        line += " The alert is still set: clear it with #status ok."
+    return line
+
+
+def field_unchanged(incident_id: int, field: str, value: object) -> str:
+    return f"Incident #{incident_id}: {ROLE_LABELS[field]} is already {value}."
+
+
+def field_changed(incident_id: int, field: str, value: object) -> str:
+    return f"Incident #{incident_id}: {ROLE_LABELS[field]} is now {value}."
+
+
+def no_such_incident(incident_id: int) -> str:
+    return f"There is no incident #{incident_id}."
+
+
+def none_open(usage_line: str) -> str:
+    return (f"No incident is open: say which one ({usage_line}) or open one with "
+            "#incident open TITLE.")
+
+
+def several_open(ids: Sequence[int], usage_line: str) -> str:
+    listed = ", ".join(f"#{i}" for i in ids)
+    return f"Several incidents are open ({listed}): say which one, e.g. {usage_line}."
+
+
+def noted(incident_id: int) -> str:
+    return f"Noted on incident #{incident_id}."
+
+
+def bug_linked(url: str, incident_id: int) -> str:
+    return f"Linked {url} to incident #{incident_id}."
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A timeline entry as `#incident ID log` sends it."""
+
+    at: datetime
+    actor: str
+    kind: str
+    public: bool
+    text: str | None = None
+    old: str | None = None
+    new: str | None = None
+
+
+def incident_log(incident_id: int, title: str, entries: Sequence[LogLine],
+                 page_url: str | None) -> list[str]:
+    """The last entries of an incident's log, for a private message."""
+    lines = [f"Incident #{incident_id}: {title} — last {len(entries)} entries:"]
+    for entry in entries:
+        detail = entry.text or ""
+        if entry.old is not None or entry.new is not None:
+            detail = f"{entry.old or '-'} → {entry.new or '-'} {detail}".strip()
+        scope = "" if entry.public else " (private)"
+        lines.append(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.actor} {entry.kind}{scope}: "
+                     f"{detail}")
+    if page_url:
+        lines.append(f"Full log: {page_url}/api/incidents/{incident_id}/log.md "
+                     "(needs the API token)")
+    return lines
+
+
+def log_sent(incident_id: int) -> str:
+    return f"Sent you the log of incident #{incident_id} by private message."

@@ -1,39 +1,163 @@
 """Domain events: what changed, published after the change is committed.
 
-Publishers (status page, SSE, pager, ...) subscribe to the `EventBus`; a subscriber must not
-block, and one that raises is logged and never stops the others or the desk.
+A closed set of frozen dataclasses; subscribers match on their types, never on strings.
+`kind` (a class attribute) is the name the outside sees (server-sent events, the relay
+between instances). Publishers (status page, SSE, pager, ...) subscribe to the `EventBus`;
+a subscriber must not block, and one that raises is logged and never stops the others or
+the desk.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
 
 log = logging.getLogger("statusdesk.events")
 
 
-@dataclass(frozen=True, slots=True)
-class DeskEvent:
-    """One committed change. `kind` names it, e.g. `alert.set`, `incident.state`."""
-
-    kind: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertSet:
+    kind: ClassVar[str] = "alert.set"
     at: datetime
-    incident_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    incident_id: int
+    text: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertCleared:
+    kind: ClassVar[str] = "alert.cleared"
+    at: datetime
+    incident_id: int | None
+    text: str | None
 
-# The kinds, so subscribers and tests do not spell strings by hand.
-ALERT_SET = "alert.set"
-ALERT_CLEARED = "alert.cleared"
-STATUS_POSTED = "status.posted"
-KUDOS_RECORDED = "kudos.recorded"
-INCIDENT_OPENED = "incident.opened"
-INCIDENT_CHANGED = "incident.changed"
-TIMELINE_NOTE = "incident.note"
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusPosted:
+    """A `#status notice` or `#status log` (`post` says which)."""
+
+    kind: ClassVar[str] = "status.posted"
+    at: datetime
+    incident_id: int | None
+    post: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KudosRecorded:
+    kind: ClassVar[str] = "kudos.recorded"
+    at: datetime
+    incident_id: None = None
+    list: str
+    """`success` or `thanks`."""
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentOpened:
+    kind: ClassVar[str] = "incident.opened"
+    at: datetime
+    incident_id: int
+    title: str
+    severity: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateChanged:
+    kind: ClassVar[str] = "incident.changed"
+    at: datetime
+    incident_id: int
+    old: str
+    new: str
+    text: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.new == "resolved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeverityChanged:
+    kind: ClassVar[str] = "incident.changed"
+    at: datetime
+    incident_id: int
+    old: int | None
+    new: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleAssigned:
+    """The incident lead or the escalation manager named (`role`: `lead` or `manager`)."""
+
+    kind: ClassVar[str] = "incident.changed"
+    at: datetime
+    incident_id: int
+    role: str
+    old: str | None
+    new: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BugLinked:
+    kind: ClassVar[str] = "incident.changed"
+    at: datetime
+    incident_id: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoteAdded:
+    kind: ClassVar[str] = "incident.note"
+    at: datetime
+    incident_id: int
+
+
+# The names the outside sees (server-sent events, the relay), for those that match on them.
+ALERT_SET = AlertSet.kind
+ALERT_CLEARED = AlertCleared.kind
+STATUS_POSTED = StatusPosted.kind
+KUDOS_RECORDED = KudosRecorded.kind
+INCIDENT_OPENED = IncidentOpened.kind
+INCIDENT_CHANGED = StateChanged.kind
+TIMELINE_NOTE = NoteAdded.kind
+
+DeskEvent: TypeAlias = (
+    AlertSet | AlertCleared | StatusPosted | KudosRecorded | IncidentOpened | StateChanged
+    | SeverityChanged | RoleAssigned | BugLinked | NoteAdded
+)
+"""Every committed change the desk announces."""
+
+EVENT_TYPES: tuple[type[DeskEvent], ...] = (
+    AlertSet, AlertCleared, StatusPosted, KudosRecorded, IncidentOpened, StateChanged,
+    SeverityChanged, RoleAssigned, BugLinked, NoteAdded,
+)
+_BY_NAME: dict[str, type[DeskEvent]] = {t.__name__: t for t in EVENT_TYPES}
+
+
+def event_fields(event: DeskEvent) -> dict[str, Any]:
+    """The event's own data (everything but `at` and `incident_id`), for the relay."""
+    data = asdict(event)
+    data.pop("at")
+    data.pop("incident_id")
+    return data
+
+
+def event_from(type_name: str, at: datetime, incident_id: int | None,
+               data: Mapping[str, Any]) -> DeskEvent | None:
+    """The event `event_fields` described, or None for one this version does not know."""
+    cls = _BY_NAME.get(type_name)
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)} - {"at", "incident_id"}
+    if set(data) != names:
+        return None
+    try:
+        return cls(at=at, incident_id=incident_id, **data)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
 
 Subscriber = Callable[[DeskEvent], None]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.effects import Notice, channel_effect
 from bot.core.ports import (
     BeforeWrite,
     DeliveryRejected,
@@ -20,39 +21,51 @@ class Broadcaster:
     transport tells when a notice leaves (IRC), only that moment makes it "being sent": one
     still waiting in flood control at a crash is sent after the restart."""
 
-    kinds = frozenset({"notice"})
+    kinds = frozenset({Notice.kind})
 
     def __init__(self, transports: Transports) -> None:
         self._transports = transports
 
+    def _notice(self, kind: str, payload: dict[str, Any]) -> Notice:
+        try:
+            effect = channel_effect(kind, payload)
+        except ValueError as error:
+            raise DeliveryRejected(str(error)) from error
+        if not isinstance(effect, Notice):
+            raise DeliveryRejected(f"{kind} is not a notice")
+        return effect
+
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
-        transport = self._transports.get(payload["transport"], payload["network"])
-        await transport.notice(payload["target"], payload["text"])
+        notice = self._notice(kind, payload)
+        transport = self._transports.to(notice.channel)
+        await transport.notice(notice.channel.name, notice.text)
 
     def stages(self, kind: str, payload: dict[str, Any]) -> bool:
         try:
-            transport = self._transports.get(payload["transport"], payload["network"])
+            transport = self._transports.to(self._notice(kind, payload).channel)
         except DeliveryRejected:
             return False
         return isinstance(transport, StagedNotices)
 
     async def deliver_staged(self, kind: str, payload: dict[str, Any],
                              before_write: BeforeWrite) -> None:
-        transport = self._transports.get(payload["transport"], payload["network"])
+        notice = self._notice(kind, payload)
+        transport = self._transports.to(notice.channel)
         if not isinstance(transport, StagedNotices):
             raise DeliveryUnavailable(f"{transport.name}/{transport.network} changed")
-        await transport.notice_staged(payload["target"], payload["text"], before_write)
+        await transport.notice_staged(notice.channel.name, notice.text, before_write)
 
     def repeats_safely(self, kind: str, payload: dict[str, Any]) -> bool:
         try:
-            transport = self._transports.get(payload["transport"], payload["network"])
+            transport = self._transports.to(self._notice(kind, payload).channel)
         except DeliveryRejected:
             return False
         return isinstance(transport, KeyedNotices)
 
     async def deliver_keyed(self, kind: str, payload: dict[str, Any], key: str) -> None:
-        transport = self._transports.get(payload["transport"], payload["network"])
+        notice = self._notice(kind, payload)
+        transport = self._transports.to(notice.channel)
         if not isinstance(transport, KeyedNotices):
             # Replaced since it was looked at: next time it goes the ordinary way.
             raise DeliveryUnavailable(f"{transport.name}/{transport.network} changed")
-        await transport.notice_keyed(payload["target"], payload["text"], key)
+        await transport.notice_keyed(notice.channel.name, notice.text, key)

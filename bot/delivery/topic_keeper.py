@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.effects import RestoreTopic, SetTopic, channel_effect
+from bot.core.ports import Channel, DeliveryRejected
 from bot.transports.registry import Transports
 from storage.models import utcnow
 from storage.timeline import Where
@@ -18,46 +20,53 @@ class TopicKeeper:
     a retry after a crash sets the same topic again rather than losing the saved one.
     """
 
-    kinds = frozenset({"set_topic", "restore_topic"})
+    kinds = frozenset({SetTopic.kind, RestoreTopic.kind})
     repeatable = kinds
     """Setting the same topic twice leaves the channel as once."""
 
-    def __init__(self, store: Store, transports: Transports, *,
-                 bot_nick: str = "statusdesk") -> None:
+    def __init__(self, store: Store, transports: Transports, *, bot_nick: str) -> None:
         self._store = store
         self._transports = transports
         self._bot_nick = bot_nick
 
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
-        name, network, channel = payload["transport"], payload["network"], payload["target"]
-        transport = self._transports.get(name, network)
-        if kind == "set_topic":
-            async with self._store.reading() as tx:
-                already_saved = await tx.topics.get(name, network, channel) is not None
-            if not already_saved:
-                current = await transport.get_topic(channel)
+        try:
+            effect = channel_effect(kind, payload)
+        except ValueError as error:
+            raise DeliveryRejected(str(error)) from error
+        channel = effect.channel
+        key = (channel.transport, channel.network, channel.name)
+        transport = self._transports.to(channel)
+        match effect:
+            case SetTopic(text=text, incident_id=incident_id):
+                async with self._store.reading() as tx:
+                    already_saved = await tx.topics.get(*key) is not None
+                if not already_saved:
+                    current = await transport.get_topic(channel.name)
+                    async with self._store.transaction() as tx:
+                        await tx.topics.save_if_absent(*key, current, utcnow())
+                await transport.set_topic(channel.name, text)
+                await self._record(channel, incident_id, new=text)
+            case RestoreTopic(incident_id=incident_id):
+                async with self._store.reading() as tx:
+                    saved = await tx.topics.get(*key)
+                if saved is None:
+                    return
+                await transport.set_topic(channel.name, saved.topic or "")
                 async with self._store.transaction() as tx:
-                    await tx.topics.save_if_absent(name, network, channel, current, utcnow())
-            await transport.set_topic(channel, payload["text"])
-            await self._record(payload, new=payload["text"])
-            return
-        async with self._store.reading() as tx:
-            saved = await tx.topics.get(name, network, channel)
-        if saved is None:
-            return
-        await transport.set_topic(channel, saved.topic or "")
-        async with self._store.transaction() as tx:
-            await tx.topics.pop(name, network, channel)
-        await self._record(payload, new=saved.topic or "")
+                    await tx.topics.pop(*key)
+                await self._record(channel, incident_id, new=saved.topic or "")
+            case _:
+                raise DeliveryRejected(f"{kind} is not a topic change")
 
-    async def _record(self, payload: dict[str, Any], *, new: str) -> None:
+    async def _record(self, channel: Channel, incident_id: int | None, *, new: str) -> None:
         """What the bot did to a channel, in the incident's log (private: it is not news)."""
-        if not payload.get("incident_id"):
+        if not incident_id:
             return
         where = Where(actor=self._bot_nick, identity="statusdesk topic keeper",
-                      transport=payload["transport"], network=payload["network"],
-                      channel=payload["target"])
+                      transport=channel.transport, network=channel.network,
+                      channel=channel.name)
         async with self._store.transaction() as tx:
-            if await tx.incidents.get(int(payload["incident_id"])) is not None:
-                await tx.timeline.append(int(payload["incident_id"]), "topic", where, utcnow(),
+            if await tx.incidents.get(incident_id) is not None:
+                await tx.timeline.append(incident_id, "topic", where, utcnow(),
                                          new=new, public=False)

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.core.events import DeskEvent
+from bot.core.events import DeskEvent, event_fields, event_from
 
 log = logging.getLogger("statusdesk.relay")
 
@@ -33,30 +33,42 @@ MAX_PAYLOAD = 7900
 
 REFRESH_SECONDS = 30.0
 RECONNECT_SECONDS = 1.0
+SHORTENED = 200
+"""How much of each text an oversized event keeps (texts are capped at 400 characters
+by the grammar, but several of them and JSON escapes add up)."""
 
 
 def encode(event: DeskEvent, origin: str) -> str:
-    body = {"origin": origin, "kind": event.kind, "at": event.at.isoformat(),
-            "incident_id": event.incident_id, "data": event.data}
+    data = event_fields(event)
+    body = {"origin": origin, "kind": event.kind, "type": type(event).__name__,
+            "at": event.at.isoformat(), "incident_id": event.incident_id, "data": data}
     text = json.dumps(body, default=str, separators=(",", ":"))
     if len(text.encode()) > MAX_PAYLOAD:
-        body["data"] = {}
+        # The texts are what grows: the receiver's page reads the database anyway, so the
+        # event still goes, with its texts cut short.
+        body["data"] = {k: _shortened(v) for k, v in data.items()}
         text = json.dumps(body, default=str, separators=(",", ":"))
     return text
+
+
+def _shortened(value: Any) -> Any:
+    return value[:SHORTENED] + "…" if isinstance(value, str) and len(value) > SHORTENED \
+        else value
 
 
 def decode(payload: str) -> tuple[str, DeskEvent] | None:
     """(origin, event), or None for a payload that is not one of ours."""
     try:
         body = json.loads(payload)
-        event = DeskEvent(
-            kind=str(body["kind"]),
-            at=datetime.fromisoformat(body["at"]),
-            incident_id=body.get("incident_id"),
-            data=dict(body.get("data") or {}),
-        )
+        data = body.get("data") or {}
+        if not isinstance(data, dict):
+            return None
+        event = event_from(str(body["type"]), datetime.fromisoformat(body["at"]),
+                           body.get("incident_id"), data)
+        if event is None:
+            return None
         return str(body["origin"]), event
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from bot.config import IncidentsConfig, QuietHours
+from bot.core.effects import to_own_channel, to_row
 from bot.core.ports import Channel
 from bot.incidents.metrics import format_duration
 from storage.models import Incident, TimelineEntry, utcnow
@@ -216,19 +217,14 @@ class ReminderScheduler:
         now: datetime,
     ) -> bool:
         """Queue one nudge; True when it is new (and then also written to the timeline)."""
-        if own is not None:
-            destinations = [(own, key)]
-        else:
-            # Several channels: one outbox row each, told apart by lane.
-            destinations = [(channel, f"{key}:{channel.lane}") for channel in self._fallback()]
-        if not destinations:
+        # The incident's own channel even when it is not a broadcast channel any more.
+        queued = to_own_channel(key, text, own, [own] if own else list(self._fallback()))
+        if not queued:
             log.warning("incident #%d: nowhere to send a reminder (no channel)", incident_id)
             return False
         new = False
-        for channel, row_key in destinations:
-            payload = {"transport": channel.transport, "network": channel.network,
-                       "target": channel.name, "text": text}
-            if await tx.outbox.add("notice", channel.lane, payload, row_key, now):
+        for one in queued:
+            if await tx.outbox.add(*to_row(one), now):
                 new = True
         if new:
             where = Where(

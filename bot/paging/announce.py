@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from bot.core.effects import to_own_channel, to_row
 from bot.core.ports import Channel
 from storage.unit_of_work import Transaction
 
@@ -22,18 +23,11 @@ class Announcer:
         """Queue `text`; False when an announcement with this key was queued before (a
         retried delivery reporting the same failure again, say)."""
         first = (await tx.timeline.first_of([incident_id])).get(incident_id)
-        channels = list(self._channels())
         own = None
         if first is not None and first.transport and first.network and first.channel:
             own = Channel(first.transport, first.network, first.channel)
-        if own is not None and own in channels:
-            destinations = [(own, key)]
-        else:
-            destinations = [(c, f"{key}:{c.lane}") for c in channels]
         new = False
-        for channel, row_key in destinations:
-            payload = {"transport": channel.transport, "network": channel.network,
-                       "target": channel.name, "text": text}
-            if await tx.outbox.add("notice", channel.lane, payload, row_key, now):
+        for queued in to_own_channel(key, text, own, list(self._channels())):
+            if await tx.outbox.add(*to_row(queued), now):
                 new = True
         return new

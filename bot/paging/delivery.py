@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.config import Contacts, EscalationManager
+from bot.core.effects import Page
 from bot.core.ports import DeliveryRejected
 from bot.paging.announce import Announcer
 from storage.models import utcnow
@@ -104,7 +105,7 @@ class PagingProvider(Protocol):
 
 
 def kind_of(provider: str) -> str:
-    return f"page.{provider}"
+    return Page(provider, 0, {}).kind
 
 
 DEDUPLICATING_PROVIDERS = ("pagerduty", "opsgenie", "webhook")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.core.desk import Applying
-from bot.core.events import INCIDENT_CHANGED, DeskEvent
+from bot.core.events import DeskEvent, StateChanged
 from bot.paging.pager import Pager
 from bot.paging.policy import auto_page_severity, is_paged_person, may_acknowledge
 from bot.paging.rotation import local_time
@@ -50,8 +50,7 @@ class PagingExtension:
                 if paged.started:
                     ctx.out.say(paged.text)
                     self._queued(ctx)
-        if event.kind == INCIDENT_CHANGED and event.data.get("field") == "state" \
-                and event.data.get("new") == "resolved":
+        if isinstance(event, StateChanged) and event.resolved:
             resolved = await self._pager.resolve(ctx.tx, event.incident_id, ctx.where, ctx.now)
             if resolved:
                 ctx.out.say(f"Resolved the page(s) of incident #{event.incident_id}.")

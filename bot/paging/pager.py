@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import EscalationManager, PagingConfig
+from bot.core.effects import Page, Queued, to_row
 from bot.incidents.metrics import format_duration
 from bot.paging.announce import Announcer
 from bot.paging.delivery import (
@@ -22,7 +23,6 @@ from bot.paging.delivery import (
     TRIGGER,
     PageEvent,
     PagingProvider,
-    kind_of,
 )
 from bot.paging.policy import dedup_key, escalate_at, next_manager
 from bot.paging.rotation import Override, Rotation
@@ -149,8 +149,8 @@ class Pager:
             actor=actor,
         )
         rows = [
-            (kind_of(name), f"page/{name}/incident-{incident.id}", event.payload(),
-             f"page:{page.id}:{name}:{action}")
+            to_row(Queued(Page(name, incident.id, event.payload()),
+                          f"page:{page.id}:{name}:{action}"))
             for name in self.providers_for(manager, action)
         ]
         await tx.outbox.add_many(rows, now)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.config import EscalationManager
-from bot.core.events import INCIDENT_CHANGED, INCIDENT_OPENED, DeskEvent
+from bot.core.events import DeskEvent, IncidentOpened, SeverityChanged
 from commands.auth import Identity, Principal
 from commands.model import Role
 
@@ -54,16 +54,13 @@ def auto_page_severity(event: DeskEvent, threshold: int | None) -> int | None:
     raised across the threshold (sev3 -> sev1 pages; sev1 -> sev2 -> sev1 pages again only if
     nobody is being paged already, which the pager checks).
     """
-    if threshold is None or event.incident_id is None:
+    if threshold is None:
         return None
-    data = event.data
-    if event.kind == INCIDENT_OPENED:
-        severity = data.get("severity")
-        return severity if isinstance(severity, int) and severity <= threshold else None
-    if event.kind == INCIDENT_CHANGED and data.get("field") == "severity":
-        new, old = data.get("new"), data.get("old")
-        if isinstance(new, int) and new <= threshold and (
-                not isinstance(old, int) or old > threshold):
+    match event:
+        case IncidentOpened(severity=severity) if severity <= threshold:
+            return severity
+        case SeverityChanged(old=old, new=new) if new <= threshold and (
+                old is None or old > threshold):
             return new
     return None
 

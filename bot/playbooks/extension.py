@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from bot.core.desk import Applying
-from bot.core.events import ALERT_SET, INCIDENT_OPENED, DeskEvent
+from bot.core.events import AlertSet, DeskEvent, IncidentOpened
 from bot.playbooks import lookup
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.entry import Entry
@@ -56,11 +56,11 @@ class PlaybooksExtension:
                 await self._link(topic, url, ctx)
 
     async def on_change(self, event: DeskEvent, ctx: Applying) -> None:
-        if event.kind not in (ALERT_SET, INCIDENT_OPENED) or event.incident_id is None:
-            return
-        text = event.data.get("text") or event.data.get("title")
-        if not isinstance(text, str):
-            return
+        match event:
+            case AlertSet(text=text) | IncidentOpened(title=text):
+                pass
+            case _:
+                return
         matches = lookup.relevant(self._store.entries.values(), text)
         if not matches:
             return
@@ -174,7 +174,7 @@ class PlaybooksExtension:
         return list(dict.fromkeys([*entry.bugs, *linked]))
 
     def _page_url(self, ctx: Applying, slug: str) -> str | None:
-        base = ctx.desk.page_url
+        base = ctx.page_url
         return f"{base}/playbooks/{slug}" if base else None
 
     def _page_suffix(self, ctx: Applying, slug: str) -> str:
@@ -182,8 +182,8 @@ class PlaybooksExtension:
         return f" {url}" if url else f" (#playbook {slug})"
 
     def _index_suffix(self, ctx: Applying, entries: dict[str, Entry]) -> str:
-        if ctx.desk.page_url:
-            return f" All entries: {ctx.desk.page_url}/playbooks"
+        if ctx.page_url:
+            return f" All entries: {ctx.page_url}/playbooks"
         if not entries:
             return " There are no playbook entries."
         return " Entries: " + _listing(list(entries))

@@ -36,6 +36,10 @@ class Transports:
         except KeyError:
             raise DeliveryRejected(f"no transport {name}/{network} is configured") from None
 
+    def to(self, channel: Channel) -> Transport:
+        """The transport that reaches `channel` (DeliveryRejected as for `get`)."""
+        return self.get(channel.transport, channel.network)
+
     def channels(self) -> list[Channel]:
         """Every broadcast destination on every network."""
         return [

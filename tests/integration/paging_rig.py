@@ -12,15 +12,14 @@ import aiohttp
 
 from bot.config import PagingConfig
 from bot.core.desk import Desk
-from bot.core.events import DeskEvent, EventBus
+from bot.core.events import DeskEvent
 from bot.core.ports import Identity, Message
-from bot.delivery.broadcaster import Broadcaster
 from bot.delivery.outbox import OutboxWorker
-from bot.delivery.topic_keeper import TopicKeeper
 from bot.paging.assembly import Paging, providers_from
 from bot.paging.delivery import PagingProvider
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
+from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.unit_of_work import Store
@@ -86,11 +85,9 @@ async def make_rig(
         providers = providers(transports)
     paging = Paging(config, store, transports.channels, providers,
                     page_url="https://status.test", clock=clock)
-    worker = OutboxWorker(store, [Broadcaster(transports), TopicKeeper(store, transports),
-                                  paging.deliverer], clock=clock)
-    bus = EventBus()
-    desk = Desk(store, bus, WHITELIST, transports.channels, page_url="https://status.test",
-                clock=clock, extensions=[paging.extension])
-    rig = PagingRig(desk, store, worker, paging, out, clock)
-    bus.subscribe(rig.events.append)
+    core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",
+                      page_url="https://status.test", clock=clock,
+                      extensions=[paging.extension], deliverers=[paging.deliverer])
+    rig = PagingRig(core.desk, store, core.outbox, paging, out, clock)
+    core.bus.subscribe(rig.events.append)
     return rig

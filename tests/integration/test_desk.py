@@ -4,20 +4,20 @@ real console transport (writing to a buffer instead of the terminal)."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 
 from bot.core.desk import Applying, Desk
-from bot.core.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent, EventBus
-from bot.core.ports import DeliveryUnavailable, Identity, Message
-from bot.delivery.broadcaster import Broadcaster
+from bot.core.effects import EVERYWHERE, Notice, broadcast, to_row
+from bot.core.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent
+from bot.core.ports import Channel, DeliveryUnavailable, Identity, Message
 from bot.delivery.outbox import OutboxWorker
-from bot.delivery.topic_keeper import TopicKeeper
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
+from bot.wiring import build_core
 from commands import model as m
 from commands.auth import Principal, Whitelist
 from commands.model import Role
@@ -70,13 +70,10 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
     console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()
-    bus = EventBus()
-    worker = OutboxWorker(store, [Broadcaster(transports), TopicKeeper(store, transports)],
-                          clock=clock)
-    desk = Desk(store, bus, WHITELIST, transports.channels, page_url="https://status.test",
-                clock=clock, capture={"#infra"})
-    rig = Rig(desk, store, worker, out, clock)
-    bus.subscribe(rig.events.append)
+    core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",
+                      page_url="https://status.test", clock=clock, capture={"#infra"})
+    rig = Rig(core.desk, store, core.outbox, out, clock)
+    core.bus.subscribe(rig.events.append)
     await console.set_topic("console", "Welcome to #infra")
     out.truncate(0)
     out.seek(0)
@@ -367,11 +364,15 @@ class Echo:
 
     commands = (m.OnCall,)
 
-    def __init__(self) -> None:
+    def __init__(self, channels: Callable[[], Sequence[Channel]]) -> None:
         self.seen: list[str] = []
+        self._channels = channels
 
     async def apply(self, command: object, ctx: Applying) -> None:
-        await ctx.fan_out("echo:1", [("notice", {"text": "NOTICE: from an extension"})])
+        queued = broadcast("echo:1", self._channels(),
+                           [Notice(EVERYWHERE, "NOTICE: from an extension")])
+        await ctx.tx.outbox.add_many([to_row(q) for q in queued], ctx.now)
+        ctx.out.queued = True
         ctx.out.say(f"echo for {ctx.principal.name if ctx.principal else 'nobody'}")
 
     async def on_change(self, event: DeskEvent, ctx: Applying) -> None:
@@ -383,7 +384,7 @@ class Echo:
 async def test_extensions_apply_their_commands_and_see_changes_in_the_transaction(
     rig: Rig,
 ) -> None:
-    echo = Echo()
+    echo = Echo(lambda: [Channel("console", "console", "console")])
     rig.desk.add_extension(echo)
     assert await rig.say("#oncall") == ["echo for alice"]
     assert await rig.deliver() == ["-statusdesk- NOTICE: from an extension"]

@@ -54,7 +54,8 @@ async def incident(store: Store) -> AsyncIterator[Store]:
     stdout = io.StringIO()
     console = ConsoleTransport(store, operator="opsuser", stdin=stdin, stdout=stdout)
     transports = Transports([console])
-    desk = Desk(store, EventBus(), Whitelist([]), transports.channels, clock=clock)
+    desk = Desk(store, EventBus(), Whitelist([]), transports.channels, bot_nick="statusdesk",
+                clock=clock)
     answered = asyncio.Queue[str]()
 
     async def sink(message: Message) -> None:

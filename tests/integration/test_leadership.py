@@ -15,7 +15,7 @@ import asyncpg
 
 from bot.app import App
 from bot.config import load_config_text
-from bot.core.events import ALERT_SET, DeskEvent
+from bot.core.events import AlertSet, DeskEvent
 from bot.ha.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
 from bot.ha.leadership import FileLock, SoleInstance, asyncpg_dsn, leadership_for
 from bot.ha.lease import LeaderLease
@@ -245,14 +245,14 @@ async def test_concurrent_claims_skip_locked_rows_without_waiting(pg_url: str) -
 # --- the change relay ---------------------------------------------------------------------
 
 
-def test_events_survive_the_wire_and_oversized_data_is_dropped() -> None:
-    event = DeskEvent(ALERT_SET, T0, 3, {"text": "Gate <down>"})
+def test_events_survive_the_wire_and_oversized_texts_are_cut_short() -> None:
+    event = AlertSet(at=T0, incident_id=3, text="Gate <down>")
     origin, back = decode(encode(event, "a"))  # type: ignore[misc]
     assert (origin, back) == ("a", event)
-    huge = DeskEvent(ALERT_SET, T0, 3, {"text": "x" * 20_000})
+    huge = AlertSet(at=T0, incident_id=3, text="x" * 20_000)
     payload = encode(huge, "a")
     assert len(payload.encode()) <= MAX_PAYLOAD
-    assert decode(payload) == ("a", DeskEvent(ALERT_SET, T0, 3, {}))
+    assert decode(payload) == ("a", AlertSet(at=T0, incident_id=3, text="x" * 200 + "…"))
     assert decode("not json") is None
     assert decode('{"kind": 1}') is None
 
@@ -274,7 +274,7 @@ async def test_changes_reach_the_other_instances_not_the_sender(pg_url: str) -> 
         await relay.start()
     try:
         await _wait(lambda: gaps["a"] and gaps["b"], 5)  # listening: a rebuild was asked for
-        event = DeskEvent(ALERT_SET, T0, 1, {"text": "Gate is down"})
+        event = AlertSet(at=T0, incident_id=1, text="Gate is down")
         relays["a"].publish(event)
         took = await _wait(lambda: seen["b"], 2)
         assert seen["b"] == [event] and seen["a"] == []

@@ -73,7 +73,7 @@ async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
                            ttl=timedelta(minutes=5), request_timeout=5)
         console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=io.StringIO())
         desk = Desk(store, EventBus(), WHITELIST, Transports([console]).channels,
-                    page_url="https://status.test", clock=Clock())
+                    bot_nick="statusdesk", page_url="https://status.test", clock=Clock())
         desk.add_extension(PlaybooksExtension(PlaybookStore(directory), states, wait=0.5))
         try:
             yield Rig(desk, store, fakes, states, directory, zuul_bug, mirror_bug)

@@ -14,9 +14,7 @@ import pytest
 
 from bot.config import IncidentsConfig, QuietHours
 from bot.core.desk import Desk
-from bot.core.events import EventBus
 from bot.core.ports import Channel, Identity, Message
-from bot.delivery.broadcaster import Broadcaster
 from bot.delivery.outbox import OutboxWorker
 from bot.incidents.reminders import (
     REMINDER_IDENTITY,
@@ -31,6 +29,7 @@ from bot.incidents.reminders import (
 )
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
+from bot.wiring import build_core
 from commands.auth import Whitelist
 from storage.timeline import Where
 from storage.unit_of_work import Store
@@ -153,8 +152,8 @@ async def make_rig(store: Store, config: IncidentsConfig, start: datetime) -> Ri
     console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock(start)
-    worker = OutboxWorker(store, [Broadcaster(transports)], clock=clock)
-    desk = Desk(store, EventBus(), Whitelist([]), transports.channels, clock=clock)
+    core = build_core(store, transports, Whitelist([]), bot_nick="statusdesk", clock=clock)
+    desk, worker = core.desk, core.outbox
     wakes: list[None] = []
     scheduler = ReminderScheduler(store, config, clock=clock,
                                   on_queued=lambda: wakes.append(None),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
-from bot.core.events import DeskEvent
+from bot.core.events import StatusPosted
 from bot.web.sse import EventStream
 from tests.servers.ports import free_port
 
@@ -49,7 +49,7 @@ async def test_a_stalled_client_is_dropped_and_never_slows_the_others() -> None:
                 await asyncio.sleep(0.01)
             assert stream.client_count == 2
             total = 0
-            event = DeskEvent("status.posted", datetime.now(UTC))
+            event = StatusPosted(at=datetime.now(UTC), incident_id=None, post="log", text="x")
             async with asyncio.timeout(60):
                 while stream.dropped_total == 0:
                     stream.publish([event] * 50)

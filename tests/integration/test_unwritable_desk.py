@@ -46,7 +46,7 @@ async def rig(sqlite_url: str) -> AsyncIterator[tuple[Desk, Store, ReadOnlySwitc
     event.listen(store.engine.sync_engine, "checkout", switch.checkout)
     desk = Desk(store, EventBus(), Whitelist([
         Principal("alice", frozenset({Role.STATUS, Role.INCIDENT}), irc_account="alice")]),
-        lambda: [], capture={"#infra"})
+        lambda: [], bot_nick="statusdesk", capture={"#infra"})
     try:
         yield desk, store, switch
     finally:

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bot.core.desk import CAPTURE_BATCH, CAPTURE_WINDOW, Desk
+from bot.core.capture import CAPTURE_BATCH, CAPTURE_WINDOW
+from bot.core.desk import Desk
 from bot.core.events import EventBus
 from bot.core.ports import Identity, Message
 from commands.auth import Principal, Whitelist
@@ -28,7 +29,8 @@ WHITELIST = Whitelist([Principal("alice", frozenset({Role.STATUS, Role.INCIDENT}
 
 
 def _desk(store: Store) -> Desk:
-    return Desk(store, EventBus(), WHITELIST, lambda: [], capture={"#infra"})
+    return Desk(store, EventBus(), WHITELIST, lambda: [], bot_nick="statusdesk",
+                capture={"#infra"})
 
 
 async def _say(desk: Desk, text: str, nick: str = "bob", channel: str = "#infra") -> list[str]:

@@ -39,7 +39,8 @@ async def _count(store: Store, query: str) -> int:
 async def test_an_event_handed_over_again_is_applied_once(store: Store) -> None:
     desk = Desk(store, EventBus(),
                 Whitelist([Principal("marta", frozenset({Role.STATUS}), matrix_user=MARTA)]),
-                lambda: [Channel("matrix", "example.org", "!ops:example.org")])
+                lambda: [Channel("matrix", "example.org", "!ops:example.org")],
+                bot_nick="statusdesk")
     notice = _message(MARTA, "#status notice Gate is slow", "$notice")
     assert [r.text for r in await desk.handle(notice)] == ["Notice sent."]
     assert await desk.handle(notice) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.core.events import STATUS_POSTED, DeskEvent
+from bot.core.events import StatusPosted
 from bot.web.snapshot import REBUILD_INTERVAL, Snapshot
 from storage.models import utcnow
 from storage.unit_of_work import Store
@@ -27,7 +27,7 @@ async def test_a_stream_of_changes_coalesces_and_each_is_announced(store: Store)
         before = snapshot.renders
         started = time.monotonic()
         for n in range(50):
-            snapshot.on_event(DeskEvent(STATUS_POSTED, utcnow(), None, {"text": f"{n}"}))
+            snapshot.on_event(StatusPosted(at=utcnow(), incident_id=None, post="log", text=f"{n}"))
             await asyncio.sleep(0.005)
         await _until_idle(snapshot)
         elapsed = time.monotonic() - started

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.core.desk
+import bot.core.retry
 import storage.db
 from commands.replies import database_unavailable
 from storage.db import open_store
@@ -90,7 +90,7 @@ async def test_a_lock_held_past_the_bots_patience_gets_a_clear_refusal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(storage.db, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
-    monkeypatch.setattr(bot.core.desk, "DATABASE_PATIENCE", 1.5)
+    monkeypatch.setattr(bot.core.retry, "DATABASE_PATIENCE", 1.5)
     path = tmp_path / "statusdesk.db"
     url = f"sqlite+aiosqlite:///{path}"
     async with run_app(url, tmp_path) as running:

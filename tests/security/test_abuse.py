@@ -48,7 +48,8 @@ def desk_with_limit(store: Store, seconds: Callable[[], float]) -> Desk:
     whitelist = Whitelist([Principal("alice", frozenset({Role.STATUS}), irc_account="alice")])
     limit = CommandRateLimit(Allowance(burst=3, per_second=0.5),
                              Allowance(burst=6, per_second=1.0), clock=seconds)
-    return Desk(store, EventBus(), whitelist, lambda: [], clock=Clock(), rate_limit=limit)
+    return Desk(store, EventBus(), whitelist, lambda: [], bot_nick="statusdesk", clock=Clock(),
+                rate_limit=limit)
 
 
 async def test_a_flood_gets_one_warning_and_one_audit_row_per_pause(store: Store) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.desk import MAX_CAPTURED
+from bot.core.capture import MAX_CAPTURED
 from bot.core.ports import Identity, Message
 from bot.web.feed import clean as xml_clean
 from commands.model import MAX_TITLE

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import EscalationManager
-from bot.core.events import INCIDENT_CHANGED, INCIDENT_OPENED, DeskEvent
+from bot.core.events import (
+    DeskEvent,
+    IncidentOpened,
+    KudosRecorded,
+    SeverityChanged,
+    StateChanged,
+)
 from bot.paging.policy import (
     auto_page_severity,
     dedup_key,
@@ -37,14 +43,14 @@ def test_timer_and_next_manager() -> None:
 
 
 @pytest.mark.parametrize(("event", "expected"), [
-    (DeskEvent(INCIDENT_OPENED, T0, 1, {"severity": 1}), 1),
-    (DeskEvent(INCIDENT_OPENED, T0, 1, {"severity": 2}), None),
-    (DeskEvent(INCIDENT_CHANGED, T0, 1, {"field": "severity", "old": 3, "new": 1}), 1),
-    (DeskEvent(INCIDENT_CHANGED, T0, 1, {"field": "severity", "old": 1, "new": 1}), None),
-    (DeskEvent(INCIDENT_CHANGED, T0, 1, {"field": "severity", "old": 2, "new": 3}), None),
-    (DeskEvent(INCIDENT_CHANGED, T0, 1, {"field": "state", "old": "x", "new": "resolved"}),
+    (IncidentOpened(at=T0, incident_id=1, title="t", severity=1), 1),
+    (IncidentOpened(at=T0, incident_id=1, title="t", severity=2), None),
+    (SeverityChanged(at=T0, incident_id=1, old=3, new=1), 1),
+    (SeverityChanged(at=T0, incident_id=1, old=1, new=1), None),
+    (SeverityChanged(at=T0, incident_id=1, old=2, new=3), None),
+    (StateChanged(at=T0, incident_id=1, old="x", new="resolved"),
      None),
-    (DeskEvent(INCIDENT_OPENED, T0, None, {"severity": 1}), None),
+    (KudosRecorded(at=T0, list="thanks", text="sev1"), None),
 ])
 def test_auto_page_severity(event: DeskEvent, expected: int | None) -> None:
     assert auto_page_severity(event, 1) == expected

@@ -1,0 +1,146 @@
+"""The I/O side of a decision: reading the view it needs, writing what it decided.
+
+Both run inside the command's one transaction; nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.core.decision import (
+    NEW_INCIDENT,
+    NEW_POST,
+    AddKudos,
+    AddPost,
+    Append,
+    ClearAlert,
+    Decision,
+    New,
+    OpenIncident,
+    SetAlert,
+    SetField,
+    SetState,
+    Touch,
+    resolve,
+)
+from bot.core.effects import broadcast, to_row
+from bot.core.ports import Channel
+from bot.core.rules import AlertFacts, Needs, View
+from commands.replies import IncidentView, LogLine
+from storage.models import Incident
+from storage.timeline import Where
+from storage.unit_of_work import Transaction
+
+
+class Loaded:
+    """The view a command needs, and the rows behind it (changed in place when applied)."""
+
+    def __init__(self, view: View, rows: dict[int, Incident]) -> None:
+        self.view = view
+        self.rows = rows
+
+
+async def load_view(needs: Needs, tx: Transaction) -> Loaded:
+    rows: dict[int, Incident] = {}
+    alert = None
+    if needs.alert or needs.alert_incident_for_update:
+        current = await tx.alert.current()
+        if current is not None:
+            alert = AlertFacts(current.text, current.set_by, current.set_at,
+                               current.incident_id)
+    alert_incident = None
+    if needs.alert_incident:
+        found = await tx.incidents.open_alert_incident()
+        if found is not None:
+            rows[found.id] = found
+            alert_incident = _facts(found)
+    open_rows: Sequence[Incident] = ()
+    if needs.open_incidents:
+        open_rows = await tx.incidents.list_open()
+        for row in open_rows:
+            rows.setdefault(row.id, row)
+    incident = None
+    named = needs.incident
+    if needs.alert_incident_for_update and alert is not None:
+        named = alert.incident_id
+    if named is not None:
+        found = await tx.incidents.get(named, for_update=True)
+        if found is not None:
+            rows[found.id] = found
+            incident = found
+    latest = {}
+    if needs.latest:
+        ids = [row.id for row in open_rows] + ([incident.id] if incident is not None else [])
+        latest = await tx.timeline.latest_of(ids) if ids else {}
+    log: tuple[LogLine, ...] = ()
+    if needs.log and incident is not None:
+        log = tuple(LogLine(e.at, e.actor, e.kind, e.public, e.text, e.old_value, e.new_value)
+                    for e in await tx.timeline.last(incident.id, needs.log))
+    view = View(
+        alert=alert,
+        alert_incident=alert_incident,
+        open_incidents=tuple(_facts(row, latest.get(row.id)) for row in open_rows),
+        incident=_facts(incident, latest.get(incident.id)) if incident is not None else None,
+        log=log,
+    )
+    return Loaded(view, rows)
+
+
+def _facts(row: Incident, entry: object = None) -> IncidentView:
+    """An incident as rules and replies see it, with its latest public update if known."""
+    text = None
+    at = None
+    if entry is not None:
+        at = entry.at  # type: ignore[attr-defined]
+        text = entry.text or (  # type: ignore[attr-defined]
+            f"{entry.kind} {entry.old_value or '-'} → {entry.new_value}"  # type: ignore[attr-defined]
+            if entry.new_value is not None else entry.kind  # type: ignore[attr-defined]
+        )
+    return IncidentView(
+        id=row.id, title=row.title, severity=row.severity, state=row.state, lead=row.lead,
+        manager=row.manager, opened_at=row.opened_at, latest=text, latest_at=at,
+        is_alert=row.is_alert,
+    )
+
+
+async def write(decision: Decision, loaded: Loaded, tx: Transaction, where: Where,
+                channels: Sequence[Channel], now: datetime) -> Decision:
+    """Apply the decision's changes and queue its broadcasts; the decision with its
+    placeholder ids replaced by the real ones."""
+    ids: dict[New, int] = {}
+    rows = loaded.rows
+    for change in decision.changes:
+        change = resolve(change, ids)
+        match change:
+            case OpenIncident(title, severity, opened_by, at, is_alert):
+                row = await tx.incidents.open(title=title, severity=severity,
+                                              opened_by=opened_by, at=at, is_alert=is_alert)
+                rows[row.id] = row
+                ids[NEW_INCIDENT] = row.id
+            case AddPost(kind, text, actor, at, incident_id):
+                post = await tx.status_posts.add(kind, text, actor, at, incident_id)
+                ids[NEW_POST] = post.id
+            case SetAlert(text, actor, at, incident_id, post_id):
+                await tx.alert.set(text, actor, at, incident_id, post_id)
+            case ClearAlert():
+                await tx.alert.clear()
+            case SetState(incident_id, state, at):
+                tx.incidents.set_state(rows[incident_id], state, at)
+            case SetField(incident_id, name, value, at):
+                row = rows[incident_id]
+                setattr(row, name, value)
+                row.updated_at = at
+            case Touch(incident_id, at):
+                rows[incident_id].updated_at = at
+            case Append(incident_id, kind, at, text, old, new, public):
+                await tx.timeline.append(incident_id, kind, where, at, text=text, old=old,
+                                         new=new, public=public)
+            case AddKudos(kind, text, actor, at):
+                await tx.kudos.add(kind, text, actor, at)
+    resolved = resolve(decision, ids)
+    queued = [queued for b in resolved.broadcasts
+              for queued in broadcast(f"post:{b.post_id}", channels, b.effects)]
+    if queued:
+        await tx.outbox.add_many([to_row(q) for q in queued], now)
+    return resolved
