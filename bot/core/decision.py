@@ -180,10 +180,11 @@ def resolve(value: T, ids: Mapping[New, int]) -> T:
     lists are looked into; anything else is returned as it is)."""
     if isinstance(value, New):
         return ids[value]  # type: ignore[return-value]
-    if isinstance(value, tuple):
-        return tuple(resolve(item, ids) for item in value)  # type: ignore[return-value]
-    if isinstance(value, list):
-        return [resolve(item, ids) for item in value]  # type: ignore[return-value]
+    if isinstance(value, tuple | list):
+        items = [resolve(item, ids) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
     if is_dataclass(value) and not isinstance(value, type):
         changed = {}
         for f in fields(value):

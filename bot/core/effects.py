@@ -105,6 +105,9 @@ def to_row(queued: Queued) -> OutboxRow:
 
 def from_row(kind: str, payload: Mapping[str, Any]) -> Effect:
     """The effect a stored row describes; ValueError for one that is not well formed."""
+    if kind not in (Notice.kind, SetTopic.kind, RestoreTopic.kind) and \
+            not kind.startswith("page."):
+        raise ValueError(f"unknown effect kind {kind!r}")
     try:
         if kind.startswith("page."):
             return Page(kind.removeprefix("page."), int(payload["incident_id"]), payload)
