@@ -120,7 +120,7 @@ def needs(command: Command) -> Needs:
         case m.StatusAlert():
             return Needs(alert_incident=True)
         case m.StatusNotice():
-            return Needs(alert_incident=True, open_incidents=True)
+            return Needs(open_incidents=True)
         case m.StatusOk():
             return Needs(alert=True, alert_incident_for_update=True)
         case m.IncidentSetState(incident_id, state, _):
@@ -375,9 +375,11 @@ def target(incident_id: int | None, view: View, usage: str,
 
 
 def _current_incident(view: View) -> IncidentView | None:
-    """The incident a `#status notice` belongs to: the alert's, else the only open one."""
-    if view.alert_incident is not None:
-        return view.alert_incident
+    """The incident a `#status notice` belongs to: the alert's (the newest open incident an
+    alert opened), else the only open one."""
+    alerts = [i for i in view.open_incidents if i.is_alert]
+    if alerts:
+        return max(alerts, key=lambda i: i.id)
     return view.open_incidents[0] if len(view.open_incidents) == 1 else None
 
 

@@ -133,7 +133,8 @@ def test_a_long_alert_is_cut_to_a_title_but_kept_whole_in_the_timeline() -> None
 
 
 @pytest.mark.parametrize(("view", "attached"), [
-    (View(alert_incident=incident(5, is_alert=True), open_incidents=(incident(4),)), 5),
+    (View(open_incidents=(incident(4), incident(5, is_alert=True))), 5),
+    (View(open_incidents=(incident(2, is_alert=True), incident(5, is_alert=True))), 5),
     (View(open_incidents=(incident(4),)), 4),
     (View(open_incidents=(incident(4), incident(6))), None),
     (View(), None),
