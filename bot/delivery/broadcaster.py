@@ -41,31 +41,33 @@ class Broadcaster:
         await transport.notice(notice.channel.name, notice.text)
 
     def stages(self, kind: str, payload: dict[str, Any]) -> bool:
-        try:
-            transport = self._transports.to(self._notice(kind, payload).channel)
-        except DeliveryRejected:
-            return False
-        return isinstance(transport, StagedNotices)
+        return self._can(StagedNotices, kind, payload)
 
     async def deliver_staged(self, kind: str, payload: dict[str, Any],
                              before_write: BeforeWrite) -> None:
-        notice = self._notice(kind, payload)
-        transport = self._transports.to(notice.channel)
-        if not isinstance(transport, StagedNotices):
-            raise DeliveryUnavailable(f"{transport.name}/{transport.network} changed")
+        notice, transport = self._with(StagedNotices, kind, payload)
         await transport.notice_staged(notice.channel.name, notice.text, before_write)
 
     def repeats_safely(self, kind: str, payload: dict[str, Any]) -> bool:
+        return self._can(KeyedNotices, kind, payload)
+
+    async def deliver_keyed(self, kind: str, payload: dict[str, Any], key: str) -> None:
+        notice, transport = self._with(KeyedNotices, kind, payload)
+        await transport.notice_keyed(notice.channel.name, notice.text, key)
+
+    def _can(self, ability: type, kind: str, payload: dict[str, Any]) -> bool:
         try:
             transport = self._transports.to(self._notice(kind, payload).channel)
         except DeliveryRejected:
             return False
-        return isinstance(transport, KeyedNotices)
+        return isinstance(transport, ability)
 
-    async def deliver_keyed(self, kind: str, payload: dict[str, Any], key: str) -> None:
+    def _with(self, ability: type, kind: str, payload: dict[str, Any]) -> tuple[Notice, Any]:
+        """The notice and its transport, which has `ability` (a protocol checked at run
+        time; `Any` because mypy takes no protocol class as a `type[T]`)."""
         notice = self._notice(kind, payload)
         transport = self._transports.to(notice.channel)
-        if not isinstance(transport, KeyedNotices):
+        if not isinstance(transport, ability):
             # Replaced since it was looked at: next time it goes the ordinary way.
             raise DeliveryUnavailable(f"{transport.name}/{transport.network} changed")
-        await transport.notice_keyed(notice.channel.name, notice.text, key)
+        return notice, transport
