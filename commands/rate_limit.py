@@ -57,11 +57,6 @@ class Allowance:
         if self.burst < 1 or not self.per_second > 0:
             raise ValueError("burst must be >= 1 and per_second > 0")
 
-    @property
-    def refill_seconds(self) -> float:
-        """How long an empty bucket takes to fill up again."""
-        return self.burst / self.per_second
-
 
 @dataclass(slots=True)
 class _Bucket:
