@@ -15,8 +15,9 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from bot.config import Config
-from bot.core.desk import Desk, Reply
+from bot.core.desk import Desk
 from bot.core.events import DeskEvent
+from bot.core.extension import Reply
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Message, Transport
 from bot.delivery.answer_queue import AnswerQueue
 from bot.delivery.outbox import OutboxWorker

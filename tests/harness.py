@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from bot.app import App
 from bot.config import Config, load_config_text
-from bot.core.desk import Reply
+from bot.core.extension import Reply
 from bot.core.ports import Identity, Message
 from bot.delivery.outbox import OutboxWorker
 from tests import secrets

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.core.desk import Applying
 from bot.core.events import DeskEvent, StateChanged
+from bot.core.extension import Applying
 from bot.paging.pager import Pager
 from bot.paging.policy import auto_page_severity, is_paged_person, may_acknowledge
 from bot.paging.rotation import local_time

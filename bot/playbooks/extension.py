@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from bot.core.desk import Applying
 from bot.core.events import AlertSet, DeskEvent, IncidentOpened
+from bot.core.extension import Applying
 from bot.playbooks import lookup
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.entry import Entry

@@ -10,9 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.core.desk import Applying, Desk
+from bot.core.desk import Desk
 from bot.core.effects import EVERYWHERE, Notice, broadcast, to_row
 from bot.core.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent
+from bot.core.extension import Applying
 from bot.core.ports import Channel, DeliveryUnavailable, Identity, Message
 from bot.delivery.outbox import OutboxWorker
 from bot.transports.console import ConsoleTransport

@@ -28,7 +28,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.core.desk import Reply
+from bot.core.extension import Reply
 from bot.core.ports import Identity, Message
 from commands.model import Role
 from storage.models import (
