@@ -45,10 +45,7 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
     rows: dict[int, Incident] = {}
     alert = None
     if needs.alert or needs.alert_incident_for_update:
-        current = await tx.alert.current()
-        if current is not None:
-            alert = AlertFacts(current.text, current.set_by, current.set_at,
-                               current.incident_id)
+        alert = await _alert(tx)
     alert_incident = None
     if needs.alert_incident:
         found = await tx.incidents.open_alert_incident()
@@ -69,6 +66,8 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
         if found is not None:
             rows[found.id] = found
             incident = found
+    if needs.alert_if_alert_incident and incident is not None and incident.is_alert:
+        alert = await _alert(tx)
     latest = {}
     if needs.latest:
         ids = [row.id for row in open_rows] + ([incident.id] if incident is not None else [])
@@ -85,6 +84,13 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
         log=log,
     )
     return Loaded(view, rows)
+
+
+async def _alert(tx: Transaction) -> AlertFacts | None:
+    current = await tx.alert.current()
+    if current is None:
+        return None
+    return AlertFacts(current.text, current.set_by, current.set_at, current.incident_id)
 
 
 def _facts(row: Incident, entry: object = None) -> IncidentView:

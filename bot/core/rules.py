@@ -82,6 +82,8 @@ class Needs:
     """The alert's own incident (`View.incident`), read for update."""
     log: int = 0
     """How many of the named incident's last timeline entries."""
+    alert_if_alert_incident: bool = False
+    """The current alert, only when the named incident is one an alert opened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,8 @@ def needs(command: Command) -> Needs:
         case m.StatusOk():
             return Needs(alert=True, alert_incident_for_update=True)
         case m.IncidentSetState(incident_id, state, _):
-            return Needs(incident=incident_id, alert=state is m.IncidentState.RESOLVED)
+            return Needs(incident=incident_id,
+                         alert_if_alert_incident=state is m.IncidentState.RESOLVED)
         case m.IncidentSetSeverity(incident_id) | m.IncidentSetLead(incident_id) | \
                 m.IncidentSetManager(incident_id):
             return Needs(incident=incident_id)

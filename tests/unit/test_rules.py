@@ -362,8 +362,8 @@ def test_needs_read_only_what_the_rule_uses() -> None:
     assert needs(m.StatusLog("x")) == Needs()
     assert needs(m.StatusAlert("x")) == Needs(alert_incident=True)
     assert needs(m.StatusOk()) == Needs(alert=True, alert_incident_for_update=True)
-    assert needs(m.IncidentSetState(3, m.IncidentState.RESOLVED)).alert
-    assert not needs(m.IncidentSetState(3, m.IncidentState.IDENTIFIED)).alert
+    assert needs(m.IncidentSetState(3, m.IncidentState.RESOLVED)).alert_if_alert_incident
+    assert not needs(m.IncidentSetState(3, m.IncidentState.IDENTIFIED)).alert_if_alert_incident
     assert needs(m.IncidentLog(3)) == Needs(incident=3, log=LOG_ENTRIES_IN_CHAT)
     assert needs(m.Note("x")) == Needs(open_incidents=True)
     assert needs(m.Note("x", 3)) == Needs(incident=3)
