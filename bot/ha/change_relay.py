@@ -148,7 +148,11 @@ class ChangeRelay:
     def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         decoded = decode(payload)
         if decoded is None:
-            log.warning("change relay: ignoring a malformed notification")
+            # An instance of another version (a rolling upgrade) describes events this one
+            # cannot read: something changed all the same, so the page is read afresh.
+            log.warning("change relay: a notification this version cannot read; "
+                        "refreshing from the database")
+            self._on_gap()
             return
         origin, event = decoded
         if origin == self._origin:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import time
 import uuid
@@ -16,7 +17,7 @@ import asyncpg
 from bot.app import App
 from bot.config import load_config_text
 from bot.core.events import AlertSet, DeskEvent
-from bot.ha.change_relay import MAX_PAYLOAD, ChangeRelay, decode, encode
+from bot.ha.change_relay import CHANNEL, MAX_PAYLOAD, ChangeRelay, decode, encode
 from bot.ha.leadership import FileLock, SoleInstance, asyncpg_dsn, leadership_for
 from bot.ha.lease import LeaderLease
 from storage.db import open_store, revisions, upgrade
@@ -282,6 +283,28 @@ async def test_changes_reach_the_other_instances_not_the_sender(pg_url: str) -> 
     finally:
         for relay in relays.values():
             await relay.stop()
+
+
+async def test_a_notification_of_another_version_asks_for_a_rebuild(pg_url: str) -> None:
+    """A rolling upgrade: an older instance's event has no `type`; the page is read afresh."""
+    dsn = asyncpg_dsn(pg_url)
+    gaps: list[int] = []
+    seen: list[DeskEvent] = []
+    relay = ChangeRelay(dsn, "b", on_remote=seen.append, on_gap=lambda: gaps.append(1))
+    await relay.start()
+    try:
+        await _wait(lambda: gaps, 5)
+        older = json.dumps({"origin": "a", "kind": "alert.set", "at": T0.isoformat(),
+                            "incident_id": 1, "data": {"text": "Gate"}})
+        sender = await asyncpg.connect(dsn)
+        try:
+            await sender.execute("SELECT pg_notify($1, $2)", CHANNEL, older)
+        finally:
+            await sender.close()
+        await _wait(lambda: len(gaps) >= 2, 5)
+        assert seen == []
+    finally:
+        await relay.stop()
 
 
 async def test_a_listener_that_reconnects_asks_for_a_rebuild(pg_url: str) -> None:
