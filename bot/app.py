@@ -19,6 +19,7 @@ from bot.core.desk import Desk
 from bot.core.events import DeskEvent
 from bot.core.extension import Reply
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Message, Transport
+from bot.core.transport_state import StoredTransportState
 from bot.delivery.answer_queue import AnswerQueue
 from bot.delivery.outbox import OutboxWorker
 from bot.ha.change_relay import ChangeRelay
@@ -186,6 +187,7 @@ class App:
             may_send=leadership.holds,
         )
         bus, self.desk, outbox = core.bus, core.desk, core.outbox
+        self._topics = core.topics
         self.outbox = outbox
         if paging is not None:
             paging.connect(outbox.wake)
@@ -325,18 +327,21 @@ class App:
         if config.console:
             # The same console every term: it owns the process's stdin.
             if self._console is None:
-                self._console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
+                self._console = ConsoleTransport(StoredTransportState(store, "console"),
+                                                 stdin=self._stdin, stdout=self._stdout)
             console = self._console
             self.transports.add(console)
         if config.matrix is not None:
             self.transports.add(MatrixTransport(
-                config.matrix, store,
+                config.matrix, StoredTransportState(store, f"matrix:{config.matrix.user_id}"),
                 on_connected=lambda t: self._transport_ready(t.name, t.network),
+                on_topic=self._topics.topic_changed,
                 store_path=crypto_store_path(config.database.url, config.matrix.store_path),
             ))
         for network in config.irc:
             self.transports.add(IrcTransport(
-                network, store, address_as=self.bot_nick,
+                network, address_as=self.bot_nick,
+                on_topic=self._topics.topic_changed,
                 on_ready=functools.partial(self._transport_ready, "irc", network.name),
                 may_write=self.leadership.holds,
             ))

@@ -28,6 +28,8 @@ class Core:
     bus: EventBus
     desk: Desk
     outbox: OutboxWorker
+    topics: TopicKeeper
+    """Also what transports report topics people set to (`TopicChanged`)."""
 
 
 def build_core(
@@ -46,14 +48,14 @@ def build_core(
     may_send: Callable[[], bool] = lambda: True,
 ) -> Core:
     """`deliverers`: beyond notices and topics (the pager's, say)."""
+    topics = TopicKeeper(store, transports, bot_nick=bot_nick)
     outbox = OutboxWorker(
         store,
-        [Broadcaster(transports), TopicKeeper(store, transports, bot_nick=bot_nick),
-         *deliverers],
+        [Broadcaster(transports), topics, *deliverers],
         clock=clock, owner=owner, may_send=may_send,
     )
     bus = EventBus()
     desk = Desk(store, bus, whitelist, transports.channels, bot_nick=bot_nick,
                 page_url=page_url, clock=clock, on_queued=outbox.wake, capture=capture,
                 extensions=extensions, rate_limit=rate_limit)
-    return Core(bus, desk, outbox)
+    return Core(bus, desk, outbox, topics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import TransportState
@@ -31,3 +32,8 @@ class TransportStateRepository:
         if row is not None:
             await self._session.delete(row)
             await self._session.flush()
+
+    async def in_scope(self, scope: str) -> dict[str, str]:
+        rows = await self._session.execute(
+            select(TransportState).where(TransportState.scope == scope))
+        return {row.key: row.value for row in rows.scalars()}

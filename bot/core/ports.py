@@ -8,7 +8,7 @@ module; it depends on nothing of ours but `commands`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -24,7 +24,11 @@ __all__ = [
     "Message",
     "MessageSink",
     "StagedNotices",
+    "StateNotSaved",
+    "TopicChanged",
+    "TopicSink",
     "Transport",
+    "TransportState",
 ]
 
 
@@ -62,6 +66,41 @@ class Channel:
 
 
 MessageSink = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChanged:
+    """Someone other than the bot changed a channel's topic (IRC `TOPIC`, Matrix
+    `m.room.topic`). The transport only reports it; what it means for the topic restored
+    after an alert is decided in one place for every transport (`TopicKeeper`)."""
+
+    channel: Channel
+    topic: str | None
+    setter: str
+
+
+TopicSink = Callable[[TopicChanged], Awaitable[None]]
+
+
+class StateNotSaved(Exception):
+    """The database would not keep a transport's state (its disk is full, it is read-only).
+    The refusal is logged once where it happened; the transport keeps running and saves
+    again next time."""
+
+
+class TransportState(Protocol):
+    """The few values a transport keeps between runs (a Matrix device and sync token, the
+    console's topic), under a scope of its own: the narrow port through which a transport
+    reaches the database, so that it never holds the store itself."""
+
+    async def load(self) -> Mapping[str, str]:
+        """Everything saved under this transport's scope."""
+        ...
+
+    async def save(self, changes: Mapping[str, str | None]) -> None:
+        """Set these keys (None: forget the key), all at once or not at all. Raises
+        `StateNotSaved` when the database refuses writes, or the store's own error."""
+        ...
 
 BeforeWrite = Callable[[], Awaitable[None]]
 """Called (and awaited) right before a notice leaves for the network."""

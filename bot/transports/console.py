@@ -17,9 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from bot.core.ports import Identity, Message, MessageSink
-from storage.models import utcnow
-from storage.unit_of_work import Store
+from bot.core.ports import Identity, Message, MessageSink, TransportState
 
 log = logging.getLogger("statusdesk.console")
 
@@ -34,14 +32,14 @@ class ConsoleTransport:
 
     def __init__(
         self,
-        store: Store,
+        state: TransportState,
         *,
         bot_nick: str = "statusdesk",
         operator: str | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
     ) -> None:
-        self._store = store
+        self._state = state
         self._bot_nick = bot_nick
         self._operator = operator or _local_user()
         self._stdin = stdin or sys.stdin
@@ -56,8 +54,7 @@ class ConsoleTransport:
         return [CHANNEL]
 
     async def start(self, sink: MessageSink) -> None:
-        async with self._store.reading() as tx:
-            self._topic = await tx.transport_state.get("console", "topic")
+        self._topic = (await self._state.load()).get("topic")
         self._reader = asyncio.create_task(self._read(sink), name="console-reader")
 
     async def stop(self) -> None:
@@ -74,8 +71,7 @@ class ConsoleTransport:
 
     async def set_topic(self, target: str, text: str) -> None:
         self._topic = text
-        async with self._store.transaction() as tx:
-            await tx.transport_state.put("console", "topic", text, utcnow())
+        await self._state.save({"topic": text})
         self._write(f"*** {self._bot_nick} changed the topic of {target} to: {text}")
 
     async def get_topic(self, target: str) -> str | None:

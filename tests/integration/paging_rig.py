@@ -14,6 +14,7 @@ from bot.config import PagingConfig
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
 from bot.core.ports import Identity, Message
+from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
 from bot.paging.assembly import Paging, providers_from
 from bot.paging.delivery import PagingProvider
@@ -75,7 +76,8 @@ async def make_rig(
 ) -> PagingRig:
     """`providers`: given, made from the transports (for chat), or from the config."""
     out = io.StringIO()
-    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    console = ConsoleTransport(StoredTransportState(store, "console"),
+                               stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()
     if providers is None:

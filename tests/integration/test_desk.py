@@ -15,6 +15,7 @@ from bot.core.effects import EVERYWHERE, Notice, broadcast, to_row
 from bot.core.events import ALERT_CLEARED, ALERT_SET, INCIDENT_OPENED, DeskEvent
 from bot.core.extension import Applying
 from bot.core.ports import Channel, DeliveryUnavailable, Identity, Message
+from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
@@ -68,7 +69,8 @@ WHITELIST = Whitelist([
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
     out = FlakyTerminal()
-    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    console = ConsoleTransport(StoredTransportState(store, "console"),
+                               stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()
     core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",

@@ -17,6 +17,7 @@ import pytest
 from bot.core.desk import Desk
 from bot.core.events import EventBus
 from bot.core.ports import Message
+from bot.core.transport_state import StoredTransportState
 from bot.incidents.export import export_json, export_markdown
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
@@ -52,7 +53,8 @@ async def incident(store: Store) -> AsyncIterator[Store]:
     read_fd, write_fd = os.pipe()
     stdin = os.fdopen(read_fd, "r")
     stdout = io.StringIO()
-    console = ConsoleTransport(store, operator="opsuser", stdin=stdin, stdout=stdout)
+    console = ConsoleTransport(StoredTransportState(store, "console"),
+                               operator="opsuser", stdin=stdin, stdout=stdout)
     transports = Transports([console])
     desk = Desk(store, EventBus(), Whitelist([]), transports.channels, bot_nick="statusdesk",
                 clock=clock)

@@ -16,6 +16,7 @@ from bot.config import TrackersConfig
 from bot.core.desk import Desk
 from bot.core.events import EventBus
 from bot.core.ports import Identity, Message
+from bot.core.transport_state import StoredTransportState
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.extension import SUGGESTED, PlaybooksExtension
 from bot.playbooks.store import PlaybookStore
@@ -71,7 +72,8 @@ async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
             "Flush the resolver caches on the executors.\n")
         states = BugStates(TrackerSet.from_config(TrackersConfig.model_validate(fakes.config)),
                            ttl=timedelta(minutes=5), request_timeout=5)
-        console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=io.StringIO())
+        console = ConsoleTransport(StoredTransportState(store, "console"),
+                                   stdin=io.StringIO(""), stdout=io.StringIO())
         desk = Desk(store, EventBus(), WHITELIST, Transports([console]).channels,
                     bot_nick="statusdesk", page_url="https://status.test", clock=Clock())
         desk.add_extension(PlaybooksExtension(PlaybookStore(directory), states, wait=0.5))

@@ -15,6 +15,7 @@ import pytest
 from bot.config import IncidentsConfig, QuietHours
 from bot.core.desk import Desk
 from bot.core.ports import Channel, Identity, Message
+from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
 from bot.incidents.reminders import (
     REMINDER_IDENTITY,
@@ -149,7 +150,8 @@ class Rig:
 
 async def make_rig(store: Store, config: IncidentsConfig, start: datetime) -> Rig:
     out = io.StringIO()
-    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    console = ConsoleTransport(StoredTransportState(store, "console"),
+                               stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock(start)
     core = build_core(store, transports, Whitelist([]), bot_nick="statusdesk", clock=clock)

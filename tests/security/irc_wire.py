@@ -176,7 +176,7 @@ async def wire_rig(tmp: Path) -> AsyncIterator[WireRig]:
     )
     store = open_store(config.database.url)
     await upgrade(store.engine)
-    transport = IrcTransport(config.irc[0], store, address_as=BOT)
+    transport = IrcTransport(config.irc[0], address_as=BOT)
     rig = WireRig(transport, server)
     logger = logging.getLogger("statusdesk.irc")
     logger.addHandler(rig._log)

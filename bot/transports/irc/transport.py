@@ -32,11 +32,14 @@ from irc.client import NickMask
 from bot.config import IrcNetwork
 from bot.core.ports import (
     BeforeWrite,
+    Channel,
     DeliveryRejected,
     DeliveryUnavailable,
     Identity,
     Message,
     MessageSink,
+    TopicChanged,
+    TopicSink,
 )
 from bot.transports.irc.caps import CapNegotiation, SaslCredentials
 from bot.transports.irc.channels import REFUSALS, ChannelState
@@ -56,9 +59,6 @@ from bot.transports.irc.liveness import Keepalive, Verdict, reconnect_delay
 from bot.transports.irc.output import OutputQueue, Write, settle
 from bot.transports.irc.roster import Roster, Sighting
 from commands.casemapping import CaseMapping
-from storage.models import utcnow
-from storage.unit_of_work import Store
-from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.irc")
 
@@ -170,10 +170,10 @@ class IrcTransport:
     def __init__(
         self,
         config: IrcNetwork,
-        store: Store,
         *,
         address_as: str = "statusdesk",
         on_ready: Callable[[], None] = lambda: None,
+        on_topic: TopicSink | None = None,
         may_write: Callable[[], bool] = lambda: True,
         ping_after: float = 45.0,
         dead_after: float = 110.0,
@@ -182,9 +182,9 @@ class IrcTransport:
     ) -> None:
         self.network = config.name
         self._config = config
-        self._store = store
         self._address_as = address_as
         self._on_ready = on_ready
+        self._topic_sink = on_topic
         self._ping_after = ping_after
         self._dead_after = dead_after
         self._reconnect_base = reconnect_base
@@ -917,22 +917,17 @@ class IrcTransport:
                 settle(waiter, None)
             return
         log.info("irc/%s: %s changed the topic of %s", self.network, setter, state.name)
-        self._spawn(self._adopt_topic(state.name, text or None, setter))
+        if self._topic_sink is not None:
+            change = TopicChanged(Channel(self.name, self.network, state.name), text or None,
+                                  setter)
+            self._spawn(self._report_topic(self._topic_sink, change))
 
-    async def _adopt_topic(self, channel: str, topic: str | None, setter: str) -> None:
-        """A topic someone set while the alert's is up is the one to restore afterwards."""
+    async def _report_topic(self, sink: TopicSink, change: TopicChanged) -> None:
         try:
-            async with self._store.transaction() as tx:
-                replaced = await tx.topics.replace(self.name, self.network, channel, topic,
-                                                   utcnow())
-        except Exception as error:
-            if write_refusal(error) is None:  # a refused write is the store's to log, once
-                log.exception("irc/%s: could not record the new topic of %s", self.network,
-                              channel)
-            return
-        if replaced:
-            log.info("irc/%s: %s set a new topic in %s during the alert; it will be the one "
-                     "restored", self.network, setter, channel)
+            await sink(change)
+        except Exception:
+            log.exception("irc/%s: could not record the new topic of %s", self.network,
+                          change.channel.name)
 
     def _on_not_operator(self, event: Any) -> None:
         channel = event.arguments[0] if event.arguments else None

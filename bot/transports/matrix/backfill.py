@@ -42,9 +42,10 @@ is more likely to do harm than good (and the ids of applied events are kept 7 da
 replay after a crash always finds the ones already applied)."""
 
 PAGE = 100
-GAP_TYPES = ["m.room.message", "m.room.encrypted", "m.room.member"]
-"""What the gap is read for: messages (commands), and membership to find the bot's own join.
-Anything else (reactions, state changes) is filtered out by the homeserver and not counted."""
+GAP_TYPES = ["m.room.message", "m.room.encrypted", "m.room.member", "m.room.topic"]
+"""What the gap is read for: messages (commands), membership to find the bot's own join, and
+topics someone set meanwhile (the one to restore after an alert). Anything else (reactions,
+other state) is filtered out by the homeserver and not counted."""
 
 
 class BackfillFailed(ConnectionError):

@@ -21,7 +21,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +44,7 @@ from nio import (
     RoomMessageText,
     RoomPreset,
     RoomResolveAliasResponse,
+    RoomTopicEvent,
     SyncError,
     SyncResponse,
     WhoamiResponse,
@@ -57,11 +58,16 @@ from nio.exceptions import (
 
 from bot.config import MatrixConfig
 from bot.core.ports import (
+    Channel,
     DeliveryRejected,
     DeliveryUnavailable,
     Identity,
     Message,
     MessageSink,
+    StateNotSaved,
+    TopicChanged,
+    TopicSink,
+    TransportState,
 )
 from bot.transports.matrix.backfill import (
     MAX_GAP_EVENTS,
@@ -77,8 +83,6 @@ from bot.transports.matrix.inbound import RecentEvents, TimelineGate, command_te
 from bot.transports.matrix.rooms import RoomDirectory
 from bot.transports.matrix.state import MatrixState
 from bot.transports.matrix.trust import apply_trust
-from storage.unit_of_work import Store
-from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.matrix")
 
@@ -93,7 +97,6 @@ MAX_REPLY_WAIT = 10.0
 ROOM_WAIT = 15.0
 STOP_DRAIN = 5.0
 JOIN_ATTEMPTS = 5
-APPLIED_EVENTS_KEPT = timedelta(days=7)
 """How long the ids of applied events are kept: a replayed sync is minutes old, not days."""
 REJOIN_INTERVAL = 300.0
 """How often rooms that could not be joined are tried again while connected."""
@@ -159,15 +162,17 @@ class MatrixTransport:
     def __init__(
         self,
         config: MatrixConfig,
-        store: Store,
+        state: TransportState,
         *,
         store_path: Path,
         on_connected: Callable[[MatrixTransport], None] | None = None,
+        on_topic: TopicSink | None = None,
     ) -> None:
         self.network = server_name(config.user_id)
         self._config = config
         self._homeserver = str(config.homeserver).rstrip("/")
-        self._state = MatrixState(store, config.user_id)
+        self._state = MatrixState(state)
+        self._on_topic = on_topic
         self._rooms = RoomDirectory(config.rooms)
         self._crypto_dir = store_path
         self._on_connected = on_connected or (lambda transport: None)
@@ -175,7 +180,8 @@ class MatrixTransport:
                           for user, devices in config.verified_devices.items()}
         self._client: AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Queue[Message | _SyncedTo | _SayInRoom] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Message | TopicChanged | _SyncedTo | _SayInRoom] = (
+            asyncio.Queue())
         self._reader: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._stopping = False
@@ -207,7 +213,6 @@ class MatrixTransport:
         self._next_batch = saved.next_batch
         self._recent = RecentEvents()
         self._direct = dict(saved.direct_rooms)
-        await self._state.forget_applied_events(APPLIED_EVENTS_KEPT)
         self._reader = asyncio.create_task(self._read(sink), name="matrix-commands")
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
         waiter = asyncio.create_task(self._first_attempt.wait())
@@ -509,7 +514,7 @@ class MatrixTransport:
         return run
 
     async def _news_of(self, client: AsyncClient, response: SyncResponse, since: str | None,
-                       catching_up: bool) -> list[Message | _SayInRoom]:
+                       catching_up: bool) -> list[Message | TopicChanged | _SayInRoom]:
         """The messages a sync brings, room by room, each room's gap back-filled first.
         Raises (BackfillFailed, a network error) when a gap cannot be read: nothing of this
         sync is taken then."""
@@ -517,7 +522,7 @@ class MatrixTransport:
         if gate is None:
             return []
         now = datetime.now(UTC)
-        by_room: list[list[tuple[int, Message]]] = []
+        by_room: list[list[tuple[int, Message | TopicChanged]]] = []
         notes: list[_SayInRoom] = []
         for room_id, info in response.rooms.join.items():
             wanted = room_id in self._direct.values() or self._rooms.is_configured(room_id)
@@ -537,14 +542,14 @@ class MatrixTransport:
                 (event, catching_up) for event, new in zip(timeline.events, admitted,
                                                            strict=True) if new]
             cut_before = gap.cut_before
-            messages: list[tuple[int, Message]] = []
+            messages: list[tuple[int, Message | TopicChanged]] = []
             for event, late in arrived:
                 if late and too_old(event, now):
                     cut_before = max(cut_before or now - MAX_LATE_AGE, now - MAX_LATE_AGE)
                     continue
-                message = self._message_of(room_id, event, late=late)
-                if message is not None:
-                    messages.append((event.server_timestamp, message))
+                item = self._item_of(room_id, event, late=late)
+                if item is not None:
+                    messages.append((event.server_timestamp, item))
             by_room.append(messages)
             if cut_before is not None:
                 notes.append(self._unread_before(room_id, cut_before))
@@ -566,8 +571,18 @@ class MatrixTransport:
             f"not read (I catch up on at most {MAX_GAP_EVENTS} messages and {hours}); "
             "repeat any command from then that still matters."))
 
-    def _message_of(self, room_id: str, event: Event, *, late: bool) -> Message | None:
-        """The message an admitted event is for the core, if it is one."""
+    def _item_of(self, room_id: str, event: Event, *, late: bool
+                 ) -> Message | TopicChanged | None:
+        """What an admitted event is for the core: a message, someone else's new topic for
+        a configured room, or nothing."""
+        if isinstance(event, RoomTopicEvent):
+            own = self._client.user_id if self._client else self._config.user_id
+            if event.sender == own or not self._rooms.is_configured(room_id):
+                return None
+            log.info("matrix: %s changed the topic of %s", event.sender,
+                     self._rooms.name_of(room_id))
+            return TopicChanged(Channel(self.name, self.network, self._rooms.name_of(room_id)),
+                                event.topic or None, event.sender)
         if isinstance(event, MegolmEvent):
             log.warning("matrix: cannot decrypt event %s from %s in %s (no key for session "
                         "%s); ask them to verify or re-share keys with device %s",
@@ -611,17 +626,23 @@ class MatrixTransport:
                     await self._state.save_next_batch(item.token)
                 elif isinstance(item, _SayInRoom):
                     await self._say(item.room_id, item.text)
+                elif isinstance(item, TopicChanged):
+                    if self._on_topic is not None:
+                        await self._on_topic(item)
                 else:
                     await sink(item)
             except Exception as error:
                 if isinstance(item, _SyncedTo):
                     # A refused write (disk full, read-only) is the store's to log, once;
                     # the token is saved with the next sync that the database takes.
-                    if write_refusal(error) is None:
+                    if not isinstance(error, StateNotSaved):
                         log.exception("matrix: saving the sync token failed")
                 elif isinstance(item, _SayInRoom):
                     log.exception("matrix: could not say in %s that messages were not read",
                                   item.room_id)
+                elif isinstance(item, TopicChanged):
+                    log.exception("matrix: could not record the new topic of %s",
+                                  item.channel.name)
                 else:
                     log.exception("matrix: handling %s from %s failed", item.event_id,
                                   item.sender)
