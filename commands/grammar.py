@@ -111,7 +111,9 @@ _NUMBER: Final = re.compile(r"[0-9]+")
 _SEV_N: Final = re.compile(r"sev([0-9]+)", re.IGNORECASE)
 _DATE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _CLOCK: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
-_IRC_NICK: Final = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}\-]*")
+IRC_NICK: Final = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}\-]*")
+"""An IRC nick (RFC 2812 letters and specials, not starting with a digit or -): the one
+definition, also used to check the configured nicks."""
 # @localpart:server[:port]. Localparts may be any printable ASCII but ':' (historical ids);
 # the server is a DNS name, an IPv4 address or a bracketed IPv6 literal.
 _MATRIX_ID: Final = re.compile(
@@ -300,7 +302,7 @@ def is_incident_id(value: object) -> bool:
 def is_nick(nick: str) -> bool:
     """True for an IRC nick (letters, digits and []\\`_^{|}-, not starting with a digit or -,
     at most MAX_NICK characters) or a Matrix user id `@local:server`."""
-    if _IRC_NICK.fullmatch(nick) is not None:
+    if IRC_NICK.fullmatch(nick) is not None:
         return len(nick) <= MAX_NICK
     return len(nick) <= _MAX_MATRIX_ID and _MATRIX_ID.fullmatch(nick) is not None
 

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from bot.core.backoff import jittered_backoff
 from bot.core.ports import BeforeWrite, DeliveryRejected, DeliveryUnavailable
 from storage.db import is_transient
 from storage.leases import FENCING_TERM, LeaseLost
@@ -89,10 +89,6 @@ def delivery_key(effect: OutboxEffect) -> str:
     return f"{effect.idempotency_key}|{effect.id}|{effect.created_at.isoformat()}"
 
 
-def backoff(attempts: int) -> float:
-    """Seconds before the next try: exponential with full jitter, capped."""
-    ceiling: float = min(MAX_BACKOFF, 2.0 ** min(attempts, 16))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 class OutboxWorker:
@@ -296,7 +292,7 @@ class OutboxWorker:
                 log.warning("not delivering %s %s (%s): this instance no longer leads",
                             effect.kind, effect.lane, effect.idempotency_key)
                 return 0
-            delay = backoff(effect.attempts + 1)
+            delay = jittered_backoff(effect.attempts + 1, cap=MAX_BACKOFF)
             if isinstance(error, DeliveryUnavailable) and error.retry_after is not None:
                 delay = max(0.0, error.retry_after)
             reason = str(error) or type(error).__name__

@@ -9,6 +9,7 @@ import random
 import pytest
 from irc.features import FeatureSet
 
+from bot.core.backoff import jittered_backoff
 from bot.transports.irc.caps import CapNegotiation, SaslCredentials, parse_caps
 from bot.transports.irc.flood import TokenBucket
 from bot.transports.irc.isupport import (
@@ -18,7 +19,7 @@ from bot.transports.irc.isupport import (
     notice_targets,
     topic_length,
 )
-from bot.transports.irc.liveness import Keepalive, Verdict, reconnect_delay
+from bot.transports.irc.liveness import Keepalive, Verdict
 
 
 class Clock:
@@ -191,7 +192,7 @@ def test_keepalive_pings_once_then_declares_dead() -> None:
 
 def test_reconnect_delay_grows_with_jitter_and_a_cap() -> None:
     rng = random.Random(7)
-    delays = [reconnect_delay(n, base=1, cap=60, rng=rng) for n in range(12)]
+    delays = [jittered_backoff(n, base=1, cap=60, rng=rng) for n in range(12)]
     for n, delay in enumerate(delays):
         ceiling = min(60, 2**n)
         assert ceiling / 2 <= delay <= ceiling

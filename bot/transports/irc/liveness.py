@@ -3,7 +3,6 @@ connecting again."""
 
 from __future__ import annotations
 
-import random
 from enum import Enum
 
 
@@ -39,14 +38,3 @@ class Keepalive:
             self._pinged_at = now
             return Verdict.PING
         return Verdict.FINE
-
-
-def reconnect_delay(failures: int, *, base: float = 1.0, cap: float = 120.0,
-                    rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: between half and all of `base * 2**failures`, capped.
-
-    The jitter keeps several bots (or networks) that lost the same server from all knocking
-    at the same instant when it comes back.
-    """
-    ceiling = min(cap, base * 2.0 ** min(failures, 32))
-    return (rng or random).uniform(ceiling / 2, ceiling)

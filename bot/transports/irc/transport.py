@@ -30,6 +30,7 @@ from typing import Any
 from irc.client import NickMask
 
 from bot.config import IrcNetwork
+from bot.core.backoff import jittered_backoff
 from bot.core.ports import (
     BeforeWrite,
     Channel,
@@ -55,7 +56,7 @@ from bot.transports.irc.isupport import (
     topic_length,
 )
 from bot.transports.irc.lines import sanitize, split_text, text_budget, truncate
-from bot.transports.irc.liveness import Keepalive, Verdict, reconnect_delay
+from bot.transports.irc.liveness import Keepalive, Verdict
 from bot.transports.irc.output import OutputQueue, Write, settle
 from bot.transports.irc.roster import Roster, Sighting
 from commands.casemapping import CaseMapping
@@ -416,7 +417,7 @@ class IrcTransport:
                 break
             if time.monotonic() - started > STABLE_AFTER:
                 failures = 0
-            delay = reconnect_delay(failures, base=self._reconnect_base, cap=self._reconnect_cap)
+            delay = jittered_backoff(failures, base=self._reconnect_base, cap=self._reconnect_cap)
             failures += 1
             log.info("irc/%s: reconnecting in %.1fs", self.network, delay)
             await asyncio.sleep(delay)
@@ -615,7 +616,7 @@ class IrcTransport:
     def _schedule_rejoin(self, state: ChannelState) -> None:
         if state.rejoin is not None:
             state.rejoin.cancel()
-        delay = reconnect_delay(state.failures, base=REJOIN_BASE, cap=REJOIN_CAP)
+        delay = jittered_backoff(state.failures, base=REJOIN_BASE, cap=REJOIN_CAP)
         state.failures += 1
         log.info("irc/%s: will try to join %s again in %.0fs", self.network, state.name, delay)
         state.rejoin = asyncio.get_running_loop().call_later(delay, self._rejoin, state)

@@ -18,7 +18,6 @@ import hashlib
 import heapq
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from nio.exceptions import (
 )
 
 from bot.config import MatrixConfig
+from bot.core.backoff import jittered_backoff
 from bot.core.ports import (
     Channel,
     DeliveryRejected,
@@ -151,9 +151,6 @@ def transaction_id(key: str) -> str:
     return "statusdesk." + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-def reconnect_delay(attempt: int) -> float:
-    ceiling = min(MAX_RECONNECT_DELAY, 2.0 ** attempt)
-    return random.uniform(ceiling / 2, ceiling)
 
 
 class MatrixTransport:
@@ -344,7 +341,7 @@ class MatrixTransport:
                     if error.response.status_code in LOST_TOKEN and self._client is not None:
                         self._client.access_token = ""
                 self._disconnected(error)
-                delay = reconnect_delay(self._attempt)
+                delay = jittered_backoff(self._attempt, cap=MAX_RECONNECT_DELAY)
                 if retry_after:
                     delay = max(delay, retry_after / 1000)
                 self._attempt += 1
