@@ -18,7 +18,14 @@ from bot.config import Config
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
 from bot.core.extension import Reply
-from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Message, Transport
+from bot.core.ports import (
+    DeliveryRejected,
+    DeliveryUnavailable,
+    Message,
+    OperatorSession,
+    Transport,
+    TransportSetup,
+)
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.answer_queue import AnswerQueue
 from bot.delivery.outbox import OutboxWorker
@@ -36,9 +43,7 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
-from bot.transports.console import ConsoleTransport
-from bot.transports.irc import IrcTransport
-from bot.transports.matrix import MatrixTransport, crypto_store_path
+from bot.transports.discovery import transport_plugins
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.connection_budget import (
@@ -130,7 +135,7 @@ class App:
         """The process is this bot alone (`statusdesk run`): it may tune the process-wide
         garbage collector (bot/observability/gc_pauses.py)."""
         self._leadership = leadership
-        self._console: ConsoleTransport | None = None
+        self._transport_plugins = transport_plugins()
         self.paging: Paging | None = None
         self.bot_nick = "statusdesk"
         self.chat_started = asyncio.Event()
@@ -319,36 +324,31 @@ class App:
             await task
         return False
 
-    def _build_transports(self, store: Store) -> ConsoleTransport | None:
-        """This term's chat connections, fresh each time this instance becomes leader."""
+    def _build_transports(self, store: Store) -> OperatorSession | None:
+        """This term's chat connections, fresh each time this instance becomes leader (but
+        for the console, which owns the process's stdin); the operator's session, if any."""
         config = self.config
         self.transports.clear()
-        console: ConsoleTransport | None = None
-        if config.console:
-            # The same console every term: it owns the process's stdin.
-            if self._console is None:
-                self._console = ConsoleTransport(StoredTransportState(store, "console"),
-                                                 stdin=self._stdin, stdout=self._stdout)
-            console = self._console
-            self.transports.add(console)
-        if config.matrix is not None:
-            self.transports.add(MatrixTransport(
-                config.matrix, StoredTransportState(store, f"matrix:{config.matrix.user_id}"),
-                on_connected=lambda t: self._transport_ready(t.name, t.network),
-                on_topic=self._topics.topic_changed,
-                store_path=crypto_store_path(config.database.url, config.matrix.store_path),
-            ))
-        for network in config.irc:
-            self.transports.add(IrcTransport(
-                network, address_as=self.bot_nick,
-                on_topic=self._topics.topic_changed,
-                on_ready=functools.partial(self._transport_ready, "irc", network.name),
-                may_write=self.leadership.holds,
-            ))
+        setup = TransportSetup(
+            bot_nick=self.bot_nick,
+            database_url=config.database.url,
+            state=lambda scope: StoredTransportState(store, scope),
+            on_topic=self._topics.topic_changed,
+            on_ready=self._transport_ready,
+            may_write=self.leadership.holds,
+            stdin=self._stdin,
+            stdout=self._stdout,
+        )
+        session: OperatorSession | None = None
+        for plugin in self._transport_plugins:
+            for transport in plugin.build(getattr(config, plugin.key, plugin.default), setup):
+                self.transports.add(transport)
+                if isinstance(transport, OperatorSession):
+                    session = transport
         if not self.transports:
             log.warning("no chat transport is running (set console: true to try the bot "
                         "from this terminal); serving the status page only")
-        return console
+        return session
 
     async def _lead(self, store: Store, outbox: OutboxWorker) -> None:
         """One term as leader: the chat side runs until a stop or the loss of leadership."""

@@ -8,10 +8,11 @@ module; it depends on nothing of ours but `commands`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TextIO, runtime_checkable
 
 from commands.auth import Identity
 
@@ -23,11 +24,14 @@ __all__ = [
     "KeyedNotices",
     "Message",
     "MessageSink",
+    "OperatorSession",
     "StagedNotices",
     "StateNotSaved",
     "TopicChanged",
     "TopicSink",
     "Transport",
+    "TransportPlugin",
+    "TransportSetup",
     "TransportState",
 ]
 
@@ -181,4 +185,51 @@ class StagedNotices(Protocol):
         """Like `notice`; `before_write` is awaited right before the first line is written
         (if it raises, nothing is written and the error is raised here). Returns once the
         network has confirmed the notice."""
+        ...
+
+
+@runtime_checkable
+class OperatorSession(Protocol):
+    """A transport that is a person's session with the process (the console): when they end
+    it (Ctrl-D), the process stops."""
+
+    closed: asyncio.Event
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSetup:
+    """What the process hands a transport plug-in to build this term's connections."""
+
+    bot_nick: str
+    """What people address the bot by."""
+    database_url: str
+    """For a transport that keeps files beside the database (Matrix's encryption keys)."""
+    state: Callable[[str], TransportState]
+    """The `TransportState` for a scope of the plug-in's choosing (one per account)."""
+    on_topic: TopicSink
+    """Where to report a topic someone else set."""
+    on_ready: Callable[[str, str], None]
+    """Call with (name, network) when a connection is (again) able to deliver."""
+    may_write: Callable[[], bool]
+    """False while this instance is not the leader: not one line may leave then."""
+    stdin: TextIO | None = None
+    stdout: TextIO | None = None
+
+
+class TransportPlugin(Protocol):
+    """A kind of chat transport, found through the `statusdesk.transports` entry point
+    group: it owns one top-level configuration key and its schema, and builds transports
+    from that key's validated value."""
+
+    key: ClassVar[str]
+    """Its top-level configuration key (`irc`, `matrix`, `console`, `slack`)."""
+    schema: ClassVar[Any]
+    """The type of that key's value (a pydantic model, a list of them, a bool), checked
+    with the rest of the file (`PATH: message` errors)."""
+    default: ClassVar[Any]
+    """The value when the key is absent (no transport of this kind)."""
+
+    def build(self, config: Any, setup: TransportSetup) -> Sequence[Transport]:
+        """This term's transports for `config` (none for the default). Called at every
+        term; a plug-in may hand back the same object each time (the console owns stdin)."""
         ...

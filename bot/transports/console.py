@@ -15,9 +15,16 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
-from bot.core.ports import Identity, Message, MessageSink, TransportState
+from bot.core.ports import (
+    Identity,
+    Message,
+    MessageSink,
+    Transport,
+    TransportSetup,
+    TransportState,
+)
 
 log = logging.getLogger("statusdesk.console")
 
@@ -150,3 +157,23 @@ def _local_user() -> str:
         return os.environ.get("USER") or getpass.getuser() or "operator"
     except Exception:
         return "operator"
+
+
+class ConsolePlugin:
+    """`console: true`: the terminal the process runs in. The same console serves every
+    term (it owns the process's stdin)."""
+
+    key: ClassVar[str] = "console"
+    schema: ClassVar[Any] = bool
+    default: ClassVar[Any] = False
+
+    def __init__(self) -> None:
+        self._console: ConsoleTransport | None = None
+
+    def build(self, config: bool, setup: TransportSetup) -> list[Transport]:
+        if not config:
+            return []
+        if self._console is None:
+            self._console = ConsoleTransport(setup.state("console"), stdin=setup.stdin,
+                                             stdout=setup.stdout)
+        return [self._console]

@@ -1,0 +1,26 @@
+"""The Matrix transport as a plug-in: `matrix:` is one account and its rooms."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from bot.config import MatrixConfig
+from bot.core.ports import Transport, TransportSetup
+from bot.transports.matrix.crypto_store import crypto_store_path
+from bot.transports.matrix.transport import MatrixTransport
+
+
+class MatrixPlugin:
+    key: ClassVar[str] = "matrix"
+    schema: ClassVar[Any] = MatrixConfig | None
+    default: ClassVar[Any] = None
+
+    def build(self, config: MatrixConfig | None, setup: TransportSetup) -> list[Transport]:
+        if config is None:
+            return []
+        return [MatrixTransport(
+            config, setup.state(f"matrix:{config.user_id}"),
+            on_connected=lambda transport: setup.on_ready(transport.name, transport.network),
+            on_topic=setup.on_topic,
+            store_path=crypto_store_path(setup.database_url, config.store_path),
+        )]
