@@ -4,8 +4,9 @@ side: commands go through its real desk as the console operator's would."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,24 @@ async def reply_lines(replies: Sequence[Reply]) -> list[str]:
         if reply.follow_up is not None:
             lines.extend(await reply.follow_up())
     return lines
+
+
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0,
+                     what: str = "the condition", every: float = 0.05) -> None:
+    """Wait until `condition()` (a plain or an async function) is true, looking every
+    `every` seconds; fail when it is not within `within` seconds. For the tests' waits on
+    something observable, instead of sleeping and hoping it happened meanwhile."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while True:
+        outcome = condition()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return
+        if loop.time() > end:
+            raise AssertionError(f"{what} did not hold within {within}s")
+        await asyncio.sleep(every)
 
 
 OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)
