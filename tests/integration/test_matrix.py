@@ -18,7 +18,7 @@ from bot.transports.matrix.backfill import SYNC_TIMELINE_LIMIT
 from bot.transports.matrix.transport import NO_TOPIC_POWER
 from storage.db import open_store
 from storage.models import utcnow
-from tests.harness import run_app
+from tests.harness import Running, eventually, run_app
 from tests.matrix_client import PASSWORD, MatrixUser, Seen
 from tests.matrix_scene import (
     TOPIC_INFRA,
@@ -75,9 +75,28 @@ async def test_user_not_whitelisted_is_refused(scene: Scene, sqlite_url: str,
         await mallory.say(scene.ops, "#status alert pwned")
         reply = await mallory.wait_for(scene.from_bot(scene.ops), after=mark)
         assert reply.body == f"{mallory.user_id}: you are not authorized to use #status alert"
-        await asyncio.sleep(1.0)
+        # A topic change would go out before a later notice in the same room (one lane):
+        # once Mallory sees Alice's notice, she would have seen a topic change too.
+        await scene.alice.say(scene.ops, "#status notice Checking in")
+        await mallory.wait_for(scene.from_bot(scene.ops, "NOTICE: Checking in"), after=mark)
         assert await scene.alice.topic(scene.ops) == TOPIC_OPS
         assert [s for s in mallory.seen[mark:] if s.kind == "topic"] == []
+
+
+async def outbox_pending(running: Running, count: int) -> bool:
+    """Whether the outbox holds `count` undelivered effects."""
+    async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+        return await tx.outbox.pending_count() == count
+
+
+async def outbox_tried(running: Running) -> bool:
+    """Whether the outbox has something pending and has tried each lane's first effect."""
+    async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+        pending = await tx.outbox.pending()
+    heads: dict[str, int] = {}
+    for effect in pending:
+        heads.setdefault(effect.lane, effect.attempts)
+    return bool(heads) and all(attempts > 0 for attempts in heads.values())
 
 
 async def saved_state(db_url: str, bot: str, key: str) -> str | None:
@@ -127,7 +146,10 @@ async def test_restart_mid_incident_replays_nothing_and_restores_topics(
         for room, original in ((scene.ops, TOPIC_OPS), (scene.infra, TOPIC_INFRA)):
             restored = await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
             assert restored.body == original
-        await asyncio.sleep(1.0)
+        # The answer to "ok" comes last: a replayed alert would have answered before it.
+        await alice.wait_for(scene.from_bot(
+            scene.ops, f"{alice.user_id}: Alert cleared; topics restored; incident #1 "
+            "resolved."), after=mark)
 
     for room in scene.rooms:
         assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
@@ -149,22 +171,27 @@ async def test_homeserver_restart_reconnects_and_delivers_once(
         device = (await connected(running))["device_id"]
         await asyncio.to_thread(synapse.stop)
         try:
-            for _ in range(100):
-                if not matrix_health(running)["connected"]:
-                    break
-                await asyncio.sleep(0.1)
+            await eventually(lambda: not matrix_health(running)["connected"],
+                             what="the bot noticing the homeserver is gone")
             assert matrix_health(running)["connected"] is False
             assert "error" in matrix_health(running)
             answers = await running.say(f"#status alert {text}")
             assert answers and "Alert set" in answers[0]
-            await asyncio.sleep(2.0)
+            await eventually(lambda: outbox_tried(running),
+                             what="the outbox trying each room while the homeserver is down")
         finally:
             await asyncio.to_thread(synapse.start)
         for room in scene.rooms:
             await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=90)
             await alice.wait_for(lambda s, room=room: s.room_id == room and s.kind == "topic"
                                  and s.body == text, within=30)
-        await asyncio.sleep(2.0)
+        # A second copy of the notice would go out before a later one in the same room.
+        mark = len(alice.seen)
+        await running.say("#status notice Maintenance over")
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Maintenance over"), after=mark)
+        await eventually(lambda: matrix_health(running)["connected"],
+                         what="the bot connected again")
         health = matrix_health(running)
         assert health["connected"] is True and health["device_id"] == device
     for room in scene.rooms:
@@ -206,7 +233,13 @@ async def test_without_power_over_topics_says_so_once_and_still_announces(
             await alice.say(scene.ops, "#status ok")
             for room in scene.rooms:
                 await alice.wait_for(scene.from_bot(room, "NOTICE: Second problem"))
-            await asyncio.sleep(2.0)
+            # Anything the bot would say about the topics of "Second problem" and "ok" goes
+            # out before a later notice in the same room.
+            await alice.say(scene.ops, "#status notice Topics checked")
+            for room in scene.rooms:
+                await alice.wait_for(scene.from_bot(room, "NOTICE: Topics checked"))
+            await eventually(lambda: outbox_pending(running, 0),
+                             what="the outbox settling every effect")
             async with running.app.store.reading() as tx:  # type: ignore[union-attr]
                 pending = await tx.outbox.pending_count()
         assert pending == 0
@@ -239,9 +272,11 @@ async def test_private_answers_go_to_one_reused_direct_room(
         # conversation, and the answers stay in it.
         mark = len(alice.seen)
         await alice.say(direct, "#incident 1 log")
-        await alice.wait_for(scene.from_bot(direct), after=mark)
+        answer = await alice.wait_for(scene.from_bot(direct), after=mark)
         await alice.say(scene.infra, "#incident 1 log")
-        await asyncio.sleep(1.0)
+        # Its answer, too, comes to the direct room: the same first line a second time.
+        await alice.wait_until(lambda: len([s for s in alice.seen[mark:] if scene.from_bot(
+            direct, answer.body)(s)]) >= 2)
         await alice.wait_for(scene.from_bot(direct), after=mark)
 
     async with run_app(sqlite_url, tmp_path, scene.config()) as running:
@@ -275,6 +310,9 @@ async def test_rate_limited_sends_are_retried_when_the_homeserver_says(
         for room in scene.rooms:
             for text in texts:
                 await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=60)
+        # Alice may see the last notice before the bot has recorded it as delivered.
+        await eventually(lambda: outbox_pending(running, 0),
+                         what="the outbox recording every delivery")
         async with running.app.store.reading() as tx:  # type: ignore[union-attr]
             effects = await tx.outbox.pending()
             assert effects == []
@@ -396,10 +434,8 @@ async def test_invitations_accepted_only_to_configured_rooms(
         invited = await alice.client.room_invite(closed, scene.bot)
         assert not isinstance(invited, ErrorResponse), invited
         await bot_joined(running, scene, [closed])
-        for _ in range(100):
-            if matrix_health(running)["channels"][closed_name] == "joined":
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: matrix_health(running)["channels"][closed_name] == "joined",
+                         what=f"{closed_name} joined")
         assert matrix_health(running)["channels"][closed_name] == "joined"
         members = await alice.client.joined_members(stray)
         assert scene.bot not in [m.user_id for m in members.members]
