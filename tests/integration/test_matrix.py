@@ -27,6 +27,7 @@ from tests.matrix_scene import (
     bot_joined,
     connected,
     make_scene,
+    matrix_config,
     matrix_health,
 )
 from tests.servers.synapse import SynapseServer
@@ -333,19 +334,8 @@ class EncryptedScene:
     tag: str
 
     def config(self, synapse: SynapseServer, *, trust: str = "tofu", extra: str = "") -> str:
-        return (
-            f"matrix:\n"
-            f"  homeserver: {synapse.base_url}\n"
-            f"  user_id: '{self.bot}'\n"
-            f"  password: '{PASSWORD}'\n"
-            f"  rooms: ['{self.room}']\n"
-            f"  trust: {trust}\n"
-            f"{extra}"
-            f"users:\n"
-            f"  - name: alice\n"
-            f"    roles: [status]\n"
-            f"    matrix: '{self.alice.user_id}'\n"
-        )
+        return matrix_config(synapse, self.bot, [self.room], self.alice.user_id,
+                             roles=("status",), trust=trust, extra=extra)
 
 
 @pytest.fixture
