@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from tests import secret_scan
+from tests.servers.ports import free_port
 
 Sample = TypeVar("Sample")
 
@@ -121,6 +122,17 @@ class HealthWatch(Generic[Sample]):
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
+
+
+def write_console_config(directory: Path, db_url: str, name: str = "config", extra: str = ""
+                         ) -> tuple[Path, int]:
+    """`directory/name.yaml` for a bot on the console with its page on a free port (and
+    `extra` more configuration): the file and the port."""
+    port = free_port()
+    path = directory / f"{name}.yaml"
+    path.write_text(f"database: {{url: '{db_url}'}}\nconsole: true\n"
+                    f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n" + extra)
+    return path, port
 
 
 def http_get(port: int, path: str, headers: dict[str, str] | None = None

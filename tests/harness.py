@@ -36,7 +36,7 @@ async def reply_lines(replies: Sequence[Reply]) -> list[str]:
     return lines
 
 
-async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0,
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float = 20.0,
                      what: str = "the condition", every: float = 0.05) -> None:
     """Wait until `condition()` (a plain or an async function) is true, looking every
     `every` seconds; fail when it is not within `within` seconds. For the tests' waits on

@@ -14,23 +14,18 @@ from pathlib import Path
 import asyncpg
 
 from bot.ha.leadership import asyncpg_dsn
-from tests.console_bot import Bot, http_get, role_of, wait_for_http, wait_for_role
+from tests.console_bot import (
+    Bot,
+    http_get,
+    role_of,
+    wait_for_http,
+    wait_for_role,
+    write_console_config,
+)
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
 from tests.lease_rig import irc_config, irc_joined, until
 from tests.servers.ngircd import NgircdServer
-from tests.servers.ports import free_port
-
-
-def _config(tmp_path: Path, name: str, db_url: str) -> tuple[Path, int]:
-    port = free_port()
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        f"database: {{url: '{db_url}'}}\n"
-        "console: true\n"
-        f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
-    )
-    return path, port
 
 
 class SseListener:
@@ -74,8 +69,8 @@ async def _count(db_url: str, query: str) -> int:
 async def test_the_standby_takes_over_when_the_leader_is_killed(
     pg_url: str, tmp_path: Path
 ) -> None:
-    first_config, first_port = _config(tmp_path, "first", pg_url)
-    second_config, second_port = _config(tmp_path, "second", pg_url)
+    first_config, first_port = write_console_config(tmp_path, pg_url, "first")
+    second_config, second_port = write_console_config(tmp_path, pg_url, "second")
     first = Bot(first_config, tmp_path)
     second: Bot | None = None
     sse: SseListener | None = None

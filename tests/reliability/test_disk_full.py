@@ -21,9 +21,8 @@ import pytest
 
 from bot.ha.write_probe import PROBE_SECONDS
 from commands.replies import database_unwritable
-from tests.console_bot import Bot, HealthWatch, http_get, wait_for_http
+from tests.console_bot import Bot, HealthWatch, http_get, wait_for_http, write_console_config
 from tests.figures import record
-from tests.servers.ports import free_port
 from tests.tmpfs import small_tmpfs
 
 DISK_SIZE = "600k"
@@ -72,10 +71,7 @@ def test_a_full_disk_refuses_commands_in_so_many_words_and_mends_when_space_is_f
     database = disk / "statusdesk.db"
     filler = disk / "filler"
     filler.write_bytes(b"\0" * FILLER_BYTES)
-    port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(f"database: {{url: 'sqlite+aiosqlite:///{database}'}}\nconsole: true\n"
-                      f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n")
+    config, port = write_console_config(tmp_path, f"sqlite+aiosqlite:///{database}")
     bot = Bot(config, tmp_path)
     health: HealthWatch[tuple[float, int, str]] | None = None
     try:

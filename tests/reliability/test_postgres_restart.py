@@ -22,9 +22,15 @@ import pytest
 from bot.ha.leadership import asyncpg_dsn
 from commands.replies import database_unavailable
 from tests.conftest import admin_sql, start_postgres_or_fail
-from tests.console_bot import Bot, HealthWatch, http_get, wait_for_http, wait_for_role
+from tests.console_bot import (
+    Bot,
+    HealthWatch,
+    http_get,
+    wait_for_http,
+    wait_for_role,
+    write_console_config,
+)
 from tests.figures import record
-from tests.servers.ports import free_port
 from tests.servers.postgres import PostgresServer
 
 COMMANDS = 60
@@ -81,10 +87,7 @@ def test_commands_typed_while_postgresql_restarts_are_applied_once(
     assert own_pg.halt is not None and own_pg.resume is not None
     asyncio.run(admin_sql(own_pg, "CREATE DATABASE restarts"))
     url = own_pg.url("restarts")
-    port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(f"database: {{url: '{url}'}}\nconsole: true\n"
-                      f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n")
+    config, port = write_console_config(tmp_path, url)
     bot = Bot(config, tmp_path)
     health: HealthWatch[tuple[float, float, int]] | None = None
     times: dict[str, float] = {}
