@@ -10,11 +10,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import Running
+from tests.harness import Running, run_app
 from tests.matrix_client import PASSWORD, MatrixUser, Seen
 from tests.servers.synapse import SynapseServer
 
@@ -120,6 +121,14 @@ async def bot_joined(running: Running, scene: Scene, rooms: list[str]) -> None:
         await asyncio.sleep(0.1)
     health = running.app.transports.get("matrix", "localhost").health()
     raise AssertionError(f"the bot never joined: {health}")
+
+
+async def ran_once(scene: Scene, db_url: str, tmp_path: Path) -> None:
+    """Run the bot until it is in its rooms and synced, then stop it: what is said from now
+    on is said while it is away."""
+    async with run_app(db_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        await connected(running)
 
 
 def matrix_health(running: Running) -> dict[str, Any]:
