@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from nio import ErrorResponse
+from nio import ErrorResponse, MessageDirection, RoomMessagesResponse
 from sqlalchemy import text as text_sql
 
 from bot.transports.matrix.backfill import SYNC_TIMELINE_LIMIT
@@ -98,6 +98,18 @@ async def outbox_tried(running: Running) -> bool:
     for effect in pending:
         heads.setdefault(effect.lane, effect.attempts)
     return bool(heads) and all(attempts > 0 for attempts in heads.values())
+
+
+async def nothing_after_saved_token(user: MatrixUser, db_url: str, bot: str, room: str
+                                    ) -> bool:
+    """Whether `room` has no event after the sync token the bot saved last."""
+    token = await saved_state(db_url, bot, "next_batch")
+    if token is None:
+        return False
+    response = await user.client.room_messages(room, start=token,
+                                               direction=MessageDirection.front)
+    assert isinstance(response, RoomMessagesResponse), response
+    return not response.chunk
 
 
 async def saved_state(db_url: str, bot: str, key: str) -> str | None:
@@ -448,6 +460,11 @@ async def test_encrypted_messages_in_a_back_filled_gap_are_decrypted_and_applied
         await alice.learn_device(bot, health["device_id"])
         await alice.say(room, "#status notice Sealed before")
         await alice.wait_for(decrypted_from(bot, room, "NOTICE: Sealed before"))
+        await alice.wait_for(decrypted_from(bot, room, f"{alice.user_id}: Notice sent."))
+        # The gap is what comes after the bot's saved sync token: stop the bot only once
+        # that is past its own answers, or they are in the gap too.
+        await eventually(lambda: nothing_after_saved_token(alice, sqlite_url, bot, room),
+                         what="the bot's sync token past its own answers")
 
     # While the bot is away: a command deep in the gap (beyond a sync's window), encrypted
     # like everything after it (nio rotates the room key after 100 messages on the way).
