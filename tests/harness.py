@@ -19,6 +19,8 @@ from bot.config import Config, load_config_text
 from bot.core.extension import Reply
 from bot.core.ports import Identity, Message
 from bot.delivery.outbox import OutboxWorker
+from storage.db import open_store
+from storage.unit_of_work import Store
 from tests import secrets
 from tests.servers.ports import free_port
 
@@ -34,6 +36,16 @@ async def reply_lines(replies: Sequence[Reply]) -> list[str]:
         if reply.follow_up is not None:
             lines.extend(await reply.follow_up())
     return lines
+
+
+@asynccontextmanager
+async def opened_store(db_url: str) -> AsyncIterator[Store]:
+    """A store of the test's own on `db_url` (beside the app's, if one runs), closed after."""
+    store = open_store(db_url)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float = 20.0,

@@ -16,9 +16,8 @@ from sqlalchemy import text as text_sql
 
 from bot.transports.matrix.backfill import SYNC_TIMELINE_LIMIT
 from bot.transports.matrix.transport import NO_TOPIC_POWER
-from storage.db import open_store
 from storage.models import utcnow
-from tests.harness import Running, eventually, run_app
+from tests.harness import Running, eventually, opened_store, run_app
 from tests.matrix_client import PASSWORD, MatrixUser, Seen
 from tests.matrix_scene import (
     TOPIC_INFRA,
@@ -113,21 +112,13 @@ async def nothing_after_saved_token(user: MatrixUser, db_url: str, bot: str, roo
 
 
 async def saved_state(db_url: str, bot: str, key: str) -> str | None:
-    store = open_store(db_url)
-    try:
-        async with store.reading() as tx:
-            return await tx.transport_state.get(f"matrix:{bot}", key)
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.reading() as tx:
+        return await tx.transport_state.get(f"matrix:{bot}", key)
 
 
 async def put_state(db_url: str, bot: str, key: str, value: str) -> None:
-    store = open_store(db_url)
-    try:
-        async with store.transaction() as tx:
-            await tx.transport_state.put(f"matrix:{bot}", key, value, utcnow())
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.transaction() as tx:
+        await tx.transport_state.put(f"matrix:{bot}", key, value, utcnow())
 
 
 async def test_restart_mid_incident_replays_nothing_and_restores_topics(
