@@ -14,9 +14,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from tests import secret_scan
+from tests.servers.ports import free_port
+
+Sample = TypeVar("Sample")
 
 
 class Bot:
@@ -65,6 +70,22 @@ class Bot:
                 return got
         raise AssertionError(f"never saw {wanted!r}; saw {got!r}; stderr: {self.stderr()}")
 
+    def answers(self, count: int, timeout: float, wanted: Callable[[str], bool]
+                ) -> list[tuple[float, str]]:
+        """The next `count` lines that are `wanted`, with when each came (monotonic)."""
+        got: list[tuple[float, str]] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if wanted(line):
+                got.append((time.monotonic(), line))
+        assert len(got) == count, f"{len(got)} answers of {count}: {got}; stderr: {self.stderr()}"
+        return got
+
     def stderr(self) -> str:
         self.stderr_file.seek(0)
         return self.stderr_file.read()
@@ -79,6 +100,39 @@ class Bot:
         self.process.stdin.close()
         code = self.process.wait(timeout=30)
         return code, self.stderr()
+
+
+class HealthWatch(Generic[Sample]):
+    """/healthz polled every 50 ms in a thread: what `sample(port)` made of each look, in
+    `seen`, in order."""
+
+    def __init__(self, port: int, sample: Callable[[int], Sample]) -> None:
+        self.port = port
+        self.seen: list[Sample] = []
+        self._sample = sample
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.seen.append(self._sample(self.port))
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+def write_console_config(directory: Path, db_url: str, name: str = "config", extra: str = ""
+                         ) -> tuple[Path, int]:
+    """`directory/name.yaml` for a bot on the console with its page on a free port (and
+    `extra` more configuration): the file and the port."""
+    port = free_port()
+    path = directory / f"{name}.yaml"
+    path.write_text(f"database: {{url: '{db_url}'}}\nconsole: true\n"
+                    f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n" + extra)
+    return path, port
 
 
 def http_get(port: int, path: str, headers: dict[str, str] | None = None

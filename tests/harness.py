@@ -4,8 +4,9 @@ side: commands go through its real desk as the console operator's would."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from bot.config import Config, load_config_text
 from bot.core.extension import Reply
 from bot.core.ports import Identity, Message
 from bot.delivery.outbox import OutboxWorker
+from storage.db import open_store
+from storage.unit_of_work import Store
 from tests import secrets
 from tests.servers.ports import free_port
 
@@ -33,6 +36,34 @@ async def reply_lines(replies: Sequence[Reply]) -> list[str]:
         if reply.follow_up is not None:
             lines.extend(await reply.follow_up())
     return lines
+
+
+@asynccontextmanager
+async def opened_store(db_url: str) -> AsyncIterator[Store]:
+    """A store of the test's own on `db_url` (beside the app's, if one runs), closed after."""
+    store = open_store(db_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float = 20.0,
+                     what: str = "the condition", every: float = 0.05) -> None:
+    """Wait until `condition()` (a plain or an async function) is true, looking every
+    `every` seconds; fail when it is not within `within` seconds. For the tests' waits on
+    something observable, instead of sleeping and hoping it happened meanwhile."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while True:
+        outcome = condition()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return
+        if loop.time() > end:
+            raise AssertionError(f"{what} did not hold within {within}s")
+        await asyncio.sleep(every)
 
 
 OPERATOR = Identity(transport="console", nick="op", network="console", local_operator=True)

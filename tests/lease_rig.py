@@ -106,15 +106,18 @@ class RelayThread:
 
 
 def irc_config(directory: Path, name: str, db_url: str, ngircd: NgircdServer, nick: str,
-               channels: list[str], lease: str = "5s") -> tuple[Path, int]:
+               channels: list[str], lease: str | None = "5s",
+               remind_after: str | None = "1d") -> tuple[Path, int]:
+    """A bot's configuration file on `ngircd` (Alice may use it), and its page's port.
+    `lease` and `remind_after` None: the defaults."""
     port = free_port()
     path = directory / f"{name}.yaml"
     listed = ", ".join(f"'{c}'" for c in channels)
     path.write_text(
-        f"database: {{url: '{db_url}', lease: {lease}}}\n"
+        f"database: {{url: '{db_url}'" + (f", lease: {lease}" if lease else "") + "}\n"
         f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
-        "incidents: {remind_after: 1d}\n"
-        "irc:\n"
+        + (f"incidents: {{remind_after: {remind_after}}}\n" if remind_after else "")
+        + "irc:\n"
         f"  - {{name: testnet, host: 127.0.0.1, port: {ngircd.port}, tls: false, nick: {nick},\n"
         f"     channels: [{listed}], rate: {{burst: 10, per_second: 5.0}}}}\n"
         "users:\n"

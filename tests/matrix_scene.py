@@ -10,11 +10,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import Running
+from tests.harness import Running, run_app
 from tests.matrix_client import PASSWORD, MatrixUser, Seen
 from tests.servers.synapse import SynapseServer
 
@@ -43,20 +44,8 @@ class Scene:
     def config(self, *, rooms: list[str] | None = None, trust: str = "tofu",
                extra: str = "") -> str:
         rooms = rooms if rooms is not None else [self.ops_alias, self.infra]
-        listed = ", ".join(f"'{room}'" for room in rooms)
-        return (
-            f"matrix:\n"
-            f"  homeserver: {self.synapse.base_url}\n"
-            f"  user_id: '{self.bot}'\n"
-            f"  password: '{PASSWORD}'\n"
-            f"  rooms: [{listed}]\n"
-            f"  trust: {trust}\n"
-            f"{extra}"
-            f"users:\n"
-            f"  - name: alice\n"
-            f"    roles: [status, incident, escalation]\n"
-            f"    matrix: '{self.alice.user_id}'\n"
-        )
+        return matrix_config(self.synapse, self.bot, rooms, self.alice.user_id, trust=trust,
+                             extra=extra)
 
     def from_bot(self, room_id: str, body: str | None = None, *, kind: str = "m.notice"
                  ) -> Callable[[Seen], bool]:
@@ -65,6 +54,28 @@ class Scene:
                     and (body is None or seen.body == body))
 
         return match
+
+
+def matrix_config(synapse: SynapseServer, bot: str, rooms: list[str], alice: str, *,
+                  roles: tuple[str, ...] = ("status", "incident", "escalation"),
+                  trust: str = "tofu", extra: str = "") -> str:
+    """The `matrix` section (with `extra` more keys of it) for the bot's account in `rooms`,
+    and `users` with Alice in it: the last line is Alice's, so a caller may add keys of hers.
+    """
+    listed = ", ".join(f"'{room}'" for room in rooms)
+    return (
+        f"matrix:\n"
+        f"  homeserver: {synapse.base_url}\n"
+        f"  user_id: '{bot}'\n"
+        f"  password: '{PASSWORD}'\n"
+        f"  rooms: [{listed}]\n"
+        f"  trust: {trust}\n"
+        f"{extra}"
+        f"users:\n"
+        f"  - name: alice\n"
+        f"    roles: [{', '.join(roles)}]\n"
+        f"    matrix: '{alice}'\n"
+    )
 
 
 async def make_scene(synapse: SynapseServer, *, bot_power: int = 50) -> Scene:
@@ -110,6 +121,14 @@ async def bot_joined(running: Running, scene: Scene, rooms: list[str]) -> None:
         await asyncio.sleep(0.1)
     health = running.app.transports.get("matrix", "localhost").health()
     raise AssertionError(f"the bot never joined: {health}")
+
+
+async def ran_once(scene: Scene, db_url: str, tmp_path: Path) -> None:
+    """Run the bot until it is in its rooms and synced, then stop it: what is said from now
+    on is said while it is away."""
+    async with run_app(db_url, tmp_path, scene.config()) as running:
+        await bot_joined(running, scene, scene.rooms)
+        await connected(running)
 
 
 def matrix_health(running: Running) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from commands.usage import USAGE
-from tests.console_bot import Bot, http_get, wait_for_http
+from tests.console_bot import Bot, http_get, wait_for_http, write_console_config
 from tests.servers.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,14 +35,7 @@ def statusdesk(*args: str, cwd: Path, env: dict[str, str] | None = None,
 
 @pytest.fixture
 def console_config(tmp_path: Path) -> tuple[Path, int]:
-    port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"database: {{url: 'sqlite+aiosqlite:///{tmp_path}/desk.db'}}\n"
-        "console: true\n"
-        f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
-    )
-    return config, port
+    return write_console_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db")
 
 
 @pytest.fixture

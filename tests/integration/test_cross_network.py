@@ -16,7 +16,6 @@ from bot.transports.irc import IrcTransport
 from tests.harness import API_TOKEN, Running, run_app
 from tests.irc_bot import unique
 from tests.irc_client import Line, RawClient
-from tests.matrix_client import PASSWORD
 from tests.matrix_scene import (
     TOPIC_INFRA,
     TOPIC_OPS,
@@ -42,24 +41,18 @@ class Desk:
     channel: str
     bot_nick: str
     alice_nick: str
+    store_dir: Path
+    """The bot's Matrix crypto store: named, as the default with PostgreSQL would be
+    `./statusdesk-matrix/` in the directory the tests run from."""
 
     def config(self) -> str:
-        scene = self.scene
         return (
             "irc:\n"
             f"  - {{name: {NETWORK}, host: '{self.ngircd.host}', port: {self.ngircd.port},"
             f" tls: false, nick: {self.bot_nick}, channels: ['{self.channel}'],"
             " rate: {burst: 10, per_second: 5.0}}\n"
-            "matrix:\n"
-            f"  homeserver: {scene.synapse.base_url}\n"
-            f"  user_id: '{scene.bot}'\n"
-            f"  password: '{PASSWORD}'\n"
-            f"  rooms: ['{scene.ops_alias}', '{scene.infra}']\n"
-            "users:\n"
-            "  - name: alice\n"
-            "    roles: [status, incident, escalation]\n"
-            f"    matrix: '{scene.alice.user_id}'\n"
-            f"    irc: {{nick: {self.alice_nick}}}\n"
+            + self.scene.config(extra=f"  store_path: '{self.store_dir}'\n")
+            + f"    irc: {{nick: {self.alice_nick}}}\n"
         )
 
     def irc(self, running: Running) -> IrcTransport:
@@ -97,10 +90,12 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(synapse: SynapseServer, ngircd: NgircdServer) -> AsyncIterator[Desk]:
+async def desk(synapse: SynapseServer, ngircd: NgircdServer, tmp_path: Path
+               ) -> AsyncIterator[Desk]:
     scene = await make_scene(synapse)
     try:
-        yield Desk(scene, ngircd, unique("#desk-"), unique("desk"), unique("alice"))
+        yield Desk(scene, ngircd, unique("#desk-"), unique("desk"), unique("alice"),
+                   tmp_path / "matrix-store")
     finally:
         await scene.alice.close()
         await scene.mallory.close()

@@ -9,28 +9,23 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 
 from bot.ha.leadership import asyncpg_dsn
-from tests.console_bot import Bot, http_get, role_of, wait_for_http, wait_for_role
+from tests.console_bot import (
+    Bot,
+    http_get,
+    role_of,
+    wait_for_http,
+    wait_for_role,
+    write_console_config,
+)
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
+from tests.lease_rig import irc_config, irc_joined, until
 from tests.servers.ngircd import NgircdServer
-from tests.servers.ports import free_port
-
-
-def _config(tmp_path: Path, name: str, db_url: str) -> tuple[Path, int]:
-    port = free_port()
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        f"database: {{url: '{db_url}'}}\n"
-        "console: true\n"
-        f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
-    )
-    return path, port
 
 
 class SseListener:
@@ -74,8 +69,8 @@ async def _count(db_url: str, query: str) -> int:
 async def test_the_standby_takes_over_when_the_leader_is_killed(
     pg_url: str, tmp_path: Path
 ) -> None:
-    first_config, first_port = _config(tmp_path, "first", pg_url)
-    second_config, second_port = _config(tmp_path, "second", pg_url)
+    first_config, first_port = write_console_config(tmp_path, pg_url, "first")
+    second_config, second_port = write_console_config(tmp_path, pg_url, "second")
     first = Bot(first_config, tmp_path)
     second: Bot | None = None
     sse: SseListener | None = None
@@ -126,54 +121,22 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
 # --- the same on IRC: the standby rejoins the channels ------------------------------------
 
 
-def _irc_config(tmp_path: Path, name: str, db_url: str, ngircd: NgircdServer, nick: str,
-                channels: list[str]) -> tuple[Path, int]:
-    port = free_port()
-    path = tmp_path / f"{name}.yaml"
-    listed = ", ".join(f"'{c}'" for c in channels)
-    path.write_text(
-        f"database: {{url: '{db_url}'}}\n"
-        f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
-        "irc:\n"
-        f"  - {{name: testnet, host: 127.0.0.1, port: {ngircd.port}, tls: false, nick: {nick},\n"
-        f"     channels: [{listed}], rate: {{burst: 10, per_second: 5.0}}}}\n"
-        "users:\n"
-        "  - {name: alice, roles: [status, incident], irc: {nick: alice}}\n"
-    )
-    return path, port
-
-
-def irc_joined(port: int, channels: list[str]) -> bool:
-    status, _, body = http_get(port, "/healthz")
-    irc = json.loads(body)["transports"].get("irc/testnet")
-    return bool(status == 200 and irc and irc["connected"]
-                and all(irc["channels"].get(c) == "joined" for c in channels))
-
-
-async def _until(condition: Callable[[], bool], within: float, what: str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        if condition():
-            return time.monotonic() - started
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what}: not within {within}s")
-
-
 async def test_on_irc_the_new_leader_rejoins_and_announces_once(
     pg_url: str, tmp_path: Path, ngircd: NgircdServer
 ) -> None:
     nick = unique("desk")
     channels = [unique("#fo-a-"), unique("#fo-b-")]
-    first_config, first_port = _irc_config(tmp_path, "first", pg_url, ngircd, nick, channels)
-    second_config, second_port = _irc_config(tmp_path, "second", pg_url, ngircd, nick,
-                                             channels)
+    first_config, first_port = irc_config(tmp_path, "first", pg_url, ngircd, nick, channels,
+                                          lease=None, remind_after=None)
+    second_config, second_port = irc_config(tmp_path, "second", pg_url, ngircd, nick,
+                                            channels, lease=None, remind_after=None)
     first = Bot(first_config, tmp_path)
     second: Bot | None = None
     sse: SseListener | None = None
     watcher = alice = None
     try:
         wait_for_http(first_port)
-        await _until(lambda: irc_joined(first_port, channels), 30, "first bot joined")
+        await until(lambda: irc_joined(first_port, channels), 30, "first bot joined")
         second = Bot(second_config, tmp_path)
         wait_for_http(second_port)
         assert role_of(second_port) == "standby"
@@ -192,9 +155,9 @@ async def test_on_irc_the_new_leader_rejoins_and_announces_once(
         sse.wait_for("alert.set")
 
         first.kill()
-        took = await _until(lambda: role_of(second_port) == "leader", 10, "standby leads")
-        rejoined = await _until(lambda: irc_joined(second_port, channels), 30,
-                                "new leader joined")
+        took = await until(lambda: role_of(second_port) == "leader", 10, "standby leads")
+        rejoined = await until(lambda: irc_joined(second_port, channels), 30,
+                               "new leader joined")
         print(f"new leader {took:.2f}s after the kill, in every channel "
               f"{took + rejoined:.2f}s after it")
 
@@ -210,7 +173,7 @@ async def test_on_irc_the_new_leader_rejoins_and_announces_once(
                                      and m.nick in (nick, f"{nick}_")
                                      and "Notice sent" in m.text)
         assert reply.text == "alice: Notice sent (added to incident #1)."
-        await _until(lambda: json.loads(http_get(second_port, "/healthz")[2])["transports"][
+        await until(lambda: json.loads(http_get(second_port, "/healthz")[2])["transports"][
             "irc/testnet"]["nick"] == nick, 30, "new leader has its nick back")
         sse.wait_for("status.posted")
         await asyncio.sleep(1.0)  # anything sent twice would have arrived by now

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from nio import ErrorResponse
+from nio import ErrorResponse, MessageDirection, RoomMessagesResponse
 from sqlalchemy import text as text_sql
 
 from bot.transports.matrix.backfill import SYNC_TIMELINE_LIMIT
 from bot.transports.matrix.transport import NO_TOPIC_POWER
-from storage.db import open_store
 from storage.models import utcnow
-from tests.harness import run_app
+from tests.harness import Running, eventually, opened_store, run_app
 from tests.matrix_client import PASSWORD, MatrixUser, Seen
 from tests.matrix_scene import (
     TOPIC_INFRA,
@@ -27,6 +26,7 @@ from tests.matrix_scene import (
     bot_joined,
     connected,
     make_scene,
+    matrix_config,
     matrix_health,
 )
 from tests.servers.synapse import SynapseServer
@@ -75,27 +75,50 @@ async def test_user_not_whitelisted_is_refused(scene: Scene, sqlite_url: str,
         await mallory.say(scene.ops, "#status alert pwned")
         reply = await mallory.wait_for(scene.from_bot(scene.ops), after=mark)
         assert reply.body == f"{mallory.user_id}: you are not authorized to use #status alert"
-        await asyncio.sleep(1.0)
+        # A topic change would go out before a later notice in the same room (one lane):
+        # once Mallory sees Alice's notice, she would have seen a topic change too.
+        await scene.alice.say(scene.ops, "#status notice Checking in")
+        await mallory.wait_for(scene.from_bot(scene.ops, "NOTICE: Checking in"), after=mark)
         assert await scene.alice.topic(scene.ops) == TOPIC_OPS
         assert [s for s in mallory.seen[mark:] if s.kind == "topic"] == []
 
 
+async def outbox_pending(running: Running, count: int) -> bool:
+    """Whether the outbox holds `count` undelivered effects."""
+    async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+        return await tx.outbox.pending_count() == count
+
+
+async def outbox_tried(running: Running) -> bool:
+    """Whether the outbox has something pending and has tried each lane's first effect."""
+    async with running.app.store.reading() as tx:  # type: ignore[union-attr]
+        pending = await tx.outbox.pending()
+    heads: dict[str, int] = {}
+    for effect in pending:
+        heads.setdefault(effect.lane, effect.attempts)
+    return bool(heads) and all(attempts > 0 for attempts in heads.values())
+
+
+async def nothing_after_saved_token(user: MatrixUser, db_url: str, bot: str, room: str
+                                    ) -> bool:
+    """Whether `room` has no event after the sync token the bot saved last."""
+    token = await saved_state(db_url, bot, "next_batch")
+    if token is None:
+        return False
+    response = await user.client.room_messages(room, start=token,
+                                               direction=MessageDirection.front)
+    assert isinstance(response, RoomMessagesResponse), response
+    return not response.chunk
+
+
 async def saved_state(db_url: str, bot: str, key: str) -> str | None:
-    store = open_store(db_url)
-    try:
-        async with store.reading() as tx:
-            return await tx.transport_state.get(f"matrix:{bot}", key)
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.reading() as tx:
+        return await tx.transport_state.get(f"matrix:{bot}", key)
 
 
 async def put_state(db_url: str, bot: str, key: str, value: str) -> None:
-    store = open_store(db_url)
-    try:
-        async with store.transaction() as tx:
-            await tx.transport_state.put(f"matrix:{bot}", key, value, utcnow())
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.transaction() as tx:
+        await tx.transport_state.put(f"matrix:{bot}", key, value, utcnow())
 
 
 async def test_restart_mid_incident_replays_nothing_and_restores_topics(
@@ -127,7 +150,10 @@ async def test_restart_mid_incident_replays_nothing_and_restores_topics(
         for room, original in ((scene.ops, TOPIC_OPS), (scene.infra, TOPIC_INFRA)):
             restored = await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
             assert restored.body == original
-        await asyncio.sleep(1.0)
+        # The answer to "ok" comes last: a replayed alert would have answered before it.
+        await alice.wait_for(scene.from_bot(
+            scene.ops, f"{alice.user_id}: Alert cleared; topics restored; incident #1 "
+            "resolved."), after=mark)
 
     for room in scene.rooms:
         assert [s.body for s in alice.messages(room, "m.notice", scene.bot)
@@ -149,22 +175,27 @@ async def test_homeserver_restart_reconnects_and_delivers_once(
         device = (await connected(running))["device_id"]
         await asyncio.to_thread(synapse.stop)
         try:
-            for _ in range(100):
-                if not matrix_health(running)["connected"]:
-                    break
-                await asyncio.sleep(0.1)
+            await eventually(lambda: not matrix_health(running)["connected"],
+                             what="the bot noticing the homeserver is gone")
             assert matrix_health(running)["connected"] is False
             assert "error" in matrix_health(running)
             answers = await running.say(f"#status alert {text}")
             assert answers and "Alert set" in answers[0]
-            await asyncio.sleep(2.0)
+            await eventually(lambda: outbox_tried(running),
+                             what="the outbox trying each room while the homeserver is down")
         finally:
             await asyncio.to_thread(synapse.start)
         for room in scene.rooms:
             await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=90)
             await alice.wait_for(lambda s, room=room: s.room_id == room and s.kind == "topic"
                                  and s.body == text, within=30)
-        await asyncio.sleep(2.0)
+        # A second copy of the notice would go out before a later one in the same room.
+        mark = len(alice.seen)
+        await running.say("#status notice Maintenance over")
+        for room in scene.rooms:
+            await alice.wait_for(scene.from_bot(room, "NOTICE: Maintenance over"), after=mark)
+        await eventually(lambda: matrix_health(running)["connected"],
+                         what="the bot connected again")
         health = matrix_health(running)
         assert health["connected"] is True and health["device_id"] == device
     for room in scene.rooms:
@@ -206,7 +237,13 @@ async def test_without_power_over_topics_says_so_once_and_still_announces(
             await alice.say(scene.ops, "#status ok")
             for room in scene.rooms:
                 await alice.wait_for(scene.from_bot(room, "NOTICE: Second problem"))
-            await asyncio.sleep(2.0)
+            # Anything the bot would say about the topics of "Second problem" and "ok" goes
+            # out before a later notice in the same room.
+            await alice.say(scene.ops, "#status notice Topics checked")
+            for room in scene.rooms:
+                await alice.wait_for(scene.from_bot(room, "NOTICE: Topics checked"))
+            await eventually(lambda: outbox_pending(running, 0),
+                             what="the outbox settling every effect")
             async with running.app.store.reading() as tx:  # type: ignore[union-attr]
                 pending = await tx.outbox.pending_count()
         assert pending == 0
@@ -239,9 +276,11 @@ async def test_private_answers_go_to_one_reused_direct_room(
         # conversation, and the answers stay in it.
         mark = len(alice.seen)
         await alice.say(direct, "#incident 1 log")
-        await alice.wait_for(scene.from_bot(direct), after=mark)
+        answer = await alice.wait_for(scene.from_bot(direct), after=mark)
         await alice.say(scene.infra, "#incident 1 log")
-        await asyncio.sleep(1.0)
+        # Its answer, too, comes to the direct room: the same first line a second time.
+        await alice.wait_until(lambda: len([s for s in alice.seen[mark:] if scene.from_bot(
+            direct, answer.body)(s)]) >= 2)
         await alice.wait_for(scene.from_bot(direct), after=mark)
 
     async with run_app(sqlite_url, tmp_path, scene.config()) as running:
@@ -275,6 +314,9 @@ async def test_rate_limited_sends_are_retried_when_the_homeserver_says(
         for room in scene.rooms:
             for text in texts:
                 await alice.wait_for(scene.from_bot(room, f"NOTICE: {text}"), within=60)
+        # Alice may see the last notice before the bot has recorded it as delivered.
+        await eventually(lambda: outbox_pending(running, 0),
+                         what="the outbox recording every delivery")
         async with running.app.store.reading() as tx:  # type: ignore[union-attr]
             effects = await tx.outbox.pending()
             assert effects == []
@@ -295,19 +337,8 @@ class EncryptedScene:
     tag: str
 
     def config(self, synapse: SynapseServer, *, trust: str = "tofu", extra: str = "") -> str:
-        return (
-            f"matrix:\n"
-            f"  homeserver: {synapse.base_url}\n"
-            f"  user_id: '{self.bot}'\n"
-            f"  password: '{PASSWORD}'\n"
-            f"  rooms: ['{self.room}']\n"
-            f"  trust: {trust}\n"
-            f"{extra}"
-            f"users:\n"
-            f"  - name: alice\n"
-            f"    roles: [status]\n"
-            f"    matrix: '{self.alice.user_id}'\n"
-        )
+        return matrix_config(synapse, self.bot, [self.room], self.alice.user_id,
+                             roles=("status",), trust=trust, extra=extra)
 
 
 @pytest.fixture
@@ -396,10 +427,8 @@ async def test_invitations_accepted_only_to_configured_rooms(
         invited = await alice.client.room_invite(closed, scene.bot)
         assert not isinstance(invited, ErrorResponse), invited
         await bot_joined(running, scene, [closed])
-        for _ in range(100):
-            if matrix_health(running)["channels"][closed_name] == "joined":
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: matrix_health(running)["channels"][closed_name] == "joined",
+                         what=f"{closed_name} joined")
         assert matrix_health(running)["channels"][closed_name] == "joined"
         members = await alice.client.joined_members(stray)
         assert scene.bot not in [m.user_id for m in members.members]
@@ -422,6 +451,11 @@ async def test_encrypted_messages_in_a_back_filled_gap_are_decrypted_and_applied
         await alice.learn_device(bot, health["device_id"])
         await alice.say(room, "#status notice Sealed before")
         await alice.wait_for(decrypted_from(bot, room, "NOTICE: Sealed before"))
+        await alice.wait_for(decrypted_from(bot, room, f"{alice.user_id}: Notice sent."))
+        # The gap is what comes after the bot's saved sync token: stop the bot only once
+        # that is past its own answers, or they are in the gap too.
+        await eventually(lambda: nothing_after_saved_token(alice, sqlite_url, bot, room),
+                         what="the bot's sync token past its own answers")
 
     # While the bot is away: a command deep in the gap (beyond a sync's window), encrypted
     # like everything after it (nio rotates the room key after 100 messages on the way).

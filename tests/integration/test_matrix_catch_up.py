@@ -15,33 +15,24 @@ from urllib.parse import quote
 import pytest
 
 from bot.transports.matrix.backfill import SYNC_TIMELINE_LIMIT
-from storage.db import open_store
 from tests.figures import record
-from tests.harness import run_app
+from tests.harness import opened_store, run_app
 from tests.matrix_client import MatrixUser
-from tests.matrix_scene import TOPIC_INFRA, TOPIC_OPS, Scene, bot_joined, connected
+from tests.matrix_scene import TOPIC_INFRA, TOPIC_OPS, Scene, bot_joined, connected, ran_once
 
 LATE = re.compile(r" \(posted \d{4}-\d\d-\d\d \d\d:\d\d UTC while I was away; handled now\)$")
 
 
 async def audit_rows(db_url: str) -> list[tuple[str, str, str]]:
     """(command, text, outcome) of every audit row, oldest first."""
-    store = open_store(db_url)
-    try:
-        async with store.reading() as tx:
-            rows = await tx.audit.recent(1000)
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.reading() as tx:
+        rows = await tx.audit.recent(1000)
     return [(row.command, row.text, row.outcome) for row in reversed(rows)]
 
 
 async def incident_titles(db_url: str) -> list[str]:
-    store = open_store(db_url)
-    try:
-        async with store.reading() as tx:
-            incidents = await tx.incidents.list_all()
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.reading() as tx:
+        incidents = await tx.incidents.list_all()
     return [incident.title for incident in sorted(incidents, key=lambda i: i.id)]
 
 
@@ -50,9 +41,7 @@ async def test_a_gap_longer_than_a_sync_is_back_filled_each_command_once_in_orde
 ) -> None:
     caplog.set_level(logging.INFO, "statusdesk.matrix")
     alice, mallory = scene.alice, scene.mallory
-    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
-        await bot_joined(running, scene, scene.rooms)
-        await connected(running)
+    await ran_once(scene, sqlite_url, tmp_path)
 
     # While the bot is away: 150 messages in the ops room (more than the 100 a sync holds,
     # so the sync that comes back is limited and the oldest 50 are in its gap), chatter

@@ -8,29 +8,18 @@ import hashlib
 import hmac
 import json
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 from bot.paging.hooks import pagerduty_signed
 from storage.db import open_store
 from tests import secrets
-from tests.harness import run_app
+from tests.console_bot import Bot, wait_for_http, write_console_config
+from tests.harness import eventually, run_app
 from tests.integration.paging_rig import BOB_KEY, CAROL_KEY
-from tests.integration.test_cli import Bot, wait_for_http
 from tests.servers.fake_pagerduty import FakePagerDuty
-from tests.servers.ports import free_port
 
 HOOK_SECRET = secrets.PAGERDUTY_HOOK_SECRET
 KEY1 = "statusdesk-incident-1-page-1-step-1"
-
-
-async def eventually(condition: Callable[[], bool], within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError("condition never became true")
-        await asyncio.sleep(0.05)
 
 
 def _paging_yaml(pagerduty: FakePagerDuty, hooks: bool = True) -> str:
@@ -138,14 +127,8 @@ async def test_sigkill_between_accepting_and_delivering_a_page(tmp_path: Path) -
     pagerduty = FakePagerDuty()
     pagerduty.hold = asyncio.Event()  # requests wait here: nothing is processed yet
     async with pagerduty:
-        port = free_port()
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            f"database: {{url: 'sqlite+aiosqlite:///{tmp_path}/desk.db'}}\n"
-            "console: true\n"
-            f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
-            + _paging_yaml(pagerduty, hooks=False)
-        )
+        config, port = write_console_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db",
+                                            extra=_paging_yaml(pagerduty, hooks=False))
         first = Bot(config, tmp_path)
         try:
             await asyncio.to_thread(wait_for_http, port)

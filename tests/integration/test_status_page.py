@@ -16,7 +16,7 @@ import feedparser
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import API_TOKEN, Running, run_app
+from tests.harness import API_TOKEN, Running, eventually, run_app
 
 PUBLIC_CACHE = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
 
@@ -163,12 +163,21 @@ async def _read_frames(response: aiohttp.ClientResponse, count: int) -> list[dic
 async def test_export_dir_holds_what_the_server_serves(running: Running) -> None:
     await running.say("#status alert Gate is broken")
     await running.settled()
-    await asyncio.sleep(0.2)
     export = running.export_dir
-    for path, name in [("/", "index.html"), ("/alert.json", "alert.json"),
-                       ("/api/v2/summary.json", "api/v2/summary.json"),
-                       ("/incidents/1", "incidents/1.html"), ("/feed.atom", "feed.atom"),
-                       ("/static/statusdesk.css", "static/statusdesk.css")]:
+    exported = [("/", "index.html"), ("/alert.json", "alert.json"),
+                ("/api/v2/summary.json", "api/v2/summary.json"),
+                ("/incidents/1", "incidents/1.html"), ("/feed.atom", "feed.atom"),
+                ("/static/statusdesk.css", "static/statusdesk.css")]
+
+    async def export_caught_up() -> bool:
+        for path, name in exported:
+            _, _, served = await running.get(path)
+            if not (export / name).is_file() or (export / name).read_bytes() != served:
+                return False
+        return True
+
+    await eventually(export_caught_up, what="the export holding what is served")
+    for path, name in exported:
         _, _, served = await running.get(path)
         assert (export / name).read_bytes() == served, name
     assert gzip.decompress((export / "index.html.gz").read_bytes()) == (
@@ -191,7 +200,12 @@ async def test_unwritable_export_dir_shows_in_health_and_the_page_still_serves(
         running.export_dir.chmod(stat.S_IRUSR | stat.S_IXUSR)
     await running.say("#status alert Disk trouble")
     await running.settled()
-    await asyncio.sleep(0.2)
+
+    async def export_failed() -> bool:
+        _, _, body = await running.get("/healthz")
+        return json.loads(body)["export"]["ok"] is False
+
+    await eventually(export_failed, what="/healthz telling of the failed export")
     _, _, body = await running.get("/alert.json")
     assert json.loads(body) == {"alert": "Disk trouble"}
     status, _, body = await running.get("/healthz")

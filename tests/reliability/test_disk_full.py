@@ -11,10 +11,8 @@ and the page keep being answered meanwhile. Freeing space mends it without a res
 from __future__ import annotations
 
 import json
-import queue
 import re
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +21,8 @@ import pytest
 
 from bot.ha.write_probe import PROBE_SECONDS
 from commands.replies import database_unwritable
-from tests.console_bot import Bot, http_get, wait_for_http
+from tests.console_bot import Bot, HealthWatch, http_get, wait_for_http, write_console_config
 from tests.figures import record
-from tests.servers.ports import free_port
 from tests.tmpfs import small_tmpfs
 
 DISK_SIZE = "600k"
@@ -39,41 +36,15 @@ REFUSED = ("<statusdesk> op: "
            + database_unwritable("#status log", "the database disk is full"))
 
 
-class HealthWatch:
-    """/healthz polled in a thread: (answered at, status, its `database`), monotonic."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.seen: list[tuple[float, int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            status, _, body = http_get(self.port, "/healthz")
-            self.seen.append((time.monotonic(), status, json.loads(body).get("database", "")))
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=15)
-
-
 def _answers(bot: Bot, count: int, timeout: float) -> list[tuple[float, str]]:
     """The next `count` lines addressed to op, with when each came (monotonic)."""
-    got: list[tuple[float, str]] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        try:
-            line = bot.lines.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        bot.seen.append(line)
-        if line.startswith("<statusdesk> op:"):
-            got.append((time.monotonic(), line))
-    assert len(got) == count, f"{len(got)} answers of {count}: {got}; stderr: {bot.stderr()}"
-    return got
+    return bot.answers(count, timeout, lambda line: line.startswith("<statusdesk> op:"))
+
+
+def _database_health(port: int) -> tuple[float, int, str]:
+    """(answered at, status, its `database`) of one look at /healthz."""
+    status, _, body = http_get(port, "/healthz")
+    return time.monotonic(), status, json.loads(body).get("database", "")
 
 
 def _health(port: int) -> tuple[int, str]:
@@ -100,15 +71,12 @@ def test_a_full_disk_refuses_commands_in_so_many_words_and_mends_when_space_is_f
     database = disk / "statusdesk.db"
     filler = disk / "filler"
     filler.write_bytes(b"\0" * FILLER_BYTES)
-    port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(f"database: {{url: 'sqlite+aiosqlite:///{database}'}}\nconsole: true\n"
-                      f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n")
+    config, port = write_console_config(tmp_path, f"sqlite+aiosqlite:///{database}")
     bot = Bot(config, tmp_path)
-    health: HealthWatch | None = None
+    health: HealthWatch[tuple[float, int, str]] | None = None
     try:
         wait_for_http(port, 60)
-        health = HealthWatch(port)
+        health = HealthWatch(port, _database_health)
         started = time.monotonic()
         for n in range(COMMANDS):
             bot.type(f"#status log {n}: {LONG_TEXT}")

@@ -6,9 +6,6 @@ counts what was dropped, by kind."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.transports.irc.transport import INCOMING_LIMIT
@@ -16,7 +13,7 @@ from tests.conftest import start_ngircd_or_fail
 from tests.figures import record
 from tests.irc_bot import running_bot, unique
 from tests.irc_client import RawClient
-from tests.reliability.test_sqlite_locked import HOLDER
+from tests.reliability.sqlite_lock import hold_lock, released
 
 HOLD_SECONDS = 4.0
 CHATTER = INCOMING_LIMIT + 500
@@ -37,18 +34,13 @@ async def test_a_full_input_queue_drops_chatter_never_commands(tmp_path: Path) -
             try:
                 await alice.join(channel)
                 await talker.join(channel)
-                holder = await asyncio.create_subprocess_exec(
-                    sys.executable, "-c", HOLDER, str(path), str(HOLD_SECONDS),
-                    stdout=subprocess.PIPE)
-                assert holder.stdout is not None
-                assert await holder.stdout.readline() == b"locked\n"
+                holder = await hold_lock(path, HOLD_SECONDS)
                 since = alice.mark()
                 await alice.say(channel, "#status log before the flood")
                 for n in range(CHATTER):
                     await talker.send(f"PRIVMSG {channel} :just chatting, line {n}")
                 await alice.say(channel, "#status log after the flood")
-                assert await holder.stdout.readline() == b"released\n"
-                await holder.wait()
+                await released(holder)
                 answers = []
                 for _ in range(2):
                     line = await alice.wait_for(

@@ -14,8 +14,8 @@ import aiohttp
 from sqlalchemy import text as text_sql
 
 from bot.transports.matrix.backfill import SYNC_TIMELINE_LIMIT
-from storage.db import open_store
 from tests.figures import record
+from tests.harness import opened_store
 from tests.matrix_scene import Scene
 from tests.reliability.crash_rig import all_joined, health
 from tests.servers.ports import free_port
@@ -47,14 +47,10 @@ class Bot:
 
 async def applied(db_url: str) -> list[str]:
     """The text of every accepted `#status notice`, in the order applied."""
-    store = open_store(db_url)
-    try:
-        async with store.reading() as tx:
-            rows = (await tx.session.execute(text_sql(
-                "SELECT text FROM audit_log WHERE outcome = 'accepted' "
-                "AND command = '#status notice' ORDER BY id"))).scalars().all()
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.reading() as tx:
+        rows = (await tx.session.execute(text_sql(
+            "SELECT text FROM audit_log WHERE outcome = 'accepted' "
+            "AND command = '#status notice' ORDER BY id"))).scalars().all()
     return [str(row) for row in rows]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +22,15 @@ import pytest
 from bot.ha.leadership import asyncpg_dsn
 from commands.replies import database_unavailable
 from tests.conftest import admin_sql, start_postgres_or_fail
-from tests.console_bot import Bot, http_get, wait_for_http, wait_for_role
+from tests.console_bot import (
+    Bot,
+    HealthWatch,
+    http_get,
+    wait_for_http,
+    wait_for_role,
+    write_console_config,
+)
 from tests.figures import record
-from tests.servers.ports import free_port
 from tests.servers.postgres import PostgresServer
 
 COMMANDS = 60
@@ -60,45 +65,20 @@ async def _posts(url: str) -> dict[str, int]:
         await connection.close()
 
 
-class HealthWatch:
-    """/healthz polled every 50 ms in a thread: (asked at, answered at, status), monotonic."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.seen: list[tuple[float, float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            asked = time.monotonic()
-            try:
-                status, _, _ = http_get(self.port, "/healthz")
-            except OSError:
-                status = 0
-            self.seen.append((asked, time.monotonic(), status))
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=15)
+def _status_health(port: int) -> tuple[float, float, int]:
+    """(asked at, answered at, status) of one look at /healthz; status 0: no answer."""
+    asked = time.monotonic()
+    try:
+        status, _, _ = http_get(port, "/healthz")
+    except OSError:
+        status = 0
+    return asked, time.monotonic(), status
 
 
 def _replies(bot: Bot, count: int, timeout: float) -> list[str]:
     """The next `count` answers to `#status log` on the bot's stdout."""
-    got: list[str] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        try:
-            line = bot.lines.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        bot.seen.append(line)
-        if line in (APPLIED, REFUSED) or "op:" in line:
-            got.append(line)
-    assert len(got) == count, f"{len(got)} answers of {count}: {got}; stderr: {bot.stderr()}"
-    return got
+    return [line for _, line in bot.answers(
+        count, timeout, lambda line: line in (APPLIED, REFUSED) or "op:" in line)]
 
 
 def test_commands_typed_while_postgresql_restarts_are_applied_once(
@@ -107,17 +87,14 @@ def test_commands_typed_while_postgresql_restarts_are_applied_once(
     assert own_pg.halt is not None and own_pg.resume is not None
     asyncio.run(admin_sql(own_pg, "CREATE DATABASE restarts"))
     url = own_pg.url("restarts")
-    port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(f"database: {{url: '{url}'}}\nconsole: true\n"
-                      f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n")
+    config, port = write_console_config(tmp_path, url)
     bot = Bot(config, tmp_path)
-    health: HealthWatch | None = None
+    health: HealthWatch[tuple[float, float, int]] | None = None
     times: dict[str, float] = {}
     try:
         wait_for_http(port, 60)
         wait_for_role(port, "leader", 60)
-        health = HealthWatch(port)
+        health = HealthWatch(port, _status_health)
 
         def restart() -> None:
             assert own_pg.halt is not None and own_pg.resume is not None

@@ -22,9 +22,8 @@ import asyncpg
 from bot.ha.leadership import asyncpg_dsn
 from commands.replies import database_unwritable
 from tests.conftest import admin_sql
-from tests.console_bot import Bot, http_get, wait_for_http
+from tests.console_bot import Bot, http_get, wait_for_http, write_console_config
 from tests.figures import record
-from tests.servers.ports import free_port
 from tests.servers.postgres import PostgresServer
 
 APPLIED = "op: Logged on the status page."
@@ -62,10 +61,7 @@ def test_a_read_only_database_refuses_commands_and_is_noticed_writable_again_unp
     name = f"read_only_{uuid.uuid4().hex[:8]}"
     asyncio.run(admin_sql(pg_server, f"CREATE DATABASE {name}"))
     url = pg_server.url(name)
-    port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(f"database: {{url: '{url}'}}\nconsole: true\n"
-                      f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n")
+    config, port = write_console_config(tmp_path, url)
     bot = Bot(config, tmp_path)
     try:
         wait_for_http(port, 60)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,23 +17,12 @@ from commands.replies import database_unavailable
 from storage.db import open_store
 from tests.figures import record
 from tests.harness import run_app
+from tests.reliability.sqlite_lock import hold_lock, released
 
 BUSY_TIMEOUT_MS = 500
 """The bot's busy timeout for this test (10 s in production): the lock is held well past it
 without making the test wait as long."""
 HOLD_SECONDS = 3.0
-
-HOLDER = """
-import sqlite3, sys, time
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN IMMEDIATE")
-connection.execute("CREATE TABLE IF NOT EXISTS someone_elses (x)")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-connection.execute("COMMIT")
-print("released", flush=True)
-"""
-
 
 async def test_commands_wait_out_a_writer_holding_the_lock_past_the_busy_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -46,19 +33,14 @@ async def test_commands_wait_out_a_writer_holding_the_lock_past_the_busy_timeout
     url = f"sqlite+aiosqlite:///{path}"
     async with run_app(url, tmp_path) as running:
         assert await running.say("#status notice before the lock") == ["Notice sent."]
-        holder = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", HOLDER, str(path), str(HOLD_SECONDS),
-            stdout=subprocess.PIPE)
-        assert holder.stdout is not None
-        assert await holder.stdout.readline() == b"locked\n"
+        holder = await hold_lock(path, HOLD_SECONDS)
         locked_at = time.monotonic()
         # A burst of commands while the lock is held, as several people would type them.
         commands = [running.say(f"#status log entry {n} during the lock") for n in range(5)]
         commands.insert(2, running.say("#incident open sev3 locked out"))
         answers = await asyncio.wait_for(asyncio.gather(*commands), 60)
         applied_after = time.monotonic() - locked_at
-        assert await holder.stdout.readline() == b"released\n"
-        assert await holder.wait() == 0
+        assert await released(holder) == 0
 
         assert answers[2] and answers[2][0].startswith("Opened incident #1"), answers
         assert applied_after >= HOLD_SECONDS - 0.5  # they did wait for the lock
@@ -94,14 +76,10 @@ async def test_a_lock_held_past_the_bots_patience_gets_a_clear_refusal(
     path = tmp_path / "statusdesk.db"
     url = f"sqlite+aiosqlite:///{path}"
     async with run_app(url, tmp_path) as running:
-        holder = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", HOLDER, str(path), "3", stdout=subprocess.PIPE)
-        assert holder.stdout is not None
-        assert await holder.stdout.readline() == b"locked\n"
+        holder = await hold_lock(path, 3)
         answer = await asyncio.wait_for(running.say("#status log never applied"), 30)
         assert answer == [database_unavailable("#status log")]
-        assert await holder.stdout.readline() == b"released\n"
-        assert await holder.wait() == 0
+        assert await released(holder) == 0
         # The refusal told the truth: nothing was recorded, and the bot works again.
         assert await running.say("#status log applied after the lock") == [
             "Logged on the status page."]

@@ -16,7 +16,7 @@ import pytest
 from bot.transports.matrix.backfill import MAX_GAP_EVENTS, SYNC_TIMELINE_LIMIT
 from tests.figures import record
 from tests.harness import run_app
-from tests.matrix_scene import Scene, bot_joined, connected
+from tests.matrix_scene import Scene, connected, ran_once
 
 
 @pytest.mark.soak
@@ -25,9 +25,7 @@ async def test_a_flood_while_away_is_read_only_within_the_bound(
 ) -> None:
     caplog.set_level(logging.INFO, "statusdesk.matrix")
     alice, mallory = scene.alice, scene.mallory
-    async with run_app(sqlite_url, tmp_path, scene.config()) as running:
-        await bot_joined(running, scene, scene.rooms)
-        await connected(running)
+    await ran_once(scene, sqlite_url, tmp_path)
 
     await alice.say(scene.ops, "#status notice buried under the flood")
     flood = SYNC_TIMELINE_LIMIT + MAX_GAP_EVENTS + 50
