@@ -128,8 +128,8 @@ class PageDeliverer:
         store: Store,
         announcer: Announcer,
         *,
+        bot_nick: str,
         clock: Callable[[], datetime] = utcnow,
-        bot_nick: str = "statusdesk",
     ) -> None:
         self._providers = {kind_of(p.name): p for p in providers}
         self.kinds = frozenset(self._providers)

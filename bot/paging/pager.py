@@ -50,8 +50,8 @@ class Pager:
         providers: Sequence[PagingProvider],
         announcer: Announcer,
         *,
+        bot_nick: str,
         incident_url: Callable[[int], str | None] = lambda _: None,
-        bot_nick: str = "statusdesk",
     ) -> None:
         self.config = config
         self.rotation = Rotation.from_config(config)

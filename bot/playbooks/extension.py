@@ -39,8 +39,8 @@ incident however often the alert is updated."""
 class PlaybooksExtension:
     commands: tuple[type, ...] = (m.PlaybookShow, m.PlaybookLink)
 
-    def __init__(self, store: PlaybookStore, states: BugStates, *, wait: float = CHAT_WAIT,
-                 bot_nick: str = "statusdesk") -> None:
+    def __init__(self, store: PlaybookStore, states: BugStates, *, bot_nick: str,
+                 wait: float = CHAT_WAIT) -> None:
         self._store = store
         self._states = states
         self._wait = wait

@@ -83,7 +83,7 @@ async def make_rig(
         providers = providers_from(config, http, transports)
     elif callable(providers):
         providers = providers(transports)
-    paging = Paging(config, store, transports.channels, providers,
+    paging = Paging(config, store, transports.channels, providers, bot_nick="statusdesk",
                     page_url="https://status.test", clock=clock)
     core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",
                       page_url="https://status.test", clock=clock,

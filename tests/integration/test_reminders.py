@@ -144,7 +144,8 @@ class Rig:
         return await delivered_lines(self.worker, self.out)
 
     def another_scheduler(self) -> ReminderScheduler:
-        return ReminderScheduler(self.store, self.config, clock=self.clock)
+        return ReminderScheduler(self.store, self.config, bot_nick="statusdesk",
+                                 clock=self.clock)
 
 
 async def make_rig(store: Store, config: IncidentsConfig, start: datetime) -> Rig:
@@ -155,7 +156,7 @@ async def make_rig(store: Store, config: IncidentsConfig, start: datetime) -> Ri
     core = build_core(store, transports, Whitelist([]), bot_nick="statusdesk", clock=clock)
     desk, worker = core.desk, core.outbox
     wakes: list[None] = []
-    scheduler = ReminderScheduler(store, config, clock=clock,
+    scheduler = ReminderScheduler(store, config, bot_nick="statusdesk", clock=clock,
                                   on_queued=lambda: wakes.append(None),
                                   fallback=transports.channels)
     return Rig(desk, store, worker, scheduler, out, clock, config, wakes)
@@ -377,7 +378,7 @@ async def test_an_incident_without_a_channel_goes_to_every_broadcast_channel(
         await tx.timeline.append(incident.id, "opened", Where(actor="api"), start)
     extra = Channel("irc", "oftc", "#infra")
     rig.scheduler = ReminderScheduler(
-        store, config, clock=rig.clock,
+        store, config, bot_nick="statusdesk", clock=rig.clock,
         fallback=lambda: [Channel("console", "console", "console"), extra])
     rig.clock.advance(minutes=30)
     assert await rig.check() == 1
@@ -393,7 +394,7 @@ async def test_an_incident_without_a_channel_goes_to_every_broadcast_channel(
 
 async def test_run_survives_a_failed_pass(store: Store) -> None:
     config = IncidentsConfig.model_validate({"remind_after": "30m"})
-    scheduler = ReminderScheduler(store, config)
+    scheduler = ReminderScheduler(store, config, bot_nick="statusdesk")
     calls: list[int] = []
     done = asyncio.Event()
 
