@@ -326,7 +326,8 @@ class App:
         if config.console:
             # The same console every term: it owns the process's stdin.
             if self._console is None:
-                self._console = ConsoleTransport(store, stdin=self._stdin, stdout=self._stdout)
+                self._console = ConsoleTransport(store, bot_nick=self.bot_nick,
+                                                 stdin=self._stdin, stdout=self._stdout)
             console = self._console
             self.transports.add(console)
         if config.matrix is not None:

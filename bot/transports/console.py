@@ -36,7 +36,7 @@ class ConsoleTransport:
         self,
         store: Store,
         *,
-        bot_nick: str = "statusdesk",
+        bot_nick: str,
         operator: str | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,

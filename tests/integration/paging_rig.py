@@ -75,7 +75,7 @@ async def make_rig(
 ) -> PagingRig:
     """`providers`: given, made from the transports (for chat), or from the config."""
     out = io.StringIO()
-    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    console = ConsoleTransport(store, bot_nick="statusdesk", stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()
     if providers is None:

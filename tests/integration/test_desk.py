@@ -68,7 +68,7 @@ WHITELIST = Whitelist([
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
     out = FlakyTerminal()
-    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    console = ConsoleTransport(store, bot_nick="statusdesk", stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()
     core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",

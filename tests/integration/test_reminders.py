@@ -150,7 +150,7 @@ class Rig:
 
 async def make_rig(store: Store, config: IncidentsConfig, start: datetime) -> Rig:
     out = io.StringIO()
-    console = ConsoleTransport(store, stdin=io.StringIO(""), stdout=out)
+    console = ConsoleTransport(store, bot_nick="statusdesk", stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock(start)
     core = build_core(store, transports, Whitelist([]), bot_nick="statusdesk", clock=clock)

@@ -172,7 +172,7 @@ class IrcTransport:
         config: IrcNetwork,
         store: Store,
         *,
-        address_as: str = "statusdesk",
+        address_as: str,
         on_ready: Callable[[], None] = lambda: None,
         may_write: Callable[[], bool] = lambda: True,
         ping_after: float = 45.0,
