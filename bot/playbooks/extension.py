@@ -8,7 +8,6 @@ as unknown (the answer then lands in the cache for the next question).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from bot.core.events import AlertSet, DeskEvent, IncidentOpened
@@ -18,8 +17,8 @@ from bot.playbooks.bug_states import BugStates
 from bot.playbooks.entry import Entry
 from bot.playbooks.store import PlaybookStore
 from commands import model as m
+from commands import playbook_replies as say
 from commands.model import Command
-from commands.text import clean_text
 from storage.timeline import Where
 
 CHAT_WAIT = 5.0
@@ -29,8 +28,6 @@ unknown. Only that answer waits: the summary went out already and other commands
 MAX_BUG_LINES = 8
 MAX_SUGGESTIONS = 2
 """Entries suggested for one alert or incident at most (the best matches)."""
-
-MAX_LISTED = 12
 SUGGESTED = "playbook.suggested"
 """Timeline kind recording a suggestion (private), so an entry is suggested once per
 incident however often the alert is updated."""
@@ -74,8 +71,8 @@ class PlaybooksExtension:
         for entry in fresh:
             await ctx.tx.timeline.append(incident_id, SUGGESTED, where, ctx.now,
                                          new=entry.slug, text=entry.title, public=False)
-            ctx.out.say(_clean(f"Playbook for incident #{incident_id}: {entry.title} — "
-                               f"{entry.summary}") + self._page_suffix(ctx, entry.slug))
+            ctx.out.say(say.suggestion(incident_id, entry.title, entry.summary,
+                                       self._page_suffix(ctx, entry.slug)))
             # The page and a `#playbook` soon after will want the bugs' states.
             self._states.warm(await self._bug_urls(entry, ctx))
 
@@ -86,34 +83,30 @@ class PlaybooksExtension:
         found = lookup.find(entries.values(), topic)
         entry = found.entry
         if entry is None:
-            hint = ""
-            if found.alternatives:
-                hint = " Did you mean: " + ", ".join(e.slug for e in found.alternatives) + "?"
-            ctx.out.say(_clean(f"No playbook entry matches {topic!r}.{hint}")
-                        + self._index_suffix(ctx, entries))
+            ctx.out.say(say.no_match(topic, [e.slug for e in found.alternatives],
+                                     self._index_suffix(ctx, entries)))
             return
-        lines = [_clean(f"{entry.title}: {entry.summary}")]
-        url = self._page_url(ctx, entry.slug)
+        lines = [say.entry_head(entry.title, entry.summary)]
+        url = say.page_url(ctx.page_url, entry.slug)
         if url:
-            lines.append(f"Playbook: {url}")
+            lines.append(say.entry_page(url))
         urls = await self._bug_urls(entry, ctx)
         if not urls:
-            lines.append("No bug is linked to this entry (link one with "
-                         f"#playbook link {entry.slug} BUG-URL).")
+            lines.append(say.no_bug_linked(entry.slug))
         shown = urls[:MAX_BUG_LINES]
         after = []
         if len(urls) > MAX_BUG_LINES:
-            after.append(f"… and {len(urls) - MAX_BUG_LINES} more bugs on the page.")
+            after.append(say.more_bugs(len(urls) - MAX_BUG_LINES))
         if found.alternatives:
-            after.append("Also matching: " + ", ".join(e.slug for e in found.alternatives))
+            after.append(say.also_matching([e.slug for e in found.alternatives]))
         cached = self._states.known_now(shown)
         if cached is not None:
-            ctx.out.say(*lines, *(_clean(state.line) for state in cached), *after)
+            ctx.out.say(*lines, *(say.bug_line(state.line) for state in cached), *after)
             return
 
         async def bug_lines() -> list[str]:
             states = await self._states.get_many(shown, wait=self._wait)
-            return [*(_clean(state.line) for state in states), *after]
+            return [*(say.bug_line(state.line) for state in states), *after]
 
         self._states.warm(shown)  # asking starts now, not when the follow-up first runs
         ctx.out.say(*lines[:-1])
@@ -123,31 +116,27 @@ class PlaybooksExtension:
         entries = self._store.entries
         entry = lookup.find(entries.values(), topic).entry
         if entry is None:
-            ctx.out.say(_clean(f"No playbook entry matches {topic!r}: a bug is linked to an "
-                               "existing entry.") + self._index_suffix(ctx, entries))
+            ctx.out.say(say.link_no_match(topic, self._index_suffix(ctx, entries)))
             return
         if url in entry.bugs:
-            ctx.out.say(f"{url} is already linked to {entry.slug} (in its file).")
+            ctx.out.say(say.already_linked(url, entry.slug, in_file=True))
             return
         added = await ctx.tx.playbook_links.add(entry.slug, url, ctx.where.actor, ctx.now)
         if added is None:
-            ctx.out.say(f"{url} is already linked to {entry.slug}.")
+            ctx.out.say(say.already_linked(url, entry.slug))
             return
-        line = f"Linked {url} to the playbook entry {entry.slug} ({_clean(entry.title)})."
+        untracked = None
         if self._states.ref(url) is None:
-            host = urlsplit(url).hostname or url
-            line += (f" No tracker is configured for {host}: its state will show as unknown "
-                     "(see playbooks.trackers).")
+            untracked = urlsplit(url).hostname or url
         else:
             self._states.warm([url])
-        ctx.out.say(line)
+        ctx.out.say(say.linked(url, entry.slug, entry.title, untracked))
 
     async def _for_open_incidents(self, ctx: Applying) -> None:
         entries = self._store.entries
         incidents = await ctx.tx.incidents.list_open()
         if not incidents:
-            ctx.out.say("No incident is open. Ask #playbook TOPIC for an entry."
-                        + self._index_suffix(ctx, entries))
+            ctx.out.say(say.no_open_incident(self._index_suffix(ctx, entries)))
             return
         alert = await ctx.tx.alert.current()
         lines = []
@@ -157,15 +146,14 @@ class PlaybooksExtension:
                 text += " " + alert.text
             matches = lookup.relevant(entries.values(), text)
             if matches:
-                names = ", ".join(f"{e.slug} ({e.title})" for e in matches[:3])
-                lines.append(_clean(f"Incident #{incident.id} {incident.title}: {names}"))
+                lines.append(say.incident_entries(
+                    incident.id, incident.title, [(e.slug, e.title) for e in matches[:3]]))
         if not lines:
-            ids = ", ".join(f"#{i.id}" for i in incidents)
-            ctx.out.say(f"No playbook entry matches the open incidents ({ids})."
-                        + self._index_suffix(ctx, entries))
+            ctx.out.say(say.no_match_for_open([i.id for i in incidents],
+                                              self._index_suffix(ctx, entries)))
             return
         ctx.out.say(*lines)
-        ctx.out.say("Ask #playbook TOPIC for an entry and its bugs.")
+        ctx.out.say(say.ask_topic())
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -173,26 +161,8 @@ class PlaybooksExtension:
         linked = [link.url for link in await ctx.tx.playbook_links.of(entry.slug)]
         return list(dict.fromkeys([*entry.bugs, *linked]))
 
-    def _page_url(self, ctx: Applying, slug: str) -> str | None:
-        base = ctx.page_url
-        return f"{base}/playbooks/{slug}" if base else None
-
     def _page_suffix(self, ctx: Applying, slug: str) -> str:
-        url = self._page_url(ctx, slug)
-        return f" {url}" if url else f" (#playbook {slug})"
+        return say.page_suffix(say.page_url(ctx.page_url, slug), slug)
 
     def _index_suffix(self, ctx: Applying, entries: dict[str, Entry]) -> str:
-        if ctx.page_url:
-            return f" All entries: {ctx.page_url}/playbooks"
-        if not entries:
-            return " There are no playbook entries."
-        return " Entries: " + _listing(list(entries))
-
-
-def _listing(slugs: Sequence[str]) -> str:
-    shown = ", ".join(slugs[:MAX_LISTED])
-    return shown + (f" and {len(slugs) - MAX_LISTED} more" if len(slugs) > MAX_LISTED else "")
-
-
-def _clean(text: str) -> str:
-    return clean_text(text)
+        return say.index_suffix(ctx.page_url, list(entries))
