@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from bot.core.events import AlertSet, DeskEvent, IncidentOpened
 from bot.core.extension import Applying
-from bot.playbooks import lookup
+from bot.playbooks import lookup, rules
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.entry import Entry
 from bot.playbooks.store import PlaybookStore
@@ -25,9 +25,6 @@ CHAT_WAIT = 5.0
 """Seconds the bug lines of `#playbook TOPIC` wait for trackers before showing a state as
 unknown. Only that answer waits: the summary went out already and other commands go on."""
 
-MAX_BUG_LINES = 8
-MAX_SUGGESTIONS = 2
-"""Entries suggested for one alert or incident at most (the best matches)."""
 SUGGESTED = "playbook.suggested"
 """Timeline kind recording a suggestion (private), so an entry is suggested once per
 incident however often the alert is updated."""
@@ -64,41 +61,26 @@ class PlaybooksExtension:
         incident_id = event.incident_id
         done = {e.new_value for e in await ctx.tx.timeline.entries(incident_id,
                                                                     kinds=(SUGGESTED,))}
-        fresh = [entry for entry in matches if entry.slug not in done][:MAX_SUGGESTIONS]
         where = Where(actor=self._bot_nick, identity="statusdesk playbooks",
                       transport=ctx.where.transport, network=ctx.where.network,
                       channel=ctx.where.channel)
-        for entry in fresh:
+        for entry in rules.suggestions(matches, done):
             await ctx.tx.timeline.append(incident_id, SUGGESTED, where, ctx.now,
                                          new=entry.slug, text=entry.title, public=False)
-            ctx.out.say(say.suggestion(incident_id, entry.title, entry.summary,
-                                       self._page_suffix(ctx, entry.slug)))
+            ctx.out.say(rules.suggestion(incident_id, entry, ctx.page_url))
             # The page and a `#playbook` soon after will want the bugs' states.
             self._states.warm(await self._bug_urls(entry, ctx))
 
     # --- commands ------------------------------------------------------------------------
 
     async def _show(self, topic: str, ctx: Applying) -> None:
-        entries = self._store.entries
-        found = lookup.find(entries.values(), topic)
-        entry = found.entry
-        if entry is None:
-            ctx.out.say(say.no_match(topic, [e.slug for e in found.alternatives],
-                                     self._index_suffix(ctx, entries)))
+        found = rules.find(topic, self._store.entries, ctx.page_url)
+        if isinstance(found, rules.Answer):
+            ctx.out.say(found.reply)
             return
-        lines = [say.entry_head(entry.title, entry.summary)]
-        url = say.page_url(ctx.page_url, entry.slug)
-        if url:
-            lines.append(say.entry_page(url))
-        urls = await self._bug_urls(entry, ctx)
-        if not urls:
-            lines.append(say.no_bug_linked(entry.slug))
-        shown = urls[:MAX_BUG_LINES]
-        after = []
-        if len(urls) > MAX_BUG_LINES:
-            after.append(say.more_bugs(len(urls) - MAX_BUG_LINES))
-        if found.alternatives:
-            after.append(say.also_matching([e.slug for e in found.alternatives]))
+        answer = rules.entry_answer(found.entry, found.alternatives,
+                                    await self._bug_urls(found.entry, ctx), ctx.page_url)
+        lines, shown, after = answer.lines, answer.bugs, answer.after
         cached = self._states.known_now(shown)
         if cached is not None:
             ctx.out.say(*lines, *(say.bug_line(state.line) for state in cached), *after)
@@ -113,56 +95,35 @@ class PlaybooksExtension:
         ctx.out.say_then(lines[-1], bug_lines)
 
     async def _link(self, topic: str, url: str, ctx: Applying) -> None:
-        entries = self._store.entries
-        entry = lookup.find(entries.values(), topic).entry
-        if entry is None:
-            ctx.out.say(say.link_no_match(topic, self._index_suffix(ctx, entries)))
-            return
-        if url in entry.bugs:
-            ctx.out.say(say.already_linked(url, entry.slug, in_file=True))
+        entry = rules.link_target(topic, url, self._store.entries, ctx.page_url)
+        if isinstance(entry, rules.Answer):
+            ctx.out.say(entry.reply)
             return
         added = await ctx.tx.playbook_links.add(entry.slug, url, ctx.where.actor, ctx.now)
-        if added is None:
-            ctx.out.say(say.already_linked(url, entry.slug))
-            return
         untracked = None
-        if self._states.ref(url) is None:
-            untracked = urlsplit(url).hostname or url
-        else:
-            self._states.warm([url])
-        ctx.out.say(say.linked(url, entry.slug, entry.title, untracked))
+        if added is not None:
+            if self._states.ref(url) is None:
+                untracked = urlsplit(url).hostname or url
+            else:
+                self._states.warm([url])
+        ctx.out.say(rules.linked(url, entry, added=added is not None,
+                                 untracked_host=untracked))
 
     async def _for_open_incidents(self, ctx: Applying) -> None:
         entries = self._store.entries
         incidents = await ctx.tx.incidents.list_open()
         if not incidents:
-            ctx.out.say(say.no_open_incident(self._index_suffix(ctx, entries)))
+            ctx.out.say(rules.nothing_open(ctx.page_url, entries))
             return
         alert = await ctx.tx.alert.current()
-        lines = []
-        for incident in incidents:
-            text = incident.title
-            if alert is not None and alert.incident_id == incident.id:
-                text += " " + alert.text
-            matches = lookup.relevant(entries.values(), text)
-            if matches:
-                lines.append(say.incident_entries(
-                    incident.id, incident.title, [(e.slug, e.title) for e in matches[:3]]))
-        if not lines:
-            ctx.out.say(say.no_match_for_open([i.id for i in incidents],
-                                              self._index_suffix(ctx, entries)))
-            return
-        ctx.out.say(*lines)
-        ctx.out.say(say.ask_topic())
+        for lines in rules.for_open_incidents(
+                [(i.id, i.title) for i in incidents],
+                (alert.incident_id, alert.text) if alert is not None else None,
+                entries, ctx.page_url):
+            ctx.out.say(*lines)
 
     # --- helpers -------------------------------------------------------------------------
 
     async def _bug_urls(self, entry: Entry, ctx: Applying) -> list[str]:
         linked = [link.url for link in await ctx.tx.playbook_links.of(entry.slug)]
         return list(dict.fromkeys([*entry.bugs, *linked]))
-
-    def _page_suffix(self, ctx: Applying, slug: str) -> str:
-        return say.page_suffix(say.page_url(ctx.page_url, slug), slug)
-
-    def _index_suffix(self, ctx: Applying, entries: dict[str, Entry]) -> str:
-        return say.index_suffix(ctx.page_url, list(entries))
