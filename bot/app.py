@@ -179,7 +179,7 @@ class App:
         # one; a network where that nick was taken has its transport translate.
         bot_nick = self.bot_nick = config.irc[0].nick if config.irc else "statusdesk"
         paging = self.paging = Paging.start(config.paging, store, self.transports,
-                                            page_url=page_url_of(config))
+                                            bot_nick=bot_nick, page_url=page_url_of(config))
         core = build_core(
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
@@ -196,7 +196,8 @@ class App:
         self.outbox = outbox
         if paging is not None:
             paging.connect(outbox.wake)
-        playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store)
+        playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
+                                                                 bot_nick=bot_nick)
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
         page = config.status_page
@@ -376,7 +377,8 @@ class App:
             if write_refusal(error) is None:
                 raise
         worker = asyncio.create_task(outbox.run(), name="outbox")
-        scheduler = ReminderScheduler(store, config.incidents, on_queued=outbox.wake,
+        scheduler = ReminderScheduler(store, config.incidents, bot_nick=self.bot_nick,
+                                      on_queued=outbox.wake,
                                       fallback=self.transports.channels)
         reminders = asyncio.create_task(scheduler.run(), name="reminders")
         escalations = (asyncio.create_task(self.paging.scheduler.run(), name="escalations")

@@ -147,7 +147,7 @@ class ReminderScheduler:
         store: Store,
         config: IncidentsConfig,
         *,
-        bot_nick: str = "statusdesk",
+        bot_nick: str,
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
         fallback: Callable[[], Sequence[Channel]] = lambda: (),

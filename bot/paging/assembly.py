@@ -58,8 +58,8 @@ class Paging:
         channels: Callable[[], Sequence[Channel]],
         providers: Sequence[PagingProvider],
         *,
+        bot_nick: str,
         page_url: str | None = None,
-        bot_nick: str = "statusdesk",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
@@ -87,6 +87,7 @@ class Paging:
         store: Store,
         transports: Transports,
         *,
+        bot_nick: str,
         page_url: str | None = None,
     ) -> Paging | None:
         """Paging for a running app (None: no escalation managers, nothing to page). Call
@@ -95,7 +96,7 @@ class Paging:
             return None
         http = aiohttp.ClientSession()
         paging = cls(config, store, transports.channels, providers_from(config, http, transports),
-                     page_url=page_url)
+                     bot_nick=bot_nick, page_url=page_url)
         paging._http = http
         return paging
 

@@ -19,6 +19,7 @@ from bot.config import Contacts, EscalationManager
 from bot.core.effects import Page
 from bot.core.ports import DeliveryRejected
 from bot.paging.announce import Announcer
+from commands import paging_replies as say
 from storage.models import utcnow
 from storage.paging import FAILED, TRIGGERED
 from storage.timeline import Where
@@ -128,8 +129,8 @@ class PageDeliverer:
         store: Store,
         announcer: Announcer,
         *,
+        bot_nick: str,
         clock: Callable[[], datetime] = utcnow,
-        bot_nick: str = "statusdesk",
     ) -> None:
         self._providers = {kind_of(p.name): p for p in providers}
         self.kinds = frozenset(self._providers)
@@ -161,22 +162,17 @@ class PageDeliverer:
 
     async def _report(self, provider: str, event: PageEvent, reason: str) -> None:
         now = self._clock()
-        what = {"trigger": "page", "acknowledge": "acknowledgement",
-                "resolve": "resolution"}.get(event.action, event.action)
-        text = (f"Could not send the {what} for incident #{event.incident_id} to "
-                f"{event.manager.name} via {provider}: {reason}")
         async with self._store.transaction() as tx:
             key = f"page-failed:{event.page_id}:{provider}:{event.action}"
             await tx.incidents.get(event.incident_id, for_update=True)  # lock order: see pages
             page = await tx.pages.get(event.page_id, for_update=True)
-            if event.action == TRIGGER and page is not None and page.status == TRIGGERED \
-                    and page.rejected + 1 >= page.deliveries:
-                text += f" — no way left to reach {event.manager.name}"
-                if page.escalate_at is not None and page.step < len(page.chain):
-                    text += ": escalating now"
-                text += "."
-            else:
-                text += "."
+            no_way_left = (event.action == TRIGGER and page is not None
+                           and page.status == TRIGGERED and page.rejected + 1 >= page.deliveries)
+            text = say.delivery_failed(
+                event.action, event.incident_id, event.manager.name, provider, reason,
+                no_way_left=no_way_left,
+                escalating=no_way_left and page is not None and page.escalate_at is not None
+                and page.step < len(page.chain))
             if not await self._announcer.announce(tx, event.incident_id, key, text, now):
                 return  # reported already, before a crash kept the outbox from settling
             where = Where(actor=self._bot_nick, identity=PAGER_IDENTITY)

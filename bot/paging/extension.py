@@ -4,19 +4,18 @@ for severe incidents, and resolving pages with their incident."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.core.events import DeskEvent, StateChanged
 from bot.core.extension import Applying
+from bot.paging import rules
 from bot.paging.pager import Pager
-from bot.paging.policy import auto_page_severity, is_paged_person, may_acknowledge
-from bot.paging.rotation import local_time
+from bot.paging.policy import auto_page_severity
 from commands import model as m
-from commands import replies
-from commands.model import Command, Role
-from storage.models import Incident, PageRecord
-
-PAGE_USAGE = "#page #ID [TEXT]"
+from commands import paging_replies as say
+from commands.model import Command
+from commands.paging_replies import ACK_USAGE, PAGE_USAGE
+from storage.models import Incident
 
 
 class PagingExtension:
@@ -46,14 +45,14 @@ class PagingExtension:
             incident = await ctx.tx.incidents.get(event.incident_id, for_update=True)
             if incident is not None and incident.state != "resolved":
                 paged = await self._pager.page(ctx.tx, incident, ctx.where, ctx.now,
-                                               text=f"automatic page for sev{severity}")
+                                               text=say.automatic_page_text(severity))
                 if paged.started:
                     ctx.out.say(paged.text)
                     self._queued(ctx)
         if isinstance(event, StateChanged) and event.resolved:
             resolved = await self._pager.resolve(ctx.tx, event.incident_id, ctx.where, ctx.now)
             if resolved:
-                ctx.out.say(f"Resolved the page(s) of incident #{event.incident_id}.")
+                ctx.out.say(say.pages_resolved(event.incident_id))
                 self._queued(ctx)
 
     def _queued(self, ctx: Applying) -> None:
@@ -66,8 +65,9 @@ class PagingExtension:
         incident = await ctx.target_incident(incident_id, PAGE_USAGE)
         if incident is None:
             return
-        if incident.state == "resolved":
-            ctx.out.say(f"Incident #{incident.id} is resolved: there is nobody to page for it.")
+        refusal = rules.page_refusal(incident.id, incident.state)
+        if refusal is not None:
+            ctx.out.say(refusal)
             return
         paged = await self._pager.page(ctx.tx, incident, ctx.where, ctx.now, text=text)
         ctx.out.say(paged.text)
@@ -79,7 +79,7 @@ class PagingExtension:
     async def _ack(self, incident_id: int | None, ctx: Applying) -> None:
         tx = ctx.tx
         if incident_id is not None:
-            incident = await ctx.target_incident(incident_id, "#ack #ID")
+            incident = await ctx.target_incident(incident_id, ACK_USAGE)
             if incident is None:
                 return
         else:
@@ -88,95 +88,51 @@ class PagingExtension:
                 return
             incident = found
         live = await tx.pages.live(incident.id)
-        if not live:
-            ctx.out.say(f"Nobody is being paged for incident #{incident.id}.")
-            return
-        managers = [self._pager.manager(p.manager) for p in live]
-        paged = [manager for manager in managers if manager is not None]
-        identity = ctx.message.identity
-        if not may_acknowledge(paged, ctx.principal, identity):
-            names = ", ".join(dict.fromkeys(p.manager for p in live))
-            reason = f"not paged for incident #{incident.id}"
-            if identity.unverified:
-                reason = f"{reason}; account not verified: {identity.unverified}"
+        configured = [self._pager.manager(p.manager) for p in live]
+        decision = rules.ack(incident.id, [p.manager for p in live],
+                             [manager for manager in configured if manager is not None],
+                             ctx.principal, ctx.message.identity, ctx.where.actor)
+        match decision:
+            case rules.Answer(reply):
+                ctx.out.say(reply)
+            case rules.AckRefused(reason, reply):
                 await tx.audit.record(ctx.where, ctx.now, command="#ack",
                                       text=ctx.message.text, outcome="refused", reason=reason)
-                ctx.out.say(replies.unverified("#ack", identity.unverified))
-                return
-            await tx.audit.record(ctx.where, ctx.now, command="#ack", text=ctx.message.text,
-                                  outcome="refused", reason=reason)
-            # The refusal every command gives (DESIGN §1.4), then why.
-            ctx.out.say(f"{replies.refusal('#ack')}: you were not paged for incident "
-                        f"#{incident.id} (paged: {names}); only they or an admin may "
-                        "acknowledge.")
-            return
-        who = next((mgr.name for mgr in paged
-                    if is_paged_person(mgr, ctx.principal, identity)), ctx.where.actor)
-        await self._pager.acknowledge(tx, incident, who, ctx.where, ctx.now)
-        await tx.audit.record(ctx.where, ctx.now, command="#ack", text=ctx.message.text,
-                              outcome="accepted")
-        ctx.out.say(f"Acknowledged: {who} is on incident #{incident.id}; escalation stopped.")
-        self._queued(ctx)
+                ctx.out.say(reply)
+            case rules.AckAccepted(who, reply):
+                await self._pager.acknowledge(tx, incident, who, ctx.where, ctx.now)
+                await tx.audit.record(ctx.where, ctx.now, command="#ack",
+                                      text=ctx.message.text, outcome="accepted")
+                ctx.out.say(reply)
+                self._queued(ctx)
 
     async def _incident_to_ack(self, ctx: Applying) -> Incident | None:
         """`#ack` without an id: the incident paging the sender, if exactly one is."""
         live = await ctx.tx.pages.live()
-        if not live:
-            ctx.out.say("Nobody is being paged right now.")
+        target = rules.ack_target([(p.incident_id, p.manager) for p in live],
+                                  self._pager.manager, ctx.principal, ctx.message.identity)
+        if isinstance(target, rules.Answer):
+            ctx.out.say(target.reply)
             return None
-        admin = ctx.principal is not None and Role.ADMIN in ctx.principal.roles
-        mine: dict[int, PageRecord] = {}
-        for page in live:
-            manager = self._pager.manager(page.manager)
-            if admin or (manager is not None and is_paged_person(
-                    manager, ctx.principal, ctx.message.identity)):
-                mine.setdefault(page.incident_id, page)
-        candidates = mine or {p.incident_id: p for p in live}
-        if len(candidates) > 1:
-            ids = ", ".join(f"#{i}" for i in sorted(candidates))
-            ctx.out.say(f"Pages are going on for several incidents ({ids}): say which one, "
-                        f"e.g. #ack {min(candidates)}.")
-            return None
-        (incident_id,) = candidates
-        return await ctx.tx.incidents.get(incident_id, for_update=True)
+        return await ctx.tx.incidents.get(target.incident_id, for_update=True)
 
     # --- #oncall -------------------------------------------------------------------------
 
     async def _oncall(self, ctx: Applying) -> None:
-        rotation = self._pager.rotation
         overrides = await self._pager.overrides(ctx.tx, ctx.now)
-        now = rotation.on_call(ctx.now, overrides)
-        line = f"On call now: {now.manager}"
-        if now.override:
-            line += " (override)"
-        if now.ends_at is not None:
-            line += f" until {local_time(now.ends_at, rotation.zone)}"
-        upcoming = rotation.next_shift(ctx.now, overrides)
-        if upcoming is not None:
-            line += f"; next: {upcoming.manager}"
-            if upcoming.starts_at is not None and upcoming.starts_at != now.ends_at:
-                line += f" from {local_time(upcoming.starts_at, rotation.zone)}"
-        elif self._pager.config.rotation is None:
-            line += " (no rotation configured)"
-        chain = rotation.chain(ctx.now, overrides)
-        if len(chain) > 1:
-            line += f". Escalation order: {' → '.join(chain)}"
-        ctx.out.say(line + ".")
+        ctx.out.say(rules.on_call(self._pager.rotation, ctx.now, overrides,
+                                  configured=self._pager.config.rotation is not None))
 
     async def _override(self, nick: str, until: datetime, ctx: Applying) -> None:
-        manager = self._pager.find_manager(nick)
-        if manager is None:
-            known = ", ".join(m.name for m in self._pager.config.escalation_managers)
-            ctx.out.say(f"{nick} is not an escalation manager (paging.escalation_managers: "
-                        f"{known}).")
-            return
         zone = self._pager.rotation.zone
-        ends = until.replace(tzinfo=zone).astimezone(UTC)
-        if ends <= ctx.now:
-            ctx.out.say(f"{local_time(ends, zone)} has passed already: give a time to come.")
+        decision = rules.override(
+            nick, self._pager.find_manager(nick),
+            [m.name for m in self._pager.config.escalation_managers], until, zone, ctx.now)
+        if isinstance(decision, rules.Answer):
+            ctx.out.say(decision.reply)
             return
         before = self._pager.rotation.on_call(ctx.now, await self._pager.overrides(ctx.tx,
                                                                                   ctx.now))
-        await ctx.tx.oncall_overrides.add(manager.name, ctx.now, ends, ctx.where.actor, ctx.now)
-        instead = f" instead of {before.manager}" if before.manager != manager.name else ""
-        ctx.out.say(f"{manager.name} is on call{instead} until {local_time(ends, zone)}.")
+        await ctx.tx.oncall_overrides.add(decision.manager, ctx.now, decision.ends,
+                                          ctx.where.actor, ctx.now)
+        ctx.out.say(rules.override_set(decision, before.manager, zone))

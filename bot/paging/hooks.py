@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.paging.announce import Announcer
 from bot.paging.pager import Pager
+from commands import paging_replies as say
 from commands.text import clean_text
 from storage.models import utcnow
 from storage.timeline import Where
@@ -96,8 +97,7 @@ class PagerDutyHook:
             if live:
                 await self._announcer.announce(
                     tx, incident.id, f"page-acknowledged:{page.id}:pagerduty",
-                    f"{agent} acknowledged the page for incident #{incident.id} in PagerDuty: "
-                    "escalation stopped.", now)
+                    say.acknowledged_in_pagerduty(agent, incident.id), now)
         log.info("incident #%d: acknowledged in PagerDuty by %s", page.incident_id, agent)
         return len(live)
 

@@ -26,6 +26,7 @@ from bot.paging.delivery import (
 )
 from bot.paging.policy import dedup_key, escalate_at, next_manager
 from bot.paging.rotation import Override, Rotation
+from commands import paging_replies as say
 from commands.auth import irc_casefold
 from storage.models import Incident, PageRecord
 from storage.paging import ACKNOWLEDGED, ESCALATED, FAILED, RESOLVED, TRIGGERED, WAITING
@@ -50,8 +51,8 @@ class Pager:
         providers: Sequence[PagingProvider],
         announcer: Announcer,
         *,
+        bot_nick: str,
         incident_url: Callable[[int], str | None] = lambda _: None,
-        bot_nick: str = "statusdesk",
     ) -> None:
         self.config = config
         self.rotation = Rotation.from_config(config)
@@ -95,26 +96,21 @@ class Pager:
         live = await tx.pages.live(incident.id)
         if live:
             current = live[-1]
-            return Paged(
-                f"Already paging {current.manager} for incident #{incident.id} (step "
-                f"{current.step} of {len(current.chain)}, since {current.created_at:%H:%M} "
-                "UTC); #ack stops it.", started=False)
+            return Paged(say.already_paging(current.manager, incident.id, current.step,
+                                            len(current.chain), current.created_at),
+                         started=False)
         chain = self.rotation.chain(now, await self.overrides(tx, now))
         round_ = await tx.pages.last_round(incident.id) + 1
         page = await self._step(tx, incident, round_, 1, chain, text, where.actor, now)
         await tx.timeline.append(incident.id, "page.sent", where, now, new=page.manager,
                                  text=self._step_text(page), public=False)
-        return Paged(f"Paging {page.manager} for incident #{incident.id} "
-                     f"({self._step_text(page)}).", started=True)
+        return Paged(say.paging(page.manager, incident.id, self._step_text(page)),
+                     started=True)
 
     def _step_text(self, page: PageRecord) -> str:
         manager = self._managers.get(page.manager)
         via = self.providers_for(manager, TRIGGER) if manager else []
-        line = f"step {page.step} of {len(page.chain)}"
-        line += f" via {', '.join(via)}" if via else ", no provider reaches them"
-        if page.text:
-            line += f": {page.text}"
-        return line
+        return say.step_text(page.step, len(page.chain), via, page.text)
 
     async def _step(
         self, tx: Transaction, incident: Incident, round_: int, step: int, chain: list[str],
@@ -177,13 +173,10 @@ class Pager:
             return None
         where = Where(actor=self._bot_nick, identity=PAGER_IDENTITY)
         nxt = next_manager(page.chain, page.step)
-        reason = ("could not be reached" if page.status == FAILED else
-                  f"did not acknowledge within {format_duration(self.config.ack_timeout)}")
+        reason = say.not_acknowledged_reason(page.status == FAILED,
+                                             format_duration(self.config.ack_timeout))
         if nxt is None:
-            text = (f"Nobody has acknowledged the page for incident #{incident.id}: "
-                    f"{page.manager} {reason}, and all {len(page.chain)} escalation "
-                    f"managers have been paged ({', '.join(page.chain)}). Any of them can "
-                    f"still #ack {incident.id}.")
+            text = say.unanswered(incident.id, page.manager, reason, page.chain)
             await tx.timeline.append(incident.id, "page.unanswered", where, now,
                                      old=page.manager, text=text, public=False)
             await self._announcer.announce(tx, incident.id, f"page-unanswered:{page.id}",
@@ -194,10 +187,10 @@ class Pager:
                                 page.text, page.paged_by, now)
         detail = self._step_text(step)
         await tx.timeline.append(incident.id, "page.escalated", where, now, old=page.manager,
-                                 new=step.manager, text=f"{page.manager} {reason}; {detail}",
+                                 new=step.manager,
+                                 text=say.escalated_entry(page.manager, reason, detail),
                                  public=False)
-        text = (f"{page.manager} {reason} for incident #{incident.id}: escalating to "
-                f"{step.manager} ({detail}).")
+        text = say.escalated(page.manager, reason, incident.id, step.manager, detail)
         await self._announcer.announce(tx, incident.id, f"page-escalated:{page.id}", text, now)
         log.info("incident #%d: escalated from %s to %s", incident.id, page.manager,
                  step.manager)

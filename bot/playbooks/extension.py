@@ -8,29 +8,23 @@ as unknown (the answer then lands in the cache for the next question).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from bot.core.events import AlertSet, DeskEvent, IncidentOpened
 from bot.core.extension import Applying
-from bot.playbooks import lookup
+from bot.playbooks import lookup, rules
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.entry import Entry
 from bot.playbooks.store import PlaybookStore
 from commands import model as m
+from commands import playbook_replies as say
 from commands.model import Command
-from commands.text import clean_text
 from storage.timeline import Where
 
 CHAT_WAIT = 5.0
 """Seconds the bug lines of `#playbook TOPIC` wait for trackers before showing a state as
 unknown. Only that answer waits: the summary went out already and other commands go on."""
 
-MAX_BUG_LINES = 8
-MAX_SUGGESTIONS = 2
-"""Entries suggested for one alert or incident at most (the best matches)."""
-
-MAX_LISTED = 12
 SUGGESTED = "playbook.suggested"
 """Timeline kind recording a suggestion (private), so an entry is suggested once per
 incident however often the alert is updated."""
@@ -39,8 +33,8 @@ incident however often the alert is updated."""
 class PlaybooksExtension:
     commands: tuple[type, ...] = (m.PlaybookShow, m.PlaybookLink)
 
-    def __init__(self, store: PlaybookStore, states: BugStates, *, wait: float = CHAT_WAIT,
-                 bot_nick: str = "statusdesk") -> None:
+    def __init__(self, store: PlaybookStore, states: BugStates, *, bot_nick: str,
+                 wait: float = CHAT_WAIT) -> None:
         self._store = store
         self._states = states
         self._wait = wait
@@ -67,132 +61,69 @@ class PlaybooksExtension:
         incident_id = event.incident_id
         done = {e.new_value for e in await ctx.tx.timeline.entries(incident_id,
                                                                     kinds=(SUGGESTED,))}
-        fresh = [entry for entry in matches if entry.slug not in done][:MAX_SUGGESTIONS]
         where = Where(actor=self._bot_nick, identity="statusdesk playbooks",
                       transport=ctx.where.transport, network=ctx.where.network,
                       channel=ctx.where.channel)
-        for entry in fresh:
+        for entry in rules.suggestions(matches, done):
             await ctx.tx.timeline.append(incident_id, SUGGESTED, where, ctx.now,
                                          new=entry.slug, text=entry.title, public=False)
-            ctx.out.say(_clean(f"Playbook for incident #{incident_id}: {entry.title} — "
-                               f"{entry.summary}") + self._page_suffix(ctx, entry.slug))
+            ctx.out.say(rules.suggestion(incident_id, entry, ctx.page_url))
             # The page and a `#playbook` soon after will want the bugs' states.
             self._states.warm(await self._bug_urls(entry, ctx))
 
     # --- commands ------------------------------------------------------------------------
 
     async def _show(self, topic: str, ctx: Applying) -> None:
-        entries = self._store.entries
-        found = lookup.find(entries.values(), topic)
-        entry = found.entry
-        if entry is None:
-            hint = ""
-            if found.alternatives:
-                hint = " Did you mean: " + ", ".join(e.slug for e in found.alternatives) + "?"
-            ctx.out.say(_clean(f"No playbook entry matches {topic!r}.{hint}")
-                        + self._index_suffix(ctx, entries))
+        found = rules.find(topic, self._store.entries, ctx.page_url)
+        if isinstance(found, rules.Answer):
+            ctx.out.say(found.reply)
             return
-        lines = [_clean(f"{entry.title}: {entry.summary}")]
-        url = self._page_url(ctx, entry.slug)
-        if url:
-            lines.append(f"Playbook: {url}")
-        urls = await self._bug_urls(entry, ctx)
-        if not urls:
-            lines.append("No bug is linked to this entry (link one with "
-                         f"#playbook link {entry.slug} BUG-URL).")
-        shown = urls[:MAX_BUG_LINES]
-        after = []
-        if len(urls) > MAX_BUG_LINES:
-            after.append(f"… and {len(urls) - MAX_BUG_LINES} more bugs on the page.")
-        if found.alternatives:
-            after.append("Also matching: " + ", ".join(e.slug for e in found.alternatives))
+        answer = rules.entry_answer(found.entry, found.alternatives,
+                                    await self._bug_urls(found.entry, ctx), ctx.page_url)
+        lines, shown, after = answer.lines, answer.bugs, answer.after
         cached = self._states.known_now(shown)
         if cached is not None:
-            ctx.out.say(*lines, *(_clean(state.line) for state in cached), *after)
+            ctx.out.say(*lines, *(say.bug_line(state.line) for state in cached), *after)
             return
 
         async def bug_lines() -> list[str]:
             states = await self._states.get_many(shown, wait=self._wait)
-            return [*(_clean(state.line) for state in states), *after]
+            return [*(say.bug_line(state.line) for state in states), *after]
 
         self._states.warm(shown)  # asking starts now, not when the follow-up first runs
         ctx.out.say(*lines[:-1])
         ctx.out.say_then(lines[-1], bug_lines)
 
     async def _link(self, topic: str, url: str, ctx: Applying) -> None:
-        entries = self._store.entries
-        entry = lookup.find(entries.values(), topic).entry
-        if entry is None:
-            ctx.out.say(_clean(f"No playbook entry matches {topic!r}: a bug is linked to an "
-                               "existing entry.") + self._index_suffix(ctx, entries))
-            return
-        if url in entry.bugs:
-            ctx.out.say(f"{url} is already linked to {entry.slug} (in its file).")
+        entry = rules.link_target(topic, url, self._store.entries, ctx.page_url)
+        if isinstance(entry, rules.Answer):
+            ctx.out.say(entry.reply)
             return
         added = await ctx.tx.playbook_links.add(entry.slug, url, ctx.where.actor, ctx.now)
-        if added is None:
-            ctx.out.say(f"{url} is already linked to {entry.slug}.")
-            return
-        line = f"Linked {url} to the playbook entry {entry.slug} ({_clean(entry.title)})."
-        if self._states.ref(url) is None:
-            host = urlsplit(url).hostname or url
-            line += (f" No tracker is configured for {host}: its state will show as unknown "
-                     "(see playbooks.trackers).")
-        else:
-            self._states.warm([url])
-        ctx.out.say(line)
+        untracked = None
+        if added is not None:
+            if self._states.ref(url) is None:
+                untracked = urlsplit(url).hostname or url
+            else:
+                self._states.warm([url])
+        ctx.out.say(rules.linked(url, entry, added=added is not None,
+                                 untracked_host=untracked))
 
     async def _for_open_incidents(self, ctx: Applying) -> None:
         entries = self._store.entries
         incidents = await ctx.tx.incidents.list_open()
         if not incidents:
-            ctx.out.say("No incident is open. Ask #playbook TOPIC for an entry."
-                        + self._index_suffix(ctx, entries))
+            ctx.out.say(rules.nothing_open(ctx.page_url, entries))
             return
         alert = await ctx.tx.alert.current()
-        lines = []
-        for incident in incidents:
-            text = incident.title
-            if alert is not None and alert.incident_id == incident.id:
-                text += " " + alert.text
-            matches = lookup.relevant(entries.values(), text)
-            if matches:
-                names = ", ".join(f"{e.slug} ({e.title})" for e in matches[:3])
-                lines.append(_clean(f"Incident #{incident.id} {incident.title}: {names}"))
-        if not lines:
-            ids = ", ".join(f"#{i.id}" for i in incidents)
-            ctx.out.say(f"No playbook entry matches the open incidents ({ids})."
-                        + self._index_suffix(ctx, entries))
-            return
-        ctx.out.say(*lines)
-        ctx.out.say("Ask #playbook TOPIC for an entry and its bugs.")
+        for lines in rules.for_open_incidents(
+                [(i.id, i.title) for i in incidents],
+                (alert.incident_id, alert.text) if alert is not None else None,
+                entries, ctx.page_url):
+            ctx.out.say(*lines)
 
     # --- helpers -------------------------------------------------------------------------
 
     async def _bug_urls(self, entry: Entry, ctx: Applying) -> list[str]:
         linked = [link.url for link in await ctx.tx.playbook_links.of(entry.slug)]
         return list(dict.fromkeys([*entry.bugs, *linked]))
-
-    def _page_url(self, ctx: Applying, slug: str) -> str | None:
-        base = ctx.page_url
-        return f"{base}/playbooks/{slug}" if base else None
-
-    def _page_suffix(self, ctx: Applying, slug: str) -> str:
-        url = self._page_url(ctx, slug)
-        return f" {url}" if url else f" (#playbook {slug})"
-
-    def _index_suffix(self, ctx: Applying, entries: dict[str, Entry]) -> str:
-        if ctx.page_url:
-            return f" All entries: {ctx.page_url}/playbooks"
-        if not entries:
-            return " There are no playbook entries."
-        return " Entries: " + _listing(list(entries))
-
-
-def _listing(slugs: Sequence[str]) -> str:
-    shown = ", ".join(slugs[:MAX_LISTED])
-    return shown + (f" and {len(slugs) - MAX_LISTED} more" if len(slugs) > MAX_LISTED else "")
-
-
-def _clean(text: str) -> str:
-    return clean_text(text)

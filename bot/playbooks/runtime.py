@@ -24,7 +24,7 @@ class Playbooks:
 
     @classmethod
     def from_config(cls, config: PlaybooksConfig, database: Store, *,
-                    bot_nick: str = "statusdesk") -> Playbooks | None:
+                    bot_nick: str) -> Playbooks | None:
         """None when `playbooks.dir` is not set: the feature is off."""
         if config.dir is None:
             return None

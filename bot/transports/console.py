@@ -41,7 +41,7 @@ class ConsoleTransport:
         self,
         state: TransportState,
         *,
-        bot_nick: str = "statusdesk",
+        bot_nick: str,
         operator: str | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
@@ -174,6 +174,6 @@ class ConsolePlugin:
         if not config:
             return []
         if self._console is None:
-            self._console = ConsoleTransport(setup.state("console"), stdin=setup.stdin,
-                                             stdout=setup.stdout)
+            self._console = ConsoleTransport(setup.state("console"), bot_nick=setup.bot_nick,
+                                             stdin=setup.stdin, stdout=setup.stdout)
         return [self._console]

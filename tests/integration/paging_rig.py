@@ -76,7 +76,7 @@ async def make_rig(
 ) -> PagingRig:
     """`providers`: given, made from the transports (for chat), or from the config."""
     out = io.StringIO()
-    console = ConsoleTransport(StoredTransportState(store, "console"),
+    console = ConsoleTransport(StoredTransportState(store, "console"), bot_nick="statusdesk",
                                stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()
@@ -85,7 +85,7 @@ async def make_rig(
         providers = providers_from(config, http, transports)
     elif callable(providers):
         providers = providers(transports)
-    paging = Paging(config, store, transports.channels, providers,
+    paging = Paging(config, store, transports.channels, providers, bot_nick="statusdesk",
                     page_url="https://status.test", clock=clock)
     core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",
                       page_url="https://status.test", clock=clock,

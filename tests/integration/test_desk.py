@@ -69,7 +69,7 @@ WHITELIST = Whitelist([
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
     out = FlakyTerminal()
-    console = ConsoleTransport(StoredTransportState(store, "console"),
+    console = ConsoleTransport(StoredTransportState(store, "console"), bot_nick="statusdesk",
                                stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock()

@@ -53,7 +53,7 @@ async def incident(store: Store) -> AsyncIterator[Store]:
     read_fd, write_fd = os.pipe()
     stdin = os.fdopen(read_fd, "r")
     stdout = io.StringIO()
-    console = ConsoleTransport(StoredTransportState(store, "console"),
+    console = ConsoleTransport(StoredTransportState(store, "console"), bot_nick="statusdesk",
                                operator="opsuser", stdin=stdin, stdout=stdout)
     transports = Transports([console])
     desk = Desk(store, EventBus(), Whitelist([]), transports.channels, bot_nick="statusdesk",

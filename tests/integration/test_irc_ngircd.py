@@ -360,7 +360,7 @@ async def test_a_silent_server_is_declared_dead_and_the_bot_reconnects(
         f"irc: [{{name: testnet, host: 127.0.0.1, port: {proxy.port}, tls: false, "
         f"nick: {unique('desk')}, channels: ['{channels[0]}']}}]\n").irc[0]
     # Shorter than in production (45s / 110s), the same logic.
-    transport = IrcTransport(config, ping_after=1.0, dead_after=3.0,
+    transport = IrcTransport(config, address_as="statusdesk", ping_after=1.0, dead_after=3.0,
                              reconnect_base=0.2, reconnect_cap=1.0,
                              on_ready=lambda: readies.append(time.monotonic()))
     received: list[Message] = []
@@ -434,7 +434,7 @@ async def test_tls_verification_and_server_password(channels: list[str], sqlite_
         config = load_config_text(
             f"irc: [{{name: testnet, host: 127.0.0.1, port: {server.tls_port}, "
             f"nick: {unique('desk')}, channels: ['{channels[0]}'], {options}}}]\n").irc[0]
-        transport = IrcTransport(config, reconnect_base=5.0)
+        transport = IrcTransport(config, address_as="statusdesk", reconnect_base=5.0)
 
         async def sink(_message: Message) -> None:
             return None

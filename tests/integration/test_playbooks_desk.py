@@ -72,11 +72,12 @@ async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
             "Flush the resolver caches on the executors.\n")
         states = BugStates(TrackerSet.from_config(TrackersConfig.model_validate(fakes.config)),
                            ttl=timedelta(minutes=5), request_timeout=5)
-        console = ConsoleTransport(StoredTransportState(store, "console"),
+        console = ConsoleTransport(StoredTransportState(store, "console"), bot_nick="statusdesk",
                                    stdin=io.StringIO(""), stdout=io.StringIO())
         desk = Desk(store, EventBus(), WHITELIST, Transports([console]).channels,
                     bot_nick="statusdesk", page_url="https://status.test", clock=Clock())
-        desk.add_extension(PlaybooksExtension(PlaybookStore(directory), states, wait=0.5))
+        desk.add_extension(PlaybooksExtension(PlaybookStore(directory), states,
+                                             bot_nick="statusdesk", wait=0.5))
         try:
             yield Rig(desk, store, fakes, states, directory, zuul_bug, mirror_bug)
         finally:

@@ -145,19 +145,20 @@ class Rig:
         return await delivered_lines(self.worker, self.out)
 
     def another_scheduler(self) -> ReminderScheduler:
-        return ReminderScheduler(self.store, self.config, clock=self.clock)
+        return ReminderScheduler(self.store, self.config, bot_nick="statusdesk",
+                                 clock=self.clock)
 
 
 async def make_rig(store: Store, config: IncidentsConfig, start: datetime) -> Rig:
     out = io.StringIO()
-    console = ConsoleTransport(StoredTransportState(store, "console"),
+    console = ConsoleTransport(StoredTransportState(store, "console"), bot_nick="statusdesk",
                                stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     clock = Clock(start)
     core = build_core(store, transports, Whitelist([]), bot_nick="statusdesk", clock=clock)
     desk, worker = core.desk, core.outbox
     wakes: list[None] = []
-    scheduler = ReminderScheduler(store, config, clock=clock,
+    scheduler = ReminderScheduler(store, config, bot_nick="statusdesk", clock=clock,
                                   on_queued=lambda: wakes.append(None),
                                   fallback=transports.channels)
     return Rig(desk, store, worker, scheduler, out, clock, config, wakes)
@@ -379,7 +380,7 @@ async def test_an_incident_without_a_channel_goes_to_every_broadcast_channel(
         await tx.timeline.append(incident.id, "opened", Where(actor="api"), start)
     extra = Channel("irc", "oftc", "#infra")
     rig.scheduler = ReminderScheduler(
-        store, config, clock=rig.clock,
+        store, config, bot_nick="statusdesk", clock=rig.clock,
         fallback=lambda: [Channel("console", "console", "console"), extra])
     rig.clock.advance(minutes=30)
     assert await rig.check() == 1
@@ -395,7 +396,7 @@ async def test_an_incident_without_a_channel_goes_to_every_broadcast_channel(
 
 async def test_run_survives_a_failed_pass(store: Store) -> None:
     config = IncidentsConfig.model_validate({"remind_after": "30m"})
-    scheduler = ReminderScheduler(store, config)
+    scheduler = ReminderScheduler(store, config, bot_nick="statusdesk")
     calls: list[int] = []
     done = asyncio.Event()
 

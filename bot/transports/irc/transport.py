@@ -172,7 +172,7 @@ class IrcTransport:
         self,
         config: IrcNetwork,
         *,
-        address_as: str = "statusdesk",
+        address_as: str,
         on_ready: Callable[[], None] = lambda: None,
         on_topic: TopicSink | None = None,
         may_write: Callable[[], bool] = lambda: True,
