@@ -108,9 +108,11 @@ def kind_of(provider: str) -> str:
     return Page(provider, 0, {}).kind
 
 
-DEDUPLICATING_PROVIDERS = ("pagerduty", "opsgenie", "webhook")
-"""Providers whose far end folds a repeated delivery into the first (dedup key, alias,
-delivery id), so a page interrupted by a crash is sent again. E-mail and chat are not."""
+def deduplicates(provider: PagingProvider) -> bool:
+    """Whether the provider's far end folds a repeated delivery into the first (dedup key,
+    alias, delivery id), so a page interrupted by a crash is sent again: a provider says so
+    with `deduplicates = True` (PagerDuty, Opsgenie, the webhook; not e-mail or chat)."""
+    return getattr(provider, "deduplicates", False) is True
 
 
 class PageDeliverer:
@@ -133,8 +135,8 @@ class PageDeliverer:
     ) -> None:
         self._providers = {kind_of(p.name): p for p in providers}
         self.kinds = frozenset(self._providers)
-        self.repeatable = frozenset(kind_of(name) for name in DEDUPLICATING_PROVIDERS
-                                    if kind_of(name) in self.kinds)
+        self.repeatable = frozenset(kind for kind, p in self._providers.items()
+                                    if deduplicates(p))
         self._managers = {m.name: m for m in managers}
         self._store = store
         self._announcer = announcer
