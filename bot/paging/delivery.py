@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.config import Contacts, EscalationManager
+from bot.config.models import Contacts, EscalationManager
 from bot.core.effects import Page
 from bot.core.ports import DeliveryRejected
 from bot.paging.announce import Announcer
