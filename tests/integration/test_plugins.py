@@ -5,6 +5,9 @@ errors, and reached by a page / asked for a bug's state through a local HTTP ser
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -192,3 +195,33 @@ async def test_the_tracker_plug_in_answers_for_its_bugs(example: None,
     # The built-ins are still there.
     github = trackers.resolve("https://github.com/opendev/zuul/issues/1")
     assert github is not None and github[0].name == "github"
+
+
+def test_check_config_reports_plug_in_problems_without_a_traceback(tmp_path: Path) -> None:
+    """`statusdesk check-config` in a process where the example is installed (PYTHONPATH
+    instead of pip) and one of its entry points cannot be imported."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, ENTRY_POINTS)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "paging:\n"
+        "  escalation_managers: [{name: bob, contacts: {notify: '@bob'}}]\n"
+        "  providers:\n"
+        "    notify: {url: 'ftp://h', priority: 0}\n"
+        "    broken: {}\n"
+        "    slack: {}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(site), str(EXAMPLE), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", "-c", str(config)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    assert "paging.providers.notify.url: must be an http:// or https:// URL" in output
+    assert "paging.providers.notify.priority: must be 1-5" in output
+    assert ("paging.providers.broken: entry point broken = statusdesk_example_missing.provider:"
+            "Broken in group statusdesk.paging_providers (distribution statusdesk-example) "
+            "failed to load: ModuleNotFoundError") in output
+    assert ("paging.providers.slack: unknown paging provider (known: broken, chat, email, "
+            "notify, opsgenie, pagerduty, webhook)") in output
