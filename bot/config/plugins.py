@@ -112,11 +112,29 @@ def _load(ep: EntryPoint, kind: Kind) -> Plugin:
     if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
         return Plugin(ep.name, described,
                       error=f"{described} declares no CONFIG_SCHEMA (a pydantic model)")
+    # A type pydantic cannot use as a field would break the whole configuration.
+    for attribute, declared_type in (("CONFIG_SCHEMA", schema),
+                                     ("CONTACT_SCHEMA", getattr(obj, "CONTACT_SCHEMA", None))):
+        problem = _unusable(declared_type)
+        if problem is not None:
+            return Plugin(ep.name, described,
+                          error=f"{described} has an unusable {attribute}: {problem}")
     declared = getattr(obj, "name", ep.name)
     if declared != ep.name:
         return Plugin(ep.name, described,
                       error=f"{described} names itself {_q(declared)}, not {_q(ep.name)}")
     return Plugin(ep.name, described, obj)
+
+
+def _unusable(declared_type: Any) -> str | None:
+    if declared_type is None:
+        return None
+    try:
+        fields: dict[str, Any] = {"probe": (declared_type | None, None)}
+        create_model("Probe", **fields)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 @functools.cache
