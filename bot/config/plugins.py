@@ -47,6 +47,8 @@ __all__ = [
     "TRACKERS",
     "Kind",
     "Plugin",
+    "PluginFailed",
+    "building",
     "clear_caches",
     "plugins",
     "providers_model",
@@ -156,6 +158,18 @@ def plugins(kind: Kind) -> dict[str, Plugin]:
 def _order(plugin: Plugin) -> int:
     order = getattr(plugin.obj, "order", DEFAULT_ORDER) if plugin.error is None else 1_000_000
     return order if isinstance(order, int) else DEFAULT_ORDER
+
+
+class PluginFailed(Exception):
+    """A plug-in raised while building itself from its (valid) configuration."""
+
+
+def building(kind: Kind, name: str, exc: Exception) -> PluginFailed:
+    """The error to raise when plug-in `name` failed to build: it names the entry point."""
+    plugin = plugins(kind).get(name)
+    where = plugin.entry_point if plugin is not None else f"{kind.noun} {name}"
+    return PluginFailed(f"{kind.section}.{name}: {where} failed to start: "
+                        f"{type(exc).__name__}: {exc}")
 
 
 def usable(kind: Kind) -> dict[str, Any]:

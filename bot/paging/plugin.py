@@ -56,5 +56,10 @@ def build_providers(configured: ProvidersBase, context: ProviderContext
                     ) -> Sequence[PagingProvider]:
     """One provider per configured `paging.providers` entry, in registry order."""
     found = provider_plugins()
-    return [found[name].from_config(config, context)
-            for name, config in configured.configured().items()]
+    providers: list[PagingProvider] = []
+    for name, config in configured.configured().items():
+        try:
+            providers.append(found[name].from_config(config, context))
+        except Exception as exc:  # a plug-in's own failure, named as such
+            raise plugins.building(plugins.PAGING_PROVIDERS, name, exc) from exc
+    return providers

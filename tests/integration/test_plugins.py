@@ -225,3 +225,20 @@ def test_check_config_reports_plug_in_problems_without_a_traceback(tmp_path: Pat
             "failed to load: ModuleNotFoundError") in output
     assert ("paging.providers.slack: unknown paging provider (known: broken, chat, email, "
             "notify, opsgenie, pagerduty, webhook)") in output
+
+
+def test_a_plug_in_failing_to_start_is_named(example: None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from statusdesk_example.tracker import Tickets
+
+    def explode(config: object) -> list[object]:
+        raise RuntimeError("no route to tickets")
+
+    monkeypatch.setattr(Tickets, "from_config", explode)
+    config = load_config_text(config_text("http://127.0.0.1:9"), env={})
+    with pytest.raises(plugins.PluginFailed) as info:
+        TrackerSet.from_config(config.playbooks.trackers)
+    assert str(info.value) == (
+        "playbooks.trackers.tickets: entry point tickets = statusdesk_example.tracker:Tickets "
+        "in group statusdesk.trackers (distribution statusdesk-example) failed to start: "
+        "RuntimeError: no route to tickets")

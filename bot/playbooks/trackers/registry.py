@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.config import plugins
 from bot.config.models import TrackersBase
 from bot.playbooks.trackers.plugin import tracker_plugins
 from bot.playbooks.trackers.tracker import BugRef, Tracker
@@ -21,7 +22,10 @@ class TrackerSet:
         rate limits)."""
         trackers: list[Tracker] = []
         for name, plugin in tracker_plugins().items():
-            trackers.extend(plugin.from_config(getattr(config, name, None)))
+            try:
+                trackers.extend(plugin.from_config(getattr(config, name, None)))
+            except Exception as exc:  # a plug-in's own failure, named as such
+                raise plugins.building(plugins.TRACKERS, name, exc) from exc
         return cls(trackers)
 
     def resolve(self, url: str) -> tuple[Tracker, BugRef] | None:
