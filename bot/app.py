@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from bot.config.models import Config
+from bot.config import Config
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
 from bot.core.extension import Reply
