@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from pydantic import BaseModel
@@ -38,11 +38,21 @@ class PagingProviderPlugin(Protocol):
       such a contact and no provider for it configured is a configuration error;
     - `from_config(config, context)`: the provider (a `bot.paging.delivery.PagingProvider`),
       given its validated configuration.
+
+    Optional: `CONTACT_SCHEMA` (the type of `contacts.<name>`, for a contact kind of its own),
+    `order` (int, default 100: smaller first), `deduplicates` (bool, see
+    `bot.paging.delivery.deduplicates`). The members are read on the object the entry point
+    names, so a class with class attributes and a classmethod `from_config` fits.
     """
 
-    name: ClassVar[str]
-    CONFIG_SCHEMA: ClassVar[type[BaseModel]]
-    contacts: ClassVar[tuple[str, ...]]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def CONFIG_SCHEMA(self) -> type[BaseModel]: ...
+
+    @property
+    def contacts(self) -> tuple[str, ...]: ...
 
     def from_config(self, config: Any, context: ProviderContext) -> PagingProvider: ...
 

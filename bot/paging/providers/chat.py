@@ -16,7 +16,7 @@ from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Transport
 from bot.paging.delivery import TRIGGER, PageEvent
 
 if TYPE_CHECKING:
-    from bot.paging.plugin import ProviderContext
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.transports.registry import Transports
 
 log = logging.getLogger("statusdesk.paging")
@@ -87,3 +87,7 @@ class Chat:
             # Reached on some network: a retry would message the others twice.
             log.warning("paged %s on some networks only: %s", event.manager.name,
                         "; ".join(failures))
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Chat  # the entry point's object fits the protocol

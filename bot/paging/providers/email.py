@@ -23,7 +23,7 @@ from bot.observability.redaction import login_forms, redact
 from bot.paging.delivery import TRIGGER, PageEvent
 
 if TYPE_CHECKING:
-    from bot.paging.plugin import ProviderContext
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 
 TIMEOUT = 30.0
 MAX_SUBJECT = 200
@@ -123,3 +123,7 @@ class Email:
         if password is None:
             return text
         return redact(text, login_forms(self._config.username, password.get_secret_value()))
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Email  # the entry point's object fits the protocol

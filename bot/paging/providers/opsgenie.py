@@ -24,7 +24,7 @@ from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
 
 if TYPE_CHECKING:
-    from bot.paging.plugin import ProviderContext
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.paging.providers.http import check, detail, fetch, request
 
 MAX_MESSAGE = 130
@@ -145,3 +145,7 @@ class Opsgenie:
         raise DeliveryUnavailable(
             f"Opsgenie had not processed request {request_id} after "
             f"{self._polls * self._poll_every:.0f}s")
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Opsgenie  # the entry point's object fits the protocol

@@ -19,7 +19,7 @@ from bot.config.models import Contacts
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
 
 if TYPE_CHECKING:
-    from bot.paging.plugin import ProviderContext
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.paging.policy import PAGERDUTY_SEVERITY
 from bot.paging.providers.http import request
 
@@ -99,3 +99,7 @@ class PagerDuty:
                       body=json.dumps(document).encode(),
                       headers={"Content-Type": "application/json"},
                       secrets=[str(document["routing_key"])])
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = PagerDuty  # the entry point's object fits the protocol

@@ -28,7 +28,7 @@ from bot.config.models import Contacts
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
 
 if TYPE_CHECKING:
-    from bot.paging.plugin import ProviderContext
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.paging.providers.http import request
 
 EVENTS = {TRIGGER: "page.triggered", ACKNOWLEDGE: "page.acknowledged",
@@ -102,3 +102,7 @@ class Webhook:
         await request(self._http, "POST", self._url, "the webhook", body=body,
                       headers=headers,
                       secrets=[self._secret.get_secret_value()] if self._secret else [])
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Webhook  # the entry point's object fits the protocol

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote
 
 import aiohttp
@@ -83,3 +84,9 @@ class Bugzilla:
             assignee=str(bug["assigned_to"]) if bug.get("assigned_to") else None,
             updated=parse_timestamp(bug.get("last_change_time")),
         )
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = Bugzilla  # the entry point's object fits the protocol

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -89,3 +90,9 @@ class GitHub:
             assignee.get("login") else None,
             updated=parse_timestamp(data.get("updated_at")),
         )
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = GitHub  # the entry point's object fits the protocol

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import aiohttp
@@ -81,3 +82,9 @@ class GitLab:
             assignee=", ".join(names) or None,
             updated=parse_timestamp(data.get("updated_at")),
         )
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = GitLab  # the entry point's object fits the protocol

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -95,3 +95,9 @@ def _person(link: object) -> str | None:
     if not isinstance(link, str) or "/~" not in link:
         return None
     return link.rsplit("/~", 1)[1].strip("/") or None
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = Launchpad  # the entry point's object fits the protocol

@@ -8,7 +8,7 @@ See README "Plug-ins" for a complete example.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -24,10 +24,17 @@ class TrackerPlugin(Protocol):
     - `from_config(config)`: the trackers to ask, given the validated configuration, or None
       when the key is absent (a tracker with a public site answers for it anyway; one that
       needs configuration returns no tracker).
+
+    Optional: `order` (int, default 100: smaller first). The members are read on the object
+    the entry point names, so a class with class attributes and a classmethod `from_config`
+    fits.
     """
 
-    name: ClassVar[str]
-    CONFIG_SCHEMA: ClassVar[type[BaseModel]]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def CONFIG_SCHEMA(self) -> type[BaseModel]: ...
 
     def from_config(self, config: Any | None) -> Sequence[Tracker]: ...
 

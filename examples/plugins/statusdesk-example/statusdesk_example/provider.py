@@ -22,7 +22,7 @@ from bot.config.fields import ConfigModel, HttpUrl, NonEmptyStr, PositiveDuratio
 from bot.config.models import Contacts
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
-from bot.paging.plugin import ProviderContext
+from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 
 
 def _priority(value: int) -> int:
@@ -77,3 +77,6 @@ class Notify:
             raise DeliveryUnavailable(f"notify answered {status}")
         if status >= 400:
             raise DeliveryRejected(f"notify answered {status}")
+
+
+_plugin: PagingProviderPlugin = Notify  # mypy checks the class against the protocol

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import aiohttp
 
 from bot.config.fields import ConfigModel, HttpUrl
+from bot.playbooks.trackers.plugin import TrackerPlugin
 from bot.playbooks.trackers.tracker import BugInfo, BugNotFound, BugRef, TrackerUnavailable
 
 _PATH = re.compile(r"/tickets/(\d+)/?")
@@ -59,3 +60,6 @@ class Tickets:
             raise TrackerUnavailable("unexpected response")
         return BugInfo(state=data["state"], title=str(data.get("title") or ""),
                        status=data["state"])
+
+
+_plugin: TrackerPlugin = Tickets  # mypy checks the class against the protocol
