@@ -10,7 +10,8 @@ from collections.abc import Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
-from bot.config import Config, ConfigError, find_config_file, load_config
+from bot.config import ConfigError, find_config_file, load_config
+from bot.config.models import Config
 from bot.observability.log_setup import configure_logging
 
 log = logging.getLogger("statusdesk.cli")

@@ -9,18 +9,14 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 
-from bot.config import PagingConfig
+from bot.config.models import PagingConfig
 from bot.core.ports import Channel
 from bot.paging.announce import Announcer
 from bot.paging.delivery import PageDeliverer, PagingProvider
 from bot.paging.extension import PagingExtension
 from bot.paging.hooks import PagerDutyHook
 from bot.paging.pager import Pager
-from bot.paging.providers.chat import Chat
-from bot.paging.providers.email import Email
-from bot.paging.providers.opsgenie import Opsgenie
-from bot.paging.providers.pagerduty import PagerDuty
-from bot.paging.providers.webhook import Webhook
+from bot.paging.plugin import ProviderContext, build_providers
 from bot.paging.scheduler import EscalationScheduler
 from bot.transports.registry import Transports
 from storage.models import utcnow
@@ -32,20 +28,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def providers_from(
     config: PagingConfig, http: aiohttp.ClientSession, transports: Transports
 ) -> list[PagingProvider]:
-    """One provider per configured `paging.providers` entry."""
-    configured = config.providers
-    providers: list[PagingProvider] = []
-    if configured.pagerduty is not None:
-        providers.append(PagerDuty(configured.pagerduty, http))
-    if configured.opsgenie is not None:
-        providers.append(Opsgenie(configured.opsgenie, http))
-    if configured.webhook is not None:
-        providers.append(Webhook(configured.webhook, http))
-    if configured.email is not None:
-        providers.append(Email(configured.email))
-    if configured.chat is not None:
-        providers.append(Chat(transports))
-    return providers
+    """One provider per configured `paging.providers` entry, each built by its plug-in
+    (entry point group `statusdesk.paging_providers`)."""
+    return list(build_providers(config.providers, ProviderContext(http, transports)))
 
 
 class Paging:

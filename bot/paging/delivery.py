@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.config import Contacts, EscalationManager
+from bot.config.models import Contacts, EscalationManager
 from bot.core.effects import Page
 from bot.core.ports import DeliveryRejected
 from bot.paging.announce import Announcer
@@ -109,9 +109,11 @@ def kind_of(provider: str) -> str:
     return Page(provider, 0, {}).kind
 
 
-DEDUPLICATING_PROVIDERS = ("pagerduty", "opsgenie", "webhook")
-"""Providers whose far end folds a repeated delivery into the first (dedup key, alias,
-delivery id), so a page interrupted by a crash is sent again. E-mail and chat are not."""
+def deduplicates(provider: PagingProvider) -> bool:
+    """Whether the provider's far end folds a repeated delivery into the first (dedup key,
+    alias, delivery id), so a page interrupted by a crash is sent again: a provider says so
+    with `deduplicates = True` (PagerDuty, Opsgenie, the webhook; not e-mail or chat)."""
+    return getattr(provider, "deduplicates", False) is True
 
 
 class PageDeliverer:
@@ -134,8 +136,8 @@ class PageDeliverer:
     ) -> None:
         self._providers = {kind_of(p.name): p for p in providers}
         self.kinds = frozenset(self._providers)
-        self.repeatable = frozenset(kind_of(name) for name in DEDUPLICATING_PROVIDERS
-                                    if kind_of(name) in self.kinds)
+        self.repeatable = frozenset(kind for kind, p in self._providers.items()
+                                    if deduplicates(p))
         self._managers = {m.name: m for m in managers}
         self._store = store
         self._announcer = announcer

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.config import EscalationManager, PagingConfig
+from bot.config.models import EscalationManager, PagingConfig
 from bot.core.effects import Page, Queued, to_row
 from bot.incidents.metrics import format_duration
 from bot.paging.announce import Announcer

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from bot.config import EscalationManager
+from bot.config.models import EscalationManager
 from bot.core.events import DeskEvent, IncidentOpened, SeverityChanged
 from commands.auth import Identity, Principal
 from commands.model import Role

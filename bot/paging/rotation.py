@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from bot.config import PagingConfig
+from bot.config.models import PagingConfig
 
 __all__ = ["EPOCH", "Override", "Rotation", "Shift"]
 

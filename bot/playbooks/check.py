@@ -17,7 +17,7 @@ from typing import TextIO
 
 from sqlalchemy.engine import make_url
 
-from bot.config import Config
+from bot.config.models import Config
 from bot.playbooks.bug_states import BugState, BugStates
 from bot.playbooks.entry import Entry
 from bot.playbooks.store import FileProblem, PlaybookStore

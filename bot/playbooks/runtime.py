@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import PlaybooksConfig
+from bot.config.models import PlaybooksConfig
 from bot.playbooks.bug_states import BugStates
 from bot.playbooks.extension import PlaybooksExtension
 from bot.playbooks.pages import PlaybookPages

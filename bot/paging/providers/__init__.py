@@ -1,2 +1,3 @@
-"""The providers that carry a page: one small class each, behind
-`bot.paging.delivery.PagingProvider`."""
+"""The built-in paging providers: one small class each, behind
+`bot.paging.delivery.PagingProvider`, declaring its own `CONFIG_SCHEMA` and found through the
+`statusdesk.paging_providers` entry points in pyproject.toml (`bot.paging.plugin`)."""

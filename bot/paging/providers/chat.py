@@ -8,21 +8,37 @@ goes to the console's direct output, so trying the bot out shows what a page loo
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from bot.config import Contacts
+from bot.config.fields import ConfigModel
+from bot.config.models import Contacts
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable, Transport
 from bot.paging.delivery import TRIGGER, PageEvent
+
+if TYPE_CHECKING:
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.transports.registry import Transports
 
 log = logging.getLogger("statusdesk.paging")
 
 
+class ChatProvider(ConfigModel):
+    """`paging.providers.chat`: direct message on IRC / Matrix; no settings."""
+
+
 class Chat:
     name = "chat"
     actions = frozenset({TRIGGER})
+    CONFIG_SCHEMA = ChatProvider
+    order = 50
+    contacts = ("irc", "matrix")
 
     def __init__(self, transports: Transports) -> None:
         self._transports = transports
+
+    @classmethod
+    def from_config(cls, config: ChatProvider, context: ProviderContext) -> Chat:
+        return cls(context.transports)
 
     def reaches(self, contacts: Contacts) -> bool:
         return contacts.irc is not None or contacts.matrix is not None
@@ -71,3 +87,7 @@ class Chat:
             # Reached on some network: a retry would message the others twice.
             log.warning("paged %s on some networks only: %s", event.manager.name,
                         "; ".join(failures))
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Chat  # the entry point's object fits the protocol

@@ -10,26 +10,51 @@ from __future__ import annotations
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 import aiosmtplib
+from pydantic import Field, SecretStr, StrictBool
 
-from bot.config import Contacts, EmailProvider
+from bot.config.fields import ConfigModel, Host, NonEmptyStr, Port
+from bot.config.fields import Email as EmailAddress
+from bot.config.models import Contacts
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.observability.redaction import login_forms, redact
 from bot.paging.delivery import TRIGGER, PageEvent
+
+if TYPE_CHECKING:
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 
 TIMEOUT = 30.0
 MAX_SUBJECT = 200
 
 
+class EmailProvider(ConfigModel):
+    """`paging.providers.email`: SMTP."""
+
+    host: Host
+    port: Port = 587
+    starttls: StrictBool = True
+    username: NonEmptyStr | None = None
+    password: SecretStr | None = None
+    from_: EmailAddress = Field(alias="from")
+
+
 class Email:
     name = "email"
     actions = frozenset({TRIGGER})
+    CONFIG_SCHEMA = EmailProvider
+    order = 40
+    contacts = ("email",)
 
     def __init__(self, config: EmailProvider, *, tls_context: ssl.SSLContext | None = None
                  ) -> None:
         self._config = config
         self._tls_context = tls_context
+
+    @classmethod
+    def from_config(cls, config: EmailProvider, context: ProviderContext) -> Email:
+        return cls(config)
 
     def reaches(self, contacts: Contacts) -> bool:
         return contacts.email is not None
@@ -98,3 +123,7 @@ class Email:
         if password is None:
             return text
         return redact(text, login_forms(self._config.username, password.get_secret_value()))
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Email  # the entry point's object fits the protocol

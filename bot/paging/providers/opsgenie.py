@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import SecretStr
 
-from bot.config import Contacts, OpsgenieProvider
+from bot.config.fields import ConfigModel, HttpUrl
+from bot.config.models import Contacts
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
+
+if TYPE_CHECKING:
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.paging.providers.http import check, detail, fetch, request
 
 MAX_MESSAGE = 130
@@ -28,9 +33,20 @@ PRIORITY = {1: "P1", 2: "P2", 3: "P3", 4: "P4"}
 SOURCE = "statusdesk"
 
 
+class OpsgenieProvider(ConfigModel):
+    """`paging.providers.opsgenie`."""
+
+    url: HttpUrl = "https://api.opsgenie.com"
+    api_key: SecretStr
+
+
 class Opsgenie:
     name = "opsgenie"
     actions = frozenset({TRIGGER, ACKNOWLEDGE, RESOLVE})
+    CONFIG_SCHEMA = OpsgenieProvider
+    order = 20
+    contacts = ("opsgenie",)
+    deduplicates = True
 
     def __init__(self, config: OpsgenieProvider, http: aiohttp.ClientSession, *,
                  poll_every: float = 0.5, polls: int = 10) -> None:
@@ -40,6 +56,10 @@ class Opsgenie:
         self._http = http
         self._poll_every = poll_every
         self._polls = polls
+
+    @classmethod
+    def from_config(cls, config: OpsgenieProvider, context: ProviderContext) -> Opsgenie:
+        return cls(config, context.http)
 
     def reaches(self, contacts: Contacts) -> bool:
         return contacts.opsgenie is not None
@@ -125,3 +145,7 @@ class Opsgenie:
         raise DeliveryUnavailable(
             f"Opsgenie had not processed request {request_id} after "
             f"{self._polls * self._poll_every:.0f}s")
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Opsgenie  # the entry point's object fits the protocol

@@ -10,12 +10,16 @@ retried (PagerDuty's own advice), honouring `Retry-After`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from bot.config import Contacts, PagerDutyProvider
+from bot.config.fields import ConfigModel, HttpUrl
+from bot.config.models import Contacts
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
+
+if TYPE_CHECKING:
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.paging.policy import PAGERDUTY_SEVERITY
 from bot.paging.providers.http import request
 
@@ -23,15 +27,29 @@ MAX_SUMMARY = 1024
 CLIENT = "statusdesk"
 
 
+class PagerDutyProvider(ConfigModel):
+    """`paging.providers.pagerduty`."""
+
+    url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
+
+
 class PagerDuty:
     name = "pagerduty"
     actions = frozenset({TRIGGER, ACKNOWLEDGE, RESOLVE})
+    CONFIG_SCHEMA = PagerDutyProvider
+    order = 10
+    contacts = ("pagerduty",)
+    deduplicates = True
 
     def __init__(self, config: PagerDutyProvider, http: aiohttp.ClientSession, *,
                  source: str = "statusdesk") -> None:
         self._url = str(config.url)
         self._http = http
         self._source = source
+
+    @classmethod
+    def from_config(cls, config: PagerDutyProvider, context: ProviderContext) -> PagerDuty:
+        return cls(config, context.http)
 
     def reaches(self, contacts: Contacts) -> bool:
         return contacts.pagerduty is not None
@@ -81,3 +99,7 @@ class PagerDuty:
                       body=json.dumps(document).encode(),
                       headers={"Content-Type": "application/json"},
                       secrets=[str(document["routing_key"])])
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = PagerDuty  # the entry point's object fits the protocol

@@ -18,12 +18,17 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from pydantic import SecretStr
 
-from bot.config import Contacts, WebhookProvider
+from bot.config.fields import ConfigModel, HttpUrl
+from bot.config.models import Contacts
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
+
+if TYPE_CHECKING:
+    from bot.paging.plugin import PagingProviderPlugin, ProviderContext
 from bot.paging.providers.http import request
 
 EVENTS = {TRIGGER: "page.triggered", ACKNOWLEDGE: "page.acknowledged",
@@ -37,9 +42,21 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest.hexdigest()}"
 
 
+class WebhookProvider(ConfigModel):
+    """`paging.providers.webhook`."""
+
+    url: HttpUrl
+    secret: SecretStr | None = None
+    """Shared with the receiver to sign requests."""
+
+
 class Webhook:
     name = "webhook"
     actions = frozenset(EVENTS)
+    CONFIG_SCHEMA = WebhookProvider
+    order = 30
+    contacts = ("webhook",)
+    deduplicates = True
 
     def __init__(self, config: WebhookProvider, http: aiohttp.ClientSession, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -47,6 +64,10 @@ class Webhook:
         self._secret = config.secret
         self._http = http
         self._clock = clock
+
+    @classmethod
+    def from_config(cls, config: WebhookProvider, context: ProviderContext) -> Webhook:
+        return cls(config, context.http)
 
     def reaches(self, contacts: Contacts) -> bool:
         return contacts.webhook is not None
@@ -81,3 +102,7 @@ class Webhook:
         await request(self._http, "POST", self._url, "the webhook", body=body,
                       headers=headers,
                       secrets=[self._secret.get_secret_value()] if self._secret else [])
+
+
+if TYPE_CHECKING:
+    _plugin: PagingProviderPlugin = Webhook  # the entry point's object fits the protocol

@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote
 
 import aiohttp
 
+from bot.config.fields import ConfigModel, HttpUrl
 from bot.playbooks.trackers.http import get_json
 from bot.playbooks.trackers.site import Site, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugNotFound, BugRef, TrackerUnavailable
@@ -23,12 +26,25 @@ _ID = re.compile(r"[0-9]+|[A-Za-z][A-Za-z0-9_.-]*")
 """A bug number, or an alias."""
 
 
+class BugzillaTracker(ConfigModel):
+    """`playbooks.trackers.bugzilla`."""
+
+    url: HttpUrl
+
+
 class Bugzilla:
     name = "bugzilla"
+    CONFIG_SCHEMA = BugzillaTracker
+    order = 40
 
     def __init__(self, url: str) -> None:
         self._base = url.rstrip("/")
         self._site = Site.of(self._base)
+
+    @classmethod
+    def from_config(cls, config: BugzillaTracker | None) -> Sequence[Bugzilla]:
+        """Only when configured."""
+        return [cls(config.url)] if config is not None else []
 
     def parse(self, url: str) -> BugRef | None:
         found = self._site.rest(url)
@@ -68,3 +84,9 @@ class Bugzilla:
             assignee=str(bug["assigned_to"]) if bug.get("assigned_to") else None,
             updated=parse_timestamp(bug.get("last_change_time")),
         )
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = Bugzilla  # the entry point's object fits the protocol

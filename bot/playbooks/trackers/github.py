@@ -8,10 +8,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from pydantic import SecretStr
 
+from bot.config.fields import ConfigModel, HttpUrl
 from bot.playbooks.trackers.http import get_json
 from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
@@ -22,8 +26,17 @@ PUBLIC_HOSTS = ("github.com", "www.github.com")
 _PATH = re.compile(r"/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/(?:issues|pull)/(\d+)/?")
 
 
+class GitHubTracker(ConfigModel):
+    """`playbooks.trackers.github`."""
+
+    api_url: HttpUrl = "https://api.github.com"
+    token: SecretStr | None = None
+
+
 class GitHub:
     name = "github"
+    CONFIG_SCHEMA = GitHubTracker
+    order = 10
 
     def __init__(self, api_url: str = PUBLIC_API, token: str | None = None) -> None:
         self._api = api_url.rstrip("/")
@@ -35,6 +48,15 @@ class GitHub:
             site = Site.of(self._api)
             # GitHub Enterprise serves the API under /api/v3 of the web host.
             self._sites = (Site(site.host, site.port),)
+
+    @classmethod
+    def from_config(cls, config: GitHubTracker | None) -> Sequence[GitHub]:
+        """The configured instance; github.com too when that is an Enterprise server (its
+        links still go to the public API). Without configuration: github.com, anonymous."""
+        if config is None:
+            return [cls()]
+        hub = cls(config.api_url, config.token.get_secret_value() if config.token else None)
+        return [hub] if hub.public else [hub, cls()]
 
     @property
     def public(self) -> bool:
@@ -68,3 +90,9 @@ class GitHub:
             assignee.get("login") else None,
             updated=parse_timestamp(data.get("updated_at")),
         )
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = GitHub  # the entry point's object fits the protocol

@@ -8,11 +8,15 @@ token is configured; `state` is opened or closed. Bug URLs are
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import SecretStr
 from yarl import URL
 
+from bot.config.fields import ConfigModel, HttpUrl
 from bot.playbooks.trackers.http import get_json
 from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
@@ -24,14 +28,32 @@ _PATH = re.compile(rf"/((?:{_SEGMENT}/)+{_SEGMENT})/(?:-/)?(?:issues|work_items)
 _STATES = {"opened": "open", "reopened": "open", "closed": "closed"}
 
 
+class GitLabTracker(ConfigModel):
+    """`playbooks.trackers.gitlab`."""
+
+    api_url: HttpUrl = "https://gitlab.com/api/v4"
+    token: SecretStr | None = None
+
+
 class GitLab:
     name = "gitlab"
+    CONFIG_SCHEMA = GitLabTracker
+    order = 20
 
     def __init__(self, api_url: str = PUBLIC_API, token: str | None = None) -> None:
         self._api = api_url.rstrip("/")
         self._token = token
         api = Site.of(self._api)
         self._sites = (Site(api.host, api.port),)
+
+    @classmethod
+    def from_config(cls, config: GitLabTracker | None) -> Sequence[GitLab]:
+        """The configured instance; gitlab.com too when that is self-hosted. Without
+        configuration: gitlab.com, anonymous."""
+        if config is None:
+            return [cls()]
+        lab = cls(config.api_url, config.token.get_secret_value() if config.token else None)
+        return [lab] if lab.public else [lab, cls()]
 
     @property
     def public(self) -> bool:
@@ -60,3 +82,9 @@ class GitLab:
             assignee=", ".join(names) or None,
             updated=parse_timestamp(data.get("updated_at")),
         )
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = GitLab  # the entry point's object fits the protocol

@@ -9,9 +9,12 @@ it. Bug URLs: `{url}/browse/KEY-123`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import aiohttp
+from pydantic import SecretStr
 
+from bot.config.fields import ConfigModel, HttpUrl
 from bot.playbooks.trackers.http import get_json
 from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
@@ -21,13 +24,29 @@ FIELDS = "summary,status,assignee,updated"
 _PATH = re.compile(r"/browse/([A-Z][A-Z0-9_]*-\d+)/?")
 
 
+class JiraTracker(ConfigModel):
+    """`playbooks.trackers.jira`."""
+
+    url: HttpUrl
+    token: SecretStr | None = None
+
+
 class Jira:
     name = "jira"
+    CONFIG_SCHEMA = JiraTracker
+    order = 50
 
     def __init__(self, url: str, token: str | None = None) -> None:
         self._base = url.rstrip("/")
         self._token = token
         self._site = Site.of(self._base)
+
+    @classmethod
+    def from_config(cls, config: JiraTracker | None) -> Sequence[Jira]:
+        """Only when configured."""
+        if config is None:
+            return []
+        return [cls(config.url, config.token.get_secret_value() if config.token else None)]
 
     def parse(self, url: str) -> BugRef | None:
         match = match_path((self._site,), url, _PATH)

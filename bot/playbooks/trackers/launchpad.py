@@ -9,10 +9,12 @@ Bug URLs: `https://bugs.launchpad.net/PROJECT/+bug/ID` or `https://launchpad.net
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from bot.config.fields import ConfigModel, HttpUrl
 from bot.playbooks.trackers.http import get_json
 from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
@@ -28,8 +30,16 @@ _PATH = re.compile(r"(?:/([A-Za-z0-9][A-Za-z0-9+_.-]*(?:/[A-Za-z0-9+_.-]+)*))?/\
                    r"|/bugs/(\d+)/?")
 
 
+class LaunchpadTracker(ConfigModel):
+    """`playbooks.trackers.launchpad`."""
+
+    api_url: HttpUrl = "https://api.launchpad.net/1.0"
+
+
 class Launchpad:
     name = "launchpad"
+    CONFIG_SCHEMA = LaunchpadTracker
+    order = 30
 
     def __init__(self, api_url: str = PUBLIC_API) -> None:
         self._api = api_url.rstrip("/")
@@ -39,6 +49,11 @@ class Launchpad:
             # api.staging.launchpad.net serves bugs.staging.launchpad.net
             hosts |= {"bugs." + api.host.removeprefix("api."), api.host.removeprefix("api.")}
         self._sites = tuple(Site(host) for host in sorted(hosts))
+
+    @classmethod
+    def from_config(cls, config: LaunchpadTracker | None) -> Sequence[Launchpad]:
+        """The configured API, or Launchpad's public one."""
+        return [cls(config.api_url) if config is not None else cls()]
 
     def parse(self, url: str) -> BugRef | None:
         match = match_path(self._sites, url, _PATH)
@@ -80,3 +95,9 @@ def _person(link: object) -> str | None:
     if not isinstance(link, str) or "/~" not in link:
         return None
     return link.rsplit("/~", 1)[1].strip("/") or None
+
+
+if TYPE_CHECKING:
+    from bot.playbooks.trackers.plugin import TrackerPlugin
+
+    _plugin: TrackerPlugin = Launchpad  # the entry point's object fits the protocol

@@ -1,0 +1,1 @@
+"""Example statusdesk plug-ins (README "Plug-ins"): `provider.Notify`, `tracker.Tickets`."""
