@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from bot.config import Config
+from bot.config import Config, plugins
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
 from bot.core.extension import Reply
@@ -24,6 +24,7 @@ from bot.core.ports import (
     Message,
     OperatorSession,
     Transport,
+    TransportPlugin,
     TransportSetup,
 )
 from bot.core.transport_state import StoredTransportState
@@ -43,7 +44,6 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
-from bot.transports.discovery import transport_plugins
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.connection_budget import (
@@ -135,7 +135,7 @@ class App:
         """The process is this bot alone (`statusdesk run`): it may tune the process-wide
         garbage collector (bot/observability/gc_pauses.py)."""
         self._leadership = leadership
-        self._transport_plugins = transport_plugins()
+        self._transport_plugins = transport_plugins(config)
         self.paging: Paging | None = None
         self.bot_nick = "statusdesk"
         self.chat_started = asyncio.Event()
@@ -341,8 +341,8 @@ class App:
             stdout=self._stdout,
         )
         session: OperatorSession | None = None
-        for plugin in self._transport_plugins:
-            for transport in plugin.build(getattr(config, plugin.key, plugin.default), setup):
+        for key, plugin in self._transport_plugins.items():
+            for transport in plugin.build(getattr(config, key, None), setup):
                 self.transports.add(transport)
                 if isinstance(transport, OperatorSession):
                     session = transport
@@ -567,3 +567,19 @@ def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
     open is read afresh."""
     desk.forget_open_incidents()
     snapshot.on_event(event)
+
+
+def transport_plugins(config: Config) -> dict[str, TransportPlugin]:
+    """One instance of every installed kind of transport, by its configuration key. A kind
+    the configuration uses but that cannot be loaded is an error naming its entry point."""
+    found: dict[str, TransportPlugin] = {}
+    for key, plugin in plugins.plugins(plugins.TRANSPORTS).items():
+        if plugin.error is not None:
+            if getattr(config, key, None):
+                raise plugins.PluginFailed(f"{key}: {plugin.error}")
+            continue
+        try:
+            found[key] = plugin.obj()
+        except Exception as exc:
+            raise plugins.building(plugins.TRANSPORTS, key, exc) from exc
+    return found

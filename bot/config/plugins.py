@@ -45,6 +45,7 @@ from bot.config.models import (
 __all__ = [
     "PAGING_PROVIDERS",
     "TRACKERS",
+    "TRANSPORTS",
     "Kind",
     "Plugin",
     "PluginFailed",
@@ -70,6 +71,13 @@ class Kind:
 
 PAGING_PROVIDERS = Kind("statusdesk.paging_providers", "paging.providers", "paging provider")
 TRACKERS = Kind("statusdesk.trackers", "playbooks.trackers", "bug tracker")
+TRANSPORTS = Kind("statusdesk.transports", "(top level)", "transport")
+"""A transport's name is a top-level key (`irc:`, `matrix:`, `slack:`), and its
+`CONFIG_SCHEMA` may be any type pydantic validates (a list of networks, a bool)."""
+
+BUILT_IN_TRANSPORT_KEYS = frozenset({"irc", "matrix", "console"})
+"""Top-level keys declared in `Config` itself (typed access for the core); every other
+top-level key is the core's own and cannot be taken by a transport plug-in."""
 
 DEFAULT_ORDER = 100
 """Plug-ins are used in the order of their optional `order` attribute (smaller first), then
@@ -111,7 +119,13 @@ def _load(ep: EntryPoint, kind: Kind) -> Plugin:
         return Plugin(ep.name, described,
                       error=f"{described} failed to load: {type(exc).__name__}: {exc}")
     schema = getattr(obj, "CONFIG_SCHEMA", None)
-    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+    if kind is TRANSPORTS:
+        if schema is None:
+            return Plugin(ep.name, described, error=f"{described} declares no CONFIG_SCHEMA")
+        if ep.name in Config.model_fields and ep.name not in BUILT_IN_TRANSPORT_KEYS:
+            return Plugin(ep.name, described, error=(
+                f"{described}: {ep.name!r} is a key of the core configuration"))
+    elif not (isinstance(schema, type) and issubclass(schema, BaseModel)):
         return Plugin(ep.name, described,
                       error=f"{described} declares no CONFIG_SCHEMA (a pydantic model)")
     # A type pydantic cannot use as a field would break the whole configuration.
@@ -168,7 +182,8 @@ def building(kind: Kind, name: str, exc: Exception) -> PluginFailed:
     """The error to raise when plug-in `name` failed to build: it names the entry point."""
     plugin = plugins(kind).get(name)
     where = plugin.entry_point if plugin is not None else f"{kind.noun} {name}"
-    return PluginFailed(f"{kind.section}.{name}: {where} failed to start: "
+    path = name if kind is TRANSPORTS else f"{kind.section}.{name}"
+    return PluginFailed(f"{path}: {where} failed to start: "
                         f"{type(exc).__name__}: {exc}")
 
 
@@ -250,6 +265,19 @@ def playbooks_model() -> type[PlaybooksConfig]:
         trackers=(trackers, Field(default_factory=trackers)))
 
 
+def _transport_keys() -> dict[str, Any]:
+    """A top-level key for each transport plug-in beyond the built-in ones."""
+    fields: dict[str, Any] = {}
+    for name, plugin in plugins(TRANSPORTS).items():
+        if name in Config.model_fields:
+            continue
+        if plugin.error is None:
+            fields[name] = (plugin.obj.CONFIG_SCHEMA | None, None)
+        else:
+            fields[name] = (Annotated[Any, BeforeValidator(_refuse(plugin.error))], None)
+    return fields
+
+
 @functools.cache
 def schema() -> type[Config]:
     """The whole configuration's model: the core's sections and every plug-in's."""
@@ -257,7 +285,8 @@ def schema() -> type[Config]:
     return create_model(
         "Config", __base__=Config, __module__=Config.__module__,
         paging=(paging, Field(default_factory=paging)),
-        playbooks=(playbooks, Field(default_factory=playbooks)))
+        playbooks=(playbooks, Field(default_factory=playbooks)),
+        **_transport_keys())
 
 
 def clear_caches() -> None:

@@ -217,19 +217,17 @@ class TransportSetup:
 
 
 class TransportPlugin(Protocol):
-    """A kind of chat transport, found through the `statusdesk.transports` entry point
-    group: it owns one top-level configuration key and its schema, and builds transports
-    from that key's validated value."""
+    """A kind of chat transport: a class named by an entry point of the
+    `statusdesk.transports` group. The entry point's name is its top-level configuration
+    key (`irc`, `matrix`, `console`, `slack`); `CONFIG_SCHEMA` is the type of that key's
+    value (a pydantic model, a list of them, a bool), checked with the rest of the file
+    (`PATH: message` errors). The process makes one instance and asks it at every term
+    for the transports the configuration wants."""
 
-    key: ClassVar[str]
-    """Its top-level configuration key (`irc`, `matrix`, `console`, `slack`)."""
-    schema: ClassVar[Any]
-    """The type of that key's value (a pydantic model, a list of them, a bool), checked
-    with the rest of the file (`PATH: message` errors)."""
-    default: ClassVar[Any]
-    """The value when the key is absent (no transport of this kind)."""
+    CONFIG_SCHEMA: ClassVar[Any]
 
     def build(self, config: Any, setup: TransportSetup) -> Sequence[Transport]:
-        """This term's transports for `config` (none for the default). Called at every
-        term; a plug-in may hand back the same object each time (the console owns stdin)."""
+        """This term's transports for `config`, the key's validated value (None, or the
+        built-in keys' empty default, when the key is absent: no transport). A plug-in may
+        hand back the same object each term (the console owns the process's stdin)."""
         ...

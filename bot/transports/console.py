@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from bot.core.ports import (
     Identity,
@@ -163,17 +163,22 @@ class ConsolePlugin:
     """`console: true`: the terminal the process runs in. The same console serves every
     term (it owns the process's stdin)."""
 
-    key: ClassVar[str] = "console"
-    schema: ClassVar[Any] = bool
-    default: ClassVar[Any] = False
+    CONFIG_SCHEMA: ClassVar[Any] = bool
+    order: ClassVar[int] = 10
 
     def __init__(self) -> None:
         self._console: ConsoleTransport | None = None
 
-    def build(self, config: bool, setup: TransportSetup) -> list[Transport]:
+    def build(self, config: bool | None, setup: TransportSetup) -> list[Transport]:
         if not config:
             return []
         if self._console is None:
             self._console = ConsoleTransport(setup.state("console"), bot_nick=setup.bot_nick,
                                              stdin=setup.stdin, stdout=setup.stdout)
         return [self._console]
+
+
+if TYPE_CHECKING:
+    from bot.core.ports import TransportPlugin
+
+    _plugin: TransportPlugin = ConsolePlugin()  # what the entry point names fits the protocol

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bot.config import MatrixConfig
 from bot.core.ports import Transport, TransportSetup
@@ -11,9 +11,8 @@ from bot.transports.matrix.transport import MatrixTransport
 
 
 class MatrixPlugin:
-    key: ClassVar[str] = "matrix"
-    schema: ClassVar[Any] = MatrixConfig | None
-    default: ClassVar[Any] = None
+    CONFIG_SCHEMA: ClassVar[Any] = MatrixConfig
+    order: ClassVar[int] = 20
 
     def build(self, config: MatrixConfig | None, setup: TransportSetup) -> list[Transport]:
         if config is None:
@@ -24,3 +23,9 @@ class MatrixPlugin:
             on_topic=setup.on_topic,
             store_path=crypto_store_path(setup.database_url, config.store_path),
         )]
+
+
+if TYPE_CHECKING:
+    from bot.core.ports import TransportPlugin
+
+    _plugin: TransportPlugin = MatrixPlugin()  # what the entry point names fits the protocol
