@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from commands.grammar import IRC_NICK
 from commands.model import Role
 
 DEFAULT_CONFIG_FILE = "config.yaml"
@@ -199,11 +200,8 @@ def _irc_channel(value: str) -> str:
 
 IrcChannel = Annotated[str, AfterValidator(_irc_channel)]
 
-_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*")
-
-
 def _irc_nick(value: str) -> str:
-    if not _NICK_RE.fullmatch(value):
+    if not IRC_NICK.fullmatch(value):
         raise _fail(f"invalid IRC nick {_q(value)}")
     return value
 
