@@ -53,7 +53,8 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
             rows[found.id] = found
             alert_incident = _facts(found)
     open_rows: Sequence[Incident] = ()
-    if needs.open_incidents:
+    if needs.open_incidents or (needs.open_incidents_unless_alert_incident
+                                and alert_incident is None):
         open_rows = await tx.incidents.list_open()
         for row in open_rows:
             rows.setdefault(row.id, row)

@@ -8,6 +8,7 @@ in the real ids (`resolve`) once the rows exist.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
@@ -174,23 +175,45 @@ class Decision:
 
 T = TypeVar("T")
 
+_ATOMS: frozenset[type] = frozenset({str, int, bool, float, datetime, type(None)})
+
 
 def resolve(value: T, ids: Mapping[New, int]) -> T:
     """`value` with every placeholder id replaced by the real one (dataclasses, tuples and
     lists are looked into; anything else is returned as it is)."""
-    if isinstance(value, New):
-        return ids[value]  # type: ignore[return-value]
-    if isinstance(value, tuple | list):
-        items = [resolve(item, ids) for item in value]
+    resolved: T = _resolve(value, ids)
+    return resolved
+
+
+def _resolve(value: Any, ids: Mapping[New, int]) -> Any:
+    kind: Any = type(value)
+    if kind in _ATOMS:
+        return value  # most fields: nothing to look into (and this runs for every one)
+    if kind is New:
+        return ids[value]
+    if kind is tuple or kind is list:
+        items = [item if type(item) in _ATOMS else _resolve(item, ids) for item in value]
         if all(new is old for new, old in zip(items, value, strict=True)):
             return value
-        return type(value)(items)
-    if is_dataclass(value) and not isinstance(value, type):
-        changed = {}
-        for f in fields(value):
-            old = getattr(value, f.name)
-            new = resolve(old, ids)
-            if new is not old:
-                changed[f.name] = new
-        return replace(value, **changed) if changed else value
-    return value
+        return kind(items)
+    names = _field_names(kind)
+    if names is None:
+        return value
+    changed = {}
+    for name in names:
+        old = getattr(value, name)
+        if type(old) in _ATOMS:
+            continue
+        new = _resolve(old, ids)
+        if new is not old:
+            changed[name] = new
+    return replace(value, **changed) if changed else value
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (None for any other type), looked up once per type: the
+    applier resolves every change of every command."""
+    if not is_dataclass(kind):
+        return None
+    return tuple(f.name for f in fields(kind))

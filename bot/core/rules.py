@@ -74,6 +74,9 @@ class Needs:
     alert_incident: bool = False
     """The open incident the alert opened (the newest, should there be several)."""
     open_incidents: bool = False
+    open_incidents_unless_alert_incident: bool = False
+    """The open incidents, only when no alert incident is open (with `alert_incident`): one
+    indexed read instead of every open incident, for the common case."""
     latest: bool = False
     """The open incidents (or the named one) with their latest public update."""
     incident: int | None = None
@@ -122,7 +125,7 @@ def needs(command: Command) -> Needs:
         case m.StatusAlert():
             return Needs(alert_incident=True)
         case m.StatusNotice():
-            return Needs(open_incidents=True)
+            return Needs(alert_incident=True, open_incidents_unless_alert_incident=True)
         case m.StatusOk():
             return Needs(alert=True, alert_incident_for_update=True)
         case m.IncidentSetState(incident_id, state, _):
@@ -380,6 +383,8 @@ def target(incident_id: int | None, view: View, usage: str,
 def _current_incident(view: View) -> IncidentView | None:
     """The incident a `#status notice` belongs to: the alert's (the newest open incident an
     alert opened), else the only open one."""
+    if view.alert_incident is not None:
+        return view.alert_incident
     alerts = [i for i in view.open_incidents if i.is_alert]
     if alerts:
         return max(alerts, key=lambda i: i.id)
