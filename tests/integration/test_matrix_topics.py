@@ -5,13 +5,11 @@ transport (`TopicKeeper`); the Matrix transport only reports `m.room.topic` chan
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from nio import RoomPutStateResponse
 
-from storage.db import open_store
-from tests.harness import run_app
+from tests.harness import eventually, opened_store, run_app
 from tests.matrix_scene import TOPIC_INFRA, TOPIC_OPS, Scene, bot_joined
 
 
@@ -21,23 +19,28 @@ async def set_topic(scene: Scene, room: str, topic: str) -> None:
 
 
 async def saved_topic(db_url: str, room_name: str) -> str | None:
-    store = open_store(db_url)
-    try:
-        async with store.reading() as tx:
-            saved = await tx.topics.get("matrix", "localhost", room_name)
-        return None if saved is None else saved.topic
-    finally:
-        await store.close()
+    async with opened_store(db_url) as store, store.reading() as tx:
+        saved = await tx.topics.get("matrix", "localhost", room_name)
+    return None if saved is None else saved.topic
 
 
 async def until_saved(db_url: str, room_name: str, topic: str) -> None:
     """The bot records the new topic as it syncs: wait for that rather than guess how long
     it takes."""
-    for _ in range(300):
-        if await saved_topic(db_url, room_name) == topic:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the topic to restore in {room_name} never became {topic!r}")
+    async def saved() -> bool:
+        return await saved_topic(db_url, room_name) == topic
+
+    await eventually(saved, within=30.0, what=f"the topic to restore in {room_name} to be "
+                     f"{topic!r}")
+
+
+async def alert_everywhere(scene: Scene) -> None:
+    """An alert from Alice, and the bot's topic in every room (and its answer)."""
+    mark = len(scene.alice.seen)
+    await scene.alice.say(scene.ops, "#status alert Object storage unavailable")
+    for room in scene.rooms:
+        await scene.alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+    await scene.alice.wait_for(scene.from_bot(scene.ops), after=mark)
 
 
 async def test_a_topic_someone_sets_during_the_alert_is_the_one_restored(
@@ -45,10 +48,7 @@ async def test_a_topic_someone_sets_during_the_alert_is_the_one_restored(
     alice = scene.alice
     async with run_app(sqlite_url, tmp_path, scene.config()) as running:
         await bot_joined(running, scene, scene.rooms)
-        mark = len(alice.seen)
-        await alice.say(scene.ops, "#status alert Object storage unavailable")
-        for room in scene.rooms:
-            await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
+        await alert_everywhere(scene)
 
         await set_topic(scene, scene.infra, "Planning meeting moved to 15:00")
         await until_saved(sqlite_url, scene.infra, "Planning meeting moved to 15:00")
@@ -71,11 +71,7 @@ async def test_a_topic_set_while_the_bot_was_away_is_the_one_restored(
     alice = scene.alice
     async with run_app(sqlite_url, tmp_path, scene.config()) as running:
         await bot_joined(running, scene, scene.rooms)
-        mark = len(alice.seen)
-        await alice.say(scene.ops, "#status alert Object storage unavailable")
-        for room in scene.rooms:
-            await alice.wait_for(scene.from_bot(room, kind="topic"), after=mark)
-        await alice.wait_for(scene.from_bot(scene.ops), after=mark)
+        await alert_everywhere(scene)
 
     await set_topic(scene, scene.ops, "Ops room: see the runbook")
 
