@@ -32,7 +32,7 @@ test: $(STAMP) test-servers lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-soak: $(STAMP) test-servers
-	$(BIN)/pytest -m soak tests/reliability tests/security $(PYTEST_ARGS)
+	$(BIN)/pytest -m soak -o timeout=0 tests/reliability tests/security $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ where the piece has a SQLite form)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -351,6 +352,7 @@ async def test_a_leader_cut_off_from_the_database_goes_quiet_at_once(
     app = App(config, stdin=stdin, stdout=out, leadership=lock)
     running = asyncio.create_task(app.run())
     rival = _lease(dsn, "rival", lease=30.0)
+    rival_waiting: asyncio.Task[None] | None = None
     try:
         await _wait(lambda: lock.is_leader and len(app.transports) == 1, 10)
         rival_waiting = asyncio.create_task(rival.acquire())
@@ -370,9 +372,16 @@ async def test_a_leader_cut_off_from_the_database_goes_quiet_at_once(
         await _wait(lambda: "-statusdesk- NOTICE: typed while standing by" in out.getvalue(), 10)
         assert out.getvalue().count("NOTICE: typed while standing by") == 1
     finally:
+        # The app reads its console (and so sees the end of input) only while it leads: when
+        # an assertion above failed with the rival leading, the rival steps aside first, or
+        # the app would wait for leadership until the wait below ran out.
+        if rival_waiting is not None:
+            rival_waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await rival_waiting
+        await asyncio.wait_for(rival.release(), 10)
         typing.close()  # end of input: the app shuts down
         assert await asyncio.wait_for(running, 30) == 0
-        await rival.release()
 
 
 async def test_instances_starting_together_migrate_once(pg_server: object) -> None:
