@@ -14,6 +14,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
 from pathlib import Path
 
 from bot.core.events import DeskEvent
@@ -31,6 +33,7 @@ from bot.web.state import (
 from bot.web.whole_numbers import parse_whole
 from commands.model import MAX_INCIDENT_ID
 from storage.db import is_transient
+from storage.models import utcnow
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
@@ -49,6 +52,10 @@ MAX_COLD = 512
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
 
+DAY_CHECK_SECONDS = 60.0
+"""The longest the day watch sleeps before it looks at the clock again (a clock that jumps,
+a suspended machine): the page's uptime bars shift at UTC midnight, not a day late."""
+
 Annotate = Callable[[IncidentPageView], IncidentLinks]
 """What an incident page shows beside its timeline (bugs with their state, playbooks)."""
 
@@ -65,8 +72,14 @@ class Snapshot:
         stream: EventStream | None = None,
         export: StaticExport | None = None,
         annotate: Annotate | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
+        self._clock = clock
+        """`now` of every rebuild (the uptime bars end with its day); tests pass their own."""
+        self._day: date | None = None
+        """The UTC day of the last rebuild's `now`."""
+        self._day_watch: asyncio.Task[None] | None = None
         self._annotate = annotate
         self._title = title
         self._url = url
@@ -115,7 +128,8 @@ class Snapshot:
 
     async def rebuild(self) -> None:
         started = time.perf_counter()
-        state = await load_page_state(self._store, title=self._title, url=self._url)
+        now = self._clock()
+        state = await load_page_state(self._store, title=self._title, url=self._url, now=now)
         # Rendering and compressing every hot document is CPU work that grows with the page
         # (half a second for 40 incidents on a busy machine): on the loop it would hold up
         # every command, IRC PING and request meanwhile, so it runs in a thread. The
@@ -126,6 +140,7 @@ class Snapshot:
         documents = await asyncio.to_thread(
             render_hot, state, (lambda incident: links[incident.id]) if links else None)
         self._state = state
+        self._day = now.astimezone(UTC).date()
         self._documents = documents
         self._cold = {}
         self.renders += 1
@@ -145,13 +160,15 @@ class Snapshot:
         await self.rebuild()
         await self._export()
         self._task = asyncio.create_task(self._rebuild_when_dirty(), name="snapshot")
+        self._day_watch = asyncio.create_task(self._rebuild_each_day(), name="snapshot-day")
 
     async def stop(self) -> None:
         self.stream.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._day_watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.export is not None:
             await self.export.close()
 
@@ -186,6 +203,20 @@ class Snapshot:
             self.stream.publish(events)
             await self._export()
             self._busy = False
+
+    async def _rebuild_each_day(self) -> None:
+        # The uptime bars end with today: at UTC midnight a new bar starts and the oldest
+        # leaves, though nothing changed. Sleeping toward midnight by the clock (capped, so
+        # a clock that jumps or a test clock moved by hand is noticed within the cap).
+        while True:
+            now = self._clock().astimezone(UTC)
+            midnight = datetime.combine(now.date() + timedelta(days=1), day_time(), UTC)
+            wait = (midnight - now).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.05), DAY_CHECK_SECONDS))
+            today = self._clock().astimezone(UTC).date()
+            if self._day is not None and today != self._day:
+                self._day = today  # once: the rebuild it asks for sets it again
+                self.refresh()
 
     async def _export(self) -> None:
         if self.export is not None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from storage.models import Incident, TimelineEntry
+from storage.models import Incident, TimelineEntry, utcnow
 from storage.unit_of_work import Store
 
 RECENT_RESOLVED = 50
@@ -124,7 +124,10 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry]) -> Incid
     )
 
 
-async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
+async def load_page_state(store: Store, *, title: str, url: str,
+                          now: datetime | None = None) -> PageState:
+    """`now` ends the uptime history (the time of the rebuild; the clock's now if None)."""
+    now = now or utcnow()
     async with store.reading() as tx:
         alert = await tx.alert.current()
         open_incidents = await tx.incidents.list_open()
