@@ -14,6 +14,9 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.components.board import ComponentBoard
+from bot.components.extension import ComponentsExtension
+from bot.components.sync import sync_components
 from bot.config import Config, plugins
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
@@ -200,6 +203,8 @@ class App:
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
+        await sync_components(store, config.components)
+        self.desk.add_extension(ComponentsExtension(ComponentBoard(self.transports.channels)))
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,
