@@ -13,25 +13,27 @@ outage). uptime = 1 - (major + partial / 2) / (observed time - maintenance time)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-OPERATIONAL = "operational"
-DEGRADED = "degraded_performance"
-PARTIAL = "partial_outage"
-MAJOR = "major_outage"
-MAINTENANCE = "under_maintenance"
+from commands import component_status
+
+OPERATIONAL = component_status.OPERATIONAL
+DEGRADED = component_status.DEGRADED_PERFORMANCE
+PARTIAL = component_status.PARTIAL_OUTAGE
+MAJOR = component_status.MAJOR_OUTAGE
+MAINTENANCE = component_status.UNDER_MAINTENANCE
 NO_DATA = "no_data"
 """A day before the component's history starts (see `since`): not counted, drawn apart."""
 
 DAYS = 90
 """Bars on the page: Statuspage, GitHub and Uptime Kuma all show 90 days."""
 
-RANK = {OPERATIONAL: 0, MAINTENANCE: 1, DEGRADED: 2, PARTIAL: 3, MAJOR: 4}
-"""Which status a day's bar shows when several held: the highest rank. Maintenance ranks
-above operational (the day was not ordinary) but below every unplanned problem."""
+RANK = {s: component_status.rank(s) for s in component_status.COMPONENT_STATUSES}
+"""Which status a day's bar shows when several held: the worst, as for the grid (maintenance
+ranks above operational, the day was not ordinary, but below every unplanned problem)."""
 
 DOWN_WEIGHT = {OPERATIONAL: 0.0, DEGRADED: 0.0, PARTIAL: 0.5, MAJOR: 1.0}
 """The share of an hour in each status that counts as down. `under_maintenance` is absent:
@@ -144,14 +146,48 @@ def uptime_history(
     counted_from = max(window_start, _utc(since)) if since is not None else window_start
 
     segments, status_now = _segments(changes, current, window_start=counted_from, now=now)
-    spans = sorted(incidents, key=lambda i: (_utc(i.start), i.id))
+    # One pass over the segments and one over the incidents, each cut at the midnights it
+    # spans: a component that flapped a thousand times costs a thousand steps, not 90 000.
+    worst: list[str | None] = [None] * days
+    observed, maintenance, down = [0.0] * days, [0.0] * days, [0.0] * days
+    for seg_start, seg_end, status in segments:
+        index = (seg_start.date() - first_day).days
+        cursor = seg_start
+        while cursor < seg_end:
+            day_end = window_start + _DAY * (index + 1)
+            upto = min(seg_end, day_end)
+            seconds = (upto - cursor).total_seconds()
+            observed[index] += seconds
+            if status == MAINTENANCE:
+                maintenance[index] += seconds
+            else:
+                # A word added later counts as operational, never as down.
+                down[index] += seconds * DOWN_WEIGHT.get(status, 0.0)
+            held = worst[index]
+            if held is None or RANK.get(status, 0) > RANK.get(held, 0):
+                worst[index] = status
+            cursor, index = upto, index + 1
+
+    touching: list[list[IncidentSpan]] = [[] for _ in range(days)]
+    for span in sorted(incidents, key=lambda i: (_utc(i.start), i.id)):
+        first, last = _day_range(span, now)
+        for index in range((max(first, first_day) - first_day).days,
+                           min((last - first_day).days, days - 1) + 1):
+            touching[index].append(span)
 
     bars = []
     for index in range(days):
         day = first_day + timedelta(days=index)
-        start = datetime.combine(day, time(), UTC)
-        end = min(start + _DAY, now)
-        bars.append(_bar(day, start, end, counted_from, segments, spans, now, status_now))
+        found = worst[index]
+        if found is not None:
+            status = found
+        else:
+            # Nothing of the day is history: it is before `since`, or it is today and `now`
+            # is its very first instant (then the bar shows the status the day starts with).
+            day_start = window_start + _DAY * index
+            status = NO_DATA if day_start < counted_from else status_now
+        bars.append(DayBar(day, status, tuple(touching[index]), observed[index],
+                           maintenance[index], down[index]))
     return UptimeHistory(tuple(bars))
 
 
@@ -181,46 +217,15 @@ def _segments(
     return segments, status
 
 
-def _bar(
-    day: date,
-    start: datetime,
-    end: datetime,
-    counted_from: datetime,
-    segments: Sequence[tuple[datetime, datetime, str]],
-    spans: Sequence[IncidentSpan],
-    now: datetime,
-    status_now: str,
-) -> DayBar:
-    worst = None
-    observed = maintenance = down = 0.0
-    for seg_start, seg_end, status in segments:
-        lo, hi = max(seg_start, start), min(seg_end, end)
-        if hi <= lo:
-            continue
-        seconds = (hi - lo).total_seconds()
-        observed += seconds
-        if status == MAINTENANCE:
-            maintenance += seconds
-        else:
-            # An unknown word (a status added later) counts as operational, never as down.
-            down += seconds * DOWN_WEIGHT.get(status, 0.0)
-        if worst is None or RANK.get(status, 0) > RANK.get(worst, 0):
-            worst = status
-    if worst is None:
-        # Nothing of the day is history: it is before `since`, or it is today and `now` is
-        # its very first instant (then the bar shows the status the day starts with).
-        worst = NO_DATA if start < counted_from else status_now
-    touching = tuple(i for i in spans if _touches(i, start, start + _DAY, now))
-    return DayBar(day, worst, touching, observed, maintenance, down)
-
-
-def _touches(incident: IncidentSpan, start: datetime, end: datetime, now: datetime) -> bool:
-    """Whether the incident was open at some instant of [start, end). One resolved at
-    midnight sharp belongs to the day before only; one opened and resolved at the same
-    instant still belongs to its day."""
+def _day_range(incident: IncidentSpan, now: datetime) -> tuple[date, date]:
+    """The first and last UTC day the incident was open at some instant of. One resolved at
+    midnight sharp ends the day before; one opened and resolved at once is on its day."""
     opened = _utc(incident.start)
     closed = _utc(incident.end) if incident.end is not None else max(now, opened)
-    return opened < end and (closed > start or opened >= start)
+    last = closed.date()
+    if closed.time() == time() and closed > opened:
+        last -= _DAY
+    return opened.date(), max(last, opened.date())
 
 
 def _percent(counted: float, down: float) -> float | None:
