@@ -137,12 +137,9 @@ def uptime_history(
     now). Changes after `now` are ignored. Days or parts of days before `since` (when the
     component's history begins) are `no_data` and do not count.
     """
-    if days < 1:
-        raise ValueError("days must be at least 1")
     now = _utc(now)
-    today = now.date()
-    first_day = today - timedelta(days=days - 1)
-    window_start = datetime.combine(first_day, time(), UTC)
+    window_start = history_start(now, days)
+    first_day = window_start.date()
     counted_from = max(window_start, _utc(since)) if since is not None else window_start
 
     segments, status_now = _segments(changes, current, window_start=counted_from, now=now)
@@ -189,6 +186,15 @@ def uptime_history(
         bars.append(DayBar(day, status, tuple(touching[index]), observed[index],
                            maintenance[index], down[index]))
     return UptimeHistory(tuple(bars))
+
+
+def history_start(now: datetime, days: int = DAYS) -> datetime:
+    """Midnight UTC of the first of the `days` days that end with `now`'s: what must be
+    read to draw them (with the status each component had then)."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    first_day = _utc(now).date() - timedelta(days=days - 1)
+    return datetime.combine(first_day, time(), UTC)
 
 
 def _segments(
