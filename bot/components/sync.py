@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -19,7 +20,8 @@ def declared(entries: Sequence[ComponentEntry]) -> list[DeclaredComponent]:
     return [DeclaredComponent(e.id, e.name, e.group, e.description) for e in entries]
 
 
-async def sync_components(store: Store, entries: Sequence[ComponentEntry]) -> None:
+async def sync_components(store: Store, entries: Sequence[ComponentEntry], *,
+                          clock: Callable[[], datetime] = utcnow) -> None:
     """Declare the configured components (new ones start operational; others keep their
     status). Two instances starting together may both insert a new one: the loser of that
     race tries again and finds it there."""
@@ -27,7 +29,7 @@ async def sync_components(store: Store, entries: Sequence[ComponentEntry]) -> No
     for attempt in (1, 2):
         try:
             async with store.transaction() as tx:
-                await tx.components.sync(wanted, utcnow())
+                await tx.components.sync(wanted, clock())
             return
         except IntegrityError:
             if attempt == 2:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 from sqlalchemy import event
 
@@ -171,3 +172,52 @@ async def test_the_page_is_rebuilt_at_utc_midnight(store: Store) -> None:
         assert snapshot.renders == renders + 1  # once per day, not once per look
     finally:
         await snapshot.stop()
+
+
+class _PageBars(HTMLParser):
+    """Each component's bars (`li.day` inside `#uptime-ID`) with their titles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: str | None = None
+        self.bars: dict[str, list[str]] = {}
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "div" and (found.get("id") or "").startswith("uptime-"):
+            self.current = (found["id"] or "").removeprefix("uptime-")
+            self.bars[self.current] = []
+        if tag == "li" and "day" in (found.get("class") or "").split() and self.current:
+            self.bars[self.current].append(found.get("title") or "")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+async def test_the_front_page_draws_90_bars_per_component_with_titles(store: Store) -> None:
+    await declare(store, ["Gerrit", "Zuul"], NOW - 100 * DAY)
+    yesterday = NOW - DAY
+    incident = await incident_holding(store, "gerrit", "Gerrit <down>", MAJOR, yesterday,
+                                      yesterday + timedelta(hours=2))
+    snapshot = Snapshot(store, title="Status", url="https://status.test", clock=Clock(NOW))
+    await snapshot.start()
+    try:
+        document = snapshot.hot("/")
+        assert document is not None
+        html = document.body.decode()
+    finally:
+        await snapshot.stop()
+    parsed = _PageBars()
+    parsed.feed(html)
+    assert sorted(parsed.bars) == ["gerrit", "zuul"]
+    assert all(len(titles) == 90 and all(titles) for titles in parsed.bars.values())
+    assert parsed.bars["gerrit"][-2] == (
+        f"2026-11-20 · Major outage · 91.66% uptime · #{incident} Gerrit <down>")
+    assert "<down>" not in html  # escaped
+    text = " ".join("".join(parsed.text).split())
+    window = (NOW - history_start(NOW)).total_seconds()
+    expected = f"{int(100 * (1 - 7200 / window) * 100) / 100:.2f}%"
+    assert f"{expected} uptime over the last 90 days" in text
+    assert "100% uptime over the last 90 days" in text  # Zuul
+    assert "1 day with problems on Gerrit" in text
