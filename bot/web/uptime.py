@@ -114,6 +114,14 @@ class UptimeHistory:
         return _percent(self.counted, self.down)
 
     @property
+    def since(self) -> date | None:
+        """The first day with data when the history starts inside the window (a component
+        declared lately), else None: the uptime is over that shorter span."""
+        if not self.bars or self.bars[0].status != NO_DATA:
+            return None
+        return next((b.day for b in self.bars if b.status != NO_DATA), None)
+
+    @property
     def problem_days(self) -> tuple[DayBar, ...]:
         """Days with something else than `operational` (or no data), newest first: what the
         page lists as the text alternative to the bars."""

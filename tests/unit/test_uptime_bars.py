@@ -103,3 +103,14 @@ def test_the_legend_names_every_status() -> None:
     for label in ("Operational", "Degraded performance", "Partial outage", "Major outage",
                   "Under maintenance", "No data"):
         assert label in text
+
+
+def test_a_history_that_starts_late_says_since_when() -> None:
+    since = YESTERDAY + timedelta(hours=6)
+    history = uptime_history([], now=NOW, since=since)
+    assert history.since == YESTERDAY.date()
+    _, parsed = render(history)
+    text = " ".join("".join(parsed.text).split())
+    assert "100% uptime since 2026-11-20" in text
+    assert "over the last" not in text
+    assert uptime_history([], now=NOW).since is None
