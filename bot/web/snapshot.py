@@ -30,6 +30,7 @@ from bot.web.state import (
     incident_view,
     load_page_state,
 )
+from bot.web.uptime import MAJOR, PARTIAL
 from bot.web.whole_numbers import parse_whole
 from commands.model import MAX_INCIDENT_ID
 from storage.db import is_transient
@@ -55,6 +56,10 @@ STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
 DAY_CHECK_SECONDS = 60.0
 """The longest the day watch sleeps before it looks at the clock again (a clock that jumps,
 a suspended machine): the page's uptime bars shift at UTC midnight, not a day late."""
+OUTAGE_REFRESH_SECONDS = 300.0
+"""While a component is down (partial or major outage) nothing may change for hours, yet
+its uptime drops by the minute: the page is rebuilt this often meanwhile, so the figure and
+today's bar are never more than this stale."""
 
 Annotate = Callable[[IncidentPageView], IncidentLinks]
 """What an incident page shows beside its timeline (bugs with their state, playbooks)."""
@@ -73,12 +78,16 @@ class Snapshot:
         export: StaticExport | None = None,
         annotate: Annotate | None = None,
         clock: Callable[[], datetime] = utcnow,
+        day_check: float = DAY_CHECK_SECONDS,
     ) -> None:
         self._store = store
         self._clock = clock
         """`now` of every rebuild (the uptime bars end with its day); tests pass their own."""
         self._day: date | None = None
         """The UTC day of the last rebuild's `now`."""
+        self._built_at: datetime | None = None
+        """The last rebuild's `now`."""
+        self._day_check = day_check
         self._day_watch: asyncio.Task[None] | None = None
         self._annotate = annotate
         self._title = title
@@ -141,6 +150,7 @@ class Snapshot:
             render_hot, state, (lambda incident: links[incident.id]) if links else None)
         self._state = state
         self._day = now.astimezone(UTC).date()
+        self._built_at = now
         self._documents = documents
         self._cold = {}
         self.renders += 1
@@ -206,17 +216,30 @@ class Snapshot:
 
     async def _rebuild_each_day(self) -> None:
         # The uptime bars end with today: at UTC midnight a new bar starts and the oldest
-        # leaves, though nothing changed. Sleeping toward midnight by the clock (capped, so
-        # a clock that jumps or a test clock moved by hand is noticed within the cap).
+        # leaves, though nothing changed; and while a component is down its uptime falls
+        # with every minute. Sleeping toward the next of those by the clock (capped, so a
+        # clock that jumps or a test clock moved by hand is noticed within the cap).
         while True:
             now = self._clock().astimezone(UTC)
             midnight = datetime.combine(now.date() + timedelta(days=1), day_time(), UTC)
-            wait = (midnight - now).total_seconds()
-            await asyncio.sleep(min(max(wait, 0.05), DAY_CHECK_SECONDS))
-            today = self._clock().astimezone(UTC).date()
-            if self._day is not None and today != self._day:
-                self._day = today  # once: the rebuild it asks for sets it again
+            due = midnight
+            if self._built_at is not None and self._down():
+                due = min(due, self._built_at + timedelta(seconds=OUTAGE_REFRESH_SECONDS))
+            wait = (due - now).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.05), self._day_check))
+            now = self._clock().astimezone(UTC)
+            if self._day is not None and now.date() != self._day:
+                self._day = now.date()  # once: the rebuild it asks for sets it again
                 self.refresh()
+            elif (self._built_at is not None and self._down() and not self._dirty.is_set()
+                  and (now - self._built_at).total_seconds() >= OUTAGE_REFRESH_SECONDS):
+                self._built_at = now
+                self.refresh()
+
+    def _down(self) -> bool:
+        state = self._state
+        return state is not None and any(
+            c.status in (PARTIAL, MAJOR) for c in state.components)
 
     async def _export(self) -> None:
         if self.export is not None:

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 from sqlalchemy import event
 
-from bot.web.snapshot import Snapshot
+from bot.web.snapshot import OUTAGE_REFRESH_SECONDS, Snapshot
 from bot.web.state import load_page_state
 from bot.web.uptime import MAJOR, NO_DATA, OPERATIONAL, PARTIAL, history_start
 from storage.components import DeclaredComponent
@@ -157,7 +157,8 @@ async def test_no_components_no_history_read(store: Store) -> None:
 async def test_the_page_is_rebuilt_at_utc_midnight(store: Store) -> None:
     clock = Clock(datetime(2026, 11, 21, 23, 59, 59, 500000, tzinfo=UTC))
     await declare(store, ["Gerrit"], NOW - 100 * DAY)
-    snapshot = Snapshot(store, title="Status", url="https://status.test", clock=clock)
+    snapshot = Snapshot(store, title="Status", url="https://status.test", clock=clock,
+                        day_check=0.1)
     await snapshot.start()
     try:
         assert snapshot.state is not None
@@ -221,3 +222,31 @@ async def test_the_front_page_draws_90_bars_per_component_with_titles(store: Sto
     assert f"{expected} uptime over the last 90 days" in text
     assert "100% uptime over the last 90 days" in text  # Zuul
     assert "1 day with problems on Gerrit" in text
+
+
+async def test_while_a_component_is_down_the_page_is_rebuilt_every_few_minutes(
+        store: Store) -> None:
+    clock = Clock(NOW)
+    await declare(store, ["Gerrit", "Zuul"], NOW - 100 * DAY)
+    snapshot = Snapshot(store, title="Status", url="https://status.test", clock=clock,
+                        day_check=0.05)
+    await snapshot.start()
+    try:
+        renders = snapshot.renders
+        clock.advance(seconds=OUTAGE_REFRESH_SECONDS + 1)
+        await asyncio.sleep(0.5)
+        assert snapshot.renders == renders  # all operational: nothing falls, nothing to do
+
+        await set_status(store, "zuul", MAJOR, clock())
+        snapshot.refresh()
+        await _eventually(lambda: snapshot.renders == renders + 1)
+        assert snapshot.state is not None
+        assert snapshot.state.uptime["zuul"].bars[-1].down == 0
+        clock.advance(seconds=OUTAGE_REFRESH_SECONDS - 10)
+        await asyncio.sleep(0.5)
+        assert snapshot.renders == renders + 1
+        clock.advance(seconds=10)
+        await _eventually(lambda: snapshot.renders == renders + 2)
+        assert snapshot.state.uptime["zuul"].bars[-1].down == OUTAGE_REFRESH_SECONDS
+    finally:
+        await snapshot.stop()
