@@ -411,3 +411,22 @@ def test_bar_title_caps_titles_and_the_number_of_incidents() -> None:
     assert "#5 " in title and "#6 " not in title
     assert title.endswith("and 3 more")
     assert "x" * 80 not in title and "x" * 79 + "…" in title
+
+
+def test_an_incident_open_since_before_the_window_is_on_every_day() -> None:
+    span = IncidentSpan(2, "forever", WINDOW_START - timedelta(days=3))
+    history = uptime_history([], [span], now=NOW)
+    assert all(b.incidents == (span,) for b in history.bars)
+
+
+def test_a_thousand_flaps_are_each_counted() -> None:
+    day = TODAY - timedelta(days=1)
+    changes = []
+    for n in range(500):  # 500 one-minute outages, two minutes apart
+        start = at(day) + timedelta(minutes=2 * n)
+        changes += [change(start, OPERATIONAL, MAJOR), change(start + timedelta(minutes=1),
+                                                              MAJOR, OPERATIONAL)]
+    history = uptime_history(changes, now=NOW)
+    assert history.bars[-2].down == 500 * 60
+    assert history.down == 500 * 60
+    assert history.bars[-3].status == history.bars[-1].status == OPERATIONAL
