@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.components.rules import after_link, after_release
-from bot.web.pages import render_index
+from bot.web.pages import render_incident, render_index
 from bot.web.state import ComponentView, PageState
 from commands import component_replies as say
 from commands.auth import required_role
@@ -32,6 +32,7 @@ from commands.model import (
 )
 from commands.usage import USAGE
 from tests.unit.test_pages import assert_well_formed_page
+from tests.unit.test_statuspage import incident
 
 T0 = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)
 
@@ -277,3 +278,14 @@ def test_the_grid_is_grouped_with_the_status_in_words() -> None:
 def test_no_components_no_grid() -> None:
     page = assert_well_formed_page(render_index(grid_state()))
     assert not page.find("h2", id="components-heading")
+
+
+def test_an_incident_page_names_the_components_it_affects() -> None:
+    state = grid_state(view("gerrit", "Gerrit", "major_outage"),
+                       view("zuul", "<i>Zuul</i>", "operational"))
+    held = incident(3, components=[("gerrit", "major_outage"), ("zuul", "partial_outage"),
+                                   ("gone", "major_outage")])
+    page = assert_well_formed_page(render_incident(state, held))
+    (affected,) = page.with_class("affected")
+    assert " ".join(affected.text.split()) == \
+        "Affects Gerrit (major outage), <i>Zuul</i> (partial outage)"
