@@ -141,7 +141,7 @@ def spans_days(incident: IncidentPageView) -> bool:
 
 COMPONENT_ICONS = {
     "operational": "✓",
-    "under_maintenance": "🔧",
+    "under_maintenance": "⚙",
     "degraded_performance": "!",
     "partial_outage": "!",
     "major_outage": "✕",

@@ -266,7 +266,7 @@ def test_the_grid_is_grouped_with_the_status_in_words() -> None:
         "component-gerrit": "Gerrit ✕ Major outage review.example.org",
         "component-zuul": "Zuul ✓ Operational",
         "component-nodepool": "Nodepool ! Degraded performance",
-        "component-docs": "<b>Docs</b> 🔧 Under maintenance",
+        "component-docs": "<b>Docs</b> ⚙ Under maintenance",
     }
     assert page.with_class("component-major_outage")
     html = render_index(state)
