@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.components.rules import after_link, after_release
+from bot.core.events import COMPONENT_CHANGED, ComponentChanged
+from bot.ha.change_relay import decode, encode
 from bot.web.pages import render_incident, render_index
 from bot.web.state import ComponentView, PageState
 from commands import component_replies as say
@@ -289,3 +291,15 @@ def test_an_incident_page_names_the_components_it_affects() -> None:
     (affected,) = page.with_class("affected")
     assert " ".join(affected.text.split()) == \
         "Affects Gerrit (major outage), <i>Zuul</i> (partial outage)"
+
+
+# --- the event, across instances ----------------------------------------------------------
+
+
+def test_component_changed_crosses_the_relay() -> None:
+    for incident_id in (None, 12):
+        event = ComponentChanged(at=T0, incident_id=incident_id, component_id="gerrit",
+                                 name="Gerrit", old="operational", new="major_outage",
+                                 text="down")
+        assert event.kind == COMPONENT_CHANGED == "component.changed"
+        assert decode(encode(event, "instance-a")) == ("instance-a", event)
