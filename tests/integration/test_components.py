@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import inspect
 
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
@@ -28,6 +30,7 @@ from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.components import DeclaredComponent
+from storage.db import _alembic_config, revisions, upgrade
 from storage.unit_of_work import Store
 from tests.clock import Clock
 from tests.harness import delivered_lines, run_app
@@ -301,3 +304,22 @@ async def test_page_and_statuspage_documents_show_components(db_url: str,
         _, _, body = await running.get("/api/v2/incidents.json")
         resolved = json.loads(body)["incidents"][0]
         assert [c["id"] for c in resolved["components"]] == ["gerrit"]
+
+
+async def test_migration_0008_rolls_back_and_forward(store: Store) -> None:
+    def tables(connection: object) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def down(connection: object) -> None:
+        command.downgrade(_alembic_config(connection), "0007_leader_lease")  # type: ignore[arg-type]
+
+    async with store.engine.begin() as connection:
+        await connection.run_sync(down)
+        assert not {"components", "component_changes", "incident_components"} & \
+            await connection.run_sync(tables)
+    await upgrade(store.engine)
+    async with store.engine.connect() as connection:
+        assert {"components", "component_changes", "incident_components"} <= \
+            await connection.run_sync(tables)
+    current, head = await revisions(store.engine)
+    assert current == head
