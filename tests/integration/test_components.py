@@ -21,7 +21,7 @@ from bot.components.sync import sync_components
 from bot.config.loading import load_config_text
 from bot.core.desk import Desk
 from bot.core.events import ComponentChanged, DeskEvent
-from bot.core.ports import Identity, Message
+from bot.core.ports import Channel, Identity, Message
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
 from bot.transports.console import ConsoleTransport
@@ -31,6 +31,7 @@ from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.components import DeclaredComponent
 from storage.db import _alembic_config, revisions, upgrade
+from storage.timeline import Where
 from storage.unit_of_work import Store
 from tests.clock import Clock
 from tests.harness import delivered_lines, run_app
@@ -323,3 +324,27 @@ async def test_migration_0008_rolls_back_and_forward(store: Store) -> None:
             await connection.run_sync(tables)
     current, head = await revisions(store.engine)
     assert current == head
+
+
+async def test_board_holds_for_anything_with_an_incident_id(rig: Rig) -> None:
+    """What a maintenance window does (an incident of kind maintenance): hold components at
+    under_maintenance through the board, and let go; an outage during it wins."""
+    board = ComponentBoard(lambda: [Channel("console", "console", "console")])
+    bot = Where(actor="statusdesk")
+    await rig.say("#incident open Maintenance window")
+    async with rig.store.transaction() as tx:
+        zuul = await tx.components.get("zuul", for_update=True)
+        assert zuul is not None
+        applied = await board.link(tx, 1, [zuul], "under_maintenance", bot, rig.clock.now)
+    assert [(e.component_id, e.old, e.new, e.incident_id) for e in applied.events] == [
+        ("zuul", "operational", "under_maintenance", 1)]
+    assert not applied.queued  # maintenance is not worse than degraded: no broadcast
+    await rig.say("#incident open Zuul down")
+    await rig.say("#incident 2 affects zuul major")
+    assert (await rig.statuses())["zuul"] == "major_outage"
+    await rig.say("#incident 2 resolved")
+    assert (await rig.statuses())["zuul"] == "under_maintenance"  # still held by 1
+    async with rig.store.transaction() as tx:
+        applied = await board.release(tx, 1, bot, rig.clock.now)
+    assert applied.released == [("Zuul", "operational", [])]
+    assert (await rig.statuses())["zuul"] == "operational"
