@@ -154,6 +154,9 @@ class App:
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
         self.outbox: OutboxWorker | None = None
+        self.component_board: ComponentBoard | None = None
+        """Changes components inside a transaction (set once running); what holds
+        components besides chat (maintenance windows) goes through it too."""
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -204,7 +207,8 @@ class App:
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
         await sync_components(store, config.components)
-        self.desk.add_extension(ComponentsExtension(ComponentBoard(self.transports.channels)))
+        board = self.component_board = ComponentBoard(self.transports.channels)
+        self.desk.add_extension(ComponentsExtension(board))
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,

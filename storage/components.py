@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Component, ComponentChange, IncidentComponent
 
@@ -177,12 +178,15 @@ class ComponentRepository:
         return (await self._session.execute(query)).scalars().all()
 
     async def status_before(self, at: datetime) -> Mapping[str, str]:
-        """Each component's status just before `at` (the last change before it), for a
-        history that starts at `at`. Components with no change before `at` are left out."""
-        found: dict[str, str] = {}
+        """Each component's status just before `at` (its last change before it), for a
+        history that starts at `at`. Components with no change before `at` are left out.
+        One index lookup per component, however long the history."""
+        earlier = aliased(ComponentChange)
+        last = (select(earlier.id)
+                .where(earlier.component_id == Component.id, earlier.at < at)
+                .order_by(earlier.at.desc(), earlier.id.desc())
+                .limit(1)
+                .scalar_subquery())
         query = (select(ComponentChange.component_id, ComponentChange.new_status)
-                 .where(ComponentChange.at < at)
-                 .order_by(ComponentChange.at, ComponentChange.id))
-        for component_id, status in (await self._session.execute(query)).all():
-            found[component_id] = status
-        return found
+                 .join(Component, ComponentChange.id == last))
+        return {cid: status for cid, status in (await self._session.execute(query)).all()}

@@ -142,7 +142,7 @@ def spans_days(incident: IncidentPageView) -> bool:
 
 COMPONENT_ICONS = {
     "operational": "✓",
-    "under_maintenance": "🔧",
+    "under_maintenance": "⚙",
     "degraded_performance": "!",
     "partial_outage": "!",
     "major_outage": "✕",
@@ -207,10 +207,13 @@ def render_incident(
 ) -> str:
     """`/incidents/ID`: one incident and its public timeline, newest entry first; its
     linked bugs and matching playbook entries (`links`, else the bugs without state)."""
+    names = {c.id: c.name for c in state.components}
     return _render(
         "incident.html", state, "incident", incident=incident,
         updates=tuple(reversed(incident.updates)), multi_day=spans_days(incident),
         links=links or IncidentLinks(bugs=linked_bugs(incident)),
+        affected=[(names[cid], status) for cid, status in incident.components
+                  if cid in names],
     )
 
 

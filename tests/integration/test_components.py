@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import inspect
 
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
@@ -19,7 +21,7 @@ from bot.components.sync import sync_components
 from bot.config.loading import load_config_text
 from bot.core.desk import Desk
 from bot.core.events import ComponentChanged, DeskEvent
-from bot.core.ports import Identity, Message
+from bot.core.ports import Channel, Identity, Message
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
 from bot.transports.console import ConsoleTransport
@@ -28,6 +30,8 @@ from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.components import DeclaredComponent
+from storage.db import _alembic_config, revisions, upgrade
+from storage.timeline import Where
 from storage.unit_of_work import Store
 from tests.clock import Clock
 from tests.harness import delivered_lines, run_app
@@ -301,3 +305,46 @@ async def test_page_and_statuspage_documents_show_components(db_url: str,
         _, _, body = await running.get("/api/v2/incidents.json")
         resolved = json.loads(body)["incidents"][0]
         assert [c["id"] for c in resolved["components"]] == ["gerrit"]
+
+
+async def test_migration_0008_rolls_back_and_forward(store: Store) -> None:
+    def tables(connection: object) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def down(connection: object) -> None:
+        command.downgrade(_alembic_config(connection), "0007_leader_lease")  # type: ignore[arg-type]
+
+    async with store.engine.begin() as connection:
+        await connection.run_sync(down)
+        assert not {"components", "component_changes", "incident_components"} & \
+            await connection.run_sync(tables)
+    await upgrade(store.engine)
+    async with store.engine.connect() as connection:
+        assert {"components", "component_changes", "incident_components"} <= \
+            await connection.run_sync(tables)
+    current, head = await revisions(store.engine)
+    assert current == head
+
+
+async def test_board_holds_for_anything_with_an_incident_id(rig: Rig) -> None:
+    """What a maintenance window does (an incident of kind maintenance): hold components at
+    under_maintenance through the board, and let go; an outage during it wins."""
+    board = ComponentBoard(lambda: [Channel("console", "console", "console")])
+    bot = Where(actor="statusdesk")
+    await rig.say("#incident open Maintenance window")
+    async with rig.store.transaction() as tx:
+        zuul = await tx.components.get("zuul", for_update=True)
+        assert zuul is not None
+        applied = await board.link(tx, 1, [zuul], "under_maintenance", bot, rig.clock.now)
+    assert [(e.component_id, e.old, e.new, e.incident_id) for e in applied.events] == [
+        ("zuul", "operational", "under_maintenance", 1)]
+    assert not applied.queued  # maintenance is not worse than degraded: no broadcast
+    await rig.say("#incident open Zuul down")
+    await rig.say("#incident 2 affects zuul major")
+    assert (await rig.statuses())["zuul"] == "major_outage"
+    await rig.say("#incident 2 resolved")
+    assert (await rig.statuses())["zuul"] == "under_maintenance"  # still held by 1
+    async with rig.store.transaction() as tx:
+        applied = await board.release(tx, 1, bot, rig.clock.now)
+    assert applied.released == [("Zuul", "operational", [])]
+    assert (await rig.statuses())["zuul"] == "operational"
