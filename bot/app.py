@@ -14,6 +14,9 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.components.board import ComponentBoard
+from bot.components.extension import ComponentsExtension
+from bot.components.sync import sync_components
 from bot.config import Config, plugins
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
@@ -151,6 +154,9 @@ class App:
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
         self.outbox: OutboxWorker | None = None
+        self.component_board: ComponentBoard | None = None
+        """Changes components inside a transaction (set once running); what holds
+        components besides chat (maintenance windows) goes through it too."""
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -200,6 +206,9 @@ class App:
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
+        await sync_components(store, config.components)
+        board = self.component_board = ComponentBoard(self.transports.channels)
+        self.desk.add_extension(ComponentsExtension(board))
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,
