@@ -4,7 +4,7 @@ incident's components when it resolves."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bot.components.board import Applied, ComponentBoard
 from bot.core.events import DeskEvent, StateChanged
@@ -20,10 +20,8 @@ from storage.models import Component
 class ComponentsExtension:
     commands: tuple[type, ...] = (m.ComponentSet, m.ComponentList, m.IncidentAffects)
 
-    def __init__(self, board: ComponentBoard, *,
-                 on_queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, board: ComponentBoard) -> None:
         self.board = board
-        self._on_queued = on_queued
 
     async def apply(self, command: Command, ctx: Applying) -> None:
         match command:
@@ -85,8 +83,7 @@ class ComponentsExtension:
     def _took(self, applied: Applied, ctx: Applying) -> None:
         ctx.out.events.extend(applied.events)
         if applied.queued:
-            ctx.out.queued = True
-            self._on_queued()
+            ctx.out.queued = True  # the desk wakes the outbox after commit
 
 
 def _unknown(words: Sequence[str], components: Sequence[Component]) -> str:
