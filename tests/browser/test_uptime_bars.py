@@ -68,3 +68,24 @@ async def test_components_show_uptime_bars_with_the_incident_in_a_title(
     assert visible == 30
     await page.screenshot(path=str(tmp_path / "uptime.png"), full_page=True)
     assert errors == []
+
+
+async def test_the_bars_change_live_when_a_component_goes_down(
+    running: Running, browser: Browser  # noqa: F811
+) -> None:
+    page = await browser.new_page()
+    await page.goto(running.base + "/")
+    await page.wait_for_function("window.statusdeskLive === 'open'", timeout=5000)
+    today = "#uptime-gerrit .uptime-bars li:last-child"
+    assert "day-operational" in (await page.get_attribute(today, "class") or "")
+
+    await running.say("#incident open sev1 Gerrit is down")
+    await running.say("#incident 1 affects gerrit major")
+    await page.wait_for_selector(f"{today}.day-major_outage", timeout=5000)
+    assert "#1 Gerrit is down" in (await page.get_attribute(today, "title") or "")
+    await running.say("#incident 1 resolved")
+    await page.get_by_text("Resolved", exact=False).first.wait_for(timeout=5000)
+    # Resolved: the component is operational again, but the day keeps its worst status.
+    await page.wait_for_selector("#component-gerrit.component-operational", timeout=5000)
+    assert "day-major_outage" in (await page.get_attribute(today, "class") or "")
+    assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
