@@ -112,5 +112,6 @@ def test_a_history_that_starts_late_says_since_when() -> None:
     _, parsed = render(history)
     text = " ".join("".join(parsed.text).split())
     assert "100% uptime since 2026-11-20" in text
+    assert "No problems since 2026-11-20." in text
     assert "over the last" not in text
     assert uptime_history([], now=NOW).since is None
