@@ -225,8 +225,10 @@ class Snapshot:
             due = midnight
             if self._built_at is not None and self._down():
                 due = min(due, self._built_at + timedelta(seconds=OUTAGE_REFRESH_SECONDS))
+            # At least a second between looks: while a due rebuild waits on a database that
+            # is away, this must not spin.
             wait = (due - now).total_seconds()
-            await asyncio.sleep(min(max(wait, 0.05), self._day_check))
+            await asyncio.sleep(min(max(wait, 1.0), self._day_check))
             now = self._clock().astimezone(UTC)
             if self._day is not None and now.date() != self._day:
                 self._day = now.date()  # once: the rebuild it asks for sets it again
