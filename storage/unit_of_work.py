@@ -21,6 +21,7 @@ from storage.status_posts import AlertRepository, StatusPostRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
+from storage.uptime import UptimeRepository
 from storage.write_health import WriteHealth
 
 
@@ -43,6 +44,7 @@ class Transaction:
         self.oncall_overrides = OverrideRepository(session)
         self.inbound_events = InboundEventRepository(session)
         self.components = ComponentRepository(session)
+        self.uptime = UptimeRepository(session)
 
 
 class Store:
