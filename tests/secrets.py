@@ -21,6 +21,9 @@ SMTP_PASSWORD = "sEcr3t-smtp-pass-Ze5u"
 GITHUB_TOKEN = "ghp_sEcr3tGithubToken0Yt6"
 GITLAB_TOKEN = "glpat-sEcr3t-gitlab-Rb8w"
 JIRA_TOKEN = "sEcr3t-jira-token-Nc1v"
+REDMINE_API_KEY = "sEcr3t-redmine-key-Xo4g"
+LAUNCHPAD_TOKEN = "sEcr3t-lp-token-Hq2m"
+LAUNCHPAD_TOKEN_SECRET = "sEcr3t-lp-secret-Wd9k"
 
 SECRETS: dict[str, str] = {
     "IRC server password": IRC_SERVER_PASSWORD,
@@ -36,6 +39,9 @@ SECRETS: dict[str, str] = {
     "GitHub token": GITHUB_TOKEN,
     "GitLab token": GITLAB_TOKEN,
     "Jira token": JIRA_TOKEN,
+    "Redmine API key": REDMINE_API_KEY,
+    "Launchpad token": LAUNCHPAD_TOKEN,
+    "Launchpad token secret": LAUNCHPAD_TOKEN_SECRET,
 }
 """Name → value of every secret above, for the scanner."""
 

@@ -45,6 +45,7 @@ from bot.config.fields import (
 )
 from bot.config.models import Config
 from commands.component_names import slug
+from commands.filing_targets import FilingTarget
 
 # --- problems ------------------------------------------------------------------------------------
 
@@ -481,6 +482,19 @@ def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
                     f"{_q(channel)} is not a channel in irc[].channels or matrix.rooms",
                 )
             )
+
+    # Filing action items needs the named tracker configured (it writes: a token).
+    postmortem = _mapping(tree.get("postmortem"))
+    target = postmortem.get("file_actions_in")
+    if isinstance(target, str) and (parsed := FilingTarget.parse(target)) is not None:
+        trackers = _mapping(_mapping(tree.get("playbooks")).get("trackers"))
+        if trackers.get(parsed.tracker) is None:
+            found.append((("postmortem", "file_actions_in"),
+                          f"no {parsed.tracker} tracker configured "
+                          f"(add playbooks.trackers.{parsed.tracker}: {{...}})"))
+    elif postmortem.get("file_every_action") is True and target is None:
+        found.append((("postmortem", "file_every_action"),
+                      "needs postmortem.file_actions_in (where to file them)"))
 
     # Escalation managers: unique names; every kind of contact needs its provider.
     paging = _mapping(tree.get("paging"))

@@ -56,6 +56,7 @@ from bot.config.fields import (
     _q,
 )
 from commands.component_names import MAX_COMPONENT_NAME, slug
+from commands.filing_targets import FilingTarget
 from commands.model import Role
 from commands.text import clean_text
 
@@ -409,6 +410,27 @@ class PlaybooksConfig(_Model):
     cache_ttl: Duration = timedelta(minutes=5)
 
 
+def _filing_target(value: str) -> str:
+    if FilingTarget.parse(value) is None:
+        raise _fail(f"{_q(value)} is not TRACKER:PROJECT (github:OWNER/REPO, "
+                    "gitlab:GROUP/PROJECT, jira:KEY, redmine:IDENTIFIER, launchpad:PROJECT)")
+    return value
+
+
+class PostmortemConfig(_Model):
+    """`postmortem:` (DESIGN §1.7): what happens after the incident."""
+
+    file_actions_in: Annotated[str, AfterValidator(_filing_target)] | None = None
+    """Where `#action A7 file` files a ticket; its tracker must be configured under
+    `playbooks.trackers` (with a token: filing writes)."""
+    file_every_action: StrictBool = False
+    """File every new action item as it is recorded, without `#action A7 file`."""
+
+    @property
+    def filing_target(self) -> FilingTarget | None:
+        return FilingTarget.parse(self.file_actions_in) if self.file_actions_in else None
+
+
 class CommandAllowance(_Model):
     """How many commands one person may send: `burst` at once, then `per_second`."""
 
@@ -473,6 +495,7 @@ class Config(_Model):
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     components: list[ComponentEntry] = Field(default_factory=list)
+    postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration (for log redaction), without duplicates."""

@@ -455,6 +455,28 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "playbooks.trackers.jira.url: must be an http:// or https:// URL",
         ),
         (
+            "postmortem: {file_actions_in: 'github:acme'}",
+            'postmortem.file_actions_in: "github:acme" is not TRACKER:PROJECT (github:OWNER/REPO, '
+            "gitlab:GROUP/PROJECT, jira:KEY, redmine:IDENTIFIER, launchpad:PROJECT)",
+        ),
+        (
+            "postmortem: {file_actions_in: 'redmine:ops'}",
+            "postmortem.file_actions_in: no redmine tracker configured "
+            "(add playbooks.trackers.redmine: {...})",
+        ),
+        (
+            "postmortem: {file_every_action: true}",
+            "postmortem.file_every_action: needs postmortem.file_actions_in (where to file them)",
+        ),
+        (
+            "postmortem: {file_every_action: 'yes'}",
+            "postmortem.file_every_action: must be true or false",
+        ),
+        (
+            "playbooks: {trackers: {redmine: {api_key: k}}}",
+            "playbooks.trackers.redmine.url: required",
+        ),
+        (
             "playbooks: {cache_ttl: 5 min}",
             'playbooks.cache_ttl: invalid duration "5 min" (use e.g. 30s, 10m, 1h, 2d)',
         ),
@@ -727,3 +749,14 @@ def test_components_have_ids_from_their_names() -> None:
 ])
 def test_component_mistakes(text: str, expected: str) -> None:
     assert one_problem(text) == expected
+
+
+def test_filing_action_items() -> None:
+    config = load("postmortem: {file_actions_in: 'redmine:ops', file_every_action: true}\n"
+                  "playbooks: {trackers: {redmine: {url: 'https://progress.example.org', "
+                  "api_key: k}}}\n")
+    target = config.postmortem.filing_target
+    assert target is not None and (target.tracker, target.project) == ("redmine", "ops")
+    assert config.postmortem.file_every_action is True
+    assert load("postmortem: {}").postmortem.filing_target is None
+    assert "k" in config.secrets()
