@@ -33,6 +33,7 @@ from bot.core.ports import (
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.answer_queue import AnswerQueue
 from bot.delivery.outbox import OutboxWorker
+from bot.followup.extension import FollowUpExtension
 from bot.ha.change_relay import ChangeRelay
 from bot.ha.leadership import (
     Leadership,
@@ -209,6 +210,10 @@ class App:
         await sync_components(store, config.components)
         board = self.component_board = ComponentBoard(self.transports.channels)
         self.desk.add_extension(ComponentsExtension(board))
+        self.follow_up = FollowUpExtension(
+            config.incidents.roles, file_actions_in=config.postmortem.file_actions_in)
+        """Five Whys, action items, roles; what files tickets sets `follow_up.can_file`."""
+        self.desk.add_extension(self.follow_up)
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,

@@ -129,6 +129,42 @@ class ComponentChanged:
     text: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhyRecorded:
+    """A Five-Whys entry added or replaced (`#why`; private, like a note)."""
+
+    kind: ClassVar[str] = "incident.note"
+    at: datetime
+    incident_id: int
+    number: int
+    replaced: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionChanged:
+    """An action item added, done or dropped (`change`: `added`, `done`, `dropped`)."""
+
+    kind: ClassVar[str] = "incident.note"
+    at: datetime
+    incident_id: int
+    action_id: int
+    change: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionFilingRequested:
+    """`#action A7 file` was accepted: the item is to become a ticket in `tracker`
+    (`postmortem.file_actions_in`). Extensions see it inside the command's transaction
+    (`DeskExtension.on_change`): the one that files tickets queues its outbox effect there,
+    so the request commits, or rolls back, with the timeline entry that records it."""
+
+    kind: ClassVar[str] = "incident.note"
+    at: datetime
+    incident_id: int
+    action_id: int
+    tracker: str
+
+
 # The names the outside sees (server-sent events, the relay), for those that match on them.
 ALERT_SET = AlertSet.kind
 ALERT_CLEARED = AlertCleared.kind
@@ -142,12 +178,14 @@ COMPONENT_CHANGED = ComponentChanged.kind
 DeskEvent: TypeAlias = (
     AlertSet | AlertCleared | StatusPosted | KudosRecorded | IncidentOpened | StateChanged
     | SeverityChanged | RoleAssigned | BugLinked | NoteAdded | ComponentChanged
+    | WhyRecorded | ActionChanged | ActionFilingRequested
 )
 """Every committed change the desk announces."""
 
 EVENT_TYPES: tuple[type[DeskEvent], ...] = (
     AlertSet, AlertCleared, StatusPosted, KudosRecorded, IncidentOpened, StateChanged,
     SeverityChanged, RoleAssigned, BugLinked, NoteAdded, ComponentChanged,
+    WhyRecorded, ActionChanged, ActionFilingRequested,
 )
 _BY_NAME: dict[str, type[DeskEvent]] = {t.__name__: t for t in EVENT_TYPES}
 
