@@ -48,6 +48,7 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
+from bot.tickets.runtime import Tickets
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.connection_budget import (
@@ -154,6 +155,7 @@ class App:
         self.transports = Transports()
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
+        self.tickets: Tickets | None = None
         self.outbox: OutboxWorker | None = None
         self.component_board: ComponentBoard | None = None
         """Changes components inside a transaction (set once running); what holds
@@ -187,13 +189,18 @@ class App:
         bot_nick = self.bot_nick = config.irc[0].nick if config.irc else "statusdesk"
         paging = self.paging = Paging.start(config.paging, store, self.transports,
                                             bot_nick=bot_nick, page_url=page_url_of(config))
+        tickets = self.tickets = Tickets.from_config(config, store, self.transports.channels,
+                                                     bot_nick=bot_nick,
+                                                     page_url=page_url_of(config))
         core = build_core(
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
             capture=config.incidents.capture or (),
-            extensions=[paging.extension] if paging is not None else [],
-            deliverers=[paging.deliverer] if paging is not None else [],
+            extensions=([paging.extension] if paging is not None else [])
+            + ([tickets.extension] if tickets is not None else []),
+            deliverers=([paging.deliverer] if paging is not None else [])
+            + ([tickets.deliverer] if tickets is not None else []),
             rate_limit=rate_limit_from(config),
             owner=self.instance,
             may_send=leadership.holds,
@@ -203,6 +210,8 @@ class App:
         self.outbox = outbox
         if paging is not None:
             paging.connect(outbox.wake)
+        if tickets is not None:
+            tickets.deliverer.on_queued = outbox.wake
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
@@ -211,7 +220,8 @@ class App:
         board = self.component_board = ComponentBoard(self.transports.channels)
         self.desk.add_extension(ComponentsExtension(board))
         self.follow_up = FollowUpExtension(
-            config.incidents.roles, file_actions_in=config.postmortem.file_actions_in)
+            config.incidents.roles, file_actions_in=config.postmortem.file_actions_in,
+            can_file=tickets is not None)
         """Five Whys, action items, roles; what files tickets sets `follow_up.can_file`."""
         self.desk.add_extension(self.follow_up)
         page = config.status_page
@@ -323,6 +333,8 @@ class App:
                 await playbooks.close()
             if paging is not None:
                 await paging.close()
+            if tickets is not None:
+                await tickets.close()
         return 0
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
@@ -397,6 +409,8 @@ class App:
         reminders = asyncio.create_task(scheduler.run(), name="reminders")
         escalations = (asyncio.create_task(self.paging.scheduler.run(), name="escalations")
                        if self.paging is not None else None)
+        ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
+                         if self.tickets is not None else None)
         lost = False
         try:
             for transport in self.transports:
@@ -437,6 +451,10 @@ class App:
                 escalations.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await escalations
+            if ticket_states is not None:
+                ticket_states.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticket_states
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():

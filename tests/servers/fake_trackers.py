@@ -65,6 +65,8 @@ class FakeTracker:
     """Issues made through the create API."""
     refused: list[str] = field(default_factory=list)
     """Why each create request of the wrong shape was turned away."""
+    create_status: int | None = None
+    """Answer every create request with this status (and the tracker's JSON error body)."""
     lose_answers: int = 0
     """Make the issue, then answer 502 anyway, this many times (an answer lost on the way
     back: the client cannot tell whether the issue exists)."""
@@ -343,6 +345,9 @@ class FakeTracker:
         if self.fail_status is not None:
             return web.Response(status=self.fail_status, text="<html>Bad gateway</html>",
                                 content_type="text/html")
+        if self.create_status is not None:
+            return web.json_response({"message": "Validation Failed", "errors": [
+                "the project does not take issues"]}, status=self.create_status)
         handler = getattr(self, f"_create_{self.kind}", None)
         if handler is None:
             return web.Response(status=405)
@@ -627,3 +632,26 @@ async def running_trackers() -> AsyncIterator[FakeTrackers]:
         yield trackers
     finally:
         await trackers.stop()
+
+
+class TrackersInThread:
+    """The fake trackers on their own event loop in a thread, for tests that block (a
+    console bot read line by line): `with TrackersInThread() as fakes: ...`."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.trackers = FakeTrackers()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeTrackers:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.trackers.start(), self._loop).result(10)
+        return self.trackers
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.trackers.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
