@@ -67,6 +67,10 @@ class FakeTracker:
     """Why each create request of the wrong shape was turned away."""
     create_status: int | None = None
     """Answer every create request with this status (and the tracker's JSON error body)."""
+    answer_delay: float = 0.0
+    """Seconds between storing a created issue and answering (a window to crash in)."""
+    search_hits: int = 0
+    """Searches that found an issue (a retry finding what an earlier attempt made)."""
     lose_answers: int = 0
     """Make the issue, then answer 502 anyway, this many times (an answer lost on the way
     back: the client cannot tell whether the issue exists)."""
@@ -111,7 +115,9 @@ class FakeTracker:
         }[self.kind]
 
     def issues_with(self, word: str) -> list[Bug]:
-        return [bug for bug in self.bugs.values() if word in bug.body]
+        found = [bug for bug in self.bugs.values() if word in bug.body]
+        self.search_hits += bool(found and word)
+        return found
 
     def _next_number(self) -> str:
         numbers = [int(n.split("-")[-1]) for n in self.bugs if n.split("-")[-1].isdigit()]
@@ -352,6 +358,8 @@ class FakeTracker:
         if handler is None:
             return web.Response(status=405)
         response: web.Response = handler(request, raw)
+        if response.status == 201 and self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
         if response.status == 201 and self.lose_answers > 0:
             self.lose_answers -= 1
             return web.Response(status=502, text="<html>Bad gateway</html>",
