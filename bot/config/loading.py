@@ -418,6 +418,13 @@ class _Seen:
         return None
 
 
+_FILING_CREDENTIALS = {
+    "github": ("token",), "gitlab": ("token",), "jira": ("token",), "redmine": ("api_key",),
+    "launchpad": ("oauth_token", "oauth_token_secret"),
+}
+"""What each tracker needs to create issues (`postmortem.file_actions_in`)."""
+
+
 def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
     """Checks that need several entries at once; tolerant of anything the schema rejects."""
     found: list[tuple[Loc, str]] = []
@@ -488,10 +495,16 @@ def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
     target = postmortem.get("file_actions_in")
     if isinstance(target, str) and (parsed := FilingTarget.parse(target)) is not None:
         trackers = _mapping(_mapping(tree.get("playbooks")).get("trackers"))
-        if trackers.get(parsed.tracker) is None:
+        entry = trackers.get(parsed.tracker)
+        needs = _FILING_CREDENTIALS[parsed.tracker]
+        if entry is None:
             found.append((("postmortem", "file_actions_in"),
                           f"no {parsed.tracker} tracker configured "
                           f"(add playbooks.trackers.{parsed.tracker}: {{...}})"))
+        elif isinstance(entry, dict) and not all(entry.get(key) for key in needs):
+            found.append((("postmortem", "file_actions_in"),
+                          f"filing writes: set playbooks.trackers.{parsed.tracker}."
+                          f"{' and '.join(needs)}"))
     elif postmortem.get("file_every_action") is True and target is None:
         found.append((("postmortem", "file_every_action"),
                       "needs postmortem.file_actions_in (where to file them)"))

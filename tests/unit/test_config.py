@@ -465,6 +465,17 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "(add playbooks.trackers.redmine: {...})",
         ),
         (
+            "postmortem: {file_actions_in: 'github:acme/infra'}\n"
+            "playbooks: {trackers: {github: {api_url: 'https://api.github.com'}}}",
+            "postmortem.file_actions_in: filing writes: set playbooks.trackers.github.token",
+        ),
+        (
+            "postmortem: {file_actions_in: 'launchpad:opendev'}\n"
+            "playbooks: {trackers: {launchpad: {oauth_token: t}}}",
+            "postmortem.file_actions_in: filing writes: set playbooks.trackers.launchpad."
+            "oauth_token and oauth_token_secret",
+        ),
+        (
             "postmortem: {file_every_action: true}",
             "postmortem.file_every_action: needs postmortem.file_actions_in (where to file them)",
         ),
