@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect
 
 from bot.config import IncidentsConfig
 from bot.core.desk import Desk
@@ -31,6 +34,7 @@ from bot.web.state import load_page_state
 from bot.wiring import build_core
 from commands import model as m
 from commands.auth import Whitelist
+from storage.db import _alembic_config, revisions, upgrade
 from storage.unit_of_work import Store, Transaction
 from tests.clock import Clock
 from tests.harness import delivered_lines
@@ -346,3 +350,25 @@ async def test_actions_ids_are_one_sequence(rig: Rig) -> None:
     async with rig.store.reading() as tx:
         assert [a.id for a in await tx.actions.of(1)] == [2, 4]
         assert [a.due for a in await tx.actions.open()] == [None] * 4
+
+
+async def test_migration_0011_rolls_back_and_forward(store: Store) -> None:
+    ours = {"incident_whys", "action_items", "incident_roles", "incident_prompts"}
+
+    def tables(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def down(connection: Connection) -> None:
+        config = _alembic_config(connection)
+        before = ScriptDirectory.from_config(config).get_revision("0011_actions").down_revision
+        assert isinstance(before, str)
+        command.downgrade(config, before)
+
+    async with store.engine.begin() as connection:
+        await connection.run_sync(down)
+        assert not ours & await connection.run_sync(tables)
+    await upgrade(store.engine)
+    async with store.engine.connect() as connection:
+        assert ours <= await connection.run_sync(tables)
+    current, head = await revisions(store.engine)
+    assert current == head
