@@ -15,7 +15,7 @@ NO_TRACKER = "no tracker configured (postmortem.file_actions_in)"
 MAX_LISTED_ACTIONS = 10
 """Action items listed in one `#actions` answer; the rest are counted."""
 
-MAX_LISTED_TEXT = 120
+MAX_LISTED_TEXT = 100
 """An item's text in a listing is cut here: one item, one chat line (the export has it all)."""
 
 

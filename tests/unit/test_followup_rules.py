@@ -78,7 +78,7 @@ def test_replies() -> None:
     assert say.em_prompt(3, 1, "10m", None) == (
         'Incident #3 (sev1) has had no escalation manager for 10m: nobody is on call through '
         'statusdesk; name one with "#incident 3 em NICK".')
-    long = say.ActionLine(1, 1, "y" * 1000, "a" * 64, date(2026, 1, 1), "https://h/" + "z" * 200,
+    long = say.ActionLine(1, 1, "y" * 1000, "a" * 64, date(2026, 1, 1), "https://h/" + "z" * 100,
                           "open")
     for text in (*listed, say.action_line(long, date(2026, 1, 2)),
                  say.overdue_reminder(7, 1, "y" * 1000, "a" * 64, date(2026, 1, 1))):
