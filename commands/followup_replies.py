@@ -15,6 +15,13 @@ NO_TRACKER = "no tracker configured (postmortem.file_actions_in)"
 MAX_LISTED_ACTIONS = 10
 """Action items listed in one `#actions` answer; the rest are counted."""
 
+MAX_LISTED_TEXT = 100
+"""An item's text in a listing is cut here: one item, one chat line (the export has it all)."""
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_LISTED_TEXT else text[:MAX_LISTED_TEXT - 1] + "…"
+
 
 def action_name(action_id: int) -> str:
     return f"A{action_id}"
@@ -110,7 +117,8 @@ def action_line(item: ActionLine, today: date) -> str:
         parts.append(f"ticket {item.ticket_url}{state}")
     else:
         parts.append("no ticket")
-    return f"{action_name(item.id)} #{item.incident_id} {item.text} — {', '.join(parts)}"
+    return (f"{action_name(item.id)} #{item.incident_id} {_short(item.text)} — "
+            f"{', '.join(parts)}")
 
 
 def action_list(items: Sequence[ActionLine], today: date, incident_id: int | None,
@@ -131,7 +139,7 @@ def overdue_reminder(action_id: int, incident_id: int, text: str, owner: str | N
                      due: date) -> str:
     who = f"{owner}: " if owner else ""
     return (f"{who}action {action_name(action_id)} of incident #{incident_id} was due "
-            f"{due.isoformat()}: {text} — #action {action_name(action_id)} done|drop when "
+            f"{due.isoformat()}: {_short(text)} — #action {action_name(action_id)} done|drop when "
             "it is settled.")
 
 

@@ -817,7 +817,8 @@ def _action_out(text: str, incident_id: int | None, owner: str | None,
         line += f" {_id_out(incident_id)}"
     elif _ACTION_ID.fullmatch(words[0]) is not None:
         raise ValueError(f"#action {text!r} would be read as an action id")
-    elif len(words) > 1 and _looks_like_id(words[0]):
+    elif (len(words) > 1 or owner is not None or due is not None) and \
+            _looks_like_id(words[0]):
         raise ValueError(f"#action {text!r} would be read as an item on incident {words[0]}")
     elif words[0].lower() == "help":
         raise ValueError("#action help is the usage")

@@ -447,7 +447,7 @@ def _filing_target(value: str) -> str:
 class PostmortemConfig(_Model):
     """`postmortem:` (DESIGN §1.7): what happens after the incident."""
 
-    file_actions_in: Annotated[str, AfterValidator(_filing_target)] | None = None
+    file_actions_in: Annotated[NonEmptyStr, AfterValidator(_filing_target)] | None = None
     """Where `#action A7 file` files a ticket; its tracker must be configured under
     `playbooks.trackers` (with a token: filing writes)."""
     file_every_action: StrictBool = False
