@@ -209,3 +209,13 @@ def test_the_marker_is_one_word_on_its_own_line() -> None:
         "text\n\nstatusdesk-action-A7-host1\n")
     with pytest.raises(ValueError):
         with_marker("x", "a marker with spaces")
+
+
+async def test_jira_cloud_searches_where_it_moved(fakes: FakeTrackers,
+                                                  session: aiohttp.ClientSession) -> None:
+    filer, fake = filer_of(fakes, "jira")
+    fake.jira_cloud = True
+    first = await file_once(filer, session, "OPS", "T", "B", "statusdesk-action-A9-x")
+    again = await file_once(filer, session, "OPS", "T", "B", "statusdesk-action-A9-x")
+    assert again == first and fake.created == 1
+    assert any(seen.path.startswith("/jira/rest/api/2/search/jql") for seen in fake.seen)

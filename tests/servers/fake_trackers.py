@@ -70,6 +70,9 @@ class FakeTracker:
     answer_delay: float = 0.0
     """Seconds between storing a created issue and answering (a window to crash in)."""
     search_hits: int = 0
+    jira_cloud: bool = False
+    """Jira: answer the removed `/rest/api/2/search` with 410, as Jira Cloud does, and
+    search at `/rest/api/2/search/jql`."""
     """Searches that found an issue (a retry finding what an earlier attempt made)."""
     lose_answers: int = 0
     """Make the issue, then answer 502 anyway, this many times (an answer lost on the way
@@ -156,6 +159,7 @@ class FakeTracker:
 
     def _is_search(self, request: web.Request) -> bool:
         return (request.path.endswith("/search/issues") or request.path.endswith("/search")
+                or request.path.endswith("/search/jql")
                 or request.query.get("ws.op") == "searchTasks")
 
     def _rate_limit(self) -> web.Response:
@@ -485,6 +489,13 @@ class FakeTracker:
                                  status=201)
 
     def _search_jira(self, request: web.Request) -> web.Response:
+        cloud_path = request.path.endswith("/search/jql")
+        if self.jira_cloud != cloud_path:
+            if cloud_path:
+                return web.json_response({"errorMessages": ["Not found"]}, status=404)
+            return web.json_response({"errorMessages": [
+                "The requested API has been removed. Please migrate to the "
+                "/rest/api/3/search/jql API."], "errors": {}}, status=410)
         jql = request.query.get("jql", "")
         project = re.search(r'project\s*=\s*"?([A-Z][A-Z0-9_]*)"?', jql)
         phrase = re.search(r'text\s*~\s*"\\"([^"\\]+)\\""', jql)

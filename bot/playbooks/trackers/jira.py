@@ -8,7 +8,8 @@ it. Bug URLs: `{url}/browse/KEY-123`.
 Filing (`filing.IssueFiler`): `POST {url}/rest/api/2/issue` with a JSON
 `{"fields": {"project": {"key": KEY}, "summary", "description", "issuetype": {"name": ...}}}`
 (201: `id`, `key`, `self`); the marker is found with a JQL search,
-`GET {url}/rest/api/2/search?jql=project = KEY AND text ~ "\"MARKER\""`.
+`GET {url}/rest/api/2/search?jql=project = KEY AND text ~ "\"MARKER\""` (on Jira Cloud, which
+answers 410 there since 2025, the same at `/rest/api/2/search/jql`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bot.config.fields import ConfigModel, HttpUrl
 from bot.playbooks.trackers.filing import FiledTicket, FilingRefused, short_title, with_marker
 from bot.playbooks.trackers.http import get_json, send_json
 from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
-from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
+from bot.playbooks.trackers.tracker import BugInfo, BugNotFound, BugRef, TrackerUnavailable
 
 FIELDS = "summary,status,assignee,updated"
 
@@ -89,9 +90,15 @@ class Jira:
                              marker: str) -> FiledTicket | None:
         # A quoted phrase inside the JQL string: the marker is matched as a whole.
         jql = f'project = "{project}" AND text ~ "\\"{marker}\\""'
-        url = URL(f"{self._base}/rest/api/2/search").with_query(
-            jql=jql, fields="description,status", maxResults="5")
-        data = await get_json(session, url, self._headers())
+        query = {"jql": jql, "fields": "description,status", "maxResults": "5"}
+        try:
+            data = await get_json(session, URL(f"{self._base}/rest/api/2/search")
+                                  .with_query(query), self._headers())
+        except BugNotFound:
+            # Jira Cloud removed /search (410 Gone) for the enhanced `/search/jql`, which
+            # Data Center does not have: whichever answers.
+            data = await get_json(session, URL(f"{self._base}/rest/api/2/search/jql")
+                                  .with_query(query), self._headers())
         issues = data.get("issues") if isinstance(data, dict) else None
         if not isinstance(issues, list):
             raise TrackerUnavailable("unexpected response")
