@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -37,7 +38,7 @@ from commands.auth import Whitelist
 from storage.db import _alembic_config, revisions, upgrade
 from storage.unit_of_work import Store, Transaction
 from tests.clock import Clock
-from tests.harness import delivered_lines
+from tests.harness import delivered_lines, eventually, run_app
 
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROLES = ["lead", "em", "comms", "scribe"]
@@ -372,3 +373,37 @@ async def test_migration_0011_rolls_back_and_forward(store: Store) -> None:
         assert ours <= await connection.run_sync(tables)
     current, head = await revisions(store.engine)
     assert current == head
+
+
+async def test_the_leader_prompts_for_an_escalation_manager(db_url: str, tmp_path: Path
+                                                             ) -> None:
+    """Wired into the running app: the leader's timer, the rotation's on-call person."""
+    paging = (
+        "paging:\n"
+        "  auto_page_severity: null\n"
+        "  ack_timeout: 1s\n"
+        "  escalation_managers:\n"
+        "    - {name: pat, contacts: {irc: pat}}\n"
+        "  providers: {chat: {}}\n"
+    )
+    async with run_app(db_url, tmp_path, paging) as running:
+        assert (await running.say("#incident open sev1 Everything is down"))[0].startswith(
+            "Opened incident #1")
+        await running.say("#incident open sev2 Named in time")
+        await running.say("#incident 2 em pat")
+        store = running.app.store
+        assert store is not None
+
+        async def prompted() -> bool:
+            async with store.reading() as tx:
+                return any(e.kind == "prompt.em" for e in await tx.timeline.entries(1))
+
+        await eventually(prompted, within=15, what="the prompt")
+        async with store.reading() as tx:
+            (entry,) = [e for e in await tx.timeline.entries(1) if e.kind == "prompt.em"]
+            assert not any(e.kind == "prompt.em" for e in await tx.timeline.entries(2))
+        # The wait it names is however long the timer took to look (1s or 2s).
+        assert entry.text is not None
+        assert entry.text.startswith("Incident #1 (sev1) has had no escalation manager for ")
+        assert entry.text.endswith(': pat is on call: take it with "#incident 1 em NICK".')
+        assert not entry.public
