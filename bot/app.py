@@ -40,6 +40,8 @@ from bot.ha.leadership import (
 )
 from bot.ha.write_probe import WriteProbe
 from bot.incidents.reminders import ReminderScheduler
+from bot.maintenance.assembly import Maintenance
+from bot.maintenance.rules import known_components, slug
 from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collections
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
@@ -196,6 +198,11 @@ class App:
         self.outbox = outbox
         if paging is not None:
             paging.connect(outbox.wake)
+        maintenance = self.maintenance = Maintenance(
+            config.maintenance, store, bus, self.transports.channels, bot_nick=bot_nick,
+            components=lambda: known_components(_configured_components(self.config)))
+        maintenance.connect(outbox.wake)
+        self.desk.add_extension(maintenance.extension)
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
@@ -383,6 +390,8 @@ class App:
         reminders = asyncio.create_task(scheduler.run(), name="reminders")
         escalations = (asyncio.create_task(self.paging.scheduler.run(), name="escalations")
                        if self.paging is not None else None)
+        maintenance_timers = asyncio.create_task(self.maintenance.timers.run(),
+                                                 name="maintenance timers")
         lost = False
         try:
             for transport in self.transports:
@@ -423,6 +432,9 @@ class App:
                 escalations.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await escalations
+            maintenance_timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance_timers
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
@@ -560,6 +572,15 @@ class App:
 
     def _transport_health(self) -> dict[str, Any]:
         return {f"{t.name}/{t.network}": t.health() for t in self.transports}
+
+
+def _configured_components(config: Config) -> list[tuple[str, str]] | None:
+    """(id, name) of every configured component; None without the components feature.
+    The components section arrives on another branch: read it only if it is there."""
+    components = getattr(config, "components", None)
+    if not components:
+        return None
+    return [(getattr(c, "id", None) or slug(c.name), c.name) for c in components]
 
 
 def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
