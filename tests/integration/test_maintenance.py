@@ -1,0 +1,205 @@
+"""Scheduled maintenance on SQLite and PostgreSQL: a desk with the maintenance extension and
+its timers, delivering through the real outbox into the console transport (the channel),
+time moved by hand; a restart is a new rig on the same database."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.config.models import MaintenanceConfig
+from bot.core.desk import Desk
+from bot.core.events import DeskEvent, IncidentOpened, MaintenanceChanged
+from bot.core.ports import Identity, Message
+from bot.core.transport_state import StoredTransportState
+from bot.delivery.outbox import OutboxWorker
+from bot.maintenance.assembly import Maintenance
+from bot.transports.console import ConsoleTransport
+from bot.transports.registry import Transports
+from bot.wiring import build_core
+from commands.auth import Principal, Whitelist
+from commands.model import Role
+from storage.db import upgrade
+from storage.unit_of_work import Store
+from tests.clock import Clock
+from tests.harness import delivered_lines, opened_store
+
+WHITELIST = Whitelist([
+    Principal("alice", frozenset({Role.STATUS}), irc_account="alice"),
+    Principal("bob", frozenset({Role.INCIDENT}), irc_account="bob"),
+])
+
+T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class Rig:
+    desk: Desk
+    store: Store
+    worker: OutboxWorker
+    maintenance: Maintenance
+    out: io.StringIO
+    clock: Clock
+    events: list[DeskEvent] = field(default_factory=list)
+
+    async def say(self, text: str, *, nick: str = "alice") -> list[str]:
+        identity = Identity(transport="irc", nick=nick, network="oftc", account=nick)
+        message = Message("irc", "oftc", "#infra", nick, identity, text)
+        return [r.text for r in await self.desk.handle(message)]
+
+    async def tick(self) -> list[str]:
+        """One pass of the timers, then the outbox; what the channel saw."""
+        await self.maintenance.timers.check()
+        return await self.deliver()
+
+    async def deliver(self) -> list[str]:
+        return await delivered_lines(self.worker, self.out)
+
+    def phases(self) -> list[str]:
+        return [e.phase for e in self.events if isinstance(e, MaintenanceChanged)]
+
+
+@asynccontextmanager
+async def rig_on(store: Store, clock: Clock, config: MaintenanceConfig | None = None
+                 ) -> AsyncIterator[Rig]:
+    out = io.StringIO()
+    console = ConsoleTransport(StoredTransportState(store, "console"), bot_nick="statusdesk",
+                               stdin=io.StringIO(""), stdout=out)
+    transports = Transports([console])
+    core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",
+                      page_url="https://status.test", clock=clock)
+    maintenance = Maintenance(config or MaintenanceConfig(), store, core.bus,
+                              transports.channels, bot_nick="statusdesk", clock=clock)
+    maintenance.connect(core.outbox.wake)
+    core.desk.add_extension(maintenance.extension)
+    rig = Rig(core.desk, store, core.outbox, maintenance, out, clock)
+    core.bus.subscribe(rig.events.append)
+    yield rig
+
+
+async def test_a_window_from_schedule_to_complete(store: Store) -> None:
+    clock = Clock(T0)
+    async with rig_on(store, clock) as rig:
+        assert await rig.say("#maintenance schedule 2026-12-06 10:00 1h on Gerrit,zuul "
+                             "Gerrit upgrade") == [
+            "Scheduled maintenance #1: Gerrit upgrade (2026-12-06 10:00–11:00 UTC on gerrit, "
+            "zuul). I will announce it 1 h before the start and at the start."]
+        assert rig.phases() == ["scheduled"]
+        assert not any(isinstance(e, IncidentOpened) for e in rig.events)  # nobody paged
+        assert await rig.tick() == []  # 2 h before: nothing yet
+        assert await rig.say("#maintenance list", nick="carol") == [
+            "#1 [scheduled] Gerrit upgrade (2026-12-06 10:00–11:00 UTC on gerrit, zuul)"]
+        # Not an open incident: #incident list does not show it, #incident 1 does.
+        assert await rig.say("#incident list", nick="carol") == ["No open incidents."]
+        assert (await rig.say("#incident 1", nick="carol"))[0].startswith("#1 [sev4 scheduled]")
+
+        clock.now = T0 + timedelta(hours=1)
+        assert await rig.tick() == [
+            "-statusdesk- Maintenance #1 starts in 1 h: Gerrit upgrade "
+            "(2026-12-06 10:00–11:00 UTC on gerrit, zuul)."]
+        assert await rig.tick() == []  # once
+        clock.now = T0 + timedelta(hours=2)
+        assert await rig.tick() == [
+            "-statusdesk- Maintenance #1 has started: Gerrit upgrade "
+            "(2026-12-06 10:00–11:00 UTC on gerrit, zuul)."]
+        assert await rig.tick() == []
+        clock.now = T0 + timedelta(hours=3)
+        asked = await rig.tick()
+        assert asked == [
+            "-statusdesk- Maintenance #1 (Gerrit upgrade) was planned to end at "
+            "11:00 UTC: is it complete? Say #maintenance 1 complete when it is; until then it "
+            "shows as overrunning."]
+        clock.now = T0 + timedelta(hours=3, minutes=40)
+        assert await rig.tick() == []  # asked once; it stays in progress
+        assert await rig.say("#maintenance list") == [
+            "#1 [in progress, planned to end 11:00, overrunning by 40 min] Gerrit upgrade "
+            "(2026-12-06 10:00–11:00 UTC on gerrit, zuul)"]
+        assert await rig.say("#maintenance 1 complete", nick="bob") == [
+            "you are not authorized to use #maintenance ID"]
+        assert await rig.say("#maintenance 1 complete all done") == [
+            "Completed maintenance #1; announced in every channel."]
+        assert await rig.deliver() == [
+            "-statusdesk- Maintenance #1 is complete: Gerrit upgrade. all done"]
+        assert await rig.say("#maintenance 1 complete") == [
+            "Cannot complete maintenance #1: it is completed."]
+        assert await rig.say("#maintenance list") == [
+            "No maintenance scheduled or in progress."]
+    assert rig.phases() == ["scheduled", "announced", "started", "overrunning", "completed"]
+    changed = [e for e in rig.events if isinstance(e, MaintenanceChanged)]
+    assert changed[0].components == ("gerrit", "zuul")
+    async with store.reading() as tx:
+        found = await tx.maintenance.get(1)
+        assert found is not None and found.incident.kind == "maintenance"
+        assert found.incident.state == "completed"
+        entries = await tx.timeline.entries_of([1])
+        kinds = [e.kind for e in entries[1]]
+        assert kinds == ["opened", "maintenance.heads_up", "state", "maintenance.end_asked",
+                         "state"]
+
+
+async def test_start_early_cancel_and_refusals(store: Store) -> None:
+    clock = Clock(T0)
+    async with rig_on(store, clock, MaintenanceConfig(announce_before=None,
+                                                      timezone="Europe/Berlin")) as rig:
+        assert await rig.say("#maintenance schedule 2026-12-06 08:00 1h x") == [
+            "2026-12-06 08:00 Europe/Berlin has passed already: a maintenance window starts "
+            "in the future. Usage: #maintenance schedule YYYY-MM-DD HH:MM DURATION "
+            "[on NAME[,NAME...]] TITLE — schedule a maintenance window (time in "
+            "maintenance.timezone, DURATION like 30m, 2h, 1h30m); I answer with its id"]
+        assert (await rig.say("#maintenance schedule 2026-12-06 12:00 30m Zuul restart"))[0] \
+            .endswith("I will announce it at the start.")
+        assert await rig.say("#maintenance schedule 2026-12-07 12:00 30m DB") != []
+        assert await rig.say("#incident open sev2 real trouble", nick="bob") != []
+        assert await rig.say("#maintenance 3 start") == [
+            "#3 is not a maintenance window (#maintenance list shows them)."]
+        assert await rig.say("#maintenance 9 start") == [
+            "#9 is not a maintenance window (#maintenance list shows them)."]
+        assert await rig.say("#maintenance 1 start starting early") == [
+            "Started maintenance #1; announced in every channel."]
+        assert await rig.deliver() == [
+            "-statusdesk- Maintenance #1 has started: Zuul restart "
+            "(2026-12-06 12:00–12:30 Europe/Berlin). starting early"]
+        clock.now = T0 + timedelta(hours=3)  # 12:00 Berlin: the start timer has nothing to do
+        assert await rig.tick() == []
+        assert await rig.say("#maintenance 2 cancel moved to next week") == [
+            "Cancelled maintenance #2; announced in every channel."]
+        assert await rig.deliver() == [
+            "-statusdesk- Maintenance #2 is cancelled: DB (was 2026-12-07 "
+            "12:00–12:30 Europe/Berlin). moved to next week"]
+        assert await rig.say("#maintenance 1 cancel") == [
+            "Cannot cancel maintenance #1: it is in progress: #maintenance 1 complete ends it."]
+        clock.now = T0 + timedelta(days=2)
+        assert await rig.tick() != []  # #1's end question; #2 never starts
+        assert rig.phases() == ["scheduled", "scheduled", "started", "cancelled",
+                                "overrunning"]
+
+
+async def test_restart_neither_repeats_nor_loses_a_timer(db_url: str) -> None:
+    clock = Clock(T0)
+    async with opened_store(db_url) as store:
+        await upgrade(store.engine)
+        async with rig_on(store, clock) as rig:
+            await rig.say("#maintenance schedule 2026-12-06 10:00 1h Gerrit upgrade")
+            clock.now = T0 + timedelta(hours=1, minutes=1)
+            heads_up = await rig.tick()
+            assert heads_up == [
+                "-statusdesk- Maintenance #1 starts in 59 min: Gerrit upgrade "
+                "(2026-12-06 10:00–11:00 UTC)."]
+    # The bot is down over the start; it comes back at 10:20.
+    clock.now = T0 + timedelta(hours=2, minutes=20)
+    async with opened_store(db_url) as store, rig_on(store, clock) as rig:
+        first = await rig.tick()
+        assert first == [
+            "-statusdesk- Maintenance #1 has started: Gerrit upgrade "
+            "(2026-12-06 10:00–11:00 UTC)."]  # caught up once, no second heads-up
+        assert await rig.tick() == []
+        assert rig.phases() == ["started"]
+    # And once more: nothing to repeat.
+    async with opened_store(db_url) as store, rig_on(store, clock) as rig:
+        assert await rig.tick() == []
+        clock.now = T0 + timedelta(hours=3)
+        assert len(await rig.tick()) == 1  # the end question
+        assert rig.phases() == ["overrunning"]
