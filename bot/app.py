@@ -56,6 +56,7 @@ from bot.web.connection_budget import (
 from bot.web.connection_guard import GuardedSite
 from bot.web.export import StaticExport
 from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
+from bot.web.maintenances import OverrunTicker
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
@@ -220,6 +221,8 @@ class App:
         bus.subscribe(snapshot.on_event)
         self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
+        overruns = OverrunTicker(lambda: snapshot.state, snapshot.refresh)
+        overruns.start()
         relay: ChangeRelay | None = None
         if store.dialect == "postgresql":
             relay = self.relay = ChangeRelay(
@@ -309,6 +312,7 @@ class App:
             await loop_lag.stop()
             if relay is not None:
                 await relay.stop()
+            await overruns.stop()
             await snapshot.stop()
             await http.guard.stop()
             await runner.cleanup()

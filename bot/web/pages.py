@@ -15,6 +15,7 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from bot.web import maintenances
 from bot.web.state import (
     IncidentLinks,
     IncidentPageView,
@@ -153,6 +154,8 @@ _env.filters.update(
     body=update_body,
 )
 _env.globals.update(duration=duration, iso_duration=iso_duration, spans_days=spans_days)
+_env.globals.update(maintenance_state=maintenances.state_text,
+                    maintenance_window=maintenances.window_text)
 
 
 def _render(name: str, state: PageState, current: str, **context: Any) -> str:

@@ -168,12 +168,14 @@ def _incidents(views: Iterable[IncidentPageView], state: PageState) -> list[Json
 
 
 def summary(state: PageState) -> Json:
+    from bot.web import maintenances  # it builds on this module's helpers
+
     return {
         "page": page(state),
         "status": status_object(state),
         "components": [],
         "incidents": _incidents(state.open_incidents, state),
-        "scheduled_maintenances": [],
+        "scheduled_maintenances": maintenances.for_summary(state),
     }
 
 
