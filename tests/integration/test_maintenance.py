@@ -5,10 +5,12 @@ time moved by hand; a restart is a new rig on the same database."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.config.models import MaintenanceConfig
 from bot.core.desk import Desk
@@ -25,7 +27,7 @@ from commands.model import Role
 from storage.db import upgrade
 from storage.unit_of_work import Store
 from tests.clock import Clock
-from tests.harness import delivered_lines, opened_store
+from tests.harness import delivered_lines, opened_store, run_app
 
 WHITELIST = Whitelist([
     Principal("alice", frozenset({Role.STATUS}), irc_account="alice"),
@@ -203,3 +205,51 @@ async def test_restart_neither_repeats_nor_loses_a_timer(db_url: str) -> None:
         clock.now = T0 + timedelta(hours=3)
         assert len(await rig.tick()) == 1  # the end question
         assert rig.phases() == ["overrunning"]
+
+
+# --- the whole app over HTTP ---------------------------------------------------------------------
+
+
+async def test_the_page_and_the_documents_over_http(db_url: str, tmp_path: Path) -> None:
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(second=0, microsecond=0)
+    async with run_app(db_url, tmp_path) as running:
+        answer = await running.say(
+            f"#maintenance schedule {start:%Y-%m-%d %H:%M} 2h on gerrit Gerrit <b>upgrade</b>")
+        assert answer[0].startswith("Scheduled maintenance #1: Gerrit <b>upgrade</b>")
+        await running.say("#incident open sev2 Zuul is slow")
+        await running.settled()
+        status, headers, body = await running.get("/api/v2/scheduled-maintenances/upcoming.json")
+        assert status == 200 and headers["Access-Control-Allow-Origin"] == "*"
+        (upcoming,) = json.loads(body)["scheduled_maintenances"]
+        assert (upcoming["id"], upcoming["status"], upcoming["name"]) == \
+            ("1", "scheduled", "Gerrit <b>upgrade</b>")
+        assert upcoming["scheduled_for"] == f"{start:%Y-%m-%dT%H:%M}:00.000Z"
+        summary = json.loads((await running.get("/api/v2/summary.json"))[2])
+        assert [m["id"] for m in summary["scheduled_maintenances"]] == ["1"]
+        assert [i["id"] for i in summary["incidents"]] == ["2"]  # the window is no incident
+        status, headers, body = await running.get("/maintenances.ics")
+        assert status == 200 and headers["Content-Type"].startswith("text/calendar")
+        assert b"UID:maintenance-1@status.example.org" in body
+        html = (await running.get("/"))[2].decode()
+        assert "Gerrit &lt;b&gt;upgrade&lt;/b&gt;" in html and "<b>upgrade" not in html
+        assert (await running.get("/incidents/1"))[0] == 200
+
+        assert await running.say("#maintenance 1 start early") == [
+            "Started maintenance #1; announced in every channel."]
+        await running.settled()
+        (active,) = json.loads((await running.get(
+            "/api/v2/scheduled-maintenances/active.json"))[2])["scheduled_maintenances"]
+        assert active["status"] == "in_progress"
+        html = (await running.get("/"))[2].decode()
+        assert f"In progress, planned to end {start + timedelta(hours=2):%H:%M}" in html
+        assert await running.say("#maintenance 1 complete") == [
+            "Completed maintenance #1; announced in every channel."]
+        await running.settled()
+        assert json.loads((await running.get(
+            "/api/v2/scheduled-maintenances/active.json"))[2])["scheduled_maintenances"] == []
+        (done,) = json.loads((await running.get(
+            "/api/v2/scheduled-maintenances.json"))[2])["scheduled_maintenances"]
+        assert done["status"] == "completed" and done["resolved_at"] is not None
+        atom = (await running.get("/feed.atom"))[2].decode()
+        assert "Maintenance #1 Gerrit &lt;b&gt;upgrade&lt;/b&gt; — completed" in atom
+        assert (running.export_dir / "maintenances.ics").exists()
