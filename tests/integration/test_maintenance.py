@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+import pytest
+
 from bot.config.models import MaintenanceConfig
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent, IncidentOpened, MaintenanceChanged
 from bot.core.ports import Identity, Message
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
+from bot.ha.leadership import asyncpg_dsn
 from bot.maintenance.assembly import Maintenance
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
@@ -25,6 +29,7 @@ from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
 from commands.model import Role
 from storage.db import upgrade
+from storage.leases import FENCING_TERM, LeaseLost, LeaseSession
 from storage.unit_of_work import Store
 from tests.clock import Clock
 from tests.harness import delivered_lines, opened_store, run_app
@@ -253,3 +258,63 @@ async def test_the_page_and_the_documents_over_http(db_url: str, tmp_path: Path)
         atom = (await running.get("/feed.atom"))[2].decode()
         assert "Maintenance #1 Gerrit &lt;b&gt;upgrade&lt;/b&gt; — completed" in atom
         assert (running.export_dir / "maintenances.ics").exists()
+
+
+# --- failover (PostgreSQL) -----------------------------------------------------------------------
+
+
+async def test_after_failover_the_new_leader_fires_the_pending_timer_once(pg_url: str) -> None:
+    """Two instances on one PostgreSQL database, each with its own timers and channel. The
+    leader schedules a window and gives the heads-up, then loses the lease before the start;
+    the new leader fires the start once, the deposed one can fire nothing."""
+    dsn = asyncpg_dsn(pg_url)
+    clock = Clock(T0)
+    old_session, new_session = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        async with opened_store(pg_url) as old_store, opened_store(pg_url) as new_store:
+            await upgrade(old_store.engine)
+            async with rig_on(old_store, clock) as old, rig_on(new_store, clock) as new:
+                old_grant = await LeaseSession(old_session).take("old", 30.0, None)
+                assert old_grant is not None
+                fencing = FENCING_TERM.set(old_grant.term)
+                try:
+                    await old.say("#maintenance schedule 2026-12-06 10:00 1h Gerrit upgrade")
+                    clock.now = T0 + timedelta(hours=1)
+                    assert len(await old.tick()) == 1  # the heads-up
+                finally:
+                    FENCING_TERM.reset(fencing)
+
+                # The old leader's session dies; the standby takes over. The start falls due.
+                await old_session.close()
+                new_grant = await LeaseSession(new_session).take("new", 30.0, None)
+                assert new_grant is not None and new_grant.term == old_grant.term + 1
+                clock.now = T0 + timedelta(hours=2, minutes=1)
+
+                fencing = FENCING_TERM.set(old_grant.term)
+                try:
+                    with pytest.raises(LeaseLost):
+                        await old.maintenance.timers.check()
+                finally:
+                    FENCING_TERM.reset(fencing)
+                assert old.phases() == ["scheduled", "announced"]
+
+                fencing = FENCING_TERM.set(new_grant.term)
+                try:
+                    await new.worker.take_over()
+                    assert await new.maintenance.timers.check() == 1
+                    assert await new.maintenance.timers.check() == 0
+                    # Both consoles are the same channel name: the new leader delivers.
+                    assert await new.deliver() == [
+                        "-statusdesk- Maintenance #1 has started: Gerrit upgrade "
+                        "(2026-12-06 10:00–11:00 UTC)."]
+                finally:
+                    FENCING_TERM.reset(fencing)
+                assert new.phases() == ["started"]
+            async with new_store.reading() as tx:
+                found = await tx.maintenance.get(1)
+                assert found is not None and found.window.phase == "in_progress"
+                assert found.window.heads_up_at == T0 + timedelta(hours=1)
+    finally:
+        for session in (old_session, new_session):
+            if not session.is_closed():
+                await session.close()
