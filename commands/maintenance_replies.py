@@ -68,6 +68,11 @@ def not_a_maintenance(maintenance_id: int) -> str:
     return (f"#{maintenance_id} is not a maintenance window (#maintenance list shows them).")
 
 
+def use_maintenance(maintenance_id: int) -> str:
+    return (f"#{maintenance_id} is a maintenance window: use #maintenance {maintenance_id} "
+            "start|complete|cancel.")
+
+
 def wrong_phase(maintenance_id: int, step: str, phase: str) -> str:
     hint = {
         ("start", "in_progress"): "it is in progress already",
