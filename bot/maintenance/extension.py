@@ -78,15 +78,15 @@ class MaintenanceExtension:
             return
         windows, tx, where, now = self._windows, ctx.tx, ctx.where, ctx.now
         if step is MaintenanceStep.START:
-            event = await windows.start(tx, maintenance, where, now, text)
+            events = await windows.start(tx, maintenance, where, now, text)
             reply = say.started_reply(maintenance_id)
         elif step is MaintenanceStep.COMPLETE:
-            event = await windows.complete(tx, maintenance, where, now, text)
+            events = await windows.complete(tx, maintenance, where, now, text)
             reply = say.completed_reply(maintenance_id)
         else:
-            event = await windows.cancel(tx, maintenance, where, now, text)
+            events = await windows.cancel(tx, maintenance, where, now, text)
             reply = say.cancelled_reply(maintenance_id)
-        ctx.out.events.append(event)
+        ctx.out.events.extend(events)
         ctx.out.queued = True
         ctx.out.say(reply)
         self._on_change()

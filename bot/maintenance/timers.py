@@ -75,6 +75,7 @@ class MaintenanceTimers:
         now = self._clock()
         before = self._windows.announce_before
         events: list[DeskEvent] = []
+        fired = 0
         async with self._store.transaction() as tx:
             due = await tx.maintenance.due(now, now + before if before is not None else None)
             for maintenance_id in due:
@@ -82,15 +83,16 @@ class MaintenanceTimers:
                 if maintenance is None:
                     continue
                 for timer in rules.timers_due(marks(maintenance), now, before):
-                    events.append(await self._windows.fire(tx, maintenance, timer,
-                                                           self._where, now))
+                    events += await self._windows.fire(tx, maintenance, timer, self._where,
+                                                       now)
+                    fired += 1
         for event in events:
             self._bus.publish(event)
-        if events:
-            self.fired += len(events)
-            log.info("fired %d maintenance timer(s)", len(events))
+        if fired:
+            self.fired += fired
+            log.info("fired %d maintenance timer(s)", fired)
             self.on_queued()
-        return len(events)
+        return fired
 
     async def _seconds_until_next(self) -> float:
         before = self._windows.announce_before

@@ -15,7 +15,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.core.effects import EVERYWHERE, Notice, broadcast, to_row
-from bot.core.events import MaintenanceChanged
+from bot.core.events import DeskEvent, MaintenanceChanged
 from bot.core.ports import Channel
 from bot.maintenance import rules
 from bot.maintenance.rules import Plan, Timer, WindowMarks
@@ -35,22 +35,25 @@ class ComponentHolds(Protocol):
     a component returns to operational once nothing holds it (the components feature)."""
 
     async def hold(self, tx: Transaction, holder: int, components: Sequence[str], status: str,
-                   where: Where, now: datetime) -> None: ...
+                   where: Where, now: datetime) -> Sequence[DeskEvent]:
+        """The window `holder` holds these components at `status`; the events of what
+        changed (published with the window's)."""
+        ...
 
     async def release(self, tx: Transaction, holder: int, where: Where,
-                      now: datetime) -> None: ...
+                      now: datetime) -> Sequence[DeskEvent]: ...
 
 
 class NoComponents:
     """No components feature: the ids stay on the window, nothing else is marked."""
 
     async def hold(self, tx: Transaction, holder: int, components: Sequence[str], status: str,
-                   where: Where, now: datetime) -> None:
-        return None
+                   where: Where, now: datetime) -> Sequence[DeskEvent]:
+        return ()
 
     async def release(self, tx: Transaction, holder: int, where: Where,
-                      now: datetime) -> None:
-        return None
+                      now: datetime) -> Sequence[DeskEvent]:
+        return ()
 
 
 def marks(maintenance: Maintenance) -> WindowMarks:
@@ -92,7 +95,7 @@ class Windows:
     # --- steps -----------------------------------------------------------------------------
 
     async def start(self, tx: Transaction, maintenance: Maintenance, where: Where,
-                    now: datetime, text: str | None = None) -> MaintenanceChanged:
+                    now: datetime, text: str | None = None) -> list[DeskEvent]:
         w = maintenance.window
         w.phase = IN_PROGRESS
         w.started_at = now
@@ -103,26 +106,27 @@ class Windows:
         await tx.timeline.append(maintenance.id, "state", where, now, text=text or announcement,
                                  old="scheduled", new=IN_PROGRESS)
         await self._announce(tx, maintenance, "start", announcement, now)
+        events: list[DeskEvent] = [self._event(maintenance, "started", now)]
         if w.components:
-            await self.holds.hold(tx, maintenance.id, list(w.components), UNDER_MAINTENANCE,
-                                  where, now)
-        return self._event(maintenance, "started", now)
+            events += await self.holds.hold(tx, maintenance.id, list(w.components),
+                                            UNDER_MAINTENANCE, where, now)
+        return events
 
     async def complete(self, tx: Transaction, maintenance: Maintenance, where: Where,
-                       now: datetime, text: str | None = None) -> MaintenanceChanged:
+                       now: datetime, text: str | None = None) -> list[DeskEvent]:
         return await self._finish(tx, maintenance, COMPLETED, where, now, text,
                                   say.completed(maintenance.id, maintenance.incident.title,
                                                 text))
 
     async def cancel(self, tx: Transaction, maintenance: Maintenance, where: Where,
-                     now: datetime, text: str | None = None) -> MaintenanceChanged:
+                     now: datetime, text: str | None = None) -> list[DeskEvent]:
         return await self._finish(tx, maintenance, CANCELLED, where, now, text,
                                   say.cancelled(maintenance.id, maintenance.incident.title,
                                                 self.window_text(maintenance), text))
 
     async def _finish(self, tx: Transaction, maintenance: Maintenance, phase: str,
                       where: Where, now: datetime, text: str | None,
-                      announcement: str) -> MaintenanceChanged:
+                      announcement: str) -> list[DeskEvent]:
         w = maintenance.window
         old = w.phase
         w.phase = phase
@@ -132,14 +136,15 @@ class Windows:
         await tx.timeline.append(maintenance.id, "state", where, now, text=text or announcement,
                                  old=old, new=phase)
         await self._announce(tx, maintenance, phase, announcement, now)
+        events: list[DeskEvent] = [self._event(maintenance, phase, now)]
         if old == IN_PROGRESS and w.components:
-            await self.holds.release(tx, maintenance.id, where, now)
-        return self._event(maintenance, phase, now)
+            events += await self.holds.release(tx, maintenance.id, where, now)
+        return events
 
     # --- timers ----------------------------------------------------------------------------
 
     async def fire(self, tx: Transaction, maintenance: Maintenance, timer: Timer,
-                   where: Where, now: datetime) -> MaintenanceChanged:
+                   where: Where, now: datetime) -> list[DeskEvent]:
         w = maintenance.window
         if timer is Timer.START:
             return await self.start(tx, maintenance, where, now)
@@ -152,7 +157,7 @@ class Windows:
                                      text=text)
             await self._announce(tx, maintenance, "heads_up", text, now)
             maintenance.incident.updated_at = now
-            return self._event(maintenance, "announced", now)
+            return [self._event(maintenance, "announced", now)]
         w.end_asked_at = now
         end_local = rules.local(w.ends_at, ZoneInfo(w.timezone))
         text = say.end_question(maintenance.id, maintenance.incident.title,
@@ -162,7 +167,7 @@ class Windows:
                                  text=text, public=False)
         await self._announce(tx, maintenance, "ask_end", text, now)
         maintenance.incident.updated_at = now
-        return self._event(maintenance, "overrunning", now)
+        return [self._event(maintenance, "overrunning", now)]
 
     # --- pieces ----------------------------------------------------------------------------
 
