@@ -107,7 +107,7 @@ def severity_class(severity: int) -> str:
 
 
 def state_label(state: str | None) -> str:
-    return (state or "unknown").capitalize()
+    return (state or "unknown").replace("_", " ").capitalize()
 
 
 def state_class(state: str | None) -> str:

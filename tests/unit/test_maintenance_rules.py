@@ -244,3 +244,13 @@ def test_announcements_are_one_line() -> None:
         assert "\n" not in text and len(text) < 400
     assert say.when(datetime(2026, 12, 6, 23, 0), datetime(2026, 12, 7, 1, 0), "UTC") == \
         "2026-12-06 23:00 – 2026-12-07 01:00 UTC"
+
+
+def test_maintenance_changed_survives_the_relay_between_instances() -> None:
+    from bot.core.events import MaintenanceChanged
+    from bot.ha.change_relay import decode, encode
+
+    event = MaintenanceChanged(at=NOW, incident_id=3, title="Gerrit upgrade", phase="started",
+                               starts_at=START, ends_at=END, components=("gerrit", "zuul"))
+    decoded = decode(encode(event, "a"))
+    assert decoded == ("a", event)
