@@ -165,7 +165,8 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry]) -> Incid
     updates = []
     state = "investigating"
     for entry in entries:
-        if entry.kind == "state" and entry.new_value:
+        # "opened" names the first state too (a maintenance window starts "scheduled").
+        if entry.kind in ("state", "opened") and entry.new_value:
             state = entry.new_value
         if entry.public:
             updates.append(UpdateView(entry.id, entry.at, entry.kind, entry.actor, state,
