@@ -233,7 +233,11 @@ def decide(command: Command, view: View, context: Context) -> Decision:
                     _set_state(incident, state, text, view, now, out)
         case m.IncidentSetSeverity(incident_id, severity):
             if (incident := _named(incident_id, view, out)) is not None:
-                _set_field(incident, "severity", severity, now, out)
+                if incident.state in MAINTENANCE_STATES:
+                    # A window has no severity, and must not page anyone by getting one.
+                    out.tell(maintenance_replies.use_maintenance(incident_id))
+                else:
+                    _set_field(incident, "severity", severity, now, out)
         case m.IncidentSetLead(incident_id, nick):
             if (incident := _named(incident_id, view, out)) is not None:
                 _set_field(incident, "lead", nick, now, out)

@@ -162,6 +162,8 @@ async def test_start_early_cancel_and_refusals(store: Store) -> None:
         assert await rig.say("#incident open sev2 real trouble", nick="bob") != []
         assert await rig.say("#incident 1 resolved", nick="bob") == [
             "#1 is a maintenance window: use #maintenance 1 start|complete|cancel."]
+        assert await rig.say("#incident 1 sev1", nick="bob") == [
+            "#1 is a maintenance window: use #maintenance 1 start|complete|cancel."]
         assert await rig.say("#maintenance 3 start") == [
             "#3 is not a maintenance window (#maintenance list shows them)."]
         assert await rig.say("#maintenance 9 start") == [
