@@ -14,6 +14,9 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.components.board import ComponentBoard
+from bot.components.extension import ComponentsExtension
+from bot.components.sync import sync_components
 from bot.config import Config, plugins
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
@@ -41,7 +44,8 @@ from bot.ha.leadership import (
 from bot.ha.write_probe import WriteProbe
 from bot.incidents.reminders import ReminderScheduler
 from bot.maintenance.assembly import Maintenance
-from bot.maintenance.rules import known_components, slug
+from bot.maintenance.holds import BoardHolds
+from bot.maintenance.rules import known_components
 from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collections
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
@@ -154,6 +158,9 @@ class App:
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
         self.outbox: OutboxWorker | None = None
+        self.component_board: ComponentBoard | None = None
+        """Changes components inside a transaction (set once running); what holds
+        components besides chat (maintenance windows) goes through it too."""
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -199,15 +206,19 @@ class App:
         self.outbox = outbox
         if paging is not None:
             paging.connect(outbox.wake)
-        maintenance = self.maintenance = Maintenance(
-            config.maintenance, store, bus, self.transports.channels, bot_nick=bot_nick,
-            components=lambda: known_components(_configured_components(self.config)))
-        maintenance.connect(outbox.wake)
-        self.desk.add_extension(maintenance.extension)
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
+        await sync_components(store, config.components)
+        board = self.component_board = ComponentBoard(self.transports.channels)
+        self.desk.add_extension(ComponentsExtension(board))
+        maintenance = self.maintenance = Maintenance(
+            config.maintenance, store, bus, self.transports.channels, bot_nick=bot_nick,
+            components=lambda: known_components(_configured_components(self.config)),
+            holds=BoardHolds(board))
+        maintenance.connect(outbox.wake)
+        self.desk.add_extension(maintenance.extension)
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,
@@ -579,12 +590,9 @@ class App:
 
 
 def _configured_components(config: Config) -> list[tuple[str, str]] | None:
-    """(id, name) of every configured component; None without the components feature.
-    The components section arrives on another branch: read it only if it is there."""
-    components = getattr(config, "components", None)
-    if not components:
-        return None
-    return [(getattr(c, "id", None) or slug(c.name), c.name) for c in components]
+    """(id, name) of every configured component; None when there are none (then a window's
+    components are kept as typed)."""
+    return [(c.id, c.name) for c in config.components] or None
 
 
 def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:

@@ -180,6 +180,9 @@ _REQUIRED: dict[type[Command], Role | None] = {
     m.MaintenanceSchedule: Role.STATUS,
     m.MaintenanceAct: Role.STATUS,
     m.MaintenanceList: None,
+    m.ComponentSet: Role.STATUS,
+    m.ComponentList: None,
+    m.IncidentAffects: Role.INCIDENT,
 }
 
 

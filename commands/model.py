@@ -208,6 +208,33 @@ class BugLink:
     incident_id: int | None = None
 
 
+# --- components (DESIGN §1.6) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSet:
+    """`#component NAME STATUS [TEXT]`: `name` as typed (a name or an id), `status` already a
+    Statuspage value (`commands.component_status`)."""
+
+    name: str
+    status: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentList:
+    """`#component list`, `#components`."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentAffects:
+    """`#incident ID affects NAME[,NAME...] [STATUS]` (STATUS defaults to partial_outage)."""
+
+    incident_id: int
+    names: tuple[str, ...]
+    status: str = "partial_outage"
+
+
 # --- scheduled maintenance -------------------------------------------------------------------
 
 MAX_MAINTENANCE = timedelta(days=30)
@@ -215,9 +242,6 @@ MAX_MAINTENANCE = timedelta(days=30)
 
 MAX_COMPONENTS = 50
 """Most components one window may name."""
-
-MAX_COMPONENT_NAME = 100
-
 
 class MaintenanceStep(StrEnum):
     """What an operator does to a window: `#maintenance ID start|complete|cancel`."""
@@ -290,6 +314,9 @@ Command = (
     | MaintenanceSchedule
     | MaintenanceAct
     | MaintenanceList
+    | ComponentSet
+    | ComponentList
+    | IncidentAffects
 )
 
 

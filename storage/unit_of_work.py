@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.audit import AuditRepository
+from storage.components import ComponentRepository
 from storage.inbound_events import InboundEventRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
@@ -43,6 +44,7 @@ class Transaction:
         self.oncall_overrides = OverrideRepository(session)
         self.inbound_events = InboundEventRepository(session)
         self.maintenance = MaintenanceRepository(session)
+        self.components = ComponentRepository(session)
 
 
 class Store:

@@ -44,6 +44,7 @@ from bot.config.fields import (
     _q,
 )
 from bot.config.models import Config
+from commands.component_names import slug
 
 # --- problems ------------------------------------------------------------------------------------
 
@@ -459,6 +460,14 @@ def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
         matrix = user.get("matrix")
         if isinstance(matrix, str):
             add(matrix_ids.check(matrix, matrix, ("users", i, "matrix"), ("users", i)))
+
+    # Components: unique ids (the slug of the name: "Code review" and "code-review" clash).
+    components = _Seen("component")
+    for i, component in _items(tree.get("components")):
+        name = component.get("name")
+        if isinstance(name, str) and slug(name):
+            add(components.check(slug(name), name, ("components", i, "name"),
+                                 ("components", i)))
 
     # Captured channels must be ones the bot is in.
     capture = _mapping(tree.get("incidents")).get("capture")

@@ -115,6 +115,21 @@ class NoteAdded:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ComponentChanged:
+    """A component's status changed (DESIGN §1.6): set from chat (`incident_id` None, or
+    the incident whose link or resolution changed it)."""
+
+    kind: ClassVar[str] = "component.changed"
+    at: datetime
+    incident_id: int | None
+    component_id: str
+    name: str
+    old: str
+    new: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MaintenanceChanged:
     """A maintenance window was scheduled, announced (the heads-up), started, ran past its
     planned end (`overrunning`: the channels were asked whether it is complete), completed
@@ -153,17 +168,19 @@ KUDOS_RECORDED = KudosRecorded.kind
 INCIDENT_OPENED = IncidentOpened.kind
 INCIDENT_CHANGED = StateChanged.kind
 TIMELINE_NOTE = NoteAdded.kind
+COMPONENT_CHANGED = ComponentChanged.kind
 MAINTENANCE_CHANGED = MaintenanceChanged.kind
 
 DeskEvent: TypeAlias = (
     AlertSet | AlertCleared | StatusPosted | KudosRecorded | IncidentOpened | StateChanged
-    | SeverityChanged | RoleAssigned | BugLinked | NoteAdded | MaintenanceChanged
+    | SeverityChanged | RoleAssigned | BugLinked | NoteAdded | ComponentChanged
+    | MaintenanceChanged
 )
 """Every committed change the desk announces."""
 
 EVENT_TYPES: tuple[type[DeskEvent], ...] = (
     AlertSet, AlertCleared, StatusPosted, KudosRecorded, IncidentOpened, StateChanged,
-    SeverityChanged, RoleAssigned, BugLinked, NoteAdded, MaintenanceChanged,
+    SeverityChanged, RoleAssigned, BugLinked, NoteAdded, ComponentChanged, MaintenanceChanged,
 )
 _BY_NAME: dict[str, type[DeskEvent]] = {t.__name__: t for t in EVENT_TYPES}
 

@@ -5,7 +5,6 @@ are due, and how a window reads on the page. Every function takes `now`; none re
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,13 +12,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from commands import maintenance_replies as say
+from commands.component_names import slug
 from commands.model import MaintenanceSchedule, MaintenanceStep
 from storage.maintenance import CANCELLED, COMPLETED, IN_PROGRESS, SCHEDULED
-
-
-def slug(name: str) -> str:
-    """A component's id from its name: `Code review` -> `code-review` (DESIGN §1.6)."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def wall_clock_in(wall: datetime, zone: ZoneInfo) -> datetime | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from commands.component_status import worst
 from storage.maintenance import Maintenance
 from storage.models import Incident, TimelineEntry, utcnow
 from storage.unit_of_work import Store
@@ -54,10 +55,27 @@ class IncidentPageView:
     resolved_at: datetime | None
     updates: tuple[UpdateView, ...]
     """Public entries, oldest first."""
+    components: tuple[tuple[str, str], ...] = ()
+    """(component id, status it holds it at) of each component the incident affects or
+    affected, by id."""
 
     @property
     def latest(self) -> UpdateView | None:
         return self.updates[-1] if self.updates else None
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentView:
+    """One component of the grid (DESIGN §1.6)."""
+
+    id: str
+    name: str
+    group: str | None
+    description: str | None
+    status: str
+    position: int
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +156,8 @@ class PageState:
     """Recent `#status` posts, newest first."""
     success: tuple[KudosView, ...]
     thanks: tuple[KudosView, ...]
+    components: tuple[ComponentView, ...] = ()
+    """The configured components, in page order."""
     maintenances: tuple[MaintenanceView, ...] = ()
     """Windows to come, going on, or finished within RECENT_MAINTENANCE; soonest first."""
     rendered_at: datetime | None = None
@@ -159,8 +179,21 @@ class PageState:
     def worst_severity(self) -> int | None:
         return min((i.severity for i in self.open_incidents), default=None)
 
+    @property
+    def worst_component_status(self) -> str:
+        return worst(c.status for c in self.components)
 
-def incident_view(incident: Incident, entries: Sequence[TimelineEntry]) -> IncidentPageView:
+    @property
+    def component_groups(self) -> tuple[tuple[str | None, tuple[ComponentView, ...]], ...]:
+        """The grid: (group name or None, its components), in order of first appearance."""
+        groups: dict[str | None, list[ComponentView]] = {}
+        for component in self.components:
+            groups.setdefault(component.group, []).append(component)
+        return tuple((name, tuple(members)) for name, members in groups.items())
+
+
+def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
+                  components: Sequence[tuple[str, str]] = ()) -> IncidentPageView:
     """An incident with its public entries, each carrying the state it left the incident in."""
     updates = []
     state = "investigating"
@@ -177,6 +210,7 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry]) -> Incid
         updated_at=incident.updated_at, identified_at=incident.identified_at,
         monitoring_at=incident.monitoring_at, resolved_at=incident.resolved_at,
         updates=tuple(updates),
+        components=tuple(components),
     )
 
 
@@ -223,10 +257,16 @@ async def load_page_state(store: Store, *, title: str, url: str,
         windows = await tx.maintenance.recent(now - RECENT_MAINTENANCE)
         window_entries = await tx.timeline.entries_of([w.id for w in windows],
                                                       public_only=True)
-    views = {i.id: incident_view(i, entries.get(i.id, ())) for i in incidents}
+        components = await tx.components.all()
+        held = await tx.components.of_incidents([i.id for i in incidents]) if components \
+            else {}
+    views = {i.id: incident_view(i, entries.get(i.id, ()),
+                                 [(h.component_id, h.status) for h in held.get(i.id, ())])
+             for i in incidents}
     maintenances = sorted((maintenance_view(w, window_entries.get(w.id, ())) for w in windows),
                           key=lambda m: (m.starts_at, m.id))
     times = [i.updated_at for i in incidents] + [p.at for p in posts]
+    times += [c.updated_at for c in components]
     times += [k.at for k in (*success, *thanks)]
     times += [m.updated_at for m in maintenances]
     if alert is not None:
@@ -246,6 +286,9 @@ async def load_page_state(store: Store, *, title: str, url: str,
         thanks=tuple(KudosView(k.id, k.text, k.author, k.at) for k in thanks),
         maintenances=tuple(maintenances),
         rendered_at=now,
+        components=tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
+                                       c.position, c.created_at, c.updated_at)
+                         for c in components),
     )
 
 

@@ -1,10 +1,7 @@
 """maintenance: incidents.kind and the schedule of maintenance windows with their timer marks
 
 Revision ID: 0009_maintenance
-Revises: 0007_leader_lease
-
-Chained onto 0007 while 0008_components is being written on another branch; at the merge
-this becomes `down_revision = "0008_components"`.
+Revises: 0008_components
 """
 from collections.abc import Sequence
 
@@ -12,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_maintenance"
-down_revision: str | None = "0007_leader_lease"
+down_revision: str | None = "0008_components"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
