@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from icalendar import Calendar, Event
 
+from bot.web import statuspage
 from bot.web.state import PAGE_ID, MaintenanceView, PageState, UpdateView
 from bot.web.statuspage import iso, page, update_body
 from commands import maintenance_replies as say
@@ -35,8 +36,15 @@ ComponentObjects = Callable[[Sequence[str]], list[Json]]
 """The Statuspage component objects of a window's component ids (the components feature)."""
 
 
-def _no_components(ids: Sequence[str]) -> list[Json]:
-    return []
+def of_state(state: PageState) -> ComponentObjects:
+    """The page's components as Statuspage objects, as they are now (ones no longer
+    configured are left out)."""
+    by_id = {c.id: c for c in state.components}
+    if not by_id:
+        return lambda ids: []
+    positions = {c["id"]: c["position"] for c in statuspage.components(state)}
+    return lambda ids: [statuspage.component(by_id[i], state, position=positions[i])
+                        for i in ids if i in by_id]
 
 
 # --- words ---------------------------------------------------------------------------------------
@@ -96,7 +104,8 @@ def _update(update: UpdateView, view: MaintenanceView) -> Json:
 
 
 def scheduled_maintenance(view: MaintenanceView, state: PageState,
-                          components: ComponentObjects = _no_components) -> Json:
+                          components: ComponentObjects | None = None) -> Json:
+    components = components or of_state(state)
     updates = sorted(view.updates, key=lambda u: (u.at, u.id), reverse=True)
     return {
         "id": str(view.id),
@@ -126,28 +135,30 @@ def active(state: PageState) -> list[MaintenanceView]:
 
 
 def _listed(views: Sequence[MaintenanceView], state: PageState,
-            components: ComponentObjects) -> Json:
+            components: ComponentObjects | None) -> Json:
+    components = components or of_state(state)
     return {"page": page(state),
             "scheduled_maintenances": [scheduled_maintenance(v, state, components)
                                        for v in views]}
 
 
-def all_document(state: PageState, components: ComponentObjects = _no_components) -> Json:
+def all_document(state: PageState, components: ComponentObjects | None = None) -> Json:
     """The 50 most recent windows, the latest start first."""
     newest = sorted(state.maintenances, key=lambda m: (m.starts_at, m.id), reverse=True)
     return _listed(newest[:MAINTENANCES_LIMIT], state, components)
 
 
-def upcoming_document(state: PageState, components: ComponentObjects = _no_components) -> Json:
+def upcoming_document(state: PageState, components: ComponentObjects | None = None) -> Json:
     return _listed(upcoming(state), state, components)
 
 
-def active_document(state: PageState, components: ComponentObjects = _no_components) -> Json:
+def active_document(state: PageState, components: ComponentObjects | None = None) -> Json:
     return _listed(active(state), state, components)
 
 
-def for_summary(state: PageState, components: ComponentObjects = _no_components) -> list[Json]:
+def for_summary(state: PageState, components: ComponentObjects | None = None) -> list[Json]:
     """`summary.json`'s `scheduled_maintenances`: those in progress, then those to come."""
+    components = components or of_state(state)
     return [scheduled_maintenance(v, state, components) for v in (*active(state),
                                                                   *upcoming(state))]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,14 +15,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot.config.models import MaintenanceConfig
+from bot.components.board import ComponentBoard
+from bot.components.extension import ComponentsExtension
+from bot.components.sync import sync_components
+from bot.config.models import ComponentEntry, MaintenanceConfig
 from bot.core.desk import Desk
-from bot.core.events import DeskEvent, IncidentOpened, MaintenanceChanged
+from bot.core.events import ComponentChanged, DeskEvent, IncidentOpened, MaintenanceChanged
 from bot.core.ports import Identity, Message
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
 from bot.ha.leadership import asyncpg_dsn
 from bot.maintenance.assembly import Maintenance
+from bot.maintenance.holds import BoardHolds
+from bot.maintenance.rules import known_components
 from bot.transports.console import ConsoleTransport
 from bot.transports.registry import Transports
 from bot.wiring import build_core
@@ -70,16 +75,27 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig_on(store: Store, clock: Clock, config: MaintenanceConfig | None = None
-                 ) -> AsyncIterator[Rig]:
+async def rig_on(store: Store, clock: Clock, config: MaintenanceConfig | None = None,
+                 components: Sequence[str] = ()) -> AsyncIterator[Rig]:
+    """`components`: names of configured components (then held through the board)."""
     out = io.StringIO()
     console = ConsoleTransport(StoredTransportState(store, "console"), bot_nick="statusdesk",
                                stdin=io.StringIO(""), stdout=out)
     transports = Transports([console])
     core = build_core(store, transports, WHITELIST, bot_nick="statusdesk",
                       page_url="https://status.test", clock=clock)
+    holds = None
+    known = None
+    if components:
+        entries = [ComponentEntry(name=name) for name in components]
+        await sync_components(store, entries, clock=clock)
+        board = ComponentBoard(transports.channels)
+        core.desk.add_extension(ComponentsExtension(board))
+        holds = BoardHolds(board)
+        known = known_components([(e.id, e.name) for e in entries])
     maintenance = Maintenance(config or MaintenanceConfig(), store, core.bus,
-                              transports.channels, bot_nick="statusdesk", clock=clock)
+                              transports.channels, bot_nick="statusdesk", clock=clock,
+                              components=lambda: known, holds=holds)
     maintenance.connect(core.outbox.wake)
     core.desk.add_extension(maintenance.extension)
     rig = Rig(core.desk, store, core.outbox, maintenance, out, clock)
@@ -214,6 +230,46 @@ async def test_restart_neither_repeats_nor_loses_a_timer(db_url: str) -> None:
         clock.now = T0 + timedelta(hours=3)
         assert len(await rig.tick()) == 1  # the end question
         assert rig.phases() == ["overrunning"]
+
+
+# --- components held by a window ----------------------------------------------------------------
+
+
+async def statuses(store: Store) -> dict[str, str]:
+    async with store.reading() as tx:
+        return {c.id: c.status for c in await tx.components.all()}
+
+
+async def test_a_window_holds_its_components_and_worst_wins(store: Store) -> None:
+    clock = Clock(T0)
+    async with rig_on(store, clock, components=["Gerrit", "Code review", "Zuul"]) as rig:
+        assert (await rig.say("#maintenance schedule 2026-12-06 10:00 1h on jenkins x"))[0] \
+            .startswith("unknown component(s) jenkins (components: code-review, gerrit, zuul)")
+        assert (await rig.say("#maintenance schedule 2026-12-06 10:00 1h on GERRIT,code-review "
+                              "Gerrit upgrade"))[0].startswith(
+            "Scheduled maintenance #1: Gerrit upgrade (2026-12-06 10:00–11:00 UTC on gerrit, "
+            "code-review)")
+        assert set((await statuses(store)).values()) == {"operational"}
+        clock.now = T0 + timedelta(hours=2)
+        await rig.tick()
+        assert await statuses(store) == {"gerrit": "under_maintenance",
+                                         "code-review": "under_maintenance",
+                                         "zuul": "operational"}
+        # An outage during the window: worse than maintenance, so it shows.
+        assert await rig.say("#incident open sev2 Gerrit down", nick="bob") != []
+        assert await rig.say("#incident 2 affects gerrit major_outage", nick="bob") != []
+        assert (await statuses(store))["gerrit"] == "major_outage"
+        assert await rig.say("#maintenance 1 complete") != []
+        # The window lets go: code-review returns to operational, gerrit stays held.
+        assert await statuses(store) == {"gerrit": "major_outage",
+                                         "code-review": "operational",
+                                         "zuul": "operational"}
+        assert await rig.say("#incident 2 resolved", nick="bob") != []
+        assert set((await statuses(store)).values()) == {"operational"}
+    changed = [(e.component_id, e.new) for e in rig.events
+               if isinstance(e, ComponentChanged)]
+    assert ("gerrit", "under_maintenance") in changed
+    assert ("code-review", "operational") in changed
 
 
 # --- the whole app over HTTP ---------------------------------------------------------------------

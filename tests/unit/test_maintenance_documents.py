@@ -14,7 +14,7 @@ from icalendar import Calendar
 
 from bot.web import feed, maintenances, pages, statuspage
 from bot.web.document import Document
-from bot.web.state import MaintenanceView, PageState, UpdateView
+from bot.web.state import ComponentView, MaintenanceView, PageState, UpdateView
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "statuspage" / \
     "scheduled-maintenances.json"
@@ -49,19 +49,27 @@ def window(id: int, phase: str, start: float, end: float, *, title: str = "Gerri
         finished_at=at(finished) if finished is not None else None, updates=tuple(updates))
 
 
-def state(*views: MaintenanceView, now: float = 100) -> PageState:
+GRID = (
+    ComponentView("gerrit", "Gerrit", "Code review", "review.example.org", "under_maintenance",
+                  1, at(-6000), at(60)),
+    ComponentView("zuul", "Zuul", None, None, "operational", 2, at(-6000), at(-6000)),
+)
+
+
+def state(*views: MaintenanceView, now: float = 100,
+          components: tuple[ComponentView, ...] = ()) -> PageState:
     return PageState(title="Example status", url=URL, updated_at=at(0), alert=None,
                      open_incidents=(), recent_resolved=(), posts=(), success=(), thanks=(),
-                     maintenances=tuple(views), rendered_at=at(now))
+                     maintenances=tuple(views), rendered_at=at(now), components=components)
 
 
 def full() -> PageState:
     return state(
         window(1, "completed", -300, -240, finished=-230, title="DNS move"),
-        window(2, "in_progress", 60, 120, components=("gerrit", "zuul"), asked=120),
+        window(2, "in_progress", 60, 120, components=("gerrit", "zuul", "jenkins"), asked=120),
         window(3, "scheduled", 600, 660, title="Zuul restart"),
         window(4, "cancelled", 700, 760, finished=10, title="DB; failover, \\ test"),
-        now=160,
+        now=160, components=GRID,
     )
 
 
@@ -79,6 +87,7 @@ def test_documents_have_the_statuspage_shape() -> None:
     fixture = _load()
     examples = fixture["scheduled_maintenances"]
     object_keys = set().union(*(e.keys() for e in examples))
+    component_keys = set().union(*(c.keys() for e in examples for c in e["components"]))
     update_keys = set().union(*(u.keys() for e in examples for u in e["incident_updates"]))
     types: dict[str, set[str]] = {}
     for example in examples:
@@ -94,6 +103,8 @@ def test_documents_have_the_statuspage_shape() -> None:
             for key, value in ours.items():
                 assert _type(value) in types[key], (key, value)
             assert ours["impact"] == "maintenance"
+            for component in ours["components"]:
+                assert set(component) == component_keys
             for update in ours["incident_updates"]:
                 assert set(update) == update_keys - OMITTED
                 assert update["status"] in ("scheduled", "in_progress", "verifying",
@@ -110,6 +121,9 @@ def test_upcoming_active_and_all() -> None:
     assert active[0]["scheduled_for"] == "2026-12-06T10:00:00.000Z"
     assert active[0]["scheduled_until"] == "2026-12-06T11:00:00.000Z"
     assert active[0]["shortlink"] == f"{URL}/incidents/2"
+    # The components it holds, as they are now; one no longer configured is left out.
+    assert [(c["id"], c["status"]) for c in active[0]["components"]] == [
+        ("gerrit", "under_maintenance"), ("zuul", "operational")]
     listed = maintenances.all_document(s)["scheduled_maintenances"]
     assert [(m["id"], m["status"]) for m in listed] == [
         ("4", "completed"), ("3", "scheduled"), ("2", "verifying"), ("1", "completed")]
