@@ -5,16 +5,32 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.console_bot import Bot, http_get, wait_for_http, write_console_config
 
 
+def component_statuses(port: int) -> dict[str, str]:
+    _, _, body = http_get(port, "/api/v2/components.json")
+    return {c["name"]: c["status"] for c in json.loads(body)["components"]}
+
+
+def wait_for_page(port: int, condition: Callable[[], bool], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("the page never showed it")
+
+
 def test_announced_once_on_the_console_across_a_restart(tmp_path: Path) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'statusdesk.db'}"
     config, port = write_console_config(tmp_path, db_url,
-                                        extra="maintenance: {announce_before: 1h}\n")
+                                        extra="maintenance: {announce_before: 1h}\n"
+                                              "components: [{name: Gerrit}, {name: Zuul}]\n")
     start = (datetime.now(UTC) + timedelta(minutes=10)).replace(second=0, microsecond=0)
     window = f"{start:%Y-%m-%d %H:%M}–{start + timedelta(minutes=30):%H:%M} UTC"
     bot = Bot(config, tmp_path)
@@ -38,16 +54,12 @@ def test_announced_once_on_the_console_across_a_restart(tmp_path: Path) -> None:
         bot.expect("<statusdesk> op: Started maintenance #1; announced in every channel.")
         bot.expect(f"-statusdesk- Maintenance #1 has started: Gerrit upgrade ({window} on "
                    "gerrit). now")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            _, _, body = http_get(port, "/api/v2/scheduled-maintenances/active.json")
-            if json.loads(body)["scheduled_maintenances"]:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the page never showed the window as active")
+        wait_for_page(port, lambda: bool(json.loads(http_get(
+            port, "/api/v2/scheduled-maintenances/active.json")[2])["scheduled_maintenances"]))
+        assert component_statuses(port) == {"Gerrit": "under_maintenance", "Zuul": "operational"}
         bot.type("#maintenance 1 complete")
         bot.expect("-statusdesk- Maintenance #1 is complete: Gerrit upgrade.")
+        wait_for_page(port, lambda: component_statuses(port)["Gerrit"] == "operational")
         code, stderr = bot.close()
         assert code == 0, stderr
         # After the restart the heads-up was not repeated.
