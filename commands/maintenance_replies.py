@@ -101,8 +101,10 @@ def cancelled_reply(maintenance_id: int) -> str:
 
 def heads_up(maintenance_id: int, title: str, window: str, components: Sequence[str],
              starts_in: timedelta) -> str:
-    return (f"Maintenance #{maintenance_id} starts in {minutes(starts_in)}: {title} "
-            f"({window}{on_components(components)}).")
+    # Rounded up: a heads-up 1 min 59 s ahead says "in 2 min", not "in 1 min".
+    whole = -(-int(starts_in.total_seconds()) // 60)
+    return (f"Maintenance #{maintenance_id} starts in {minutes(timedelta(minutes=whole))}: "
+            f"{title} ({window}{on_components(components)}).")
 
 
 def started(maintenance_id: int, title: str, window: str, components: Sequence[str],

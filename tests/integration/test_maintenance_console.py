@@ -39,7 +39,7 @@ def test_announced_once_on_the_console_across_a_restart(tmp_path: Path) -> None:
         bot.expect(f"<statusdesk> op: Scheduled maintenance #1: Gerrit upgrade ({window} on "
                    "gerrit). I will announce it 1 h before the start and at the start.")
         # Less than an hour ahead: the heads-up is due at once.
-        heads_up = bot.expect(f"-statusdesk- Maintenance #1 starts in 9 min: Gerrit upgrade "
+        heads_up = bot.expect(f"-statusdesk- Maintenance #1 starts in 10 min: Gerrit upgrade "
                               f"({window} on gerrit).", timeout=40)
         assert heads_up
         code, stderr = bot.close()

@@ -254,3 +254,13 @@ def test_maintenance_changed_survives_the_relay_between_instances() -> None:
                                starts_at=START, ends_at=END, components=("gerrit", "zuul"))
     decoded = decode(encode(event, "a"))
     assert decoded == ("a", event)
+
+
+def test_the_heads_up_rounds_the_wait_up() -> None:
+    window = "2026-12-06 10:00–11:00 UTC"
+    assert say.heads_up(1, "x", window, [], timedelta(minutes=1, seconds=59.5)) == \
+        f"Maintenance #1 starts in 2 min: x ({window})."
+    assert say.heads_up(1, "x", window, [], timedelta(minutes=59, seconds=59.9)) == \
+        f"Maintenance #1 starts in 1 h: x ({window})."
+    assert say.heads_up(1, "x", window, [], timedelta(hours=1)) == \
+        f"Maintenance #1 starts in 1 h: x ({window})."
