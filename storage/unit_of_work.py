@@ -22,6 +22,7 @@ from storage.status_posts import AlertRepository, StatusPostRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
+from storage.uptime import UptimeRepository
 from storage.write_health import WriteHealth
 
 
@@ -45,6 +46,7 @@ class Transaction:
         self.inbound_events = InboundEventRepository(session)
         self.maintenance = MaintenanceRepository(session)
         self.components = ComponentRepository(session)
+        self.uptime = UptimeRepository(session)
 
 
 class Store:
