@@ -37,8 +37,10 @@ PROMPT_SEVERITY = 2
 
 
 def needs_em_prompt(incident: Incident, now: datetime, wait: timedelta) -> bool:
-    """Open, severity 1-2, nobody named `em`, and `wait` gone by since it was opened."""
-    return (incident.state != "resolved" and incident.severity <= PROMPT_SEVERITY
+    """An open incident (not a maintenance window), severity 1-2, nobody named `em`, and
+    `wait` gone by since it was opened."""
+    return (incident.state != "resolved" and incident.kind != "maintenance"
+            and incident.severity <= PROMPT_SEVERITY
             and not incident.manager and now - incident.opened_at >= wait)
 
 

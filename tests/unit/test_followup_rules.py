@@ -31,6 +31,9 @@ def test_em_prompt_only_for_sev1_and_sev2_without_em_after_the_wait() -> None:
     assert not needs_em_prompt(incident(severity=3), T0 + WAIT, WAIT)
     assert not needs_em_prompt(incident(manager="bob"), T0 + WAIT, WAIT)
     assert not needs_em_prompt(incident(state="resolved"), T0 + WAIT, WAIT)
+    window = incident()
+    window.kind = "maintenance"
+    assert not needs_em_prompt(window, T0 + WAIT, WAIT)
     assert em_prompt_key(7) == "prompt:em:7"
 
 
