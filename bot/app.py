@@ -33,6 +33,7 @@ from bot.core.ports import (
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.answer_queue import AnswerQueue
 from bot.delivery.outbox import OutboxWorker
+from bot.followup.direct import DirectMessages
 from bot.followup.em_prompt import EmPromptScheduler, nobody_on_call, on_call_from_paging
 from bot.followup.extension import FollowUpExtension
 from bot.ha.change_relay import ChangeRelay
@@ -198,7 +199,8 @@ class App:
             page_url=page_url_of(config),
             capture=config.incidents.capture or (),
             extensions=[paging.extension] if paging is not None else [],
-            deliverers=[paging.deliverer] if paging is not None else [],
+            deliverers=([paging.deliverer] if paging is not None else [])
+            + [DirectMessages(self.transports)],
             rate_limit=rate_limit_from(config),
             owner=self.instance,
             may_send=leadership.holds,
