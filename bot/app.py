@@ -33,6 +33,7 @@ from bot.core.ports import (
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.answer_queue import AnswerQueue
 from bot.delivery.outbox import OutboxWorker
+from bot.followup.direct import DirectMessages
 from bot.followup.em_prompt import EmPromptScheduler, nobody_on_call, on_call_from_paging
 from bot.followup.extension import FollowUpExtension
 from bot.ha.change_relay import ChangeRelay
@@ -45,6 +46,9 @@ from bot.ha.leadership import (
 )
 from bot.ha.write_probe import WriteProbe
 from bot.incidents.reminders import ReminderScheduler
+from bot.maintenance.assembly import Maintenance
+from bot.maintenance.holds import BoardHolds
+from bot.maintenance.rules import known_components
 from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collections
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
@@ -60,6 +64,7 @@ from bot.web.connection_budget import (
 from bot.web.connection_guard import GuardedSite
 from bot.web.export import StaticExport
 from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
+from bot.web.maintenances import OverrunTicker
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
@@ -201,6 +206,7 @@ class App:
             extensions=([paging.extension] if paging is not None else [])
             + ([tickets.extension] if tickets is not None else []),
             deliverers=([paging.deliverer] if paging is not None else [])
+            + [DirectMessages(self.transports)]
             + ([tickets.deliverer] if tickets is not None else []),
             rate_limit=rate_limit_from(config),
             owner=self.instance,
@@ -225,6 +231,12 @@ class App:
             can_file=tickets is not None)
         """Five Whys, action items, roles; what files tickets sets `follow_up.can_file`."""
         self.desk.add_extension(self.follow_up)
+        maintenance = self.maintenance = Maintenance(
+            config.maintenance, store, bus, self.transports.channels, bot_nick=bot_nick,
+            components=lambda: known_components(_configured_components(self.config)),
+            holds=BoardHolds(board))
+        maintenance.connect(outbox.wake)
+        self.desk.add_extension(maintenance.extension)
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,
@@ -238,6 +250,8 @@ class App:
         bus.subscribe(snapshot.on_event)
         self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
+        overruns = OverrunTicker(lambda: snapshot.state, snapshot.refresh)
+        overruns.start()
         relay: ChangeRelay | None = None
         if store.dialect == "postgresql":
             relay = self.relay = ChangeRelay(
@@ -327,6 +341,7 @@ class App:
             await loop_lag.stop()
             if relay is not None:
                 await relay.stop()
+            await overruns.stop()
             await snapshot.stop()
             await http.guard.stop()
             await runner.cleanup()
@@ -412,6 +427,8 @@ class App:
                                          name="em-prompts")
         escalations = (asyncio.create_task(self.paging.scheduler.run(), name="escalations")
                        if self.paging is not None else None)
+        maintenance_timers = asyncio.create_task(self.maintenance.timers.run(),
+                                                 name="maintenance timers")
         ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
                          if self.tickets is not None else None)
         lost = False
@@ -457,6 +474,9 @@ class App:
                 escalations.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await escalations
+            maintenance_timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance_timers
             if ticket_states is not None:
                 ticket_states.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -608,6 +628,12 @@ class App:
 
     def _transport_health(self) -> dict[str, Any]:
         return {f"{t.name}/{t.network}": t.health() for t in self.transports}
+
+
+def _configured_components(config: Config) -> list[tuple[str, str]] | None:
+    """(id, name) of every configured component; None when there are none (then a window's
+    components are kept as typed)."""
+    return [(c.id, c.name) for c in config.components] or None
 
 
 def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:

@@ -16,6 +16,7 @@ from storage.incident_roles import IncidentPromptRepository, IncidentRoleReposit
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
 from storage.leases import FENCING_TERM, check_fence
+from storage.maintenance import MaintenanceRepository
 from storage.outbox import OutboxRepository
 from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
@@ -46,6 +47,7 @@ class Transaction:
         self.pages = PageRepository(session)
         self.oncall_overrides = OverrideRepository(session)
         self.inbound_events = InboundEventRepository(session)
+        self.maintenance = MaintenanceRepository(session)
         self.components = ComponentRepository(session)
         self.uptime = UptimeRepository(session)
         self.whys = WhyRepository(session)

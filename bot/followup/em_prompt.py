@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.core.effects import EVERYWHERE, Notice, Queued, broadcast, to_row
+from bot.config.models import EscalationManager
+from bot.core.effects import EVERYWHERE, Notice, broadcast, to_row
 from bot.core.ports import Channel, Transport
+from bot.followup.direct import Recipient, direct_row
 from bot.incidents.metrics import format_duration
 from bot.paging.pager import Pager
 from commands import followup_replies as say
@@ -37,8 +39,10 @@ PROMPT_SEVERITY = 2
 
 
 def needs_em_prompt(incident: Incident, now: datetime, wait: timedelta) -> bool:
-    """Open, severity 1-2, nobody named `em`, and `wait` gone by since it was opened."""
-    return (incident.state != "resolved" and incident.severity <= PROMPT_SEVERITY
+    """An open incident (not a maintenance window), severity 1-2, nobody named `em`, and
+    `wait` gone by since it was opened."""
+    return (incident.state != "resolved" and incident.kind != "maintenance"
+            and incident.severity <= PROMPT_SEVERITY
             and not incident.manager and now - incident.opened_at >= wait)
 
 
@@ -49,10 +53,10 @@ def em_prompt_key(incident_id: int) -> str:
 @dataclass(frozen=True, slots=True)
 class OnCall:
     """Who is on call (a name of `paging.escalation_managers`) and where to tell them
-    directly (IRC nicks on the running networks; empty: only the channels mention them)."""
+    directly (empty: only the channels' prompt names them)."""
 
     name: str
-    direct: tuple[Channel, ...] = ()
+    direct: tuple[Recipient, ...] = ()
 
 
 OnCallLookup = Callable[[Transaction, datetime], Awaitable[OnCall | None]]
@@ -126,12 +130,13 @@ class EmPromptScheduler:
                              format_duration(now - incident.opened_at),
                              on_call.name if on_call else None)
         key = em_prompt_key(incident.id)
-        queued = broadcast(key, self._channels(), [Notice(EVERYWHERE, text)])
+        rows = [to_row(q) for q in broadcast(key, self._channels(),
+                                             [Notice(EVERYWHERE, text)])]
         if on_call is not None:
-            queued += [Queued(Notice(target, text), f"{key}:direct:{target.lane}")
-                       for target in on_call.direct]
-        if queued:
-            await tx.outbox.add_many([to_row(q) for q in queued], now)
+            rows += [direct_row(to, text, f"{key}:direct:{to.transport}/{to.network}/{to.user}")
+                     for to in on_call.direct]
+        if rows:
+            await tx.outbox.add_many(rows, now)
         else:
             log.warning("incident #%d: nowhere to prompt for an escalation manager",
                         incident.id)
@@ -142,18 +147,24 @@ class EmPromptScheduler:
 
 
 def on_call_from_paging(pager: Pager, transports: Iterable[Transport]) -> OnCallLookup:
-    """Who the rotation (and any `#oncall override`) puts on call, reached directly on every
-    running IRC network by their `contacts.irc` nick. Matrix has no direct room to notice in;
-    the channel prompt names them there, which highlights them."""
+    """Who the rotation (and any `#oncall override`) puts on call, and where to message them
+    directly: as the `chat` paging provider reaches people (their `contacts.irc` nick on
+    every IRC network, `contacts.matrix` on Matrix, else the console)."""
 
     async def on_call(tx: Transaction, now: datetime) -> OnCall | None:
         shift = pager.rotation.on_call(now, await pager.overrides(tx, now))
         manager = pager.manager(shift.manager)
         if manager is None:
             return OnCall(shift.manager)
-        nick = manager.contacts.irc
-        direct = tuple(Channel(t.name, t.network, nick) for t in transports
-                       if t.name == "irc" and nick)
-        return OnCall(manager.name, direct)
+        return OnCall(manager.name, tuple(recipients(manager, transports)))
 
     return on_call
+
+
+def recipients(manager: EscalationManager, transports: Iterable[Transport]) -> list[Recipient]:
+    contacts = manager.contacts
+    running = list(transports)
+    found = [Recipient(t.name, t.network, user) for t in running
+             if (user := {"irc": contacts.irc, "matrix": contacts.matrix}.get(t.name))]
+    return found or [Recipient(t.name, t.network, manager.name) for t in running
+                     if t.name == "console"]

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -20,9 +21,10 @@ from bot.config import IncidentsConfig
 from bot.core.desk import Desk
 from bot.core.events import ActionFilingRequested, DeskEvent
 from bot.core.extension import Applying
-from bot.core.ports import Channel, Identity, Message
+from bot.core.ports import Identity, Message
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.outbox import OutboxWorker
+from bot.followup.direct import DirectMessages, Recipient
 from bot.followup.em_prompt import EmPromptScheduler, OnCall
 from bot.followup.extension import FollowUpExtension
 from bot.incidents.aftermath import load_aftermath
@@ -37,7 +39,7 @@ from commands.auth import Whitelist
 from storage.db import _alembic_config, revisions, upgrade
 from storage.unit_of_work import Store, Transaction
 from tests.clock import Clock
-from tests.harness import delivered_lines
+from tests.harness import delivered_lines, eventually, run_app
 
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROLES = ["lead", "em", "comms", "scribe"]
@@ -108,7 +110,7 @@ class Rig:
 
     def em_prompts(self) -> EmPromptScheduler:
         async def on_call(tx: Transaction, now: datetime) -> OnCall:
-            return OnCall("pat", (Channel("console", "console", "pat"),))
+            return OnCall("pat", (Recipient("console", "console", "pat"),))
 
         return EmPromptScheduler(self.store, timedelta(minutes=10), bot_nick="statusdesk",
                                  channels=self.transports.channels, on_call=on_call,
@@ -125,7 +127,7 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
     follow_up = FollowUpExtension(ROLES)
     filer = Filer()
     core = build_core(store, transports, Whitelist([]), bot_nick="statusdesk", clock=clock,
-                      extensions=[follow_up, filer])
+                      extensions=[follow_up, filer], deliverers=[DirectMessages(transports)])
     yield Rig(core.desk, store, core.outbox, out, clock, follow_up, filer, transports)
 
 
@@ -328,9 +330,10 @@ async def test_em_prompt_once_per_incident_across_restarts(rig: Rig) -> None:
     rig.clock.advance(seconds=1)
     assert await prompts.check() == 1
     assert await prompts.check() == 0
-    assert await rig.deliver() == [
-        '-statusdesk- Incident #1 (sev2) has had no escalation manager for 10m: pat is on '
-        'call: take it with "#incident 1 em NICK".'] * 2  # the channel, and pat directly
+    prompt = ('Incident #1 (sev2) has had no escalation manager for 10m: pat is on call: '
+              'take it with "#incident 1 em NICK".')
+    assert sorted(await rig.deliver()) == [f"*statusdesk* {prompt}",  # to pat directly
+                                           f"-statusdesk- {prompt}"]  # in the channel
     # A restart (a new scheduler, as a new leader would have): nothing again.
     rig.clock.advance(hours=1)
     assert await rig.em_prompts().check() == 0
@@ -372,3 +375,37 @@ async def test_migration_0011_rolls_back_and_forward(store: Store) -> None:
         assert ours <= await connection.run_sync(tables)
     current, head = await revisions(store.engine)
     assert current == head
+
+
+async def test_the_leader_prompts_for_an_escalation_manager(db_url: str, tmp_path: Path
+                                                             ) -> None:
+    """Wired into the running app: the leader's timer, the rotation's on-call person."""
+    paging = (
+        "paging:\n"
+        "  auto_page_severity: null\n"
+        "  ack_timeout: 1s\n"
+        "  escalation_managers:\n"
+        "    - {name: pat, contacts: {irc: pat}}\n"
+        "  providers: {chat: {}}\n"
+    )
+    async with run_app(db_url, tmp_path, paging) as running:
+        assert (await running.say("#incident open sev1 Everything is down"))[0].startswith(
+            "Opened incident #1")
+        await running.say("#incident open sev2 Named in time")
+        await running.say("#incident 2 em pat")
+        store = running.app.store
+        assert store is not None
+
+        async def prompted() -> bool:
+            async with store.reading() as tx:
+                return any(e.kind == "prompt.em" for e in await tx.timeline.entries(1))
+
+        await eventually(prompted, within=15, what="the prompt")
+        async with store.reading() as tx:
+            (entry,) = [e for e in await tx.timeline.entries(1) if e.kind == "prompt.em"]
+            assert not any(e.kind == "prompt.em" for e in await tx.timeline.entries(2))
+        # The wait it names is however long the timer took to look (1s or 2s).
+        assert entry.text is not None
+        assert entry.text.startswith("Incident #1 (sev1) has had no escalation manager for ")
+        assert entry.text.endswith(': pat is on call: take it with "#incident 1 em NICK".')
+        assert not entry.public

@@ -31,6 +31,9 @@ def test_em_prompt_only_for_sev1_and_sev2_without_em_after_the_wait() -> None:
     assert not needs_em_prompt(incident(severity=3), T0 + WAIT, WAIT)
     assert not needs_em_prompt(incident(manager="bob"), T0 + WAIT, WAIT)
     assert not needs_em_prompt(incident(state="resolved"), T0 + WAIT, WAIT)
+    window = incident()
+    window.kind = "maintenance"
+    assert not needs_em_prompt(window, T0 + WAIT, WAIT)
     assert em_prompt_key(7) == "prompt:em:7"
 
 
@@ -83,3 +86,29 @@ def test_replies() -> None:
     for text in (*listed, say.action_line(long, date(2026, 1, 2)),
                  say.overdue_reminder(7, 1, "y" * 1000, "a" * 64, date(2026, 1, 1))):
         assert "\n" not in text and len(text.encode()) < 400
+
+
+def test_the_on_call_person_is_reached_as_the_chat_provider_would() -> None:
+    from types import SimpleNamespace
+
+    from bot.config.models import EscalationManager
+    from bot.followup.direct import Recipient, direct_row
+    from bot.followup.em_prompt import recipients
+
+    irc = [SimpleNamespace(name="irc", network="oftc"), SimpleNamespace(name="irc",
+                                                                         network="libera")]
+    matrix = SimpleNamespace(name="matrix", network="example.org")
+    console = SimpleNamespace(name="console", network="console")
+    both = EscalationManager.model_validate(
+        {"name": "pat", "contacts": {"irc": "pat_", "matrix": "@pat:example.org"}})
+    assert recipients(both, [*irc, matrix, console]) == [  # type: ignore[list-item]
+        Recipient("irc", "oftc", "pat_"), Recipient("irc", "libera", "pat_"),
+        Recipient("matrix", "example.org", "@pat:example.org")]
+    mail_only = EscalationManager.model_validate(
+        {"name": "pat", "contacts": {"email": "pat@example.org"}})
+    assert recipients(mail_only, [*irc, console]) == [  # type: ignore[list-item]
+        Recipient("console", "console", "pat")]
+    assert recipients(mail_only, irc) == []  # type: ignore[arg-type]
+    assert direct_row(Recipient("irc", "oftc", "pat_"), "hi", "k") == (
+        "direct", "direct/irc/oftc/pat_",
+        {"transport": "irc", "network": "oftc", "user": "pat_", "text": "hi"}, "k")
