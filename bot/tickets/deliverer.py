@@ -15,6 +15,7 @@ and the effect is given up.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -78,7 +79,7 @@ class TicketDeliverer:
                 ticket = await file_once(filer, self._http(), request.project, request.title,
                                          request.body, request.marker)
         except FilingRefused as error:
-            await self._report_refusal(request, str(error))
+            await self._report_refusal(request, str(error), key)
             raise DeliveryRejected(str(error)) from None
         except TrackerUnavailable as error:
             raise DeliveryUnavailable(f"{request.tracker}: {error.reason}",
@@ -113,7 +114,7 @@ class TicketDeliverer:
                  request.incident_id, request.tracker, request.project, ticket.id)
         self.on_queued()
 
-    async def _report_refusal(self, request: FilingRequest, reason: str) -> None:
+    async def _report_refusal(self, request: FilingRequest, reason: str, key: str) -> None:
         now = self._clock()
         name = f"A{request.action_id}"
         reason = clean_text(reason)[:300]
@@ -123,7 +124,8 @@ class TicketDeliverer:
                                      text=f"{name}: {reason}", public=False)
             await self._announce(
                 tx, request, f"Could not file action {name} in {request.tracker}:"
-                f"{request.project}: {reason}", now, key=f"ticket.refused:{request.marker}")
+                f"{request.project}: {reason}", now,
+                key=f"ticket.refused:{request.marker}:{_short(key)}")
         log.warning("filing action %s in %s:%s refused: %s", name, request.tracker,
                     request.project, reason)
         self.on_queued()
@@ -148,3 +150,8 @@ class TicketDeliverer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _short(key: str) -> str:
+    """A delivery key made short enough to sit inside another idempotency key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.core.events import ActionChanged, ActionFilingRequested, DeskEvent
 from bot.core.extension import Applying
-from bot.tickets.filing_request import KIND, request_for, ticket_body
+from bot.tickets.filing_request import KIND, lane_of, request_for, ticket_body
 from commands.filing_targets import FilingTarget
 from commands.model import Command
 
@@ -38,6 +38,8 @@ class TicketFilingExtension:
         item = await ctx.tx.actions.get(action_id, for_update=True)
         if item is None or item.ticket_url:
             return
+        if await ctx.tx.outbox.lane_busy(lane_of(item.id)):
+            return  # asked again while the first request is still on its way
         incident = await ctx.tx.incidents.get(item.incident_id)
         request = request_for(
             self._target, action_id=item.id, incident_id=item.incident_id, title=item.text,
@@ -50,6 +52,6 @@ class TicketFilingExtension:
         # Recorded before anything is sent: whoever looks at the item knows which marker
         # its ticket carries, even if the bot dies before it hears back from the tracker.
         item.filed_marker = request.marker
-        if await ctx.tx.outbox.add(KIND, request.lane, request.payload(), request.key,
-                                   ctx.now):
+        if await ctx.tx.outbox.add(KIND, request.lane, request.payload(),
+                                   request.key(ctx.now.isoformat()), ctx.now):
             ctx.out.queued = True  # the desk wakes the outbox after commit

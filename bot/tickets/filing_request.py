@@ -15,6 +15,12 @@ MAX_TEXT = 4000
 """Action item text put in a ticket (chat caps it far lower; a bound all the same)."""
 
 
+def lane_of(action_id: int) -> str:
+    """Each item its own outbox lane: a tracker refusing one item holds up no other, and
+    two requests for one item go one after the other."""
+    return f"tickets/A{action_id}"
+
+
 def marker_of(action_id: int, installation: str) -> str:
     """`statusdesk-action-A7-1a2b3c4d`: searched for in the tracker before creating, so a
     retry finds what an earlier attempt made. The tail tells two statusdesk databases
@@ -38,15 +44,16 @@ class FilingRequest:
     body: str
     marker: str
 
-    @property
-    def key(self) -> str:
-        """The outbox idempotency key: one filing per item, however often it is asked."""
-        return f"{KIND}:{self.marker}"
+    def key(self, asked_at: str) -> str:
+        """The outbox idempotency key of one request to file (asked at `asked_at`): while
+        one is pending no other is queued (`extension`), and after one was given up (the
+        tracker refused) asking again queues a new one. Either way the marker keeps the
+        ticket single."""
+        return f"{KIND}:{self.marker}:{asked_at}"
 
     @property
     def lane(self) -> str:
-        """Each item its own lane: a tracker refusing one item holds up no other."""
-        return f"tickets/A{self.action_id}"
+        return lane_of(self.action_id)
 
     def payload(self) -> dict[str, Any]:
         return asdict(self)

@@ -177,3 +177,25 @@ async def test_the_refresher_follows_the_ticket_state(rig: Rig) -> None:
     rig.fakes.redmine.fail_status = 503  # unknown is not a state: the last one is kept
     assert await rig.refresher.refresh() == 0
     assert (await rig.item())[1] == "closed"
+
+
+async def test_refused_for_good_then_asked_again_after_the_fix(rig: Rig) -> None:
+    await rig.say("#incident open sev2 Database full")
+    await rig.say("#action Rotate the keys")
+    rig.fakes.redmine.create_status = 422
+    await rig.say("#action A1 file")
+    assert await rig.deliver() == [
+        "-statusdesk- Could not file action A1 in redmine:ops: tracker answered "
+        "HTTP 422: Validation Failed the project does not take issues"]
+    async with rig.store.reading() as tx:
+        failed = [e.text for e in await tx.timeline.entries(1)
+                  if e.kind == "action.ticket.failed"]
+    assert len(failed) == 1
+    rig.clock.advance(hours=1)
+    assert await rig.deliver() == []  # given up: not retried
+    rig.fakes.redmine.create_status = None  # someone fixed the project
+    rig.clock.advance(seconds=1)
+    assert (await rig.say("#action A1 file"))[0].startswith("Filing action A1")
+    assert await rig.deliver() == [
+        f"-statusdesk- Action A1 filed: {rig.fakes.redmine.web_url(1, 'ops')}"]
+    assert rig.fakes.redmine.created == 1
