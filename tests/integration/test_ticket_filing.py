@@ -219,3 +219,15 @@ async def test_jira_cloud_searches_where_it_moved(fakes: FakeTrackers,
     again = await file_once(filer, session, "OPS", "T", "B", "statusdesk-action-A9-x")
     assert again == first and fake.created == 1
     assert any(seen.path.startswith("/jira/rest/api/2/search/jql") for seen in fake.seen)
+
+
+@pytest.mark.parametrize("name", FILERS)
+async def test_chat_text_does_not_ping_tracker_users(fakes: FakeTrackers, name: str,
+                                                     session: aiohttp.ClientSession) -> None:
+    filer, fake = filer_of(fakes, name)
+    await filer.create_issue(session, PROJECTS[name], "Ask @ops-team", "cc @alice and @bob",
+                             "sd-A5-x")
+    [bug] = fake.bugs.values()
+    assert "@\u2060ops-team" in bug.title and "@ops" not in bug.title
+    assert "@\u2060alice" in bug.body and "@alice" not in bug.body
+    assert with_marker("mail user@example.org", "m") == "mail user@example.org\n\nm\n"

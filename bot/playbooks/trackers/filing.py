@@ -50,13 +50,23 @@ def check_marker(marker: str) -> str:
     return marker
 
 
+_MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+-])@(?=[A-Za-z0-9_])")
+"""An `@` that starts a word (not one inside an e-mail address)."""
+
+
+def quiet_mentions(text: str) -> str:
+    """Chat text must not ping the tracker's users: `@alice` in a GitHub, GitLab or Redmine
+    issue notifies alice. A word joiner after the `@` keeps it readable and silent."""
+    return _MENTION_RE.sub("@\u2060", text)
+
+
 def with_marker(body: str, marker: str) -> str:
-    """The body as filed: the text, then the marker on its own last line."""
-    return f"{body[:MAX_BODY].rstrip()}\n\n{check_marker(marker)}\n"
+    """The body as filed: the text (mentions quieted), then the marker on its own line."""
+    return f"{quiet_mentions(body[:MAX_BODY]).rstrip()}\n\n{check_marker(marker)}\n"
 
 
 def short_title(title: str) -> str:
-    one_line = " ".join(title.split())
+    one_line = quiet_mentions(" ".join(title.split()))
     return one_line if len(one_line) <= MAX_TITLE else one_line[: MAX_TITLE - 1] + "…"
 
 
