@@ -6,17 +6,19 @@ one linked on the item."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.console_bot import Bot, wait_for_http, write_console_config
+from storage.db import open_store
+from tests.console_bot import Bot, wait_for_http
 from tests.servers.fake_trackers import FakeTracker, FakeTrackers, TrackersInThread
+from tests.servers.ports import free_port
 
 ITEMS = 12
 ROUNDS = 6
@@ -29,10 +31,16 @@ def fakes() -> Iterator[FakeTrackers]:
         yield trackers
 
 
-def tickets(db: Path) -> dict[int, str | None]:
-    with sqlite3.connect(db, timeout=10) as connection:
-        rows = connection.execute("SELECT id, ticket_url FROM action_items").fetchall()
-    return {int(row[0]): row[1] for row in rows}
+def tickets(db_url: str) -> dict[int, str | None]:
+    async def read() -> dict[int, str | None]:
+        store = open_store(db_url)
+        try:
+            async with store.reading() as tx:
+                return {item.id: item.ticket_url for item in await tx.actions.of(1)}
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 def wait_until(predicate: object, timeout: float, what: str) -> None:
@@ -42,6 +50,15 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def started(bot: Bot) -> None:
+    """The bot leads and reads the console (on PostgreSQL, once the killed one's lease ran
+    out): what is typed now is applied now."""
+    try:
+        wait_until(lambda: "statusdesk running with" in bot.stderr(), 30, "the bot to lead")
+    except AssertionError:
+        raise AssertionError(f"the bot never led; stderr: {bot.stderr()}") from None
 
 
 def per_item(fake: FakeTracker) -> dict[int, int]:
@@ -57,19 +74,25 @@ def per_item(fake: FakeTracker) -> dict[int, int]:
 
 @pytest.mark.parametrize("tracker", ["github", "redmine"])
 def test_sigkill_during_filing_rounds_files_each_ticket_once(
-        tmp_path: Path, fakes: FakeTrackers, tracker: str) -> None:
+        tmp_path: Path, fakes: FakeTrackers, tracker: str, db_url: str) -> None:
+    """On SQLite and PostgreSQL (there a lease of 3 s: a killed leader's successor waits
+    for it to run out, as a second instance would)."""
     fake: FakeTracker = getattr(fakes, tracker)
     fake.delay = 0.03  # every request takes a moment: kills land inside them
     trackers = json.dumps(fakes.config)
-    config, port = write_console_config(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db",
-        extra=f"playbooks: {{trackers: {trackers}, cache_ttl: 1h}}\n"
-              f"postmortem: {{file_actions_in: '{TARGETS[tracker]}'}}\n")
-    db = tmp_path / "desk.db"
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: {{url: '{db_url}', lease: 3s}}\nconsole: true\n"
+        f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
+        f"playbooks: {{trackers: {trackers}, cache_ttl: 1h}}\n"
+        f"postmortem: {{file_actions_in: '{TARGETS[tracker]}'}}\n")
+    db = db_url
     rng = random.Random(20)
 
     bot = Bot(config, tmp_path)
     try:
+        started(bot)
         wait_for_http(port)
         bot.type("#incident open sev2 Disk full on the database hosts")
         bot.expect(f"<statusdesk> op: Opened incident #1 (sev2): Disk full on the database "
@@ -90,7 +113,7 @@ def test_sigkill_during_filing_rounds_files_each_ticket_once(
         queue = list(range(2, ITEMS + 1))
         for _ in range(ROUNDS):
             bot = Bot(config, tmp_path)
-            wait_for_http(port)
+            started(bot)
             batch, queue = queue[:2], queue[2:]
             for item in batch:
                 bot.type(f"#action A{item} file")
@@ -101,7 +124,7 @@ def test_sigkill_during_filing_rounds_files_each_ticket_once(
 
         # The last run: whatever is left is asked for, and everything settles.
         bot = Bot(config, tmp_path)
-        wait_for_http(port)
+        started(bot)
         for item in range(1, ITEMS + 1):
             bot.type(f"#action A{item} file")
         wait_until(lambda: all(tickets(db).values()), 60, "every item to have its ticket")
