@@ -246,6 +246,11 @@ async def test_action_items(rig: Rig) -> None:
     assert actions[0]["ticket"] == {  # type: ignore[index]
         "url": "https://github.com/acme/infra/issues/5", "state": "open",
         "checked_at": "2026-11-21T12:00:00Z"}
+    # Private, like notes: not on the page, its feed or its Statuspage JSON.
+    state = await load_page_state(rig.store, title="t", url="http://x")
+    shown = " ".join(f"{u.kind} {u.text} {u.new}" for i in state.open_incidents
+                     for u in i.updates)
+    assert "rotate" not in shown and "action" not in shown and "A1" not in shown
 
 
 async def test_overdue_actions_are_reminded_once_a_day_and_not_at_night(rig: Rig) -> None:
