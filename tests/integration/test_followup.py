@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -41,6 +42,7 @@ from storage.unit_of_work import Store, Transaction
 from tests.clock import Clock
 from tests.harness import delivered_lines, eventually, run_app
 
+SCHEMA = Path(__file__).parents[2] / "bot" / "schemas" / "incident-log-v1.schema.json"
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROLES = ["lead", "em", "comms", "scribe"]
 
@@ -101,6 +103,7 @@ class Rig:
             text = "".join([c async for c in export_json(incident, tx.timeline,
                                                          aftermath=aftermath)])
         document: dict[str, object] = json.loads(text)
+        jsonschema.validate(document, json.loads(SCHEMA.read_text()))
         return document
 
     def reminders(self, config: IncidentsConfig | None = None) -> ReminderScheduler:
