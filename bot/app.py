@@ -44,6 +44,7 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
+from bot.subscribers.assembly import Subscribers
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.connection_budget import (
@@ -151,6 +152,7 @@ class App:
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
         self.outbox: OutboxWorker | None = None
+        self.subscribers: Subscribers | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -180,13 +182,18 @@ class App:
         bot_nick = self.bot_nick = config.irc[0].nick if config.irc else "statusdesk"
         paging = self.paging = Paging.start(config.paging, store, self.transports,
                                             bot_nick=bot_nick, page_url=page_url_of(config))
+        subscribers = self.subscribers = await Subscribers.start(
+            config.subscribers, store, title=config.status_page.title,
+            page_url=page_url_of(config), components=component_choices(config))
         core = build_core(
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
             capture=config.incidents.capture or (),
-            extensions=[paging.extension] if paging is not None else [],
-            deliverers=[paging.deliverer] if paging is not None else [],
+            extensions=([paging.extension] if paging is not None else [])
+            + ([subscribers.extension] if subscribers is not None else []),
+            deliverers=([paging.deliverer] if paging is not None else [])
+            + ([subscribers.deliverer] if subscribers is not None else []),
             rate_limit=rate_limit_from(config),
             owner=self.instance,
             may_send=leadership.holds,
@@ -196,6 +203,8 @@ class App:
         self.outbox = outbox
         if paging is not None:
             paging.connect(outbox.wake)
+        if subscribers is not None:
+            subscribers.connect(outbox.wake)
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
@@ -254,6 +263,7 @@ class App:
                 playbooks=playbooks.pages if playbooks else None,
                 hooks=paging.web_hooks() if paging is not None else None,
                 middlewares=http.middlewares(),
+                routes=subscribers.routes() if subscribers is not None else (),
             ),
             access_log=None,
             lingering_time=LINGERING_SECONDS,
@@ -309,6 +319,8 @@ class App:
                 await playbooks.close()
             if paging is not None:
                 await paging.close()
+            if subscribers is not None:
+                await subscribers.close()
         return 0
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
@@ -567,6 +579,22 @@ def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
     open is read afresh."""
     desk.forget_open_incidents()
     snapshot.on_event(event)
+
+
+def component_choices(config: Config) -> list[tuple[str, str]]:
+    """(id, name) of the configured components subscribers may choose from (`components`
+    in the configuration, when this version has it)."""
+    choices = []
+    for component in getattr(config, "components", None) or ():
+        name = str(getattr(component, "name", component))
+        cid = getattr(component, "id", None) or slug(name)
+        choices.append((str(cid), name))
+    return choices
+
+
+def slug(name: str) -> str:
+    """A component's id: the slug of its name ("Code review" -> code-review)."""
+    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
 
 
 def transport_plugins(config: Config) -> dict[str, TransportPlugin]:

@@ -17,6 +17,7 @@ from storage.outbox import OutboxRepository
 from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
 from storage.status_posts import AlertRepository, StatusPostRepository
+from storage.subscribers import SubscriberRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
@@ -41,6 +42,7 @@ class Transaction:
         self.pages = PageRepository(session)
         self.oncall_overrides = OverrideRepository(session)
         self.inbound_events = InboundEventRepository(session)
+        self.subscribers = SubscriberRepository(session)
 
 
 class Store:

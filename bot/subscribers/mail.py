@@ -1,0 +1,127 @@
+"""The mails subscribers get: plain text and HTML, each with a one-click unsubscribe link and
+the `List-Unsubscribe` / `List-Unsubscribe-Post` headers (RFC 2369, RFC 8058)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from html import escape
+
+from bot.subscribers.notices import Notice
+from commands.text import clean_text
+
+MAX_SUBJECT = 200
+MAX_TEXT = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What every mail names: the page, where it is, and who mails."""
+
+    title: str
+    url: str
+    sender: str
+
+
+def message_id(notice_key: str, subscriber_id: int) -> str:
+    """The same for every attempt at one mail: a copy sent again after a crash folds into
+    the first in mail clients and most servers."""
+    digest = hashlib.sha256(notice_key.encode()).hexdigest()[:24]
+    return f"<{digest}.{subscriber_id}@statusdesk>"
+
+
+def _subject(text: str) -> str:
+    text = clean_text(text)
+    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 1] + "…"
+
+
+def _body(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = clean_text(text)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _envelope(site: Site, to: str, subject: str, unsubscribe_url: str,
+              msg_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = site.sender
+    message["To"] = to
+    message["Subject"] = _subject(subject)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = msg_id
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def _html(site: Site, paragraphs: list[str], unsubscribe_url: str) -> str:
+    body = "\n".join(paragraphs)
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{escape(site.title)}</title></head>\n<body>\n{body}\n"
+        f"<hr>\n<p><small>You get this because you subscribed to "
+        f"<a href=\"{escape(site.url)}\">{escape(site.title)}</a>. "
+        f"<a href=\"{escape(unsubscribe_url)}\">Unsubscribe</a></small></p>\n"
+        "</body></html>\n"
+    )
+
+
+def confirmation(site: Site, to: str, confirm_url: str, unsubscribe_url: str,
+                 msg_id: str, valid_for: str) -> EmailMessage:
+    message = _envelope(site, to, f"[{site.title}] Confirm your subscription",
+                        unsubscribe_url, msg_id)
+    text = (
+        f"Someone (hopefully you) asked to receive the notices of {site.title} "
+        f"({site.url}) at this address.\n\n"
+        f"To confirm, open this link within {valid_for}:\n\n  {confirm_url}\n\n"
+        "If it was not you, ignore this mail: the address is forgotten after that, and "
+        "nothing else is sent to it.\n\n"
+        f"Unsubscribe: {unsubscribe_url}\n"
+    )
+    message.set_content(text)
+    message.add_alternative(_html(site, [
+        f"<p>Someone (hopefully you) asked to receive the notices of "
+        f"<a href=\"{escape(site.url)}\">{escape(site.title)}</a> at this address.</p>",
+        f"<p><a href=\"{escape(confirm_url)}\">Confirm the subscription</a> "
+        f"(within {escape(valid_for)}).</p>",
+        "<p>If it was not you, ignore this mail: the address is forgotten after that, and "
+        "nothing else is sent to it.</p>",
+    ], unsubscribe_url), subtype="html")
+    return message
+
+
+def notice_subject(site: Site, notice: Notice) -> str:
+    what = f"#{notice.incident_id} " if notice.incident_id is not None else ""
+    return f"[{site.title}] {notice.label}: {what}{notice.title or ''}".rstrip()
+
+
+def notice_mail(site: Site, to: str, notice: Notice, unsubscribe_url: str,
+                msg_id: str) -> EmailMessage:
+    message = _envelope(site, to, notice_subject(site, notice), unsubscribe_url, msg_id)
+    link = (f"{site.url}/incidents/{notice.incident_id}" if notice.incident_id is not None
+            else site.url)
+    title = _body(notice.title)
+    text = _body(notice.text)
+    lines = [f"{notice.label}: {title}" if title else notice.label]
+    if notice.status:
+        lines.append(f"Status: {notice.status}")
+    if notice.components:
+        lines.append(f"Components: {', '.join(notice.components)}")
+    if text:
+        lines += ["", text]
+    lines += ["", f"Details: {link}", "", f"Unsubscribe: {unsubscribe_url}"]
+    message.set_content("\n".join(lines) + "\n")
+    html = [f"<h1>{escape(notice.label)}" + (f": {escape(title)}" if title else "") + "</h1>"]
+    if notice.status:
+        html.append(f"<p>Status: <strong>{escape(notice.status)}</strong></p>")
+    if notice.components:
+        html.append(f"<p>Components: {escape(', '.join(notice.components))}</p>")
+    if text:
+        html.append(f"<p>{escape(text)}</p>")
+    html.append(f"<p><a href=\"{escape(link)}\">Details</a></p>")
+    message.add_alternative(_html(site, html, unsubscribe_url), subtype="html")
+    return message
