@@ -12,6 +12,7 @@ record of it is the one exception: it goes again with the same Message-ID).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -19,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
@@ -28,7 +30,7 @@ from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.delivery.signing import signed_headers
 from bot.subscribers import mail
 from bot.subscribers.notices import Notice, reaches
-from bot.subscribers.smtp import MailSender
+from bot.subscribers.smtp import Connection, MailSender
 from bot.subscribers.tokens import CONFIRM, UNSUBSCRIBE, token
 from storage.models import utcnow
 from storage.unit_of_work import Store, Transaction
@@ -47,6 +49,8 @@ CONFIRM_LANE = "subscribers/confirm"
 """Its own lane: a confirmation does not wait for a burst of notices to finish."""
 
 MAX_BATCH = 100
+STOP_GRACE = 10.0
+"""At shutdown, how long the mail being sent may take to be accepted and recorded."""
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=10)
 VERSION = 1
 
@@ -173,13 +177,24 @@ class SubscriberDeliverer:
                 message = mail.notice_mail(self._site, subscriber.address, notice,
                                            self._unsubscribe_url(subscriber.nonce),
                                            mail.message_id(notice.key, subscriber.id))
-                async with self._store.transaction() as tx:
-                    await tx.subscribers.mark_sending(row.id, self._clock())
-                await smtp.send(message)
-                async with self._store.transaction() as tx:
-                    await tx.subscribers.mark_sent(row.id, self._clock())
-                self.mails_sent += 1
+                await smtp.pace()
+                one = asyncio.ensure_future(self._send_one(smtp, row.id, message))
+                try:
+                    await asyncio.shield(one)
+                except asyncio.CancelledError:
+                    # Stopping: the mail under way is finished and recorded first, so
+                    # after the restart it is neither sent again nor missing.
+                    await asyncio.wait({one}, timeout=STOP_GRACE)
+                    raise
         log.info("notice %s: batch %d sent (%d mail(s))", notice.kind, number, len(waiting))
+
+    async def _send_one(self, smtp: Connection, row_id: int, message: EmailMessage) -> None:
+        async with self._store.transaction() as tx:
+            await tx.subscribers.mark_sending(row_id, self._clock())
+        await smtp.transmit(message)
+        async with self._store.transaction() as tx:
+            await tx.subscribers.mark_sent(row_id, self._clock())
+        self.mails_sent += 1
 
     async def _confirm(self, subscriber_id: int) -> None:
         sender = self.sender

@@ -97,7 +97,13 @@ class Connection:
 
     async def send(self, message: EmailMessage) -> None:
         """One mail, when the pace allows it; raises DeliveryUnavailable/DeliveryRejected."""
+        await self.pace()
+        await self.transmit(message)
+
+    async def pace(self) -> None:
         await self._sender.pacer.wait()
+
+    async def transmit(self, message: EmailMessage) -> None:
         try:
             await self._client.send_message(message)
         except Exception as error:

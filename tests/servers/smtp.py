@@ -72,3 +72,17 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield SmtpServer("127.0.0.1", port, mailbox, client_context)
     finally:
         controller.stop()
+
+
+@contextmanager
+def plain_smtp_server() -> Iterator[SmtpServer]:
+    """A loopback SMTP server without TLS or login (`python -m aiosmtpd -n`, as the README's
+    walkthrough runs): for tests of what is mailed rather than how."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, mailbox, ssl.create_default_context())
+    finally:
+        controller.stop()

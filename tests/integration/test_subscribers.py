@@ -1,0 +1,263 @@
+"""Subscribers in the whole app, on SQLite and PostgreSQL: subscribing with a real mail
+server (aiosmtpd) receiving the confirmation, confirming once, the notices an incident sends,
+unsubscribing (RFC 8058), expiry, rate limits, and signed webhooks to a local receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from email.message import Message
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp import web
+from sqlalchemy import update
+
+from bot.delivery.signing import verify
+from storage.models import Subscriber, utcnow
+from tests import secrets
+from tests.harness import Running, eventually, opened_store, run_app
+from tests.servers.ports import free_port
+from tests.servers.smtp import SmtpServer, plain_smtp_server
+
+ADDRESS = secrets.SUBSCRIBER_ADDRESS
+PAGE = "https://status.example.org"
+
+
+@pytest.fixture(autouse=True)
+def every_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """statusdesk's log at every level is captured, so the secret scan (tests/secrets.py
+    lists the subscriber's address) sees each line the bot wrote."""
+    caplog.set_level(logging.DEBUG, logger="statusdesk")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with plain_smtp_server() as server:
+        yield server
+
+
+def _yaml(smtp: SmtpServer, per_minute: int = 60000, webhooks: str = "") -> str:
+    return ("subscribers:\n"
+            f"  email: {{host: 127.0.0.1, port: {smtp.port}, starttls: false,"
+            f" from: status@example.org, per_minute: {per_minute}}}\n"
+            "  confirm_within: 48h\n" + webhooks)
+
+
+def _parts(message: Message) -> tuple[str, str]:
+    plain = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    html = message.get_body(preferencelist=("html",))  # type: ignore[attr-defined]
+    assert plain is not None and html is not None, "a plain-text and an HTML part"
+    return plain.get_content(), html.get_content()
+
+
+def _link(text: str, path: str) -> str:
+    """The link to `path` in a mail, as a path and query on the test's own server."""
+    found = re.search(re.escape(PAGE + path) + r"\?token=[A-Za-z0-9_-]+", text)
+    assert found, f"no {path} link in {text!r}"
+    url = urlsplit(found.group(0))
+    return f"{url.path}?{url.query}"
+
+
+def _mails_to(smtp: SmtpServer, address: str) -> list[Message]:
+    return [m for envelope, m in smtp.mailbox.messages if envelope.rcpt_tos == [address]]
+
+
+async def _subscribe(running: Running, address: str = ADDRESS, **extra: object
+                     ) -> tuple[int, dict[str, str]]:
+    async with running.http.post(running.base + "/api/subscriptions",
+                                 json={"email": address, **extra}) as response:
+        return response.status, await response.json()
+
+
+async def _confirmed(running: Running, smtp: SmtpServer, address: str = ADDRESS) -> Message:
+    status, _ = await _subscribe(running, address)
+    assert status == 202
+    await eventually(lambda: len(_mails_to(smtp, address)) == 1, what="the confirmation")
+    confirmation = _mails_to(smtp, address)[0]
+    link = _link(_parts(confirmation)[0], "/subscriptions/confirm")
+    status, _, _ = await running.get(link)
+    assert status == 200
+    return confirmation
+
+
+async def test_subscribe_confirm_once_and_notices(db_url: str, tmp_path: Path,
+                                                  smtp: SmtpServer) -> None:
+    async with run_app(db_url, tmp_path, _yaml(smtp)) as running:
+        status, body = await _subscribe(running, f" {ADDRESS.upper()} ")
+        assert status == 202 and "confirmation mail" in body["detail"]
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 1, what="the confirmation")
+        confirmation = _mails_to(smtp, ADDRESS)[0]
+        assert confirmation["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        unsubscribe = confirmation["List-Unsubscribe"]
+        assert unsubscribe.startswith(f"<{PAGE}/subscriptions/unsubscribe?token=")
+        assert "Confirm" in confirmation["Subject"]
+        plain, html = _parts(confirmation)
+        confirm = _link(plain, "/subscriptions/confirm")
+        assert confirm.replace("&", "&amp;") in html or confirm in html
+        assert "/subscriptions/unsubscribe?token=" in plain
+
+        # Nothing but the confirmation goes to an unconfirmed address.
+        assert await running.say("#incident open sev2 Gerrit is slow")
+        await asyncio.sleep(0.5)
+        assert len(_mails_to(smtp, ADDRESS)) == 1
+
+        status, _, page = await running.get(confirm)
+        assert status == 200 and b"You are subscribed" in page
+        status, _, page = await running.get(confirm)  # one-time
+        assert status == 404 and b"used already or has expired" in page
+
+        await running.say("#incident 1 identified the disk is full")
+        await running.say("#incident 1 resolved")
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 3, what="two notices")
+        update_mail, resolved = _mails_to(smtp, ADDRESS)[1:]
+        assert update_mail["Subject"] == "[Example Status] Update: #1 Gerrit is slow"
+        assert resolved["Subject"] == "[Example Status] Resolved: #1 Gerrit is slow"
+        plain, html = _parts(update_mail)
+        assert "Status: identified" in plain and "the disk is full" in plain
+        assert f"{PAGE}/incidents/1" in plain and f'href="{PAGE}/incidents/1"' in html
+        for mail in (update_mail, resolved):
+            assert mail["List-Unsubscribe"] == unsubscribe
+            assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert mail["To"] == ADDRESS and mail["From"] == "status@example.org"
+        assert update_mail["Message-ID"] != resolved["Message-ID"]
+
+        # RFC 8058: GET shows a button and changes nothing; the one-click POST unsubscribes.
+        link = unsubscribe.strip("<>").removeprefix(PAGE)
+        status, _, page = await running.get(link)
+        assert status == 200 and b'<form method="post"' in page
+        await running.say("#incident open sev3 Zuul queue is long")
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 4, what="the opened notice")
+        assert _mails_to(smtp, ADDRESS)[3]["Subject"] == (
+            "[Example Status] Incident: #2 Zuul queue is long")
+        async with running.http.post(running.base + link,
+                                     data="List-Unsubscribe=One-Click") as response:
+            assert response.status == 200
+            assert "You are unsubscribed" in await response.text()
+        await running.say("#incident 2 resolved")
+        await asyncio.sleep(0.5)
+        assert len(_mails_to(smtp, ADDRESS)) == 4
+
+
+async def test_one_mail_per_window_and_the_same_answer_whatever_the_state(
+        sqlite_url: str, tmp_path: Path, smtp: SmtpServer) -> None:
+    async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        first = await _subscribe(running)
+        again = await _subscribe(running)  # waiting for confirmation: no second mail
+        await _confirmed(running, smtp, "bob@example.net")
+        subscribed = await _subscribe(running, "bob@example.net")
+        assert first == again == subscribed
+        await asyncio.sleep(0.5)
+        assert len(_mails_to(smtp, ADDRESS)) == 1
+        assert len(_mails_to(smtp, "bob@example.net")) == 1
+
+
+async def test_bad_requests_get_a_one_line_reason(sqlite_url: str, tmp_path: Path,
+                                                  smtp: SmtpServer) -> None:
+    async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        for address, reason in [("alice", "email: not an address"),
+                                ("alice@localhost", "email: the domain is not a valid name"),
+                                ("a b@example.org", "email: the part before @ has"),
+                                ("x" * 300 + "@example.org", "email: longer than 254")]:
+            status, body = await _subscribe(running, address)
+            assert status == 400 and body["error"].startswith(reason), body
+            assert "\n" not in body["error"]
+        status, body = await _subscribe(running, components=["nope"])
+        assert status == 400 and body["error"] == "components: unknown component 'nope'"
+        async with running.http.post(running.base + "/api/subscriptions",
+                                     data={"email": "not-an-address"}) as response:
+            assert response.status == 400
+            assert "email: not an address" in await response.text()
+        assert smtp.mailbox.messages == []
+
+
+async def test_the_form_works_without_javascript(sqlite_url: str, tmp_path: Path,
+                                                 smtp: SmtpServer) -> None:
+    async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        status, _, page = await running.get("/subscribe")
+        assert status == 200
+        assert b'<form method="post" action="/api/subscriptions">' in page
+        assert b'name="email"' in page and b"<script" not in page
+        async with running.http.post(running.base + "/api/subscriptions",
+                                     data={"email": ADDRESS}) as response:
+            assert response.status == 202
+            assert response.content_type == "text/html"
+            assert "confirmation mail" in await response.text()
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 1, what="the confirmation")
+
+
+async def test_rate_limits_per_client_and_per_address(sqlite_url: str, tmp_path: Path,
+                                                      smtp: SmtpServer) -> None:
+    async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        answers = [(await _subscribe(running, ADDRESS))[0] for _ in range(4)]
+        assert answers == [202, 202, 202, 429]
+        answers = [(await _subscribe(running, f"u{n}@example.net"))[0] for n in range(8)]
+        assert answers == [202] * 6 + [429, 429]  # 10 an hour from one client in all
+        async with running.http.post(running.base + "/api/subscriptions",
+                                     json={"email": "z@example.net"}) as response:
+            assert response.status == 429 and int(response.headers["Retry-After"]) > 0
+
+
+async def test_unconfirmed_addresses_are_forgotten(db_url: str, tmp_path: Path,
+                                                   smtp: SmtpServer) -> None:
+    async with run_app(db_url, tmp_path, _yaml(smtp)) as running:
+        await _subscribe(running)
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 1, what="the confirmation")
+        link = _link(_parts(_mails_to(smtp, ADDRESS)[0])[0], "/subscriptions/confirm")
+        async with opened_store(db_url) as store, store.transaction() as tx:
+            await tx.session.execute(update(Subscriber).values(
+                created_at=utcnow() - timedelta(hours=49)))
+        status, _, _ = await running.get(link)
+        assert status == 404  # too late, even before the sweep
+        subscribers = running.app.subscribers
+        assert subscribers is not None and await subscribers.sweep() == 1
+        async with opened_store(db_url) as store, store.reading() as tx:
+            assert await tx.subscribers.by_address(ADDRESS) is None
+        assert (await _subscribe(running))[0] == 202  # a new window, a new mail
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 2, what="a new mail")
+
+
+async def test_signed_webhooks(db_url: str, tmp_path: Path, smtp: SmtpServer) -> None:
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append((dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    hooks = ("  webhooks:\n"
+             f"    - {{url: 'http://127.0.0.1:{port}/hook', secret: '{secrets.WEBHOOK_SECRET}'}}\n"
+             f"    - {{url: 'http://127.0.0.1:{port}/hook?only=gerrit', components: [gerrit]}}\n")
+    try:
+        async with run_app(db_url, tmp_path, _yaml(smtp, webhooks=hooks)) as running:
+            await running.say("#incident open sev2 Gerrit is slow")
+            await running.say("#incident 1 resolved all good")
+            # An incident without components concerns everyone: both hooks hear of it.
+            await eventually(lambda: len(received) == 4, what="four webhook posts")
+            await asyncio.sleep(0.3)
+            assert len(received) == 4
+    finally:
+        await runner.cleanup()
+    signed = [(h, b) for h, b in received if "X-Statusdesk-Signature" in h]
+    assert len(signed) == 2
+    for headers, body in signed:
+        assert verify(secrets.WEBHOOK_SECRET, headers["X-Statusdesk-Timestamp"], body,
+                      headers["X-Statusdesk-Signature"])
+        assert not verify("wrong", headers["X-Statusdesk-Timestamp"], body,
+                          headers["X-Statusdesk-Signature"])
+    events = [json.loads(b) for _, b in signed]
+    assert [e["event"] for e in events] == ["incident.opened", "incident.resolved"]
+    assert events[0]["incident"] == {"id": "1", "title": "Gerrit is slow",
+                                     "url": f"{PAGE}/incidents/1"}
+    assert events[1]["text"] == "all good"
+    assert len({h["X-Statusdesk-Delivery"] for h, _ in received}) == 4
