@@ -27,10 +27,13 @@ class Mailbox:
     messages: list[tuple[Envelope, Message]] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     tls_sessions: int = 0
+    peers: set[Any] = field(default_factory=set)
+    """The client end of every connection that delivered mail: one per SMTP session."""
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if session.ssl is not None:
             self.tls_sessions += 1
+        self.peers.add(session.peer)
         content = envelope.content
         assert isinstance(content, bytes)
         self.messages.append((envelope, message_from_bytes(content, policy=policy.default)))
