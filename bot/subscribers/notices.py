@@ -7,6 +7,8 @@ works from the `Notice` alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +20,7 @@ from bot.core.events import (
     IncidentOpened,
     StateChanged,
     StatusPosted,
+    event_fields,
 )
 
 OPENED = "incident.opened"
@@ -70,8 +73,12 @@ class Notice:
 
 
 def _key(event: DeskEvent) -> str:
+    """Names the event by its type, incident, time and content: two events of one command
+    (one time) differ in content, and the same event seen twice has the same key."""
     incident = event.incident_id if event.incident_id is not None else "-"
-    return f"{type(event).__name__}:{incident}:{event.at.isoformat()}"
+    content = json.dumps(event_fields(event), sort_keys=True, default=str)
+    tag = hashlib.sha256(content.encode()).hexdigest()[:12]
+    return f"{type(event).__name__}:{incident}:{event.at.isoformat()}:{tag}"
 
 
 def notice_for(event: DeskEvent) -> Notice | None:
