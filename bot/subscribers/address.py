@@ -35,7 +35,8 @@ def parse_address(text: str) -> tuple[str | None, str | None]:
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         return None, "email: the domain is not a valid name"
-    return f"{local}@{domain}".lower(), None
+    # The domain as DNS knows it (IDNA): mail to it needs no SMTPUTF8.
+    return f"{local}@{ascii_domain}".lower(), None
 
 
 def network_of(remote: str | None) -> str | None:

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 import aiohttp
@@ -75,6 +75,12 @@ def duration_words(length: timedelta) -> str:
         return f"{int(hours)} hours" if hours != 1 else "1 hour"
     minutes = max(1, round(length.total_seconds() / 60))
     return f"{minutes} minutes"
+
+
+class _Progress:
+    """The mail of a batch that the server accepted and that is not yet recorded as sent."""
+
+    unrecorded: int | None = None
 
 
 class SubscriberDeliverer:
@@ -172,28 +178,41 @@ class SubscriberDeliverer:
             waiting = await tx.subscribers.unsent(notice.key, number)
         if not waiting:
             return
-        async with sender.connection() as smtp:
-            for row, subscriber in waiting:
-                message = mail.notice_mail(self._site, subscriber.address, notice,
-                                           self._unsubscribe_url(subscriber.nonce),
-                                           mail.message_id(notice.key, subscriber.id))
-                await smtp.pace()
-                one = asyncio.ensure_future(self._send_one(smtp, row.id, message))
-                try:
-                    await asyncio.shield(one)
-                except asyncio.CancelledError:
-                    # Stopping: the mail under way is finished and recorded first, so
-                    # after the restart it is neither sent again nor missing.
-                    await asyncio.wait({one}, timeout=STOP_GRACE)
-                    raise
+        progress = _Progress()
+        try:
+            async with sender.connection() as smtp:
+                for row, subscriber in waiting:
+                    message = mail.notice_mail(self._site, subscriber.address, notice,
+                                               self._unsubscribe_url(subscriber.nonce),
+                                               mail.message_id(notice.key, subscriber.id))
+                    await smtp.pace()
+                    one = asyncio.ensure_future(self._send_one(smtp, row.id, message,
+                                                               progress))
+                    try:
+                        await asyncio.shield(one)
+                    except asyncio.CancelledError:
+                        # Stopping: the mail under way is finished first (and recorded
+                        # below), so after the restart it is neither repeated nor missing.
+                        await asyncio.wait({one}, timeout=STOP_GRACE)
+                        raise
+        finally:
+            if progress.unrecorded is not None:
+                async with self._store.transaction() as tx:
+                    await tx.subscribers.mark_sent(progress.unrecorded, self._clock())
         log.info("notice %s: batch %d sent (%d mail(s))", notice.kind, number, len(waiting))
 
-    async def _send_one(self, smtp: Connection, row_id: int, message: EmailMessage) -> None:
+    async def _send_one(self, smtp: Connection, row_id: int, message: Message,
+                        progress: _Progress) -> None:
+        """One transaction a mail: it records the previous mail as sent and this one as
+        leaving. A crash can only leave the one mail in between unrecorded (it goes again,
+        with its Message-ID)."""
         async with self._store.transaction() as tx:
+            if progress.unrecorded is not None:
+                await tx.subscribers.mark_sent(progress.unrecorded, self._clock())
             await tx.subscribers.mark_sending(row_id, self._clock())
+        progress.unrecorded = None
         await smtp.transmit(message)
-        async with self._store.transaction() as tx:
-            await tx.subscribers.mark_sent(row_id, self._clock())
+        progress.unrecorded = row_id
         self.mails_sent += 1
 
     async def _confirm(self, subscriber_id: int) -> None:

@@ -1,11 +1,20 @@
 """The mails subscribers get: plain text and HTML, each with a one-click unsubscribe link and
-the `List-Unsubscribe` / `List-Unsubscribe-Post` headers (RFC 2369, RFC 8058)."""
+the `List-Unsubscribe` / `List-Unsubscribe-Post` headers (RFC 2369, RFC 8058).
+
+Built with the `email.mime` classes (the compat32 policy): five times cheaper than
+`EmailMessage` (1 ms a mail rather than 5), which is what sets the pace of a burst to
+thousands once the configured rate allows it (bench/subscribers_notify.py)."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formatdate
 from html import escape
 
@@ -14,6 +23,12 @@ from commands.text import clean_text
 
 MAX_SUBJECT = 200
 MAX_TEXT = 4000
+
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = QP  # readable in the raw mail, unlike base64
+UNFOLDED = compat32.clone(max_line_length=998, linesep="\r\n")
+"""Headers on one line: a long `List-Unsubscribe` folded before its `<` trips up some
+parsers of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +59,20 @@ def _body(text: str | None) -> str | None:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
-def _envelope(site: Site, to: str, subject: str, unsubscribe_url: str,
-              msg_id: str) -> EmailMessage:
-    message = EmailMessage()
+def _envelope(site: Site, to: str, subject: str, unsubscribe_url: str, msg_id: str,
+              text: str, html: str) -> Message:
+    message = MIMEMultipart("alternative", policy=UNFOLDED)
     message["From"] = site.sender
     message["To"] = to
-    message["Subject"] = _subject(subject)
+    message["Subject"] = Header(_subject(subject), "utf-8")  # type: ignore[assignment]
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = msg_id
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
+    # (The stubs say str; a Charset is what the standard library documents too.)
+    message.attach(MIMEText(text, "plain", UTF8))  # type: ignore[arg-type]
+    message.attach(MIMEText(html, "html", UTF8))  # type: ignore[arg-type]
     return message
 
 
@@ -71,9 +89,7 @@ def _html(site: Site, paragraphs: list[str], unsubscribe_url: str) -> str:
 
 
 def confirmation(site: Site, to: str, confirm_url: str, unsubscribe_url: str,
-                 msg_id: str, valid_for: str) -> EmailMessage:
-    message = _envelope(site, to, f"[{site.title}] Confirm your subscription",
-                        unsubscribe_url, msg_id)
+                 msg_id: str, valid_for: str) -> Message:
     text = (
         f"Someone (hopefully you) asked to receive the notices of {site.title} "
         f"({site.url}) at this address.\n\n"
@@ -82,16 +98,16 @@ def confirmation(site: Site, to: str, confirm_url: str, unsubscribe_url: str,
         "nothing else is sent to it.\n\n"
         f"Unsubscribe: {unsubscribe_url}\n"
     )
-    message.set_content(text)
-    message.add_alternative(_html(site, [
+    html = _html(site, [
         f"<p>Someone (hopefully you) asked to receive the notices of "
         f"<a href=\"{escape(site.url)}\">{escape(site.title)}</a> at this address.</p>",
         f"<p><a href=\"{escape(confirm_url)}\">Confirm the subscription</a> "
         f"(within {escape(valid_for)}).</p>",
         "<p>If it was not you, ignore this mail: the address is forgotten after that, and "
         "nothing else is sent to it.</p>",
-    ], unsubscribe_url), subtype="html")
-    return message
+    ], unsubscribe_url)
+    return _envelope(site, to, f"[{site.title}] Confirm your subscription", unsubscribe_url,
+                     msg_id, text, html)
 
 
 def notice_subject(site: Site, notice: Notice) -> str:
@@ -100,8 +116,7 @@ def notice_subject(site: Site, notice: Notice) -> str:
 
 
 def notice_mail(site: Site, to: str, notice: Notice, unsubscribe_url: str,
-                msg_id: str) -> EmailMessage:
-    message = _envelope(site, to, notice_subject(site, notice), unsubscribe_url, msg_id)
+                msg_id: str) -> Message:
     link = (f"{site.url}/incidents/{notice.incident_id}" if notice.incident_id is not None
             else site.url)
     title = _body(notice.title)
@@ -114,7 +129,6 @@ def notice_mail(site: Site, to: str, notice: Notice, unsubscribe_url: str,
     if text:
         lines += ["", text]
     lines += ["", f"Details: {link}", "", f"Unsubscribe: {unsubscribe_url}"]
-    message.set_content("\n".join(lines) + "\n")
     html = [f"<h1>{escape(notice.label)}" + (f": {escape(title)}" if title else "") + "</h1>"]
     if notice.status:
         html.append(f"<p>Status: <strong>{escape(notice.status)}</strong></p>")
@@ -123,5 +137,10 @@ def notice_mail(site: Site, to: str, notice: Notice, unsubscribe_url: str,
     if text:
         html.append(f"<p>{escape(text)}</p>")
     html.append(f"<p><a href=\"{escape(link)}\">Details</a></p>")
-    message.add_alternative(_html(site, html, unsubscribe_url), subtype="html")
-    return message
+    return _envelope(site, to, notice_subject(site, notice), unsubscribe_url, msg_id,
+                     "\n".join(lines) + "\n", _html(site, html, unsubscribe_url))
+
+
+def wire_bytes(message: Message) -> bytes:
+    """The mail as it goes over SMTP (CRLF, headers unfolded)."""
+    return message.as_bytes(policy=UNFOLDED)

@@ -9,13 +9,14 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from email.message import EmailMessage
+from email.message import Message
 
 import aiosmtplib
 
 from bot.config.models import SubscriberEmail
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.observability.redaction import login_forms, redact
+from bot.subscribers.mail import wire_bytes
 
 TIMEOUT = 30.0
 
@@ -95,7 +96,7 @@ class Connection:
         self._sender = sender
         self._client = client
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """One mail, when the pace allows it; raises DeliveryUnavailable/DeliveryRejected."""
         await self.pace()
         await self.transmit(message)
@@ -103,8 +104,9 @@ class Connection:
     async def pace(self) -> None:
         await self._sender.pacer.wait()
 
-    async def transmit(self, message: EmailMessage) -> None:
+    async def transmit(self, message: Message) -> None:
         try:
-            await self._client.send_message(message)
+            await self._client.sendmail(str(message["From"]), [str(message["To"])],
+                                        wire_bytes(message))
         except Exception as error:
             raise self._sender.failure(error, hide=(str(message["To"]),)) from None
