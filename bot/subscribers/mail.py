@@ -8,8 +8,9 @@ thousands once the configured rate allows it (bench/subscribers_notify.py)."""
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from dataclasses import dataclass
-from email.charset import QP, Charset
+from email.charset import Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -25,7 +26,11 @@ MAX_SUBJECT = 200
 MAX_TEXT = 4000
 
 UTF8 = Charset("utf-8")
-UTF8.body_encoding = QP  # readable in the raw mail, unlike base64
+UTF8.body_encoding = None  # type: ignore[assignment]  # the stubs miss None
+"""Bodies as they are (7bit, or 8bit when not ASCII), wrapped to short lines: the links stay
+readable and copyable in the raw mail (quoted-printable would write `?token=3D...`)."""
+WIDTH = 76
+MAX_LINE = 900
 UNFOLDED = compat32.clone(max_line_length=998, linesep="\r\n")
 """Headers on one line: a long `List-Unsubscribe` folded before its `<` trips up some
 parsers of it."""
@@ -71,9 +76,20 @@ def _envelope(site: Site, to: str, subject: str, unsubscribe_url: str, msg_id: s
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     # (The stubs say str; a Charset is what the standard library documents too.)
-    message.attach(MIMEText(text, "plain", UTF8))  # type: ignore[arg-type]
-    message.attach(MIMEText(html, "html", UTF8))  # type: ignore[arg-type]
+    message.attach(MIMEText(_wrap(text), "plain", UTF8))  # type: ignore[arg-type]
+    message.attach(MIMEText(_wrap(html), "html", UTF8))  # type: ignore[arg-type]
     return message
+
+
+def _wrap(text: str) -> str:
+    """Lines of at most `WIDTH` characters where there are spaces to break at (a URL is never
+    broken), and never longer than `MAX_LINE` (SMTP allows 998)."""
+    lines = []
+    for line in text.split("\n"):
+        for part in textwrap.wrap(line, WIDTH, break_long_words=False,
+                                  break_on_hyphens=False) or [""]:
+            lines += [part[i:i + MAX_LINE] for i in range(0, max(len(part), 1), MAX_LINE)]
+    return "\n".join(lines) + "\n"
 
 
 def _html(site: Site, paragraphs: list[str], unsubscribe_url: str) -> str:
