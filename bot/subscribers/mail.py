@@ -69,7 +69,10 @@ def _envelope(site: Site, to: str, subject: str, unsubscribe_url: str, msg_id: s
     message = MIMEMultipart("alternative", policy=UNFOLDED)
     message["From"] = site.sender
     message["To"] = to
-    message["Subject"] = Header(_subject(subject), "utf-8")  # type: ignore[assignment]
+    subject = _subject(subject)
+    # Encoded (RFC 2047) only when it must be: an ASCII subject stays readable as it is.
+    message["Subject"] = (subject if subject.isascii()
+                          else Header(subject, "utf-8"))  # type: ignore[assignment]
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = msg_id
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
