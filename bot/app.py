@@ -205,6 +205,8 @@ class App:
             paging.connect(outbox.wake)
         if subscribers is not None:
             subscribers.connect(outbox.wake)
+            # Events committed outside the desk's commands (timers) reach subscribers too.
+            bus.subscribe(subscribers.extension.after_commit)
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
                                                                  bot_nick=bot_nick)
         if playbooks is not None:

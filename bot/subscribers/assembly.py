@@ -49,7 +49,7 @@ class Subscribers:
         self._http: aiohttp.ClientSession | None = None
         sender = config.email.from_ if config.email is not None else "statusdesk@localhost"
         site = Site(title=title, url=page_url.rstrip("/"), sender=sender)
-        self.extension = SubscribersExtension()
+        self.extension = SubscribersExtension(store, clock=clock)
         self.deliverer = SubscriberDeliverer(config, store, site, self.key, http=self.http,
                                              clock=clock)
         self.pages = Subscriptions(config, store, title=title, key=self.key,
@@ -105,6 +105,7 @@ class Subscribers:
     def connect(self, wake_outbox: Callable[[], None]) -> None:
         self.deliverer.on_queued = wake_outbox
         self.pages.on_queued = wake_outbox
+        self.extension.on_queued = wake_outbox
 
     def routes(self) -> list[web.RouteDef]:
         return self.pages.routes()
@@ -127,6 +128,7 @@ class Subscribers:
             await asyncio.sleep(SWEEP_SECONDS)
 
     async def close(self) -> None:
+        await self.extension.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

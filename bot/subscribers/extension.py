@@ -1,18 +1,70 @@
 """Subscribers as a desk extension: every event that concerns them queues one notice in the
-command's own transaction (it commits, or rolls back, with the change)."""
+command's own transaction (it commits, or rolls back, with the change).
+
+Events some other part commits without the desk (a maintenance window started by its timer)
+reach subscribers through the event bus instead (`after_commit`): the notice is queued in a
+transaction of its own right after. The notice's key is the same either way, so an event
+seen both ways is queued once.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
 
 from bot.core.events import AlertSet, DeskEvent, IncidentOpened
 from bot.core.extension import Applying
 from bot.subscribers.delivery import NOTICE, NOTICE_LANE
-from bot.subscribers.notices import notice_for
+from bot.subscribers.notices import Notice, notice_for
 from commands.model import Command
+from storage.models import utcnow
+from storage.unit_of_work import Store, Transaction
+
+log = logging.getLogger("statusdesk.subscribers")
+
+REMEMBERED = 10_000
+"""How many notices queued in a command's transaction are remembered, so their events, when
+the bus publishes them after the commit, are not queued again (a database round trip)."""
+
+
+class _Recent:
+    def __init__(self, size: int) -> None:
+        self._order: deque[str] = deque()
+        self._keys: set[str] = set()
+        self._size = size
+
+    def add(self, key: str) -> None:
+        if key in self._keys:
+            return
+        self._order.append(key)
+        self._keys.add(key)
+        if len(self._order) > self._size:
+            self._keys.discard(self._order.popleft())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
+
+
+async def queue_notice(tx: Transaction, notice: Notice, now: datetime) -> bool:
+    """Queue `notice` for subscribers in `tx`; False if it was queued already."""
+    return await tx.outbox.add(NOTICE, NOTICE_LANE, notice.payload(),
+                               f"subscribers:{notice.key}", now)
 
 
 class SubscribersExtension:
     commands: tuple[type, ...] = ()
     """No commands of its own: subscribing happens on the status page."""
+
+    def __init__(self, store: Store | None = None, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._store = store
+        self._clock = clock
+        self._recent = _Recent(REMEMBERED)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_queued: Callable[[], None] = lambda: None
 
     async def apply(self, command: Command, ctx: Applying) -> None:  # pragma: no cover
         raise AssertionError("subscribers apply no commands")
@@ -25,6 +77,36 @@ class SubscribersExtension:
         notice = notice_for(event)
         if notice is None:
             return
-        if await ctx.tx.outbox.add(NOTICE, NOTICE_LANE, notice.payload(),
-                                   f"subscribers:{notice.key}", ctx.now):
+        self._recent.add(notice.key)
+        if await queue_notice(ctx.tx, notice, ctx.now):
             ctx.out.queued = True
+
+    def after_commit(self, event: DeskEvent) -> None:
+        """An event bus subscriber: what the desk's commands did not queue already."""
+        notice = notice_for(event)
+        if notice is None or notice.key in self._recent or self._store is None:
+            return
+        if isinstance(event, AlertSet):
+            return  # always the desk's (`on_change` decides about it)
+        self._recent.add(notice.key)
+        task = asyncio.get_running_loop().create_task(self._queue(notice),
+                                                      name="subscribers-notice")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _queue(self, notice: Notice) -> None:
+        assert self._store is not None
+        try:
+            async with self._store.transaction() as tx:
+                queued = await queue_notice(tx, notice, self._clock())
+        except Exception as error:
+            log.error("could not queue the %s notice for subscribers: %s", notice.kind,
+                      type(error).__name__)
+            return
+        if queued:
+            self.on_queued()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import update
 
+from bot.core.events import StateChanged
 from bot.delivery.signing import verify
 from storage.models import Subscriber, utcnow
 from tests import secrets
@@ -261,3 +262,24 @@ async def test_signed_webhooks(db_url: str, tmp_path: Path, smtp: SmtpServer) ->
                                      "url": f"{PAGE}/incidents/1"}
     assert events[1]["text"] == "all good"
     assert len({h["X-Statusdesk-Delivery"] for h, _ in received}) == 4
+
+
+async def test_events_committed_outside_commands_reach_subscribers(
+        sqlite_url: str, tmp_path: Path, smtp: SmtpServer) -> None:
+    """A timer (maintenance) commits and publishes on the bus without the desk: its notice is
+    queued after the commit, once however often the event is seen."""
+    async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        await _confirmed(running, smtp)
+        await running.say("#incident open sev2 Gerrit is slow")
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 2, what="the opened notice")
+        subscribers = running.app.subscribers
+        assert subscribers is not None
+        event = StateChanged(at=utcnow(), incident_id=1, old="investigating",
+                             new="monitoring", text="watched by a timer")
+        subscribers.extension.after_commit(event)
+        subscribers.extension.after_commit(event)
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 3, what="the timer's notice")
+        await asyncio.sleep(0.5)
+        assert len(_mails_to(smtp, ADDRESS)) == 3
+        plain, _ = _parts(_mails_to(smtp, ADDRESS)[2])
+        assert "watched by a timer" in plain and "Status: monitoring" in plain
