@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from bot.config.models import SubscribersConfig
 from bot.subscribers.address import network_of, parse_address
@@ -127,6 +128,20 @@ class Subscriptions:
                                         "later", wants_json)
                 response.headers["Retry-After"] = str(int(wait) + 1)
                 return response
+        try:
+            queued = await self._record(request, address, components)
+        except IntegrityError:
+            # The same address asked for at the same moment by another request: that one
+            # sends the mail; this one gets the same answer as always.
+            queued = False
+        if queued:
+            log.info("subscription requested; confirmation mail queued")
+            self.on_queued()
+        return self._answer(202, ACCEPTED, wants_json)
+
+    async def _record(self, request: web.Request, address: str, components: list[str]
+                      ) -> bool:
+        """Whether a confirmation mail was queued (not for an address known already)."""
         now = self._clock()
         queued = False
         async with self._store.transaction() as tx:
@@ -145,10 +160,7 @@ class Subscriptions:
                 queued = True
             # Waiting for confirmation or subscribed already: nothing is sent (one mail
             # per confirmation window), and the answer is the same.
-        if queued:
-            log.info("subscription requested; confirmation mail queued")
-            self.on_queued()
-        return self._answer(202, ACCEPTED, wants_json)
+        return queued
 
     async def _read(self, request: web.Request, wants_json: bool
                     ) -> tuple[str, list[str]] | str:

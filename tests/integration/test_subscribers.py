@@ -146,16 +146,19 @@ async def test_subscribe_confirm_once_and_notices(db_url: str, tmp_path: Path,
 
 
 async def test_one_mail_per_window_and_the_same_answer_whatever_the_state(
-        sqlite_url: str, tmp_path: Path, smtp: SmtpServer) -> None:
-    async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        db_url: str, tmp_path: Path, smtp: SmtpServer) -> None:
+    async with run_app(db_url, tmp_path, _yaml(smtp)) as running:
         first = await _subscribe(running)
         again = await _subscribe(running)  # waiting for confirmation: no second mail
         await _confirmed(running, smtp, "bob@example.net")
         subscribed = await _subscribe(running, "bob@example.net")
-        assert first == again == subscribed
+        together = await asyncio.gather(*(_subscribe(running, "carol@example.net")
+                                           for _ in range(2)))
+        assert first == again == subscribed == together[0] == together[1]
         await asyncio.sleep(0.5)
         assert len(_mails_to(smtp, ADDRESS)) == 1
         assert len(_mails_to(smtp, "bob@example.net")) == 1
+        assert len(_mails_to(smtp, "carol@example.net")) == 1
 
 
 async def test_bad_requests_get_a_one_line_reason(sqlite_url: str, tmp_path: Path,
