@@ -271,3 +271,25 @@ async def test_sigkill_mid_batch(tmp_path: Path, smtp: SmtpServer) -> None:
     for address in repeated:
         ids = {m["Message-ID"] for e, m in smtp.mailbox.messages if e.rcpt_tos == [address]}
         assert len(ids) == 1
+
+
+async def test_the_migration_rolls_back_and_forward(db_url: str) -> None:
+    from alembic import command as alembic_command
+    from sqlalchemy import Connection, inspect
+
+    from storage.db import _alembic_config, upgrade
+
+    def downgrade(connection: Connection) -> list[str]:
+        # One step back from the head: whatever 0010_subscribers is chained onto.
+        alembic_command.downgrade(_alembic_config(connection), "-1")
+        return inspect(connection).get_table_names()
+
+    async with opened_store(db_url) as store:
+        await upgrade(store.engine)
+        await _add(store, 2)
+        async with store.engine.begin() as connection:
+            tables = await connection.run_sync(downgrade)
+        assert "subscribers" not in tables and "subscriber_notices" not in tables
+        assert "outbox" in tables
+        await upgrade(store.engine)
+        assert await _add(store, 1) == ["s0@example.net"]
