@@ -14,6 +14,9 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.components.board import ComponentBoard
+from bot.components.extension import ComponentsExtension
+from bot.components.sync import sync_components
 from bot.config import Config, plugins
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
@@ -152,6 +155,9 @@ class App:
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
         self.outbox: OutboxWorker | None = None
+        self.component_board: ComponentBoard | None = None
+        """Changes components inside a transaction (set once running); what holds
+        components besides chat (maintenance windows) goes through it too."""
         self.subscribers: Subscribers | None = None
 
     def request_stop(self) -> None:
@@ -211,6 +217,9 @@ class App:
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
             self.desk.add_extension(playbooks.extension)
+        await sync_components(store, config.components)
+        board = self.component_board = ComponentBoard(self.transports.channels)
+        self.desk.add_extension(ComponentsExtension(board))
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,
@@ -584,19 +593,8 @@ def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
 
 
 def component_choices(config: Config) -> list[tuple[str, str]]:
-    """(id, name) of the configured components subscribers may choose from (`components`
-    in the configuration, when this version has it)."""
-    choices = []
-    for component in getattr(config, "components", None) or ():
-        name = str(getattr(component, "name", component))
-        cid = getattr(component, "id", None) or slug(name)
-        choices.append((str(cid), name))
-    return choices
-
-
-def slug(name: str) -> str:
-    """A component's id: the slug of its name ("Code review" -> code-review)."""
-    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+    """(id, name) of the configured components subscribers may choose from."""
+    return [(component.id, component.name) for component in config.components]
 
 
 def transport_plugins(config: Config) -> dict[str, TransportPlugin]:

@@ -177,6 +177,9 @@ _REQUIRED: dict[type[Command], Role | None] = {
     m.PlaybookLink: Role.INCIDENT,
     m.BugLink: Role.INCIDENT,
     m.Now: None,
+    m.ComponentSet: Role.STATUS,
+    m.ComponentList: None,
+    m.IncidentAffects: Role.INCIDENT,
 }
 
 

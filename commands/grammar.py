@@ -28,6 +28,8 @@ from datetime import datetime
 from typing import Final, NoReturn, assert_never
 from urllib.parse import urlsplit
 
+from commands.component_names import MAX_COMPONENT_NAME
+from commands.component_status import STATUS_WORDS_HELP, parse_status
 from commands.model import (
     DEFAULT_SEVERITY,
     MAX_INCIDENT_ID,
@@ -40,6 +42,9 @@ from commands.model import (
     Ack,
     BugLink,
     Command,
+    ComponentList,
+    ComponentSet,
+    IncidentAffects,
     IncidentHelp,
     IncidentList,
     IncidentLog,
@@ -96,6 +101,8 @@ KEYWORDS: Final = frozenset(
         "playbook",
         "bug",
         "now",
+        "component",
+        "components",
     }
 )
 """The `#word`s that make a message a command (matched case-insensitively)."""
@@ -385,13 +392,13 @@ def _incident_with_id(args: list[str]) -> Command:
         name = "#incident ID STATE"
     elif sub == "sev" or sev_n is not None:
         name = "#incident ID sev"
-    elif sub in ("lead", "em", "log"):
+    elif sub in ("lead", "em", "log", "affects"):
         name = f"#incident ID {sub}"
     else:
         _refuse(
             "#incident",
             "after the id comes investigating, identified, monitoring, resolved, sev, lead, "
-            "em or log",
+            "em, log or affects",
         )
     incident_id = _incident_id(args[0], name)
     rest = args[2:]
@@ -411,11 +418,64 @@ def _incident_with_id(args: list[str]) -> Command:
         if rest:
             _refuse(name)
         return IncidentLog(incident_id)
+    if sub == "affects":
+        return _affects(incident_id, rest, name)
     if len(rest) != 1:
         _refuse(name)
     if sub == "lead":
         return IncidentSetLead(incident_id, _nick(rest[0], name))
     return IncidentSetManager(incident_id, _nick(rest[0], name))
+
+
+MAX_AFFECTED = 50
+"""Most components one `#incident ID affects` may name."""
+
+
+def _affects(incident_id: int, rest: list[str], name: str) -> Command:
+    """`NAME[,NAME...] [STATUS]`: names may hold spaces (`Code review`); commas part them."""
+    status = "partial_outage"
+    if len(rest) > 1 and (given := parse_status(rest[-1])) is not None:
+        status, rest = given, rest[:-1]
+    names = tuple(part.strip() for part in " ".join(rest).split(",") if part.strip())
+    if not names:
+        _refuse(name)
+    if len(names) > MAX_AFFECTED:
+        _refuse(name, f"{len(names)} components; the limit is {MAX_AFFECTED}")
+    for one in names:
+        _component_name(one, name)
+    return IncidentAffects(incident_id, names, status)
+
+
+def _component_name(text: str, name: str) -> str:
+    if len(text) > MAX_COMPONENT_NAME:
+        _refuse(name, f"a component name is at most {MAX_COMPONENT_NAME} characters")
+    return text
+
+
+def _component(args: list[str]) -> Command:
+    name = "#component"
+    if not args or args[0].lower() == "help":
+        _refuse(name)
+    if args[0].lower() == "list":
+        if len(args) > 1:
+            _refuse("#component list")
+        return ComponentList()
+    # NAME may be several words (`Code review`): it ends at the first status word.
+    at = next((i for i in range(1, len(args)) if parse_status(args[i]) is not None), None)
+    if at is None:
+        if len(args) == 1:
+            _refuse(name, "STATUS is missing")
+        _refuse(name, f"no status word after the name (one of {STATUS_WORDS_HELP})")
+    status = parse_status(args[at])
+    assert status is not None
+    component = _component_name(" ".join(args[:at]), name)
+    return ComponentSet(component, status, _optional(args[at + 1:], name))
+
+
+def _components(args: list[str]) -> Command:
+    if args:
+        _refuse("#component list")
+    return ComponentList()
 
 
 def _log(args: list[str]) -> Command:
@@ -508,6 +568,8 @@ _HANDLERS: Final[dict[str, Callable[[list[str]], Command]]] = {
     "#now": _now,
     "#playbook": _playbook,
     "#bug": _bug,
+    "#component": _component,
+    "#components": _components,
 }
 assert set(_HANDLERS) == {f"#{keyword}" for keyword in KEYWORDS}
 
@@ -588,6 +650,16 @@ def render(command: Command) -> str:
             return f"#bug {_id_out(incident_id)} {_url_out(url)}"
         case Now():
             return "#now"
+        case ComponentSet(name=name, status=status, text=text):
+            return f"#component {_component_out(name)} {_status_out(status)}" + \
+                _optional_out(text)
+        case ComponentList():
+            return "#component list"
+        case IncidentAffects(incident_id=incident_id, names=names, status=status):
+            listed = ",".join(_affected_out(one) for one in names)
+            if not names or len(names) > MAX_AFFECTED:
+                raise ValueError(f"not 1 to {MAX_AFFECTED} component names: {names!r}")
+            return f"#incident {_id_out(incident_id)} affects {listed} {_status_out(status)}"
         case _:
             assert_never(command)
 
@@ -628,6 +700,27 @@ def _until_out(until: datetime) -> str:
             f"{until.hour:02d}:{until.minute:02d}")
 
 
+def _status_out(status: str) -> str:
+    if not isinstance(status, str) or parse_status(status) != status:
+        raise ValueError(f"not a component status: {status!r}")
+    return status
+
+
+def _component_out(name: str) -> str:
+    text = _text_out(name, MAX_COMPONENT_NAME)
+    words = text.split(" ")
+    if words[0].lower() in ("list", "help") or any(parse_status(w) for w in words[1:]):
+        raise ValueError(f"#component {name!r} would be read differently")
+    return text
+
+
+def _affected_out(name: str) -> str:
+    text = _text_out(name, MAX_COMPONENT_NAME)
+    if "," in text:
+        raise ValueError(f"a component name with a comma cannot be listed: {name!r}")
+    return text
+
+
 def _url_out(url: str) -> str:
     if not isinstance(url, str) or not is_url(url):
         raise ValueError(f"not an http(s) URL: {url!r}")
@@ -662,6 +755,9 @@ _NAMES: Final[dict[type[object], str]] = {
     PlaybookLink: "#playbook link",
     BugLink: "#bug",
     Now: "#now",
+    ComponentSet: "#component",
+    ComponentList: "#component list",
+    IncidentAffects: "#incident ID affects",
 }
 
 

@@ -208,6 +208,33 @@ class BugLink:
     incident_id: int | None = None
 
 
+# --- components (DESIGN §1.6) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSet:
+    """`#component NAME STATUS [TEXT]`: `name` as typed (a name or an id), `status` already a
+    Statuspage value (`commands.component_status`)."""
+
+    name: str
+    status: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentList:
+    """`#component list`, `#components`."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentAffects:
+    """`#incident ID affects NAME[,NAME...] [STATUS]` (STATUS defaults to partial_outage)."""
+
+    incident_id: int
+    names: tuple[str, ...]
+    status: str = "partial_outage"
+
+
 # --- questions -------------------------------------------------------------------------------
 
 
@@ -242,6 +269,9 @@ Command = (
     | PlaybookLink
     | BugLink
     | Now
+    | ComponentSet
+    | ComponentList
+    | IncidentAffects
 )
 
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from commands.component_replies import now_line
+
 SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
 
 
@@ -138,14 +140,20 @@ def now_answer(
     incidents: Sequence[IncidentView],
     now: datetime,
     page_url: str | None,
+    *,
+    components: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
-    """The answer to "what's happening?"."""
+    """The answer to "what's happening?" (`components`: (name, status) of those that are not
+    operational)."""
     lines = []
     if alert is not None:
         lines.append(f"ALERT: {alert.text} (set by {alert.set_by}, {ago(alert.set_at, now)})")
     if incidents:
         lines.extend(_listed(incidents, now, None))
-    if alert is None and not incidents:
+    components_line = now_line(components)
+    if components_line is not None:
+        lines.append(components_line)
+    if alert is None and not incidents and components_line is None:
         lines.append("All clear: no alert and no open incidents.")
     if page_url:
         lines.append(f"Status page: {page_url}")

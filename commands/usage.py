@@ -21,14 +21,15 @@ STATUS_HELP = (
 INCIDENT_HELP = (
     "#incident open [sev1-4] TITLE · #incident list · #incident ID · "
     "#incident ID investigating|identified|monitoring|resolved [TEXT] · #incident ID sev N · "
-    "#incident ID lead NICK · #incident ID em NICK · #incident ID log · #log [ID] TEXT — "
+    "#incident ID lead NICK · #incident ID em NICK · #incident ID log · "
+    "#incident ID affects NAME[,NAME...] [STATUS] · #log [ID] TEXT — "
     "ID is 12 or #12; sev1 is the worst"
 )
 
 GENERAL_HELP = (
     'ask me "what\'s happening?" or say #now · #status help · #incident help · '
     "#log [ID] TEXT · #page [ID] [TEXT] · #ack [ID] · #oncall · #playbook [TOPIC] · "
-    "#bug [ID] BUG-URL · #success TEXT · #thanks TEXT"
+    "#bug [ID] BUG-URL · #component NAME STATUS · #components · #success TEXT · #thanks TEXT"
 )
 
 USAGE: dict[str, str] = {
@@ -85,4 +86,14 @@ USAGE: dict[str, str] = {
     "#playbook link": "#playbook link TOPIC BUG-URL — link a bug (http(s) URL) to a playbook entry",
     "#bug": "#bug [ID] BUG-URL — link a bug (http(s) URL) to an incident",
     "#now": "#now — the current alert, the open incidents and the status page link",
+    "#component": (
+        "#component NAME STATUS [TEXT] — set a component's status; STATUS is operational (ok), "
+        "degraded_performance (degraded), partial_outage (partial), major_outage (major) or "
+        "under_maintenance (maintenance) · #component list"
+    ),
+    "#component list": "#component list (or #components) — every component with its status",
+    "#incident ID affects": (
+        "#incident ID affects NAME[,NAME...] [STATUS] — link components to the incident "
+        "(default partial_outage); they return to operational when it resolves"
+    ),
 }

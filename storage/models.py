@@ -327,6 +327,64 @@ class LeaderLease(Base):
     renewed_at: Mapped[datetime | None]
 
 
+class Component(Base):
+    """A component of the page's grid (`components:` in the configuration; DESIGN §1.6).
+
+    The configuration declares them; the row keeps the status. One dropped from the
+    configuration keeps its row (its history stays) with `declared` false and leaves the page.
+    """
+
+    __tablename__ = "components"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    """The slug of the name (`Code review` -> `code-review`)."""
+    name: Mapped[str] = mapped_column(String(100))
+    group_name: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(30))
+    declared: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ComponentChange(Base):
+    """One change of a component's status, append-only: the component's own timeline and
+    what uptime history is computed from."""
+
+    __tablename__ = "component_changes"
+    __table_args__ = (Index("ix_component_changes_component_at", "component_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"))
+    old_status: Mapped[str | None] = mapped_column(String(30))
+    """None for the first status a component ever had."""
+    new_status: Mapped[str] = mapped_column(String(30))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    actor: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IncidentComponent(Base):
+    """An incident (or maintenance window: the same id space) holding a component at a status.
+
+    The hold is live until `released_at` (its incident resolved); the row stays, so a
+    resolved incident still lists the components it affected.
+    """
+
+    __tablename__ = "incident_components"
+    __table_args__ = (Index("ix_incident_components_component", "component_id",
+                            "released_at"),)
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(30))
+    linked_by: Mapped[str] = mapped_column(String(255))
+    linked_at: Mapped[datetime]
+    released_at: Mapped[datetime | None]
+
+
 class Subscriber(Base):
     """An e-mail address subscribed to the status page's notices (double opt-in).
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.audit import AuditRepository
+from storage.components import ComponentRepository
 from storage.inbound_events import InboundEventRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
@@ -42,6 +43,7 @@ class Transaction:
         self.pages = PageRepository(session)
         self.oncall_overrides = OverrideRepository(session)
         self.inbound_events = InboundEventRepository(session)
+        self.components = ComponentRepository(session)
         self.subscribers = SubscriberRepository(session)
 
 

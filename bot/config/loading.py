@@ -44,6 +44,7 @@ from bot.config.fields import (
     _q,
 )
 from bot.config.models import Config
+from commands.component_names import slug
 
 # --- problems ------------------------------------------------------------------------------------
 
@@ -459,6 +460,23 @@ def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
         matrix = user.get("matrix")
         if isinstance(matrix, str):
             add(matrix_ids.check(matrix, matrix, ("users", i, "matrix"), ("users", i)))
+
+    # Components: unique ids (the slug of the name: "Code review" and "code-review" clash).
+    components = _Seen("component")
+    for i, component in _items(tree.get("components")):
+        name = component.get("name")
+        if isinstance(name, str) and slug(name):
+            add(components.check(slug(name), name, ("components", i, "name"),
+                                 ("components", i)))
+
+    # Subscribers' webhooks choose among the declared components.
+    declared = {slug(c["name"]) for _, c in _items(tree.get("components"))
+                if isinstance(c.get("name"), str)}
+    for i, hook in _items(_mapping(tree.get("subscribers")).get("webhooks")):
+        for j, chosen in _strings(hook.get("components")):
+            if chosen not in declared:
+                found.append((("subscribers", "webhooks", i, "components", j),
+                              f"unknown component {_q(chosen)} (not in components:)"))
 
     # Captured channels must be ones the bot is in.
     capture = _mapping(tree.get("incidents")).get("capture")

@@ -54,8 +54,11 @@ from bot.config.fields import (
     _fail,
     _Model,
     _parse_handoff,
+    _q,
 )
+from commands.component_names import MAX_COMPONENT_NAME, slug
 from commands.model import Role
+from commands.text import clean_text
 
 MIN_LEASE = timedelta(seconds=3)
 MAX_LEASE = timedelta(minutes=10)
@@ -470,6 +473,36 @@ class CommandsConfig(_Model):
     """null = no limit for anyone."""
 
 
+def _component_name(value: str) -> str:
+    if not value.strip() or clean_text(value) != value:
+        raise _fail("must be one line of plain text, without leading or trailing spaces")
+    if len(value) > MAX_COMPONENT_NAME:
+        raise _fail(f"must be at most {MAX_COMPONENT_NAME} characters")
+    if not slug(value):
+        raise _fail(f"{_q(value)} has no letter or digit to make an id from")
+    return value
+
+
+def _group_name(value: str) -> str:
+    if not value.strip() or clean_text(value) != value:
+        raise _fail("must be one line of plain text, without leading or trailing spaces")
+    if len(value) > MAX_COMPONENT_NAME:
+        raise _fail(f"must be at most {MAX_COMPONENT_NAME} characters")
+    return value
+
+
+class ComponentEntry(_Model):
+    """One component of the page's grid (DESIGN §1.6); its id is the slug of its name."""
+
+    name: Annotated[str, AfterValidator(_component_name)]
+    group: Annotated[str, AfterValidator(_group_name)] | None = None
+    description: Annotated[str, Field(max_length=1000)] | None = None
+
+    @property
+    def id(self) -> str:
+        return slug(self.name)
+
+
 class Config(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     irc: list[IrcNetwork] = Field(default_factory=list)
@@ -481,6 +514,7 @@ class Config(_Model):
     paging: PagingConfig = Field(default_factory=PagingConfig)
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    components: list[ComponentEntry] = Field(default_factory=list)
     subscribers: SubscribersConfig = Field(default_factory=SubscribersConfig)
 
     def secrets(self) -> list[str]:

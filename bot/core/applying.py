@@ -77,7 +77,12 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
     if needs.log and incident is not None:
         log = tuple(LogLine(e.at, e.actor, e.kind, e.public, e.text, e.old_value, e.new_value)
                     for e in await tx.timeline.last(incident.id, needs.log))
+    components: tuple[tuple[str, str], ...] = ()
+    if needs.components:
+        components = tuple((c.name, c.status) for c in await tx.components.all()
+                           if c.status != "operational")
     view = View(
+        components=components,
         alert=alert,
         alert_incident=alert_incident,
         open_incidents=tuple(_facts(row, latest.get(row.id)) for row in open_rows),

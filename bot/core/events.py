@@ -114,6 +114,21 @@ class NoteAdded:
     incident_id: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComponentChanged:
+    """A component's status changed (DESIGN §1.6): set from chat (`incident_id` None, or
+    the incident whose link or resolution changed it)."""
+
+    kind: ClassVar[str] = "component.changed"
+    at: datetime
+    incident_id: int | None
+    component_id: str
+    name: str
+    old: str
+    new: str
+    text: str | None = None
+
+
 # The names the outside sees (server-sent events, the relay), for those that match on them.
 ALERT_SET = AlertSet.kind
 ALERT_CLEARED = AlertCleared.kind
@@ -122,16 +137,17 @@ KUDOS_RECORDED = KudosRecorded.kind
 INCIDENT_OPENED = IncidentOpened.kind
 INCIDENT_CHANGED = StateChanged.kind
 TIMELINE_NOTE = NoteAdded.kind
+COMPONENT_CHANGED = ComponentChanged.kind
 
 DeskEvent: TypeAlias = (
     AlertSet | AlertCleared | StatusPosted | KudosRecorded | IncidentOpened | StateChanged
-    | SeverityChanged | RoleAssigned | BugLinked | NoteAdded
+    | SeverityChanged | RoleAssigned | BugLinked | NoteAdded | ComponentChanged
 )
 """Every committed change the desk announces."""
 
 EVENT_TYPES: tuple[type[DeskEvent], ...] = (
     AlertSet, AlertCleared, StatusPosted, KudosRecorded, IncidentOpened, StateChanged,
-    SeverityChanged, RoleAssigned, BugLinked, NoteAdded,
+    SeverityChanged, RoleAssigned, BugLinked, NoteAdded, ComponentChanged,
 )
 _BY_NAME: dict[str, type[DeskEvent]] = {t.__name__: t for t in EVENT_TYPES}
 

@@ -87,6 +87,8 @@ class Needs:
     """How many of the named incident's last timeline entries."""
     alert_if_alert_incident: bool = False
     """The current alert, only when the named incident is one an alert opened."""
+    components: bool = False
+    """The components that are not operational (`View.components`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ class View:
     open_incidents: tuple[IncidentView, ...] = ()
     incident: IncidentView | None = None
     log: tuple[LogLine, ...] = ()
+    components: tuple[tuple[str, str], ...] = ()
+    """(name, status) of each component not operational, in page order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +145,7 @@ def needs(command: Command) -> Needs:
         case m.IncidentList():
             return Needs(open_incidents=True, latest=True)
         case m.Now():
-            return Needs(alert=True, open_incidents=True, latest=True)
+            return Needs(alert=True, open_incidents=True, latest=True, components=True)
         case m.Note(_, incident_id) | m.BugLink(_, incident_id):
             if incident_id is not None:
                 return Needs(incident=incident_id)
@@ -262,12 +266,15 @@ def decide(command: Command, view: View, context: Context) -> Decision:
             out.say(replies.not_configured, command_name(command), "paging")
         case m.PlaybookShow() | m.PlaybookLink():
             out.say(replies.not_configured, command_name(command), "playbooks")
+        case m.ComponentSet() | m.ComponentList() | m.IncidentAffects():
+            # The components extension applies these; a desk without it has none.
+            out.say(replies.not_configured, command_name(command), "components")
         case m.Now():
             alert = view.alert
             alert_view = (AlertView(alert.text, alert.set_by, alert.set_at)
                           if alert is not None else None)
             out.tell(*replies.now_answer(alert_view, list(view.open_incidents), now,
-                                         context.page_url))
+                                         context.page_url, components=view.components))
     return out
 
 

@@ -15,7 +15,13 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.core.events import AlertSet, DeskEvent, IncidentOpened
+from bot.core.events import (
+    AlertSet,
+    ComponentChanged,
+    DeskEvent,
+    IncidentOpened,
+    StateChanged,
+)
 from bot.core.extension import Applying
 from bot.subscribers.delivery import NOTICE, NOTICE_LANE
 from bot.subscribers.notices import Notice, notice_for
@@ -54,6 +60,20 @@ async def queue_notice(tx: Transaction, notice: Notice, now: datetime) -> bool:
                                f"subscribers:{notice.key}", now)
 
 
+def _told_otherwise(event: DeskEvent, events: list[DeskEvent]) -> bool:
+    """Whether another notice of the same command says it already: the alert that opened an
+    incident is its "opened" notice; a component its incident let go of (or took) is in
+    that incident's notice, which names the components it touches. One mail a command."""
+    match event:
+        case AlertSet(incident_id=incident_id):
+            return any(isinstance(e, IncidentOpened) and e.incident_id == incident_id
+                       for e in events)
+        case ComponentChanged(incident_id=int() as incident_id):
+            return any(isinstance(e, IncidentOpened | StateChanged)
+                       and e.incident_id == incident_id for e in events)
+    return False
+
+
 class SubscribersExtension:
     commands: tuple[type, ...] = ()
     """No commands of its own: subscribing happens on the status page."""
@@ -70,14 +90,12 @@ class SubscribersExtension:
         raise AssertionError("subscribers apply no commands")
 
     async def on_change(self, event: DeskEvent, ctx: Applying) -> None:
-        if isinstance(event, AlertSet) and any(
-                isinstance(e, IncidentOpened) and e.incident_id == event.incident_id
-                for e in ctx.out.events):
-            return  # the alert that opened the incident: one mail ("opened"), not two
         notice = notice_for(event)
         if notice is None:
             return
-        self._recent.add(notice.key)
+        self._recent.add(notice.key)  # decided here, whatever the decision: not on the bus
+        if _told_otherwise(event, ctx.out.events):
+            return
         if await queue_notice(ctx.tx, notice, ctx.now):
             ctx.out.queued = True
 

@@ -19,7 +19,7 @@ from email.policy import compat32
 from email.utils import formatdate
 from html import escape
 
-from bot.subscribers.notices import Notice
+from bot.subscribers.notices import COMPONENT, Notice
 from commands.text import clean_text
 
 MAX_SUBJECT = 200
@@ -130,8 +130,15 @@ def confirmation(site: Site, to: str, confirm_url: str, unsubscribe_url: str,
 
 
 def notice_subject(site: Site, notice: Notice) -> str:
+    if notice.kind == COMPONENT:
+        return f"[{site.title}] {notice.title}: {_words(notice.status)}"
     what = f"#{notice.incident_id} " if notice.incident_id is not None else ""
     return f"[{site.title}] {notice.label}: {what}{notice.title or ''}".rstrip()
+
+
+def _words(status: str | None) -> str:
+    """`major_outage` -> `major outage`."""
+    return (status or "").replace("_", " ")
 
 
 def notice_mail(site: Site, to: str, notice: Notice, unsubscribe_url: str,

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.core.events import (
     AlertSet,
+    ComponentChanged,
     DeskEvent,
     IncidentOpened,
     StateChanged,
@@ -26,11 +27,13 @@ from bot.core.events import (
 OPENED = "incident.opened"
 UPDATED = "incident.updated"
 RESOLVED = "incident.resolved"
+COMPONENT = "component.changed"
 
 LABELS = {
     OPENED: "Incident",
     UPDATED: "Update",
     RESOLVED: "Resolved",
+    COMPONENT: "Component",
 }
 """How a mail's subject names each kind (maintenance and component kinds add theirs)."""
 
@@ -40,7 +43,8 @@ class Notice:
     """One thing to tell every subscriber it concerns."""
 
     kind: str
-    """`incident.opened`, `incident.updated`, `incident.resolved` (more as events come)."""
+    """`incident.opened`, `incident.updated`, `incident.resolved`, `component.changed`
+    (more as events come)."""
     key: str
     """The same for the same event, whoever computes it: what makes it go out once."""
     at: datetime
@@ -95,6 +99,10 @@ def notice_for(event: DeskEvent) -> Notice | None:
             return Notice(UPDATED, _key(event), at, incident_id, text=text)
         case AlertSet(at=at, incident_id=incident_id, text=text):
             return Notice(UPDATED, _key(event), at, incident_id, text=text)
+        case ComponentChanged(at=at, incident_id=incident_id, component_id=component_id,
+                              name=name, new=new, text=text):
+            return Notice(COMPONENT, _key(event), at, incident_id, title=name, text=text,
+                          status=new, components=(component_id,))
     return None
 
 

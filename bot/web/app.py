@@ -33,6 +33,7 @@ FIXED_PATHS = (
     "/", "/alert.json", "/api/v2/summary.json", "/api/v2/status.json",
     "/api/v2/incidents.json", "/api/v2/incidents/unresolved.json", "/feed.atom",
     "/success", "/thanks", "/history", "/static/statusdesk.css", "/static/live.js",
+    "/api/v2/components.json",
 )
 
 SNAPSHOT_KEY = web.AppKey("snapshot", Snapshot)

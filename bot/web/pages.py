@@ -23,6 +23,7 @@ from bot.web.state import (
     linked_bugs,
 )
 from bot.web.statuspage import indicator, update_body
+from commands.component_status import label, worst
 
 SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
 STATES = ("investigating", "identified", "monitoring", "resolved")
@@ -136,6 +137,31 @@ def spans_days(incident: IncidentPageView) -> bool:
     return len(days) > 1
 
 
+# --- components ----------------------------------------------------------------------------
+
+COMPONENT_ICONS = {
+    "operational": "✓",
+    "under_maintenance": "⚙",
+    "degraded_performance": "!",
+    "partial_outage": "!",
+    "major_outage": "✕",
+}
+
+
+def component_label(status: str) -> str:
+    """`major_outage` -> `Major outage`."""
+    text = label(status)
+    return text[:1].upper() + text[1:]
+
+
+def component_class(status: str) -> str:
+    return f"component-{status}" if status in COMPONENT_ICONS else "component-unknown"
+
+
+def component_icon(status: str) -> str:
+    return COMPONENT_ICONS.get(status, "?")
+
+
 # --- pages -------------------------------------------------------------------------------------
 
 _env.filters.update(
@@ -151,6 +177,10 @@ _env.filters.update(
     post_class=post_class,
     http_url=http_url,
     body=update_body,
+    component_label=component_label,
+    component_class=component_class,
+    component_icon=component_icon,
+    worst_status=worst,
 )
 _env.globals.update(duration=duration, iso_duration=iso_duration, spans_days=spans_days)
 
@@ -173,10 +203,13 @@ def render_incident(
 ) -> str:
     """`/incidents/ID`: one incident and its public timeline, newest entry first; its
     linked bugs and matching playbook entries (`links`, else the bugs without state)."""
+    names = {c.id: c.name for c in state.components}
     return _render(
         "incident.html", state, "incident", incident=incident,
         updates=tuple(reversed(incident.updates)), multi_day=spans_days(incident),
         links=links or IncidentLinks(bugs=linked_bugs(incident)),
+        affected=[(names[cid], status) for cid, status in incident.components
+                  if cid in names],
     )
 
 

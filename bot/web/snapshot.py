@@ -225,7 +225,9 @@ class Snapshot:
             if incident is None:
                 return None
             entries = await tx.timeline.entries_of([incident.id], public_only=True)
-        view = incident_view(incident, entries[incident.id])
+            held = (await tx.components.of_incidents([incident.id]))[incident.id]
+        view = incident_view(incident, entries[incident.id],
+                             [(h.component_id, h.status) for h in held])
         links = self._annotate(view) if self._annotate else None
         return self._remember(key, Document.html(pages.render_incident(self._state, view,
                                                                        links)))
@@ -246,6 +248,7 @@ def render_hot(state: PageState, annotate: Annotate | None = None) -> dict[str, 
         "/api/v2/status.json": Document.json(statuspage.status(state)),
         "/api/v2/incidents.json": Document.json(statuspage.incidents(state)),
         "/api/v2/incidents/unresolved.json": Document.json(statuspage.unresolved(state)),
+        "/api/v2/components.json": Document.json(statuspage.components_document(state)),
         "/feed.atom": Document.of(feed.atom(state), "application/atom+xml"),
         "/success": Document.html(pages.render_kudos(state, "success")),
         "/thanks": Document.html(pages.render_kudos(state, "thanks")),

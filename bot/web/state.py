@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from commands.component_status import worst
 from storage.models import Incident, TimelineEntry
 from storage.unit_of_work import Store
 
@@ -52,10 +53,27 @@ class IncidentPageView:
     resolved_at: datetime | None
     updates: tuple[UpdateView, ...]
     """Public entries, oldest first."""
+    components: tuple[tuple[str, str], ...] = ()
+    """(component id, status it holds it at) of each component the incident affects or
+    affected, by id."""
 
     @property
     def latest(self) -> UpdateView | None:
         return self.updates[-1] if self.updates else None
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentView:
+    """One component of the grid (DESIGN §1.6)."""
+
+    id: str
+    name: str
+    group: str | None
+    description: str | None
+    status: str
+    position: int
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +117,28 @@ class PageState:
     """Recent `#status` posts, newest first."""
     success: tuple[KudosView, ...]
     thanks: tuple[KudosView, ...]
+    components: tuple[ComponentView, ...] = ()
+    """The configured components, in page order."""
 
     @property
     def worst_severity(self) -> int | None:
         return min((i.severity for i in self.open_incidents), default=None)
 
+    @property
+    def worst_component_status(self) -> str:
+        return worst(c.status for c in self.components)
 
-def incident_view(incident: Incident, entries: Sequence[TimelineEntry]) -> IncidentPageView:
+    @property
+    def component_groups(self) -> tuple[tuple[str | None, tuple[ComponentView, ...]], ...]:
+        """The grid: (group name or None, its components), in order of first appearance."""
+        groups: dict[str | None, list[ComponentView]] = {}
+        for component in self.components:
+            groups.setdefault(component.group, []).append(component)
+        return tuple((name, tuple(members)) for name, members in groups.items())
+
+
+def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
+                  components: Sequence[tuple[str, str]] = ()) -> IncidentPageView:
     """An incident with its public entries, each carrying the state it left the incident in."""
     updates = []
     state = "investigating"
@@ -121,6 +154,7 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry]) -> Incid
         updated_at=incident.updated_at, identified_at=incident.identified_at,
         monitoring_at=incident.monitoring_at, resolved_at=incident.resolved_at,
         updates=tuple(updates),
+        components=tuple(components),
     )
 
 
@@ -136,8 +170,14 @@ async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
         posts = await tx.status_posts.recent(RECENT_POSTS)
         success = await tx.kudos.recent("success", RECENT_KUDOS)
         thanks = await tx.kudos.recent("thanks", RECENT_KUDOS)
-    views = {i.id: incident_view(i, entries.get(i.id, ())) for i in incidents}
+        components = await tx.components.all()
+        held = await tx.components.of_incidents([i.id for i in incidents]) if components \
+            else {}
+    views = {i.id: incident_view(i, entries.get(i.id, ()),
+                                 [(h.component_id, h.status) for h in held.get(i.id, ())])
+             for i in incidents}
     times = [i.updated_at for i in incidents] + [p.at for p in posts]
+    times += [c.updated_at for c in components]
     times += [k.at for k in (*success, *thanks)]
     if alert is not None:
         times.append(alert.set_at)
@@ -154,6 +194,9 @@ async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
                     for p in posts),
         success=tuple(KudosView(k.id, k.text, k.author, k.at) for k in success),
         thanks=tuple(KudosView(k.id, k.text, k.author, k.at) for k in thanks),
+        components=tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
+                                       c.position, c.created_at, c.updated_at)
+                         for c in components),
     )
 
 

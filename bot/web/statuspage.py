@@ -4,7 +4,9 @@
 `/api/v2/incidents/unresolved.json` as pure functions of a `PageState`: each returns a JSON-ready
 dict (ids as strings, timestamps as Statuspage writes them: `2026-11-21T14:02:00.000Z`).
 
-statusdesk has no components and no scheduled maintenances: those lists are always empty, and
+Components (DESIGN §1.6) appear as Statuspage writes them: a group is a component with
+`group: true` and `components: [ids]`, its members carry its `group_id`.
+statusdesk has no scheduled maintenances here: that list is always empty, and
 `affected_components` is always null. Keys that only describe Statuspage's own machinery
 (`deliver_notifications`, `custom_tweet`, `tweet_id`) are left out.
 """
@@ -16,7 +18,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.web.state import PAGE_ID, IncidentPageView, PageState, UpdateView
+from bot.web.state import PAGE_ID, ComponentView, IncidentPageView, PageState, UpdateView
+from commands.component_names import slug
+from commands.component_status import (
+    DEGRADED_PERFORMANCE,
+    MAJOR_OUTAGE,
+    PARTIAL_OUTAGE,
+    worst,
+)
 
 INCIDENTS_LIMIT = 50
 """Statuspage's incidents.json lists the 50 most recent incidents."""
@@ -51,12 +60,25 @@ def impact(severity: int) -> str:
     return "none"
 
 
+COMPONENT_INDICATORS = {
+    DEGRADED_PERFORMANCE: "minor",
+    PARTIAL_OUTAGE: "major",
+    MAJOR_OUTAGE: "critical",
+}
+"""What the worst component means for the page (as Statuspage: a major outage anywhere is
+critical); operational and under_maintenance mean nothing wrong."""
+
+
 def indicator(state: PageState) -> tuple[str, str]:
-    """`(indicator, description)` of the page: the worst open incident, or an alert as major."""
-    worst = state.worst_severity
-    level = impact(worst) if worst is not None else "none"
+    """`(indicator, description)` of the page: the worst of the open incidents, the
+    components and an alert (major)."""
+    severity = state.worst_severity
+    level = impact(severity) if severity is not None else "none"
     if state.alert is not None and _INDICATOR_RANK[level] < _INDICATOR_RANK[ALERT_INDICATOR]:
         level = ALERT_INDICATOR
+    component_level = COMPONENT_INDICATORS.get(state.worst_component_status, "none")
+    if _INDICATOR_RANK[component_level] > _INDICATOR_RANK[level]:
+        level = component_level
     return level, INDICATOR_DESCRIPTIONS[level]
 
 
@@ -158,7 +180,7 @@ def incident(view: IncidentPageView, state: PageState) -> Json:
         "started_at": iso(view.opened_at),
         "page_id": PAGE_ID,
         "shortlink": f"{_base(state)}/incidents/{view.id}",
-        "components": [],
+        "components": _incident_components(view, state),
         "incident_updates": [incident_update(u, view) for u in updates],
     }
 
@@ -167,11 +189,86 @@ def _incidents(views: Iterable[IncidentPageView], state: PageState) -> list[Json
     return [incident(view, state) for view in views]
 
 
+# --- components ----------------------------------------------------------------------------
+
+GROUP_ID_PREFIX = "group-"
+"""A group's id: `group-` and the slug of its name (component ids are slugs of names)."""
+
+
+def group_id(name: str) -> str:
+    return GROUP_ID_PREFIX + slug(name)
+
+
+def component(view: ComponentView, state: PageState, *, position: int) -> Json:
+    return {
+        "id": view.id,
+        "name": _text(view.name),
+        "status": view.status,
+        "created_at": iso(view.created_at),
+        "updated_at": iso(view.updated_at),
+        "position": position,
+        "description": _text(view.description) if view.description else None,
+        "showcase": False,
+        "start_date": None,
+        "group_id": group_id(view.group) if view.group else None,
+        "page_id": PAGE_ID,
+        "group": False,
+        "only_show_if_degraded": False,
+    }
+
+
+def components(state: PageState) -> list[Json]:
+    """Every component and group in page order; a group comes before its members, and
+    positions count within the page (top level) or within the group (members)."""
+    out: list[Json] = []
+    top = 0
+    for name, members in state.component_groups:
+        if name is None:
+            for view in members:
+                top += 1
+                out.append(component(view, state, position=top))
+            continue
+        top += 1
+        out.append({
+            "id": group_id(name),
+            "name": _text(name),
+            "status": worst(m.status for m in members),
+            "created_at": iso(min(m.created_at for m in members)),
+            "updated_at": iso(max(m.updated_at for m in members)),
+            "position": top,
+            "description": None,
+            "showcase": False,
+            "start_date": None,
+            "group_id": None,
+            "page_id": PAGE_ID,
+            "group": True,
+            "only_show_if_degraded": False,
+            "components": [m.id for m in members],
+        })
+        out.extend(component(view, state, position=i)
+                   for i, view in enumerate(members, start=1))
+    return out
+
+
+def _incident_components(view: IncidentPageView, state: PageState) -> list[Json]:
+    """The components the incident affects or affected, as they are now (Statuspage's
+    shape); ones no longer configured are left out."""
+    by_id = {c.id: c for c in state.components}
+    positions = {c["id"]: c["position"] for c in components(state)} if view.components else {}
+    return [component(by_id[cid], state, position=positions[cid])
+            for cid, _ in view.components if cid in by_id]
+
+
+def components_document(state: PageState) -> Json:
+    """`/api/v2/components.json`."""
+    return {"page": page(state), "components": components(state)}
+
+
 def summary(state: PageState) -> Json:
     return {
         "page": page(state),
         "status": status_object(state),
-        "components": [],
+        "components": components(state),
         "incidents": _incidents(state.open_incidents, state),
         "scheduled_maintenances": [],
     }

@@ -40,6 +40,7 @@ async def test_every_public_path_with_the_contract_headers(running: Running) -> 
                                                        "application/json"),
         ("/api/v2/incidents.json", "application/json"),
         ("/api/v2/incidents/unresolved.json", "application/json"),
+        ("/api/v2/components.json", "application/json"),
         ("/static/statusdesk.css", "text/css"),
     ]:
         status, headers, _ = await running.get(path)

@@ -286,3 +286,48 @@ async def test_events_committed_outside_commands_reach_subscribers(
         assert len(_mails_to(smtp, ADDRESS)) == 3
         plain, _ = _parts(_mails_to(smtp, ADDRESS)[2])
         assert "watched by a timer" in plain and "Status: monitoring" in plain
+
+
+async def test_components_choose_what_one_hears_of(db_url: str, tmp_path: Path,
+                                                   smtp: SmtpServer) -> None:
+    components = "components: [{name: Gerrit, group: Code review}, {name: Zuul, group: CI}]\n"
+    async with run_app(db_url, tmp_path, components + _yaml(smtp)) as running:
+        status, _, page = await running.get("/subscribe")
+        assert status == 200
+        assert b'name="components" value="gerrit"> Gerrit' in page
+        assert b'name="components" value="zuul"> Zuul' in page
+        status, _ = await _subscribe(running, "g@example.net", components=["gerrit"])
+        assert status == 202
+        async with running.http.post(running.base + "/api/subscriptions",
+                                     data={"email": "z@example.net",
+                                           "components": "zuul"}) as response:
+            assert response.status == 202  # the form's checkboxes
+        for address in ("g@example.net", "z@example.net", "all@example.net"):
+            if address == "all@example.net":
+                await _subscribe(running, address)
+            await eventually(lambda a=address: len(_mails_to(smtp, a)) == 1,  # type: ignore[misc]
+                             what="the confirmation")
+            link = _link(_parts(_mails_to(smtp, address)[0])[0], "/subscriptions/confirm")
+            assert (await running.get(link))[0] == 200
+
+        await running.say("#incident open sev2 Reviews are slow")  # no component yet: all
+        await running.say("#incident 1 affects gerrit major_outage")
+        await running.say("#component zuul degraded queue is long")
+        await running.say("#incident 1 resolved")
+
+        def subjects(address: str) -> list[str]:
+            return [str(m["Subject"]) for m in _mails_to(smtp, address)[1:]]
+
+        everything = ["[Example Status] Incident: #1 Reviews are slow",
+                      "[Example Status] Gerrit: major outage",
+                      "[Example Status] Zuul: degraded performance",
+                      "[Example Status] Resolved: #1 Reviews are slow"]
+        await eventually(lambda: len(subjects("all@example.net")) == 4, what="four notices")
+        await asyncio.sleep(0.5)
+        assert sorted(subjects("all@example.net")) == sorted(everything)
+        assert sorted(subjects("g@example.net")) == sorted(
+            [everything[0], everything[1], everything[3]])
+        assert sorted(subjects("z@example.net")) == sorted([everything[0], everything[2]])
+        resolved = next(m for m in _mails_to(smtp, "g@example.net")
+                        if "Resolved" in str(m["Subject"]))
+        assert "Components: gerrit" in _parts(resolved)[0]

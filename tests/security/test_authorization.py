@@ -33,6 +33,7 @@ from bot.core.ports import Identity, Message
 from commands.model import Role
 from storage.models import (
     AuditRecord,
+    ComponentChange,
     Incident,
     Kudos,
     OnCallOverride,
@@ -214,6 +215,13 @@ ROWS: list[Row] = [
     Row("now", "#now", "#now", None, ASKS),
     Row("whats-happening", "statusdesk: what's happening?", "#now", None, ASKS),
     Row("status-question", "statusdesk, status?", "#now", None, ASKS),
+    # Components (DESIGN §1.6).
+    Row("component-set", "#component gerrit degraded Authz case {n}", "#component",
+        Role.STATUS, MUTATES, setup=("#component gerrit ok",)),
+    Row("component-list", "#component list", "#component list", None, ASKS),
+    Row("components", "#components", "#component list", None, ASKS),
+    Row("incident-affects", "#incident {incident} affects gerrit", "#incident ID affects",
+        Role.INCIDENT, MUTATES, setup=(OPEN,)),
 ]
 
 
@@ -293,6 +301,7 @@ def _extra_yaml(enqueue_url: str, playbooks: Path) -> str:
         f"    - {{name: pat, contacts: {{pagerduty: '{PAGERDUTY_ROUTING_KEY}'}}}}\n"
         f"  providers: {{pagerduty: {{url: '{enqueue_url}'}}}}\n"
         f"playbooks: {{dir: '{playbooks}'}}\n"
+        "components: [{name: Gerrit}]\n"
         # The table asks one sender many questions in a row: that is the rate limit's job to
         # stop (tests/security/test_abuse.py), not what this table is about.
         "commands: {rate_limit: null}\n"
@@ -323,6 +332,7 @@ _ACTOR_COLUMNS = (
     (PlaybookLink.id, PlaybookLink.added_by),
     (PageRecord.id, PageRecord.paged_by),
     (OnCallOverride.id, OnCallOverride.created_by),
+    (ComponentChange.id, ComponentChange.actor),
 )
 
 

@@ -484,6 +484,11 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "(lower-case letters, digits and dashes)",
         ),
         (
+            "components: [{name: Gerrit}]\n"
+            "subscribers: {webhooks: [{url: 'https://h.example.org', components: [gerrit, zuul]}]}",
+            'subscribers.webhooks[0].components[1]: unknown component "zuul" (not in components:)',
+        ),
+        (
             "subscribers: {email: {host: h, from: a@b.org, pasword: x}}",
             "subscribers.email.pasword: unknown key",
         ),
@@ -721,3 +726,42 @@ def test_load_file_syntax_error_names_the_file(tmp_path: Path) -> None:
         load_config(path)
     (problem,) = info.value.problems
     assert re.fullmatch(re.escape(str(path)) + r":\d+:\d+", problem.path), problem.path
+
+
+# --- components (DESIGN §1.6) -------------------------------------------------------------
+
+
+def test_components_have_ids_from_their_names() -> None:
+    config = load("components:\n"
+                  "  - {name: Gerrit, group: Code review, description: review.example.org}\n"
+                  "  - {name: Code review}\n")
+    assert [(c.id, c.name, c.group, c.description) for c in config.components] == [
+        ("gerrit", "Gerrit", "Code review", "review.example.org"),
+        ("code-review", "Code review", None, None)]
+    assert load("database: {url: 'sqlite+aiosqlite:///x.db'}\n").components == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("components:\n  - {name: Gerrit}\n  - {name: gerrit}\n",
+     'components[1].name: duplicate component "gerrit" (also components[0])'),
+    ("components:\n  - {name: Code review}\n  - {name: code-review}\n",
+     'components[1].name: duplicate component "code-review" (also components[0])'),
+    ("components:\n  - {name: '!!!'}\n",
+     'components[0].name: "!!!" has no letter or digit to make an id from'),
+    ("components:\n  - {name: ''}\n",
+     "components[0].name: must be one line of plain text, without leading or trailing "
+     "spaces"),
+    ("components:\n  - {name: ' Gerrit'}\n",
+     "components[0].name: must be one line of plain text, without leading or trailing "
+     "spaces"),
+    ("components:\n  - {name: " + "x" * 101 + "}\n",
+     "components[0].name: must be at most 100 characters"),
+    ("components:\n  - {group: CI}\n", "components[0].name: required"),
+    ("components:\n  - {name: Zuul, colour: red}\n", "components[0].colour: unknown key"),
+    ("components:\n  - {name: Zuul, group: \"a\\nb\"}\n",
+     "components[0].group: must be one line of plain text, without leading or trailing "
+     "spaces"),
+    ("components: {name: Zuul}\n", "components: must be a list"),
+])
+def test_component_mistakes(text: str, expected: str) -> None:
+    assert one_problem(text) == expected

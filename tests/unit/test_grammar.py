@@ -20,6 +20,9 @@ from commands.model import (
     Ack,
     BugLink,
     Command,
+    ComponentList,
+    ComponentSet,
+    IncidentAffects,
     IncidentHelp,
     IncidentList,
     IncidentLog,
@@ -238,7 +241,8 @@ _SEV = "severities are sev1 (the worst) to sev4"
 _NICK = "NICK is an IRC nick or a Matrix user id (@user:server)"
 _URL = "not an http(s) URL"
 _WHEN = "write the end as YYYY-MM-DD HH:MM, e.g. 2026-12-01 09:00"
-_STATE = "after the id comes investigating, identified, monitoring, resolved, sev, lead, em or log"
+_STATE = ("after the id comes investigating, identified, monitoring, resolved, sev, lead, em, "
+          "log or affects")
 
 MALFORMED: list[tuple[str, ParseError]] = [
     ("#status alrt x", ParseError("#status", STATUS_HELP)),
@@ -432,6 +436,12 @@ CANONICAL: list[tuple[Command, str]] = [
     (BugLink("https://h/1"), "#bug https://h/1"),
     (BugLink("https://h/1", 12), "#bug #12 https://h/1"),
     (Now(), "#now"),
+    (ComponentSet("gerrit", "major_outage"), "#component gerrit major_outage"),
+    (ComponentSet("Code review", "degraded_performance", "slow diffs"),
+     "#component Code review degraded_performance slow diffs"),
+    (ComponentList(), "#component list"),
+    (IncidentAffects(1, ("gerrit", "Code review"), "major_outage"),
+     "#incident #1 affects gerrit,Code review major_outage"),
 ]
 
 
@@ -492,7 +502,7 @@ def test_render_refuses_unrepresentable(command: Command) -> None:
 
 def test_command_names_are_usage_keys() -> None:
     classes = typing.get_args(Command)
-    assert len(classes) == 25
+    assert len(classes) == 28
     rendered = {type(command) for command, _ in CANONICAL}
     assert rendered == set(classes)
     for command, _ in CANONICAL:

@@ -351,7 +351,8 @@ def test_every_command_of_the_grammar_is_decided_here() -> None:
                m.Success, m.Thanks, m.IncidentOpen, m.IncidentSetState, m.IncidentSetSeverity,
                m.IncidentSetLead, m.IncidentSetManager, m.IncidentList, m.IncidentShow,
                m.IncidentLog, m.IncidentHelp, m.Note, m.BugLink, m.Page, m.Ack, m.OnCall,
-               m.OnCallOverride, m.PlaybookShow, m.PlaybookLink, m.Now}
+               m.OnCallOverride, m.PlaybookShow, m.PlaybookLink, m.Now,
+               m.ComponentSet, m.ComponentList, m.IncidentAffects}
     assert set(m.Command.__args__) == decided  # type: ignore[attr-defined]
 
 
@@ -367,7 +368,8 @@ def test_needs_read_only_what_the_rule_uses() -> None:
     assert needs(m.IncidentLog(3)) == Needs(incident=3, log=LOG_ENTRIES_IN_CHAT)
     assert needs(m.Note("x")) == Needs(open_incidents=True)
     assert needs(m.Note("x", 3)) == Needs(incident=3)
-    assert needs(m.Now()) == Needs(alert=True, open_incidents=True, latest=True)
+    assert needs(m.Now()) == Needs(alert=True, open_incidents=True, latest=True,
+                                   components=True)
 
 
 # --- who may ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from bot.web.document import Document
 from bot.web.state import (
     PAGE_ID,
     AlertState,
+    ComponentView,
     IncidentPageView,
     PageState,
     PostView,
@@ -74,6 +75,7 @@ def incident(
     monitoring: float | None = None,
     resolved: float | None = None,
     updated: float | None = None,
+    components: Iterable[tuple[str, str]] = (),
 ) -> IncidentPageView:
     title = title if title is not None else f"Incident {id}"
     if updates is None:
@@ -88,7 +90,15 @@ def incident(
         monitoring_at=at(monitoring) if monitoring is not None else None,
         resolved_at=at(resolved) if resolved is not None else None,
         updates=updates,
+        components=tuple(components),
     )
+
+
+def component(id: str, name: str, status: str = "operational", group: str | None = None,
+              description: str | None = None, position: int = 1,
+              updated: float = 0) -> ComponentView:
+    return ComponentView(id, name, group, description, status, position, at(-1000),
+                         at(updated))
 
 
 def page_state(
@@ -100,13 +110,23 @@ def page_state(
     title: str = "Example status",
     url: str = URL,
     updated: float = 60,
+    components: Iterable[ComponentView] = (),
 ) -> PageState:
     return PageState(
         title=title, url=url, updated_at=at(updated),
         alert=AlertState(alert, "alice", at(0), None) if alert is not None else None,
         open_incidents=tuple(open), recent_resolved=tuple(resolved), posts=tuple(posts),
-        success=(), thanks=(),
+        success=(), thanks=(), components=tuple(components),
     )
+
+
+GRID = (
+    component("gerrit", "Gerrit", "degraded_performance", "Code review",
+              "review.example.org", 1, updated=45),
+    component("zuul", "Zuul", "major_outage", "CI", None, 2, updated=50),
+    component("nodepool", "Nodepool", "operational", "CI", None, 3),
+    component("docs", "Docs", "under_maintenance", None, "docs.example.org", 4),
+)
 
 
 def full_state() -> PageState:
@@ -121,7 +141,7 @@ def full_state() -> PageState:
                    text="Fix deployed"),
         ],
     )
-    fresh = incident(8, 2, opened=40, updates=[
+    fresh = incident(8, 2, opened=40, components=[("zuul", "major_outage")], updates=[
         update(801, "opened", 40, text="Zuul queue stuck", new="investigating"),
         update(802, "severity", 40, new="2"),
         update(803, "lead", 41, new="bob"),
@@ -130,7 +150,8 @@ def full_state() -> PageState:
         update(501, "opened", -600, text="DNS outage", new="investigating"),
         update(502, "state", -550, state="resolved", old="monitoring", new="resolved"),
     ])
-    return page_state(open=[fresh, alert_incident], resolved=[done], alert="Gerrit is down")
+    return page_state(open=[fresh, alert_incident], resolved=[done], alert="Gerrit is down",
+                      components=GRID)
 
 
 # --- the documented shape ------------------------------------------------------------------
@@ -143,9 +164,22 @@ OMITTED = {
 }
 """Keys the documented responses have that statusdesk deliberately leaves out."""
 
+DOCUMENTED_EXTRA = {
+    "components[].components":
+        "a group component lists its members' ids (Statuspage API docs); the fixtures have "
+        "no group",
+}
+"""Keys Statuspage documents that the fixtures happen not to show."""
+
+DOCUMENTED_TYPES = {
+    "components[].description": (
+        "null", "null for a component without one, and for groups (Statuspage API docs)"),
+    "components[].group_id": (
+        "string", "a member of a group carries the group's id (Statuspage API docs)"),
+}
+"""JSON types Statuspage documents for a value where the fixtures only show another."""
+
 UNSUPPORTED = {
-    "components[]": "statusdesk has no components: the list is always empty",
-    "incidents[].components[]": "no components, so an incident's list is always empty",
     "incidents[].incident_updates[].affected_components[]": "no components: always null",
     "scheduled_maintenances[]": "no scheduled maintenances: the list is always empty",
 }
@@ -199,11 +233,15 @@ EXAMPLES = _examples()
 def assert_conforms(ours: object, path: str) -> None:
     examples = EXAMPLES[path]
     types = {json_type(e) for e in examples}
+    documented = DOCUMENTED_TYPES.get(path.removeprefix("incidents[]."))
+    if documented is not None:  # incidents[].components[] are the same objects
+        types.add(documented[0])
     assert json_type(ours) in types, f"{path}: {json_type(ours)} where Statuspage has {types}"
     if isinstance(ours, dict):
         objects = [e for e in examples if isinstance(e, dict)]
         keys = set().union(*(o.keys() for o in objects))
-        assert set(ours) <= keys, f"{path}: keys Statuspage does not have: {set(ours) - keys}"
+        extra = {k for k in set(ours) - keys if f"{path}.{k}" not in DOCUMENTED_EXTRA}
+        assert not extra, f"{path}: keys Statuspage does not have: {extra}"
         for key in sorted(keys):
             where = f"{path}.{key}"
             if where in OMITTED:
@@ -281,6 +319,70 @@ def test_indicator(severities: tuple[int, ...], alert: bool, expected: tuple[str
     level, description = expected
     assert statuspage.status(state)["status"] == {"indicator": level, "description": description}
     assert statuspage.summary(state)["status"] == statuspage.status(state)["status"]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "severities", "expected"),
+    [
+        (("operational", "under_maintenance"), (), "none"),
+        (("operational", "degraded_performance"), (), "minor"),
+        (("partial_outage", "degraded_performance"), (), "major"),
+        (("major_outage", "operational"), (), "critical"),
+        (("degraded_performance",), (2,), "major"),  # the incident is worse
+        (("major_outage",), (4,), "critical"),  # the component is worse
+    ],
+)
+def test_indicator_follows_the_worst_component(statuses: tuple[str, ...],
+                                               severities: tuple[int, ...],
+                                               expected: str) -> None:
+    state = page_state(open=[incident(i + 1, s) for i, s in enumerate(severities)],
+                       components=[component(f"c{i}", f"C{i}", s, position=i)
+                                   for i, s in enumerate(statuses)])
+    assert statuspage.indicator(state)[0] == expected
+
+
+def test_component_and_group_objects() -> None:
+    document = statuspage.components_document(page_state(components=GRID))
+    assert set(document) == {"page", "components"}
+    listed = document["components"]
+    assert [(c["id"], c["position"], c["group_id"], c["group"]) for c in listed] == [
+        ("group-code-review", 1, None, True),
+        ("gerrit", 1, "group-code-review", False),
+        ("group-ci", 2, None, True),
+        ("zuul", 1, "group-ci", False),
+        ("nodepool", 2, "group-ci", False),
+        ("docs", 3, None, False),
+    ]
+    assert listed[1] == {
+        "id": "gerrit", "name": "Gerrit", "status": "degraded_performance",
+        "created_at": "2026-11-20T21:22:00.000Z", "updated_at": "2026-11-21T14:47:00.000Z",
+        "position": 1, "description": "review.example.org", "showcase": False,
+        "start_date": None, "group_id": "group-code-review", "page_id": PAGE_ID,
+        "group": False, "only_show_if_degraded": False,
+    }
+    ci = listed[2]
+    assert ci["components"] == ["zuul", "nodepool"]
+    assert ci["status"] == "major_outage"  # its worst member
+    assert ci["updated_at"] == "2026-11-21T14:52:00.000Z"
+    for item in listed:
+        assert_conforms(item, "components[]")
+
+
+def test_incident_components_are_the_ones_it_holds() -> None:
+    state = full_state()
+    (fresh, alert) = statuspage.unresolved(state)["incidents"]
+    assert [c["id"] for c in fresh["components"]] == ["zuul"]
+    assert fresh["components"][0]["status"] == "major_outage"
+    assert alert["components"] == []
+    # A component no longer configured is left out rather than invented.
+    gone = page_state(open=[incident(1, components=[("gone", "major_outage")])])
+    assert statuspage.summary(gone)["incidents"][0]["components"] == []
+
+
+def test_no_components_means_empty_lists() -> None:
+    state = page_state(open=[incident(1)])
+    assert statuspage.summary(state)["components"] == []
+    assert statuspage.components_document(state)["components"] == []
 
 
 def test_resolved_incidents_do_not_count_toward_the_indicator() -> None:
