@@ -450,6 +450,9 @@ class App:
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
                 worker.cancel()
+                # Cancelled deliveries may finish what cannot be cut short (a mail being
+                # accepted by the server) and record it: before the store closes.
+                await asyncio.wait([worker])
             if not lost:
                 await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
                 await self._stop_transports()

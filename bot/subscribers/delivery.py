@@ -29,7 +29,7 @@ from bot.config.models import SubscribersConfig, SubscriberWebhook
 from bot.core.ports import DeliveryRejected, DeliveryUnavailable
 from bot.delivery.signing import signed_headers
 from bot.subscribers import mail
-from bot.subscribers.notices import COMPONENT, Notice, reaches
+from bot.subscribers.notices import Notice, reaches
 from bot.subscribers.smtp import Connection, MailSender
 from bot.subscribers.tokens import CONFIRM, UNSUBSCRIBE, token
 from storage.models import utcnow
@@ -155,19 +155,13 @@ class SubscriberDeliverer:
             self.on_queued()
 
     async def _complete(self, tx: Transaction, notice: Notice) -> Notice:
-        """What an incident's notice did not carry: its title and the components the
-        incident touches (holds or held), which decide who hears of it."""
-        incident_id = notice.incident_id
-        if incident_id is None or notice.kind == COMPONENT:
+        """What an incident's notice did not carry: its title."""
+        if notice.incident_id is None or notice.title is not None:
             return notice
-        if notice.title is None:
-            incident = await tx.incidents.get(incident_id)
-            if incident is not None:
-                notice = dataclasses.replace(notice, title=incident.title)
-        held = await tx.components.of_incidents([incident_id])
-        touched = tuple(dict.fromkeys(
-            (*notice.components, *(h.component_id for h in held.get(incident_id, ())))))
-        return dataclasses.replace(notice, components=touched)
+        incident = await tx.incidents.get(notice.incident_id)
+        if incident is None:
+            return notice
+        return dataclasses.replace(notice, title=incident.title)
 
     # --- e-mail ----------------------------------------------------------------------------
 

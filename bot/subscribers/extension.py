@@ -10,6 +10,7 @@ seen both ways is queued once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from bot.core.events import (
 )
 from bot.core.extension import Applying
 from bot.subscribers.delivery import NOTICE, NOTICE_LANE
-from bot.subscribers.notices import Notice, notice_for
+from bot.subscribers.notices import COMPONENT, Notice, notice_for
 from commands.model import Command
 from storage.models import utcnow
 from storage.unit_of_work import Store, Transaction
@@ -55,7 +56,16 @@ class _Recent:
 
 
 async def queue_notice(tx: Transaction, notice: Notice, now: datetime) -> bool:
-    """Queue `notice` for subscribers in `tx`; False if it was queued already."""
+    """Queue `notice` for subscribers in `tx`; False if it was queued already.
+
+    An incident's notice is given the components the incident touches (holds or held) as
+    they are now, in the transaction of the change: who hears of it must not depend on
+    whether the mailing starts before or after the next `#incident ID affects`."""
+    if notice.incident_id is not None and notice.kind != COMPONENT:
+        held = await tx.components.of_incidents([notice.incident_id])
+        touched = (*notice.components,
+                   *(h.component_id for h in held.get(notice.incident_id, ())))
+        notice = dataclasses.replace(notice, components=tuple(dict.fromkeys(touched)))
     return await tx.outbox.add(NOTICE, NOTICE_LANE, notice.payload(),
                                f"subscribers:{notice.key}", now)
 

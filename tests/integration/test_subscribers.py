@@ -243,7 +243,8 @@ async def test_signed_webhooks(db_url: str, tmp_path: Path, smtp: SmtpServer) ->
              f"    - {{url: 'http://127.0.0.1:{port}/hook', secret: '{secrets.WEBHOOK_SECRET}'}}\n"
              f"    - {{url: 'http://127.0.0.1:{port}/hook?only=gerrit', components: [gerrit]}}\n")
     try:
-        async with run_app(db_url, tmp_path, _yaml(smtp, webhooks=hooks)) as running:
+        async with run_app(db_url, tmp_path, "components: [{name: Gerrit}]\n"
+                           + _yaml(smtp, webhooks=hooks)) as running:
             await running.say("#incident open sev2 Gerrit is slow")
             await running.say("#incident 1 resolved all good")
             # An incident without components concerns everyone: both hooks hear of it.
