@@ -229,7 +229,8 @@ class App:
                                             export=export, stream=EventStream(http.live,
                                                                http.guard.when_lost),
                                             annotate=playbooks.pages.annotate if playbooks
-                                            else None)
+                                            else None,
+                                            subscribe=config.subscribers.email is not None)
         bus.subscribe(snapshot.on_event)
         self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()

@@ -65,8 +65,10 @@ class Snapshot:
         stream: EventStream | None = None,
         export: StaticExport | None = None,
         annotate: Annotate | None = None,
+        subscribe: bool = False,
     ) -> None:
         self._store = store
+        self._subscribe = subscribe
         self._annotate = annotate
         self._title = title
         self._url = url
@@ -115,7 +117,8 @@ class Snapshot:
 
     async def rebuild(self) -> None:
         started = time.perf_counter()
-        state = await load_page_state(self._store, title=self._title, url=self._url)
+        state = await load_page_state(self._store, title=self._title, url=self._url,
+                                      subscribe=self._subscribe)
         # Rendering and compressing every hot document is CPU work that grows with the page
         # (half a second for 40 incidents on a busy machine): on the loop it would hold up
         # every command, IRC PING and request meanwhile, so it runs in a thread. The

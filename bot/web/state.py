@@ -119,6 +119,8 @@ class PageState:
     thanks: tuple[KudosView, ...]
     components: tuple[ComponentView, ...] = ()
     """The configured components, in page order."""
+    subscribe: bool = False
+    """Whether `/subscribe` takes e-mail subscriptions (the page links to it)."""
 
     @property
     def worst_severity(self) -> int | None:
@@ -158,7 +160,8 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
     )
 
 
-async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
+async def load_page_state(store: Store, *, title: str, url: str,
+                          subscribe: bool = False) -> PageState:
     async with store.reading() as tx:
         alert = await tx.alert.current()
         open_incidents = await tx.incidents.list_open()
@@ -197,6 +200,7 @@ async def load_page_state(store: Store, *, title: str, url: str) -> PageState:
         components=tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
                                        c.position, c.created_at, c.updated_at)
                          for c in components),
+        subscribe=subscribe,
     )
 
 

@@ -180,9 +180,19 @@ async def test_bad_requests_get_a_one_line_reason(sqlite_url: str, tmp_path: Pat
         assert smtp.mailbox.messages == []
 
 
+async def test_no_link_without_email_subscriptions(sqlite_url: str, tmp_path: Path) -> None:
+    async with run_app(sqlite_url, tmp_path) as running:
+        status, _, page = await running.get("/")
+        assert status == 200 and b'href="/subscribe"' not in page
+        status, _, _ = await running.get("/subscribe")
+        assert status == 404
+
+
 async def test_the_form_works_without_javascript(sqlite_url: str, tmp_path: Path,
                                                  smtp: SmtpServer) -> None:
     async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        status, _, page = await running.get("/")
+        assert status == 200 and b'<a href="/subscribe">Subscribe</a>' in page
         status, _, page = await running.get("/subscribe")
         assert status == 200
         assert b'<form method="post" action="/api/subscriptions">' in page
