@@ -106,6 +106,12 @@ class SubscriberRepository:
                                     .where(SubscriberNotice.id == notice_id)
                                     .values(sent_at=at))
 
+    async def forget_notices(self, created_before: datetime) -> int:
+        """Notice rows older than anything the outbox could still retry."""
+        result = await self._session.execute(
+            delete(SubscriberNotice).where(SubscriberNotice.created_at < created_before))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def sent_count(self, notice_key: str) -> int:
         query = select(SubscriberNotice.id).where(SubscriberNotice.notice_key == notice_key,
                                                   SubscriberNotice.sent_at.is_not(None))

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.config.models import SubscribersConfig
+from bot.delivery.outbox import MAX_AGE
 from bot.subscribers.delivery import SubscriberDeliverer
 from bot.subscribers.extension import SubscribersExtension
 from bot.subscribers.mail import Site
@@ -111,10 +112,12 @@ class Subscribers:
         return self.pages.routes()
 
     async def sweep(self) -> int:
-        """Forget the addresses not confirmed within `confirm_within`."""
+        """Forget the addresses not confirmed within `confirm_within`, and the record of
+        notices too old for the outbox to retry (they only kept them from going twice)."""
+        now = self._clock()
         async with self._store.transaction() as tx:
-            return await tx.subscribers.forget_unconfirmed(
-                self._clock() - self.config.confirm_within)
+            await tx.subscribers.forget_notices(now - 2 * MAX_AGE)
+            return await tx.subscribers.forget_unconfirmed(now - self.config.confirm_within)
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,26 @@ async def test_the_migration_rolls_back_and_forward(db_url: str) -> None:
         assert "outbox" in tables
         await upgrade(store.engine)
         assert await _add(store, 1) == ["s0@example.net"]
+
+
+async def test_the_sweep_forgets_old_notice_rows(store: Store, smtp: SmtpServer) -> None:
+    await _add(store, 3)
+    subscribers, worker = await _rig(store, _config(smtp))
+    try:
+        await _notify(store, _notice())
+        await _drain(worker)
+        assert await subscribers.sweep() == 0
+        async with store.reading() as tx:
+            assert await tx.subscribers.sent_count("k1") == 3  # two days' grace
+        from sqlalchemy import update
+
+        from storage.models import SubscriberNotice
+        async with store.transaction() as tx:
+            await tx.session.execute(update(SubscriberNotice).values(
+                created_at=utcnow() - timedelta(days=3)))
+        await subscribers.sweep()
+        async with store.reading() as tx:
+            assert await tx.subscribers.sent_count("k1") == 0
+            assert await tx.subscribers.count(confirmed=True) == 3
+    finally:
+        await subscribers.close()
