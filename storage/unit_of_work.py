@@ -22,6 +22,7 @@ from storage.subscribers import SubscriberRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
+from storage.uptime import UptimeRepository
 from storage.write_health import WriteHealth
 
 
@@ -44,6 +45,7 @@ class Transaction:
         self.oncall_overrides = OverrideRepository(session)
         self.inbound_events = InboundEventRepository(session)
         self.components = ComponentRepository(session)
+        self.uptime = UptimeRepository(session)
         self.subscribers = SubscriberRepository(session)
 
 

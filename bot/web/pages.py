@@ -23,6 +23,7 @@ from bot.web.state import (
     linked_bugs,
 )
 from bot.web.statuspage import indicator, update_body
+from bot.web.uptime import bar_title, format_uptime, status_label
 from commands.component_status import label, worst
 
 SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
@@ -183,6 +184,9 @@ _env.filters.update(
     worst_status=worst,
 )
 _env.globals.update(duration=duration, iso_duration=iso_duration, spans_days=spans_days)
+# Uptime history (templates/_uptime.html).
+_env.filters.update(uptime_percent=format_uptime, uptime_title=bar_title,
+                    uptime_status=status_label)
 
 
 def _render(name: str, state: PageState, current: str, **context: Any) -> str:

@@ -14,6 +14,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
 from pathlib import Path
 
 from bot.core.events import DeskEvent
@@ -28,9 +30,11 @@ from bot.web.state import (
     incident_view,
     load_page_state,
 )
+from bot.web.uptime import MAJOR, PARTIAL
 from bot.web.whole_numbers import parse_whole
 from commands.model import MAX_INCIDENT_ID
 from storage.db import is_transient
+from storage.models import utcnow
 from storage.unit_of_work import Store
 
 log = logging.getLogger("statusdesk.web")
@@ -49,6 +53,14 @@ MAX_COLD = 512
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
 
+DAY_CHECK_SECONDS = 60.0
+"""The longest the day watch sleeps before it looks at the clock again (a clock that jumps,
+a suspended machine): the page's uptime bars shift at UTC midnight, not a day late."""
+OUTAGE_REFRESH_SECONDS = 300.0
+"""While a component is down (partial or major outage) nothing may change for hours, yet
+its uptime drops by the minute: the page is rebuilt this often meanwhile, so the figure and
+today's bar are never more than this stale."""
+
 Annotate = Callable[[IncidentPageView], IncidentLinks]
 """What an incident page shows beside its timeline (bugs with their state, playbooks)."""
 
@@ -65,10 +77,20 @@ class Snapshot:
         stream: EventStream | None = None,
         export: StaticExport | None = None,
         annotate: Annotate | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        day_check: float = DAY_CHECK_SECONDS,
         subscribe: bool = False,
     ) -> None:
         self._store = store
         self._subscribe = subscribe
+        self._clock = clock
+        """`now` of every rebuild (the uptime bars end with its day); tests pass their own."""
+        self._day: date | None = None
+        """The UTC day of the last rebuild's `now`."""
+        self._built_at: datetime | None = None
+        """The last rebuild's `now`."""
+        self._day_check = day_check
+        self._day_watch: asyncio.Task[None] | None = None
         self._annotate = annotate
         self._title = title
         self._url = url
@@ -117,7 +139,8 @@ class Snapshot:
 
     async def rebuild(self) -> None:
         started = time.perf_counter()
-        state = await load_page_state(self._store, title=self._title, url=self._url,
+        now = self._clock()
+        state = await load_page_state(self._store, title=self._title, url=self._url, now=now,
                                       subscribe=self._subscribe)
         # Rendering and compressing every hot document is CPU work that grows with the page
         # (half a second for 40 incidents on a busy machine): on the loop it would hold up
@@ -129,6 +152,8 @@ class Snapshot:
         documents = await asyncio.to_thread(
             render_hot, state, (lambda incident: links[incident.id]) if links else None)
         self._state = state
+        self._day = now.astimezone(UTC).date()
+        self._built_at = now
         self._documents = documents
         self._cold = {}
         self.renders += 1
@@ -148,13 +173,15 @@ class Snapshot:
         await self.rebuild()
         await self._export()
         self._task = asyncio.create_task(self._rebuild_when_dirty(), name="snapshot")
+        self._day_watch = asyncio.create_task(self._rebuild_each_day(), name="snapshot-day")
 
     async def stop(self) -> None:
         self.stream.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._day_watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.export is not None:
             await self.export.close()
 
@@ -189,6 +216,35 @@ class Snapshot:
             self.stream.publish(events)
             await self._export()
             self._busy = False
+
+    async def _rebuild_each_day(self) -> None:
+        # The uptime bars end with today: at UTC midnight a new bar starts and the oldest
+        # leaves, though nothing changed; and while a component is down its uptime falls
+        # with every minute. Sleeping toward the next of those by the clock (capped, so a
+        # clock that jumps or a test clock moved by hand is noticed within the cap).
+        while True:
+            now = self._clock().astimezone(UTC)
+            midnight = datetime.combine(now.date() + timedelta(days=1), day_time(), UTC)
+            due = midnight
+            if self._built_at is not None and self._down():
+                due = min(due, self._built_at + timedelta(seconds=OUTAGE_REFRESH_SECONDS))
+            # At least a second between looks: while a due rebuild waits on a database that
+            # is away, this must not spin.
+            wait = (due - now).total_seconds()
+            await asyncio.sleep(min(max(wait, 1.0), self._day_check))
+            now = self._clock().astimezone(UTC)
+            if self._day is not None and now.date() != self._day:
+                self._day = now.date()  # once: the rebuild it asks for sets it again
+                self.refresh()
+            elif (self._built_at is not None and self._down() and not self._dirty.is_set()
+                  and (now - self._built_at).total_seconds() >= OUTAGE_REFRESH_SECONDS):
+                self._built_at = now
+                self.refresh()
+
+    def _down(self) -> bool:
+        state = self._state
+        return state is not None and any(
+            c.status in (PARTIAL, MAJOR) for c in state.components)
 
     async def _export(self) -> None:
         if self.export is not None:

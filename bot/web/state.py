@@ -6,13 +6,23 @@ private. Private timeline entries (notes, captured chat) never enter a `PageStat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Protocol
 
+from bot.web.uptime import (
+    OPERATIONAL,
+    IncidentSpan,
+    StatusChange,
+    UptimeHistory,
+    history_start,
+    uptime_history,
+)
 from commands.component_status import worst
-from storage.models import Incident, TimelineEntry
+from storage.models import Incident, TimelineEntry, utcnow
 from storage.unit_of_work import Store
+from storage.uptime import UptimeRows
 
 RECENT_RESOLVED = 50
 """Resolved incidents kept on the hot page state (Statuspage's incidents.json shows 50)."""
@@ -119,6 +129,8 @@ class PageState:
     thanks: tuple[KudosView, ...]
     components: tuple[ComponentView, ...] = ()
     """The configured components, in page order."""
+    uptime: Mapping[str, UptimeHistory] = field(default_factory=dict)
+    """Each component's 90 daily bars and uptime (bot/web/uptime.py), by component id."""
     subscribe: bool = False
     """Whether `/subscribe` takes e-mail subscriptions (the page links to it)."""
 
@@ -161,7 +173,9 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
 
 
 async def load_page_state(store: Store, *, title: str, url: str,
-                          subscribe: bool = False) -> PageState:
+                          now: datetime | None = None, subscribe: bool = False) -> PageState:
+    """`now` ends the uptime history (the time of the rebuild; the clock's now if None)."""
+    now = now or utcnow()
     async with store.reading() as tx:
         alert = await tx.alert.current()
         open_incidents = await tx.incidents.list_open()
@@ -176,6 +190,7 @@ async def load_page_state(store: Store, *, title: str, url: str,
         components = await tx.components.all()
         held = await tx.components.of_incidents([i.id for i in incidents]) if components \
             else {}
+        history = await tx.uptime.since(history_start(now)) if components else None
     views = {i.id: incident_view(i, entries.get(i.id, ()),
                                  [(h.component_id, h.status) for h in held.get(i.id, ())])
              for i in incidents}
@@ -200,8 +215,35 @@ async def load_page_state(store: Store, *, title: str, url: str,
         components=tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
                                        c.position, c.created_at, c.updated_at)
                          for c in components),
+        uptime=uptime_of(components, history, now) if history is not None else {},
         subscribe=subscribe,
     )
+
+
+def uptime_of(components: Sequence[ComponentLike], rows: UptimeRows,
+              now: datetime) -> dict[str, UptimeHistory]:
+    """Each component's uptime history from one read of every component's rows. A
+    component's history begins when it was first declared: the days before are no data."""
+    changes: dict[str, list[StatusChange]] = {}
+    for change in rows.changes:
+        changes.setdefault(change.component_id, []).append(StatusChange(
+            change.at, change.old_status or OPERATIONAL, change.new_status,
+            change.incident_id))
+    spans: dict[str, list[IncidentSpan]] = {}
+    for hold in rows.holds:
+        spans.setdefault(hold.component_id, []).append(
+            IncidentSpan(hold.incident_id, hold.title, hold.start, hold.end))
+    return {c.id: uptime_history(changes.get(c.id, ()), spans.get(c.id, ()), now=now,
+                                 current=c.status, since=c.created_at)
+            for c in components}
+
+
+class ComponentLike(Protocol):
+    """What `uptime_of` needs of a component (a `storage.models.Component` row)."""
+
+    id: str
+    status: str
+    created_at: datetime
 
 
 _EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
