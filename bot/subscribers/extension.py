@@ -61,6 +61,12 @@ async def queue_notice(tx: Transaction, notice: Notice, now: datetime) -> bool:
     An incident's notice is given the components the incident touches (holds or held) as
     they are now, in the transaction of the change: who hears of it must not depend on
     whether the mailing starts before or after the next `#incident ID affects`."""
+    if notice.kind == COMPONENT and notice.incident_id is not None:
+        holder = await tx.incidents.get(notice.incident_id)
+        if holder is not None and holder.kind == "maintenance":
+            # A window taking or releasing its components: its own notice (started,
+            # completed) names them; one mail, not one more per component.
+            return False
     if notice.incident_id is not None and notice.kind != COMPONENT:
         held = await tx.components.of_incidents([notice.incident_id])
         touched = (*notice.components,

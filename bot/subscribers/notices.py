@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.events import (
@@ -19,6 +19,7 @@ from bot.core.events import (
     ComponentChanged,
     DeskEvent,
     IncidentOpened,
+    MaintenanceChanged,
     StateChanged,
     StatusPosted,
     event_fields,
@@ -28,12 +29,19 @@ OPENED = "incident.opened"
 UPDATED = "incident.updated"
 RESOLVED = "incident.resolved"
 COMPONENT = "component.changed"
+MAINTENANCE_PHASES = ("scheduled", "started", "completed", "cancelled")
+"""What subscribers hear of a maintenance window (not the heads-up or the overrun: the
+channels' business)."""
 
 LABELS = {
     OPENED: "Incident",
     UPDATED: "Update",
     RESOLVED: "Resolved",
     COMPONENT: "Component",
+    "maintenance.scheduled": "Maintenance scheduled",
+    "maintenance.started": "Maintenance started",
+    "maintenance.completed": "Maintenance completed",
+    "maintenance.cancelled": "Maintenance cancelled",
 }
 """How a mail's subject names each kind (maintenance and component kinds add theirs)."""
 
@@ -103,7 +111,21 @@ def notice_for(event: DeskEvent) -> Notice | None:
                               name=name, new=new, text=text):
             return Notice(COMPONENT, _key(event), at, incident_id, title=name, text=text,
                           status=new, components=(component_id,))
+        case MaintenanceChanged(at=at, incident_id=incident_id, title=title, phase=phase,
+                                starts_at=starts_at, ends_at=ends_at,
+                                components=components) if phase in MAINTENANCE_PHASES:
+            return Notice(f"maintenance.{phase}", _key(event), at, incident_id, title=title,
+                          text=window_text(starts_at, ends_at), status=phase,
+                          components=tuple(components))
     return None
+
+
+def window_text(starts_at: datetime, ends_at: datetime) -> str:
+    """`Planned: 2026-12-06 10:00 to 11:00 UTC` (to the day too when it ends another day)."""
+    start, end = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
+    until = end.strftime("%H:%M") if end.date() == start.date() \
+        else end.strftime("%Y-%m-%d %H:%M")
+    return f"Planned: {start:%Y-%m-%d %H:%M} to {until} UTC"
 
 
 def reaches(touched: Collection[str], chosen: Collection[str]) -> bool:

@@ -9,7 +9,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -342,3 +342,58 @@ async def test_components_choose_what_one_hears_of(db_url: str, tmp_path: Path,
         resolved = next(m for m in _mails_to(smtp, "g@example.net")
                         if "Resolved" in str(m["Subject"]))
         assert "Components: gerrit" in _parts(resolved)[0]
+
+
+async def test_maintenance_windows_notify_their_components_subscribers(
+        db_url: str, tmp_path: Path, smtp: SmtpServer) -> None:
+    components = "components: [{name: Gerrit}, {name: Zuul}]\n"
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(second=0, microsecond=0)
+    async with run_app(db_url, tmp_path, components + _yaml(smtp)) as running:
+        await _confirmed(running, smtp)
+        status, _ = await _subscribe(running, "z@example.net", components=["zuul"])
+        assert status == 202
+        await eventually(lambda: len(_mails_to(smtp, "z@example.net")) == 1,
+                         what="the confirmation")
+        link = _link(_parts(_mails_to(smtp, "z@example.net")[0])[0], "/subscriptions/confirm")
+        assert (await running.get(link))[0] == 200
+
+        answer = await running.say(
+            f"#maintenance schedule {start:%Y-%m-%d %H:%M} 1h on gerrit Gerrit upgrade")
+        assert answer[0].startswith("Scheduled maintenance #1")
+        await running.say("#maintenance 1 start")
+        await running.say("#maintenance 1 complete all done")
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 4, what="three notices")
+        await asyncio.sleep(0.5)
+        mails = _mails_to(smtp, ADDRESS)[1:]
+        assert [str(m["Subject"]) for m in mails] == [
+            "[Example Status] Maintenance scheduled: #1 Gerrit upgrade",
+            "[Example Status] Maintenance started: #1 Gerrit upgrade",
+            "[Example Status] Maintenance completed: #1 Gerrit upgrade",
+        ]  # and no "Gerrit: under maintenance" besides: the window's mail names it
+        end = start + timedelta(hours=1)
+        plain = _parts(mails[0])[0]
+        assert f"Planned: {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC" in plain \
+            or f"Planned: {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" in plain
+        assert "Components: gerrit" in plain
+        assert len(_mails_to(smtp, "z@example.net")) == 1  # zuul only: none of it
+
+
+async def test_a_window_started_by_its_timer(sqlite_url: str, tmp_path: Path,
+                                             smtp: SmtpServer) -> None:
+    """The timer commits the start and publishes it on the bus, not through the desk: the
+    notice still goes out, once."""
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(second=0, microsecond=0)
+    async with run_app(sqlite_url, tmp_path, _yaml(smtp)) as running:
+        await _confirmed(running, smtp)
+        await running.say(f"#maintenance schedule {start:%Y-%m-%d %H:%M} 1h Database upgrade")
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 2, what="scheduled")
+        maintenance = running.app.maintenance
+        assert maintenance is not None
+        maintenance.timers._clock = lambda: start + timedelta(seconds=1)  # its clock, ahead
+        assert await maintenance.timers.check() >= 1
+        await eventually(lambda: len(_mails_to(smtp, ADDRESS)) == 3, what="started")
+        await asyncio.sleep(0.5)
+        assert [str(m["Subject"]) for m in _mails_to(smtp, ADDRESS)[1:]] == [
+            "[Example Status] Maintenance scheduled: #1 Database upgrade",
+            "[Example Status] Maintenance started: #1 Database upgrade",
+        ]

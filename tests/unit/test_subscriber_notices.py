@@ -12,8 +12,10 @@ from bot.core.events import (
     AlertCleared,
     AlertSet,
     BugLinked,
+    ComponentChanged,
     IncidentOpened,
     KudosRecorded,
+    MaintenanceChanged,
     NoteAdded,
     SeverityChanged,
     StateChanged,
@@ -46,6 +48,26 @@ def test_incident_events_become_notices() -> None:
     alert = notice_for(AlertSet(at=AT, incident_id=3, text="Gerrit is down"))
     assert alert is not None and alert.kind == "incident.updated"
     assert len({n.key for n in (opened, update, resolved, posted, alert)}) == 5
+
+
+def test_component_and_maintenance_events_become_notices() -> None:
+    component = notice_for(ComponentChanged(at=AT, incident_id=None, component_id="gerrit",
+                                            name="Gerrit", old="operational",
+                                            new="major_outage", text="down"))
+    assert component is not None
+    assert (component.kind, component.title, component.status, component.components) == (
+        "component.changed", "Gerrit", "major_outage", ("gerrit",))
+    ends = AT.replace(hour=5)
+    for phase in ("scheduled", "started", "completed", "cancelled"):
+        notice = notice_for(MaintenanceChanged(at=AT, incident_id=7, title="DB upgrade",
+                                               phase=phase, starts_at=AT, ends_at=ends,
+                                               components=("zuul",)))
+        assert notice is not None and notice.kind == f"maintenance.{phase}"
+        assert notice.text == "Planned: 2026-12-06 03:00 to 05:00 UTC"
+        assert notice.components == ("zuul",) and notice.title == "DB upgrade"
+    for phase in ("announced", "overrunning"):  # the channels' business
+        assert notice_for(MaintenanceChanged(at=AT, incident_id=7, title="x", phase=phase,
+                                             starts_at=AT, ends_at=ends)) is None
 
 
 @pytest.mark.parametrize("event", [

@@ -1,7 +1,7 @@
 """subscribers: e-mail addresses with double opt-in, and one row per notice and subscriber
 
 Revision ID: 0010_subscribers
-Revises: 0008_components (the integrator re-chains onto 0009_maintenance)
+Revises: 0009_maintenance
 """
 from collections.abc import Sequence
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_subscribers"
-down_revision: str | None = "0008_components"
+down_revision: str | None = "0009_maintenance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
