@@ -162,3 +162,15 @@ def test_a_notice_mail_escapes_chat_text() -> None:
     assert "<script>" not in content and "&lt;script&gt;" in content
     assert "<b>bold</b>" not in content
     assert message["Message-ID"] == message_id("k", 1)
+
+
+def test_every_event_type_was_decided_on() -> None:
+    """A new kind of desk event makes this fail until someone decides whether subscribers
+    hear of it (one `case` in `notice_for`) or not (the list below)."""
+    from bot.core.events import EVENT_TYPES
+
+    heard = {"AlertSet", "StatusPosted", "IncidentOpened", "StateChanged", "ComponentChanged",
+             "MaintenanceChanged"}
+    not_heard = {"AlertCleared", "KudosRecorded", "SeverityChanged", "RoleAssigned",
+                 "BugLinked", "NoteAdded"}
+    assert {t.__name__ for t in EVENT_TYPES} == heard | not_heard
