@@ -53,6 +53,8 @@ class IncidentRoleRepository:
             await self._session.flush()
             return None
         old = row.nick
+        if old == nick:
+            return old  # unchanged: who assigned it, and when, stays as it was
         row.nick, row.assigned_by, row.assigned_at = nick, by, at
         await self._session.flush()
         return old

@@ -21,6 +21,7 @@ from storage.outbox import OutboxRepository
 from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
 from storage.status_posts import AlertRepository, StatusPostRepository
+from storage.subscribers import SubscriberRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
@@ -54,6 +55,7 @@ class Transaction:
         self.actions = ActionItemRepository(session)
         self.roles = IncidentRoleRepository(session)
         self.prompts = IncidentPromptRepository(session)
+        self.subscribers = SubscriberRepository(session)
 
 
 class Store:

@@ -21,6 +21,9 @@ SMTP_PASSWORD = "sEcr3t-smtp-pass-Ze5u"
 GITHUB_TOKEN = "ghp_sEcr3tGithubToken0Yt6"
 GITLAB_TOKEN = "glpat-sEcr3t-gitlab-Rb8w"
 JIRA_TOKEN = "sEcr3t-jira-token-Nc1v"
+SUBSCRIBER_ADDRESS = "subscriber-secr3t-q7mz@example.net"
+"""Not a secret, but as private: a subscriber's address must never reach a log line (or a
+public document). Lower-case, as statusdesk stores and mails addresses."""
 REDMINE_API_KEY = "sEcr3t-redmine-key-Xo4g"
 LAUNCHPAD_TOKEN = "sEcr3t-lp-token-Hq2m"
 LAUNCHPAD_TOKEN_SECRET = "sEcr3t-lp-secret-Wd9k"
@@ -39,6 +42,7 @@ SECRETS: dict[str, str] = {
     "GitHub token": GITHUB_TOKEN,
     "GitLab token": GITLAB_TOKEN,
     "Jira token": JIRA_TOKEN,
+    "subscriber's address": SUBSCRIBER_ADDRESS,
     "Redmine API key": REDMINE_API_KEY,
     "Launchpad token": LAUNCHPAD_TOKEN,
     "Launchpad token secret": LAUNCHPAD_TOKEN_SECRET,

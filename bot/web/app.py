@@ -72,6 +72,7 @@ def create_web_app(
     playbooks: PlaybookSite | None = None,
     hooks: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
     middlewares: Sequence[Middleware] = (),
+    routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     app = web.Application(middlewares=middlewares)
     app[API_TOKEN_KEY] = api_token
@@ -88,6 +89,8 @@ def create_web_app(
     # Inbound webhooks (paging acknowledgements...): POST routes their owners verify.
     for path, hook in (hooks or {}).items():
         app.router.add_post(path, hook)
+    # Pages of plug-ins (subscribers' forms...), before the catch-all below.
+    app.router.add_routes(routes)
     # Fixed paths as plain routes: aiohttp finds those by a dict lookup, where the catch-all
     # below costs a regex match per request (a tenth of the time under load, bench/page.py).
     if playbooks is not None:

@@ -177,6 +177,8 @@ class PageState:
     """Windows to come, going on, or finished within RECENT_MAINTENANCE; soonest first."""
     rendered_at: datetime | None = None
     """The time the state was read: what the overrun of a window is counted to."""
+    subscribe: bool = False
+    """Whether `/subscribe` takes e-mail subscriptions (the page links to it)."""
 
     @property
     def now(self) -> datetime:
@@ -205,6 +207,11 @@ class PageState:
         for component in self.components:
             groups.setdefault(component.group, []).append(component)
         return tuple((name, tuple(members)) for name, members in groups.items())
+
+    def component_names(self, ids: Sequence[str]) -> list[str]:
+        """The names readers know for component ids (an id no longer configured stays an id)."""
+        names = {c.id: c.name for c in self.components}
+        return [names.get(cid, cid) for cid in ids]
 
 
 def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
@@ -267,7 +274,8 @@ def _maintenance_updates(entries: Sequence[TimelineEntry]) -> tuple[UpdateView, 
 
 
 async def load_page_state(store: Store, *, title: str, url: str,
-                          now: datetime | None = None) -> PageState:
+                          now: datetime | None = None, subscribe: bool = False) -> PageState:
+    """`now` ends the uptime history (the time of the rebuild; the clock's now if None)."""
     now = now or utcnow()
     async with store.reading() as tx:
         alert = await tx.alert.current()
@@ -319,6 +327,7 @@ async def load_page_state(store: Store, *, title: str, url: str,
                                        c.position, c.created_at, c.updated_at)
                          for c in components),
         uptime=uptime_of(components, history, now) if history is not None else {},
+        subscribe=subscribe,
     )
 
 

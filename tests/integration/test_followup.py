@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -41,6 +42,7 @@ from storage.unit_of_work import Store, Transaction
 from tests.clock import Clock
 from tests.harness import delivered_lines, eventually, run_app
 
+SCHEMA = Path(__file__).parents[2] / "bot" / "schemas" / "incident-log-v1.schema.json"
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROLES = ["lead", "em", "comms", "scribe"]
 
@@ -101,6 +103,7 @@ class Rig:
             text = "".join([c async for c in export_json(incident, tx.timeline,
                                                          aftermath=aftermath)])
         document: dict[str, object] = json.loads(text)
+        jsonschema.validate(document, json.loads(SCHEMA.read_text()))
         return document
 
     def reminders(self, config: IncidentsConfig | None = None) -> ReminderScheduler:
@@ -246,6 +249,11 @@ async def test_action_items(rig: Rig) -> None:
     assert actions[0]["ticket"] == {  # type: ignore[index]
         "url": "https://github.com/acme/infra/issues/5", "state": "open",
         "checked_at": "2026-11-21T12:00:00Z"}
+    # Private, like notes: not on the page, its feed or its Statuspage JSON.
+    state = await load_page_state(rig.store, title="t", url="http://x")
+    shown = " ".join(f"{u.kind} {u.text} {u.new}" for i in state.open_incidents
+                     for u in i.updates)
+    assert "rotate" not in shown and "action" not in shown and "A1" not in shown
 
 
 async def test_overdue_actions_are_reminded_once_a_day_and_not_at_night(rig: Rig) -> None:

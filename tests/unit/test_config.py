@@ -117,6 +117,14 @@ def test_example_validates() -> None:
     )
     assert config.playbooks.dir == Path("playbooks")
     assert config.playbooks.cache_ttl == timedelta(minutes=5)
+    email = config.subscribers.email
+    assert email is not None and email.per_minute == 600 and email.from_ == "status@example.org"
+    assert email.password is not None
+    assert email.password.get_secret_value() == env["SMTP_PASSWORD"]
+    assert config.subscribers.confirm_within == timedelta(hours=48)
+    (hook,) = config.subscribers.webhooks
+    assert hook.components == ["gerrit"] and hook.secret is not None
+    assert env["STATUS_HOOK_SECRET"] in config.secrets()
 
 
 def test_example_shows_every_key_of_the_schema() -> None:
@@ -501,6 +509,36 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "playbooks.trackers.redmine.url: required",
         ),
         (
+            "subscribers: {email: {host: h, from: nope}}",
+            'subscribers.email.from: invalid email address "nope"',
+        ),
+        (
+            "subscribers: {email: {host: h, from: a@b.org, per_minute: 0}}",
+            "subscribers.email.per_minute: must be at least 1",
+        ),
+        (
+            "subscribers: {confirm_within: 0s}",
+            "subscribers.confirm_within: must be longer than 0s",
+        ),
+        (
+            "subscribers: {webhooks: [{url: hooks.example.org}]}",
+            "subscribers.webhooks[0].url: must be an http:// or https:// URL",
+        ),
+        (
+            "subscribers: {webhooks: [{url: 'https://h.example.org', components: [Gerrit]}]}",
+            "subscribers.webhooks[0].components[0]: not a component id 'Gerrit' "
+            "(lower-case letters, digits and dashes)",
+        ),
+        (
+            "components: [{name: Gerrit}]\n"
+            "subscribers: {webhooks: [{url: 'https://h.example.org', components: [gerrit, zuul]}]}",
+            'subscribers.webhooks[0].components[1]: unknown component "zuul" (not in components:)',
+        ),
+        (
+            "subscribers: {email: {host: h, from: a@b.org, pasword: x}}",
+            "subscribers.email.pasword: unknown key",
+        ),
+        (
             "playbooks: {cache_ttl: 5 min}",
             'playbooks.cache_ttl: invalid duration "5 min" (use e.g. 30s, 10m, 1h, 2d)',
         ),
@@ -778,6 +816,9 @@ def test_components_have_ids_from_their_names() -> None:
      "components[0].group: must be one line of plain text, without leading or trailing "
      "spaces"),
     ("components: {name: Zuul}\n", "components: must be a list"),
+    ("components:\n  - {name: Zuul, group: CI}\n  - {name: Group CI}\n",
+     'components[1].name: id "group-ci" is the id of group "CI" on the page; rename one of '
+     'them'),
 ])
 def test_component_mistakes(text: str, expected: str) -> None:
     assert one_problem(text) == expected

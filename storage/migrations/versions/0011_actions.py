@@ -1,7 +1,7 @@
 """after the incident: Five Whys, action items (one sequence), incident roles, one-time prompts
 
 Revision ID: 0011_actions
-Revises: 0009_maintenance
+Revises: 0010_subscribers
 """
 from collections.abc import Sequence
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_actions"
-down_revision: str | None = "0009_maintenance"
+down_revision: str | None = "0010_subscribers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
