@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from datetime import date, time, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -55,6 +56,7 @@ from bot.config.fields import (
     _parse_handoff,
     _q,
 )
+from bot.config.postmortem_template import check_template
 from commands.component_names import MAX_COMPONENT_NAME, slug
 from commands.model import Role
 from commands.text import clean_text
@@ -461,6 +463,20 @@ class ComponentEntry(_Model):
         return slug(self.name)
 
 
+def _postmortem_template(value: Path) -> Path:
+    # Compiled here so a broken template fails check-config, not the first export.
+    problem = check_template(value)
+    if problem is not None:
+        raise _fail(problem)
+    return value
+
+
+class PostmortemConfig(_Model):
+    template: Annotated[Path, AfterValidator(_postmortem_template)] | None = None
+    """A Jinja2 file replacing the built-in Markdown postmortem; relative to the current
+    directory (README "Custom postmortem template")."""
+
+
 class Config(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     irc: list[IrcNetwork] = Field(default_factory=list)
@@ -473,6 +489,7 @@ class Config(_Model):
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     components: list[ComponentEntry] = Field(default_factory=list)
+    postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration (for log redaction), without duplicates."""
