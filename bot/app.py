@@ -263,6 +263,7 @@ class App:
                 playbooks=playbooks.pages if playbooks else None,
                 hooks=paging.web_hooks() if paging is not None else None,
                 middlewares=http.middlewares(),
+                postmortem_template=config.postmortem.template,
             ),
             access_log=None,
             lingering_time=LINGERING_SECONDS,
