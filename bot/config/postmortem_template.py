@@ -25,7 +25,6 @@ def template_environment(
     environment = kind(
         loader=FileSystemLoader(directory),
         autoescape=False,  # Markdown, not HTML: chat text is escaped for Markdown instead
-        enable_async=True,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
