@@ -215,3 +215,25 @@ async def test_schema_1_1_still_takes_a_1_0_document_and_refuses_bad_additions(
                    {"schema_version": "2.0"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**document, **broken}, schema)
+
+
+async def test_the_readme_example_template_renders(store: Store, tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    example = readme.split("### Custom postmortem template", 1)[1].split("```jinja\n", 1)[1]
+    template = tmp_path / "rca.md.j2"
+    template.write_text(example.split("```", 1)[0])
+    text = await _render(store, template=template, followups=FOLLOWUPS)
+    assert text.startswith("# RCA: Gerrit \\| down &lt;script&gt; (sev1, ongoing)\n")
+    assert "2. The heap filled because the index upgrade \\| doubled" in text
+    assert "- [ ] A7 Alert on GC time over 10 % <https://github.com/acme/infra/issues/12>" in text
+    assert "- [x] A8 Size the heap in the upgrade runbook" in text
+    assert "- 2026-11-21 23:41:00 fungi note: heap \\*full\\* \\`now\\`" in text
+
+
+def test_the_readme_error_example_is_what_check_config_says(tmp_path: Path) -> None:
+    path = tmp_path / "pm.md.j2"
+    path.write_text("# {{ incident.title }}\n\n{{ incident.lead }\n")
+    with pytest.raises(ConfigError) as info:
+        load_config_text(f"postmortem: {{template: '{path}'}}\n", env={})
+    assert [str(p) for p in info.value.problems] == [
+        "postmortem.template: not a valid Jinja2 template (line 3): unexpected '}'"]
