@@ -8,7 +8,8 @@
 
 A tar header carries its member's size, so each member is first written to a spooled
 temporary file (memory up to SPOOL_BYTES, then disk) while the database is read in batches;
-the archive is then packed and compressed in a worker thread, off the event loop. Memory
+the archive is then packed and compressed in a worker thread, off the event loop (over
+HTTP, sent as it is compressed: bot/incidents/handoff.py). Memory
 stays bounded however long the incident (bench/bundle.py).
 """
 
@@ -18,14 +19,15 @@ import asyncio
 import json
 import tarfile
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from bot.incidents.export import _iso, export_json, export_markdown
 from bot.incidents.followups import NONE, Followups
+from bot.incidents.handoff import Handoff
 from bot.incidents.member_names import chat_member_names
 from commands.text import clean_text
 from storage.unit_of_work import Store, Transaction
@@ -33,7 +35,6 @@ from storage.unit_of_work import Store, Transaction
 SPOOL_BYTES = 1024 * 1024
 """A member this small stays in memory; a bigger one goes to a temporary file."""
 
-COPY_BYTES = 64 * 1024
 
 BugLookup = Callable[[Sequence[str]], Awaitable[dict[str, dict[str, Any]]]]
 """Linked bug URLs → what the tracker (or its cache) says of each; a URL left out is unknown.
@@ -171,18 +172,29 @@ async def write_bundle(store: Store, incident_id: int, out: IO[bytes],
         _close(members)
 
 
+class _Sink:
+    """The archive's file object when it goes to a reader on the event loop."""
+
+    def __init__(self, handoff: Handoff[bytes]) -> None:
+        self._handoff = handoff
+
+    def write(self, data: bytes) -> int:
+        self._handoff.send(bytes(data))
+        return len(data)
+
+
 async def stream_bundle(store: Store, incident_id: int,
-                        sources: BundleSources | None = None) -> AsyncIterator[bytes]:
-    """The bundle in pieces, for an HTTP response: packed into a spooled file in a thread,
-    then read back. LookupError (before the first piece) when there is no such incident."""
-    with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as packed:
-        await write_bundle(store, incident_id, packed, sources)
-        packed.seek(0)
-        for piece in _pieces(packed):
+                        sources: BundleSources | None = None) -> AsyncGenerator[bytes, None]:
+    """The bundle in pieces as it is compressed, for an HTTP response. LookupError (before the
+    first piece) when there is no such incident."""
+    sources = sources or BundleSources()
+    generated = sources.generated_at or datetime.now(UTC)
+    async with store.reading() as tx:
+        members = await _gather(tx, incident_id, sources, generated)
+    handoff: Handoff[bytes] = Handoff(asyncio.get_running_loop(), depth=8)
+    try:
+        async for piece in handoff.pieces(
+                lambda out: _pack(members, cast(IO[bytes], _Sink(out)), generated.timestamp())):
             yield piece
-
-
-def _pieces(packed: IO[bytes]) -> Iterator[bytes]:
-    while piece := packed.read(COPY_BYTES):
-        yield piece
-
+    finally:
+        _close(members)

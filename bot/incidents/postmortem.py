@@ -16,14 +16,11 @@ template renders in a worker thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import functools
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from jinja2 import Environment, Template
 
@@ -39,14 +36,13 @@ from bot.incidents.export import (
     _when,
 )
 from bot.incidents.followups import NONE, Followups
+from bot.incidents.handoff import Handoff
 from bot.incidents.metrics import IncidentTimes, format_duration
 from commands.replies import SEVERITY_NAMES
 from storage.models import Incident
 from storage.timeline import TimelineRecord, TimelineRepository
 
 BUILT_IN = Path(__file__).parent / "templates" / "postmortem.md.j2"
-
-_T = TypeVar("_T")
 
 ROW_BATCH = 500
 """Timeline rows handed to the rendering thread at a time."""
@@ -86,54 +82,28 @@ class TimelineRow:
         self.detail = _md(detail)
 
 
-class _Stopped(Exception):
-    """The reader went away: the rendering thread ends."""
+class _Rows:
+    """The timeline for the rendering thread: a plain iterator (the template is sync) over
+    rows read on the loop, a batch at a time, as the template asks for them."""
 
-
-class _Bridge:
-    """Between the event loop (database reads, the reader of the output) and the thread the
-    template renders in: rows go to the thread a batch at a time, output comes back in
-    chunks through a small queue, so neither side ever holds the whole incident."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, rows: AsyncIterator[TimelineRecord]
-                 ) -> None:
-        self.loop = loop
-        self.rows = rows
-        self.output: asyncio.Queue[str | BaseException | None] = asyncio.Queue(maxsize=4)
-        self.stopped = threading.Event()
-
-    def _wait(self, work: Coroutine[Any, Any, _T]) -> _T:
-        if self.stopped.is_set():
-            work.close()
-            raise _Stopped
-        future = asyncio.run_coroutine_threadsafe(work, self.loop)
-        while True:
-            try:
-                return future.result(timeout=0.5)
-            except concurrent.futures.TimeoutError:
-                if self.stopped.is_set():
-                    future.cancel()
-                    raise _Stopped from None
+    def __init__(self, rows: AsyncIterator[TimelineRecord], handoff: Handoff[str]) -> None:
+        self._rows = rows
+        self._handoff = handoff
 
     async def _batch(self) -> list[TimelineRecord]:
         batch: list[TimelineRecord] = []
-        async for row in self.rows:
+        async for row in self._rows:
             batch.append(row)
             if len(batch) == ROW_BATCH:
                 break
         return batch
 
-    def timeline(self) -> Iterator[TimelineRow]:
-        """The rows, in the rendering thread (a plain iterator: the template is sync)."""
-        while batch := self._wait(self._batch()):
+    def __iter__(self) -> Iterator[TimelineRow]:
+        while batch := self._handoff.run(self._batch()):
             for row in batch:
                 yield TimelineRow(row)
             if len(batch) < ROW_BATCH:
                 return
-
-    def put(self, item: str | BaseException | None) -> None:
-        self._wait(self.output.put(item))
-
 
 
 async def postmortem_context(
@@ -216,38 +186,24 @@ async def render_postmortem(
                                        bug_line=bug_line, followups=followups)
     compiled = load_template(template)
     rows = timeline.stream(incident.id)
-    bridge = _Bridge(asyncio.get_running_loop(), rows)
-    context["timeline"] = bridge.timeline()
+    handoff: Handoff[str] = Handoff(asyncio.get_running_loop())
+    context["timeline"] = iter(_Rows(rows, handoff))
 
-    def render() -> None:
-        try:
-            pending: list[str] = []
-            size = 0
-            for piece in compiled.generate(context):
-                pending.append(piece)
-                size += len(piece)
-                if size >= CHUNK_CHARS:
-                    bridge.put("".join(pending))
-                    pending, size = [], 0
-            bridge.put("".join(pending))
-            bridge.put(None)
-        except _Stopped:
-            return
-        except BaseException as error:  # handed to the reader, raised there
-            with contextlib.suppress(_Stopped):
-                bridge.put(error)
+    def render(out: Handoff[str]) -> None:
+        pending: list[str] = []
+        size = 0
+        for piece in compiled.generate(context):
+            pending.append(piece)
+            size += len(piece)
+            if size >= CHUNK_CHARS:
+                out.send("".join(pending))
+                pending, size = [], 0
+        out.send("".join(pending))
 
-    worker = asyncio.create_task(asyncio.to_thread(render))
     try:
-        while (item := await bridge.output.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            if item:
-                yield item
+        async for chunk in handoff.pieces(render):
+            if chunk:
+                yield chunk
     finally:
-        bridge.stopped.set()
-        while not bridge.output.empty():
-            bridge.output.get_nowait()
-        await asyncio.shield(worker)
         if isinstance(rows, AsyncGenerator):
             await rows.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -242,20 +243,22 @@ async def incident_bundle(request: web.Request) -> web.StreamResponse:
     playbooks = request.app[PLAYBOOKS_KEY]
     sources = BundleSources(template=request.app[TEMPLATE_KEY],
                             bug_lookup=playbooks.bug_states if playbooks else None)
-    pieces = stream_bundle(request.app[STORE_KEY], incident_id, sources)
-    try:
-        first = await anext(pieces)
-    except LookupError:
-        return _no_such_incident(incident_id)
-    response = web.StreamResponse(headers={
-        "Content-Type": "application/gzip",
-        "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="incident-{incident_id}.tar.gz"',
-    })
-    await response.prepare(request)
-    await response.write(first)
-    async for piece in pieces:
-        await response.write(piece)
+    # Closed as soon as the client goes away, which stops the compressing thread.
+    async with contextlib.aclosing(stream_bundle(request.app[STORE_KEY], incident_id,
+                                                 sources)) as pieces:
+        try:
+            first = await anext(pieces)
+        except LookupError:
+            return _no_such_incident(incident_id)
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/gzip",
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="incident-{incident_id}.tar.gz"',
+        })
+        await response.prepare(request)
+        await response.write(first)
+        async for piece in pieces:
+            await response.write(piece)
     await response.write_eof()
     return response
 
