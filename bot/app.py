@@ -43,6 +43,9 @@ from bot.ha.leadership import (
 )
 from bot.ha.write_probe import WriteProbe
 from bot.incidents.reminders import ReminderScheduler
+from bot.maintenance.assembly import Maintenance
+from bot.maintenance.holds import BoardHolds
+from bot.maintenance.rules import known_components
 from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collections
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
@@ -57,6 +60,7 @@ from bot.web.connection_budget import (
 from bot.web.connection_guard import GuardedSite
 from bot.web.export import StaticExport
 from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
+from bot.web.maintenances import OverrunTicker
 from bot.web.metrics import MetricSources, pool_connections
 from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
@@ -209,6 +213,12 @@ class App:
         await sync_components(store, config.components)
         board = self.component_board = ComponentBoard(self.transports.channels)
         self.desk.add_extension(ComponentsExtension(board))
+        maintenance = self.maintenance = Maintenance(
+            config.maintenance, store, bus, self.transports.channels, bot_nick=bot_nick,
+            components=lambda: known_components(_configured_components(self.config)),
+            holds=BoardHolds(board))
+        maintenance.connect(outbox.wake)
+        self.desk.add_extension(maintenance.extension)
         page = config.status_page
         http = self.http_limits = HttpLimits.from_config(
             page.limits,
@@ -222,6 +232,8 @@ class App:
         bus.subscribe(snapshot.on_event)
         self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
+        overruns = OverrunTicker(lambda: snapshot.state, snapshot.refresh)
+        overruns.start()
         relay: ChangeRelay | None = None
         if store.dialect == "postgresql":
             relay = self.relay = ChangeRelay(
@@ -312,6 +324,7 @@ class App:
             await loop_lag.stop()
             if relay is not None:
                 await relay.stop()
+            await overruns.stop()
             await snapshot.stop()
             await http.guard.stop()
             await runner.cleanup()
@@ -393,6 +406,8 @@ class App:
         reminders = asyncio.create_task(scheduler.run(), name="reminders")
         escalations = (asyncio.create_task(self.paging.scheduler.run(), name="escalations")
                        if self.paging is not None else None)
+        maintenance_timers = asyncio.create_task(self.maintenance.timers.run(),
+                                                 name="maintenance timers")
         lost = False
         try:
             for transport in self.transports:
@@ -433,6 +448,9 @@ class App:
                 escalations.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await escalations
+            maintenance_timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance_timers
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
@@ -570,6 +588,12 @@ class App:
 
     def _transport_health(self) -> dict[str, Any]:
         return {f"{t.name}/{t.network}": t.health() for t in self.transports}
+
+
+def _configured_components(config: Config) -> list[tuple[str, str]] | None:
+    """(id, name) of every configured component; None when there are none (then a window's
+    components are kept as typed)."""
+    return [(c.id, c.name) for c in config.components] or None
 
 
 def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, NoReturn, assert_never
 from urllib.parse import urlsplit
 
@@ -32,7 +32,9 @@ from commands.component_names import MAX_COMPONENT_NAME
 from commands.component_status import STATUS_WORDS_HELP, parse_status
 from commands.model import (
     DEFAULT_SEVERITY,
+    MAX_COMPONENTS,
     MAX_INCIDENT_ID,
+    MAX_MAINTENANCE,
     MAX_NICK,
     MAX_TEXT,
     MAX_TITLE,
@@ -55,6 +57,10 @@ from commands.model import (
     IncidentSetState,
     IncidentShow,
     IncidentState,
+    MaintenanceAct,
+    MaintenanceList,
+    MaintenanceSchedule,
+    MaintenanceStep,
     Note,
     Now,
     OnCall,
@@ -101,6 +107,7 @@ KEYWORDS: Final = frozenset(
         "playbook",
         "bug",
         "now",
+        "maintenance",
         "component",
         "components",
     }
@@ -556,6 +563,67 @@ def _bug(args: list[str]) -> Command:
     _refuse("#bug")
 
 
+_DURATION: Final = re.compile(r"(?:([0-9]{1,3})d)?(?:([0-9]{1,4})h)?(?:([0-9]{1,5})m)?")
+_COMPONENT: Final = re.compile(r"[^\s,]+")
+_STEPS: Final = {step.value: step for step in MaintenanceStep}
+
+
+def parse_window_duration(token: str) -> timedelta | None:
+    """`30m`, `2h`, `1h30m`, `1d` (days, hours, minutes in that order): a window's length,
+    or None when `token` is not one, is 0 or is longer than MAX_MAINTENANCE."""
+    match = _DURATION.fullmatch(token.lower())
+    if match is None or not any(match.groups()):
+        return None
+    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    length = timedelta(days=days, hours=hours, minutes=minutes)
+    return length if timedelta(0) < length <= MAX_MAINTENANCE else None
+
+
+def _maintenance(args: list[str]) -> Command:
+    if not args:
+        _refuse("#maintenance")
+    sub = args[0].lower()
+    if sub == "schedule":
+        return _maintenance_schedule(args[1:])
+    if sub == "list":
+        if len(args) > 1:
+            _refuse("#maintenance list")
+        return MaintenanceList()
+    if _looks_like_id(args[0]):
+        name = "#maintenance ID"
+        if len(args) < 2 or args[1].lower() not in _STEPS:
+            _refuse(name)
+        return MaintenanceAct(_incident_id(args[0], name), _STEPS[args[1].lower()],
+                              _optional(args[2:], name))
+    _refuse("#maintenance")
+
+
+def _maintenance_schedule(args: list[str]) -> Command:
+    name = "#maintenance schedule"
+    if len(args) < 4:
+        _refuse(name)
+    if _DATE.fullmatch(args[0]) is None or _CLOCK.fullmatch(args[1]) is None:
+        _refuse(name, "write the start as YYYY-MM-DD HH:MM, e.g. 2026-12-01 09:00")
+    start = _until(args[:2], name)
+    duration = parse_window_duration(args[2])
+    if duration is None:
+        _refuse(name, "DURATION is like 30m, 2h or 1h30m, longer than 0 and at most 30d")
+    rest = args[3:]
+    components: tuple[str, ...] = ()
+    if rest[0].lower() == "on":
+        if len(rest) < 3:
+            _refuse(name)
+        names = [n for n in rest[1].split(",") if n]
+        if (not names or len(names) > MAX_COMPONENTS
+                or any(len(n) > MAX_COMPONENT_NAME or _COMPONENT.fullmatch(n) is None
+                       for n in names)):
+            _refuse(name, "name the components as NAME,NAME (their ids, no spaces)")
+        components, rest = tuple(dict.fromkeys(names)), rest[2:]
+    return MaintenanceSchedule(start=start, duration=duration,
+                               title=_required(rest, name, MAX_TITLE, "title"),
+                               components=components)
+
+
 _HANDLERS: Final[dict[str, Callable[[list[str]], Command]]] = {
     "#status": _status,
     "#success": _success,
@@ -568,6 +636,7 @@ _HANDLERS: Final[dict[str, Callable[[list[str]], Command]]] = {
     "#now": _now,
     "#playbook": _playbook,
     "#bug": _bug,
+    "#maintenance": _maintenance,
     "#component": _component,
     "#components": _components,
 }
@@ -650,6 +719,25 @@ def render(command: Command) -> str:
             return f"#bug {_id_out(incident_id)} {_url_out(url)}"
         case Now():
             return "#now"
+        case MaintenanceSchedule(start=start, duration=duration, title=title,
+                                 components=components):
+            title = _text_out(title, MAX_TITLE)
+            on = ""
+            if components:
+                if (len(components) > MAX_COMPONENTS or len(set(components)) != len(components)
+                        or any(not isinstance(c, str) or len(c) > MAX_COMPONENT_NAME
+                               or _COMPONENT.fullmatch(c) is None for c in components)):
+                    raise ValueError(f"not component names: {components!r}")
+                on = f" on {','.join(components)}"
+            elif title.split(" ")[0].lower() == "on":
+                raise ValueError(f"title {title!r} would be read as a list of components")
+            return (f"#maintenance schedule {_until_out(start)} {_window_out(duration)}{on} "
+                    f"{title}")
+        case MaintenanceAct(maintenance_id=maintenance_id, step=step, text=text):
+            return (f"#maintenance {_id_out(maintenance_id)} {MaintenanceStep(step).value}"
+                    + _optional_out(text))
+        case MaintenanceList():
+            return "#maintenance list"
         case ComponentSet(name=name, status=status, text=text):
             return f"#component {_component_out(name)} {_status_out(status)}" + \
                 _optional_out(text)
@@ -700,6 +788,13 @@ def _until_out(until: datetime) -> str:
             f"{until.hour:02d}:{until.minute:02d}")
 
 
+def _window_out(duration: timedelta) -> str:
+    if (not isinstance(duration, timedelta) or duration % timedelta(minutes=1)
+            or not timedelta(0) < duration <= MAX_MAINTENANCE):
+        raise ValueError(f"not a window length in whole minutes up to 30d: {duration!r}")
+    days, minutes = duration.days, duration.seconds // 60
+    text = (f"{days}d" if days else "") + (f"{minutes // 60}h" if minutes // 60 else "")
+    return text + (f"{minutes % 60}m" if minutes % 60 else "")
 def _status_out(status: str) -> str:
     if not isinstance(status, str) or parse_status(status) != status:
         raise ValueError(f"not a component status: {status!r}")
@@ -755,6 +850,9 @@ _NAMES: Final[dict[type[object], str]] = {
     PlaybookLink: "#playbook link",
     BugLink: "#bug",
     Now: "#now",
+    MaintenanceSchedule: "#maintenance schedule",
+    MaintenanceAct: "#maintenance ID",
+    MaintenanceList: "#maintenance list",
     ComponentSet: "#component",
     ComponentList: "#component list",
     IncidentAffects: "#incident ID affects",

@@ -7,7 +7,7 @@ Every class here is an immutable value. `commands.grammar.parse` builds them fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -235,6 +235,48 @@ class IncidentAffects:
     status: str = "partial_outage"
 
 
+# --- scheduled maintenance -------------------------------------------------------------------
+
+MAX_MAINTENANCE = timedelta(days=30)
+"""Longest maintenance window `#maintenance schedule` accepts."""
+
+MAX_COMPONENTS = 50
+"""Most components one window may name."""
+
+class MaintenanceStep(StrEnum):
+    """What an operator does to a window: `#maintenance ID start|complete|cancel`."""
+
+    START = "start"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceSchedule:
+    """`#maintenance schedule 2026-12-06 10:00 2h on gerrit,zuul Gerrit upgrade`.
+
+    `start` is a naive wall-clock time to the minute: the desk reads it in
+    `maintenance.timezone`. `components` are names or ids as typed (checked by the desk).
+    """
+
+    start: datetime
+    duration: timedelta
+    title: str
+    components: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceAct:
+    maintenance_id: int
+    step: MaintenanceStep
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceList:
+    pass
+
+
 # --- questions -------------------------------------------------------------------------------
 
 
@@ -269,6 +311,9 @@ Command = (
     | PlaybookLink
     | BugLink
     | Now
+    | MaintenanceSchedule
+    | MaintenanceAct
+    | MaintenanceList
     | ComponentSet
     | ComponentList
     | IncidentAffects

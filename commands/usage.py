@@ -86,6 +86,20 @@ USAGE: dict[str, str] = {
     "#playbook link": "#playbook link TOPIC BUG-URL — link a bug (http(s) URL) to a playbook entry",
     "#bug": "#bug [ID] BUG-URL — link a bug (http(s) URL) to an incident",
     "#now": "#now — the current alert, the open incidents and the status page link",
+    "#maintenance": (
+        "#maintenance schedule YYYY-MM-DD HH:MM DURATION [on NAME[,NAME...]] TITLE · "
+        "#maintenance ID start|complete|cancel [TEXT] · #maintenance list"
+    ),
+    "#maintenance schedule": (
+        "#maintenance schedule YYYY-MM-DD HH:MM DURATION [on NAME[,NAME...]] TITLE — schedule "
+        "a maintenance window (time in maintenance.timezone, DURATION like 30m, 2h, 1h30m); "
+        "I answer with its id"
+    ),
+    "#maintenance ID": (
+        "#maintenance ID start|complete|cancel [TEXT] — start a window early, complete it, "
+        "or cancel it"
+    ),
+    "#maintenance list": "#maintenance list — upcoming and active maintenance windows",
     "#component": (
         "#component NAME STATUS [TEXT] — set a component's status; STATUS is operational (ok), "
         "degraded_performance (degraded), partial_outage (partial), major_outage (major) or "

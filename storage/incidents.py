@@ -85,8 +85,10 @@ class IncidentRepository:
         return (await self._session.execute(query)).scalars().all()
 
     async def milestones(self) -> list[Milestones]:
+        # Maintenance windows share the table; they are not incidents to count or time.
         query = select(Incident.state, Incident.opened_at, Incident.acknowledged_at,
-                       Incident.identified_at, Incident.monitoring_at, Incident.resolved_at)
+                       Incident.identified_at, Incident.monitoring_at,
+                       Incident.resolved_at).where(Incident.kind == "incident")
         return [Milestones(*row) for row in (await self._session.execute(query)).all()]
 
     async def list_resolved(self, *, limit: int, offset: int = 0) -> Sequence[Incident]:

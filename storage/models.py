@@ -94,6 +94,10 @@ class Incident(Base):
     monitoring_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # `incident`, or `maintenance` for a scheduled window (its schedule is in
+    # `maintenance_windows`); both share the id space, so `#incident ID` works for either.
+    kind: Mapped[str] = mapped_column(String(20), default="incident",
+                                      server_default="incident")
 
 
 class TimelineEntry(Base):
@@ -327,6 +331,28 @@ class LeaderLease(Base):
     renewed_at: Mapped[datetime | None]
 
 
+class MaintenanceWindow(Base):
+    """The schedule of a maintenance (an `Incident` of kind `maintenance`) and what the
+    timers have done about it. Each `*_at` mark is set in the transaction that queues its
+    announcement, so a restart or a new leader never announces the same thing twice."""
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (Index("ix_maintenance_windows_phase", "phase", "starts_at"),)
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    timezone: Mapped[str] = mapped_column(String(64))
+    """The zone its times were typed in (maintenance.timezone then), for answers."""
+    components: Mapped[list[str]] = mapped_column(JSON)
+    """Ids of the components it holds under maintenance while in progress."""
+    # scheduled | in_progress | completed | cancelled (also the incident's `state`)
+    phase: Mapped[str] = mapped_column(String(20))
+    heads_up_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    end_asked_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    """When it was completed or cancelled."""
 class Component(Base):
     """A component of the page's grid (`components:` in the configuration; DESIGN §1.6).
 

@@ -14,6 +14,7 @@ from storage.inbound_events import InboundEventRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
 from storage.leases import FENCING_TERM, check_fence
+from storage.maintenance import MaintenanceRepository
 from storage.outbox import OutboxRepository
 from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
@@ -43,6 +44,7 @@ class Transaction:
         self.pages = PageRepository(session)
         self.oncall_overrides = OverrideRepository(session)
         self.inbound_events = InboundEventRepository(session)
+        self.maintenance = MaintenanceRepository(session)
         self.components = ComponentRepository(session)
         self.uptime = UptimeRepository(session)
 

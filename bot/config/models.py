@@ -428,6 +428,19 @@ class CommandRateLimitConfig(_Model):
     """People on `users:`; null = never limited."""
 
 
+class MaintenanceConfig(_Model):
+    """Scheduled maintenance (DESIGN §1.6): how `#maintenance schedule` reads its times and
+    how early the channels hear of a window."""
+
+    timezone: TimeZoneName = "UTC"
+    announce_before: PositiveDuration | None = timedelta(hours=1)
+    """A heads-up in every channel this long before the start; None = no heads-up."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class CommandsConfig(_Model):
     rate_limit: CommandRateLimitConfig | None = Field(default_factory=CommandRateLimitConfig)
     """null = no limit for anyone."""
@@ -488,6 +501,7 @@ class Config(_Model):
     paging: PagingConfig = Field(default_factory=PagingConfig)
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     components: list[ComponentEntry] = Field(default_factory=list)
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
 

@@ -129,6 +129,37 @@ class ComponentChanged:
     text: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaintenanceChanged:
+    """A maintenance window was scheduled, announced (the heads-up), started, ran past its
+    planned end (`overrunning`: the channels were asked whether it is complete), completed
+    or cancelled. `incident_id` is its id (maintenance shares the incident id space);
+    `components` are the ids of the components it holds."""
+
+    kind: ClassVar[str] = "maintenance.changed"
+    at: datetime
+    incident_id: int
+    title: str
+    phase: str
+    """scheduled | announced | started | overrunning | completed | cancelled"""
+    starts_at: datetime
+    ends_at: datetime
+    components: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Relayed between instances as JSON: times come back as text, tuples as lists.
+        for name in ("starts_at", "ends_at"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, datetime.fromisoformat(value))
+        if not isinstance(self.components, tuple):
+            object.__setattr__(self, "components", tuple(self.components))
+
+
+MAINTENANCE_PHASES = ("scheduled", "announced", "started", "overrunning", "completed",
+                      "cancelled")
+
+
 # The names the outside sees (server-sent events, the relay), for those that match on them.
 ALERT_SET = AlertSet.kind
 ALERT_CLEARED = AlertCleared.kind
@@ -138,16 +169,18 @@ INCIDENT_OPENED = IncidentOpened.kind
 INCIDENT_CHANGED = StateChanged.kind
 TIMELINE_NOTE = NoteAdded.kind
 COMPONENT_CHANGED = ComponentChanged.kind
+MAINTENANCE_CHANGED = MaintenanceChanged.kind
 
 DeskEvent: TypeAlias = (
     AlertSet | AlertCleared | StatusPosted | KudosRecorded | IncidentOpened | StateChanged
     | SeverityChanged | RoleAssigned | BugLinked | NoteAdded | ComponentChanged
+    | MaintenanceChanged
 )
 """Every committed change the desk announces."""
 
 EVENT_TYPES: tuple[type[DeskEvent], ...] = (
     AlertSet, AlertCleared, StatusPosted, KudosRecorded, IncidentOpened, StateChanged,
-    SeverityChanged, RoleAssigned, BugLinked, NoteAdded, ComponentChanged,
+    SeverityChanged, RoleAssigned, BugLinked, NoteAdded, ComponentChanged, MaintenanceChanged,
 )
 _BY_NAME: dict[str, type[DeskEvent]] = {t.__name__: t for t in EVENT_TYPES}
 

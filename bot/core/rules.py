@@ -46,8 +46,8 @@ from bot.core.events import (
     StateChanged,
     StatusPosted,
 )
+from commands import maintenance_replies, replies
 from commands import model as m
-from commands import replies
 from commands.auth import Identity, Principal, required_role
 from commands.grammar import command_name
 from commands.model import Command
@@ -56,6 +56,10 @@ from commands.usage import INCIDENT_HELP, STATUS_HELP
 
 ALERT_SEVERITY = 2
 """Severity of the incident that `#status alert` opens (raise it with `#incident ID sev 1`)."""
+
+MAINTENANCE_STATES = ("scheduled", "in_progress", "completed", "cancelled")
+"""The states of an incident of kind maintenance (storage.maintenance), which no plain
+incident has."""
 
 LOG_ENTRIES_IN_CHAT = 20
 """How many timeline entries `#incident ID log` sends by private message."""
@@ -226,10 +230,18 @@ def decide(command: Command, view: View, context: Context) -> Decision:
             out.say(_opened_reply, NEW_INCIDENT, severity, title, context.page_url)
         case m.IncidentSetState(incident_id, state, text):
             if (incident := _named(incident_id, view, out)) is not None:
-                _set_state(incident, state, text, view, now, out)
+                if incident.state in MAINTENANCE_STATES:
+                    # A window moves through #maintenance: its timers and holds follow.
+                    out.tell(maintenance_replies.use_maintenance(incident_id))
+                else:
+                    _set_state(incident, state, text, view, now, out)
         case m.IncidentSetSeverity(incident_id, severity):
             if (incident := _named(incident_id, view, out)) is not None:
-                _set_field(incident, "severity", severity, now, out)
+                if incident.state in MAINTENANCE_STATES:
+                    # A window has no severity, and must not page anyone by getting one.
+                    out.tell(maintenance_replies.use_maintenance(incident_id))
+                else:
+                    _set_field(incident, "severity", severity, now, out)
         case m.IncidentSetLead(incident_id, nick):
             if (incident := _named(incident_id, view, out)) is not None:
                 _set_field(incident, "lead", nick, now, out)
@@ -266,6 +278,9 @@ def decide(command: Command, view: View, context: Context) -> Decision:
             out.say(replies.not_configured, command_name(command), "paging")
         case m.PlaybookShow() | m.PlaybookLink():
             out.say(replies.not_configured, command_name(command), "playbooks")
+        case m.MaintenanceSchedule() | m.MaintenanceAct() | m.MaintenanceList():
+            # Applied by bot/maintenance's extension, which the app always plugs in.
+            out.say(replies.not_configured, command_name(command), "maintenance")
         case m.ComponentSet() | m.ComponentList() | m.IncidentAffects():
             # The components extension applies these; a desk without it has none.
             out.say(replies.not_configured, command_name(command), "components")

@@ -37,6 +37,8 @@ FIXED_PATHS = (
     "/api/v2/incidents.json", "/api/v2/incidents/unresolved.json", "/feed.atom",
     "/success", "/thanks", "/history", "/static/statusdesk.css", "/static/live.js",
     "/api/v2/components.json",
+    "/api/v2/scheduled-maintenances.json", "/api/v2/scheduled-maintenances/upcoming.json",
+    "/api/v2/scheduled-maintenances/active.json", "/maintenances.ics",
 )
 
 SNAPSHOT_KEY = web.AppKey("snapshot", Snapshot)

@@ -33,7 +33,7 @@ def file_for(path: str) -> str | None:
         return "index.html"
     if path == "/404":
         return "404.html"
-    if path.startswith(("/static/", "/api/")) or path.endswith((".json", ".atom")):
+    if path.startswith(("/static/", "/api/")) or path.endswith((".json", ".atom", ".ics")):
         return path.lstrip("/")
     return path.lstrip("/") + ".html"
 

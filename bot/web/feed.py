@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.web.state import IncidentPageView, PageState, PostView, UpdateView
+from bot.web.state import IncidentPageView, MaintenanceView, PageState, PostView, UpdateView
 from bot.web.statuspage import iso, update_body
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -85,6 +85,8 @@ def _entries(state: PageState, base: str) -> list[_Entry]:
             if (view.id, update.kind, update.at, update.text or "") in mirrored:
                 continue
             entries.append(_update_entry(update, view, base))
+    for window in state.maintenances:
+        entries.extend(_maintenance_entry(update, window, base) for update in window.updates)
     entries.sort(key=lambda e: (e.at, e.order), reverse=True)
     return entries[:FEED_ENTRIES]
 
@@ -111,6 +113,19 @@ def _update_entry(update: UpdateView, incident: IncidentPageView, base: str) -> 
         id=f"{link}#update-{update.id}",
         title=f"#{incident.id} {_first_line(incident.title)} — {state}",
         at=update.at, link=link, author=update.actor, content=update_body(update),
+        order=(0, update.id),
+    )
+
+
+def _maintenance_entry(update: UpdateView, window: MaintenanceView, base: str) -> _Entry:
+    phase = (update.state or window.phase).replace("_", " ")
+    link = f"{base}/incidents/{window.id}"
+    content = (f"Scheduled: {update.text}" if update.kind == "opened" and update.text
+               else update_body(update))
+    return _Entry(
+        id=f"{link}#update-{update.id}",
+        title=f"Maintenance #{window.id} {_first_line(window.title)} — {phase}",
+        at=update.at, link=link, author=update.actor, content=content,
         order=(0, update.id),
     )
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from bot.web import maintenances
 from bot.web.state import (
     IncidentLinks,
     IncidentPageView,
@@ -108,7 +109,7 @@ def severity_class(severity: int) -> str:
 
 
 def state_label(state: str | None) -> str:
-    return (state or "unknown").capitalize()
+    return (state or "unknown").replace("_", " ").capitalize()
 
 
 def state_class(state: str | None) -> str:
@@ -184,6 +185,8 @@ _env.filters.update(
     worst_status=worst,
 )
 _env.globals.update(duration=duration, iso_duration=iso_duration, spans_days=spans_days)
+_env.globals.update(maintenance_state=maintenances.state_text,
+                    maintenance_window=maintenances.window_text)
 # Uptime history (templates/_uptime.html).
 _env.filters.update(uptime_percent=format_uptime, uptime_title=bar_title,
                     uptime_status=status_label)

@@ -19,7 +19,7 @@ from datetime import time as day_time
 from pathlib import Path
 
 from bot.core.events import DeskEvent
-from bot.web import feed, pages, statuspage
+from bot.web import feed, maintenances, pages, statuspage
 from bot.web.document import Document
 from bot.web.export import StaticExport
 from bot.web.sse import EventStream
@@ -313,6 +313,13 @@ def render_hot(state: PageState, annotate: Annotate | None = None) -> dict[str, 
             len(state.recent_resolved) > HISTORY_PAGE_SIZE,
         )),
         "/404": Document.html(pages.render_not_found(state), status=404),
+        "/api/v2/scheduled-maintenances.json": Document.json(
+            maintenances.all_document(state)),
+        "/api/v2/scheduled-maintenances/upcoming.json": Document.json(
+            maintenances.upcoming_document(state)),
+        "/api/v2/scheduled-maintenances/active.json": Document.json(
+            maintenances.active_document(state)),
+        "/maintenances.ics": Document.of(maintenances.ics(state), "text/calendar"),
     }
     for incident in (*state.open_incidents, *state.recent_resolved):
         documents[f"/incidents/{incident.id}"] = Document.html(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from bot.web.uptime import (
     OPERATIONAL,
@@ -20,6 +21,7 @@ from bot.web.uptime import (
     uptime_history,
 )
 from commands.component_status import worst
+from storage.maintenance import Maintenance
 from storage.models import Incident, TimelineEntry, utcnow
 from storage.unit_of_work import Store
 from storage.uptime import UptimeRows
@@ -87,6 +89,43 @@ class ComponentView:
 
 
 @dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    """A scheduled maintenance window as the page shows it (public entries only)."""
+
+    id: int
+    title: str
+    phase: str
+    """scheduled | in_progress | completed | cancelled"""
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    components: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    end_asked_at: datetime | None
+    finished_at: datetime | None
+    updates: tuple[UpdateView, ...]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def live(self) -> bool:
+        return self.phase in ("scheduled", "in_progress")
+
+    def overrun(self, now: datetime) -> timedelta | None:
+        if self.phase != "in_progress" or now <= self.ends_at:
+            return None
+        return now - self.ends_at
+
+
+RECENT_MAINTENANCE = timedelta(days=30)
+"""Finished windows the page, the feeds and the calendar keep showing this long."""
+
+
+@dataclass(frozen=True, slots=True)
 class PostView:
     id: int
     kind: str
@@ -131,6 +170,22 @@ class PageState:
     """The configured components, in page order."""
     uptime: Mapping[str, UptimeHistory] = field(default_factory=dict)
     """Each component's 90 daily bars and uptime (bot/web/uptime.py), by component id."""
+    maintenances: tuple[MaintenanceView, ...] = ()
+    """Windows to come, going on, or finished within RECENT_MAINTENANCE; soonest first."""
+    rendered_at: datetime | None = None
+    """The time the state was read: what the overrun of a window is counted to."""
+
+    @property
+    def now(self) -> datetime:
+        return self.rendered_at or self.updated_at
+
+    @property
+    def upcoming_maintenances(self) -> tuple[MaintenanceView, ...]:
+        return tuple(m for m in self.maintenances if m.phase == "scheduled")
+
+    @property
+    def active_maintenances(self) -> tuple[MaintenanceView, ...]:
+        return tuple(m for m in self.maintenances if m.phase == "in_progress")
 
     @property
     def worst_severity(self) -> int | None:
@@ -155,7 +210,8 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
     updates = []
     state = "investigating"
     for entry in entries:
-        if entry.kind == "state" and entry.new_value:
+        # "opened" names the first state too (a maintenance window starts "scheduled").
+        if entry.kind in ("state", "opened") and entry.new_value:
             state = entry.new_value
         if entry.public:
             updates.append(UpdateView(entry.id, entry.at, entry.kind, entry.actor, state,
@@ -170,9 +226,34 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
     )
 
 
+def maintenance_view(maintenance: Maintenance,
+                     entries: Sequence[TimelineEntry]) -> MaintenanceView:
+    incident, window = maintenance.incident, maintenance.window
+    return MaintenanceView(
+        id=incident.id, title=incident.title, phase=window.phase, starts_at=window.starts_at,
+        ends_at=window.ends_at, timezone=window.timezone,
+        components=tuple(window.components), created_at=incident.opened_at,
+        updated_at=incident.updated_at, started_at=window.started_at,
+        end_asked_at=window.end_asked_at, finished_at=window.finished_at,
+        updates=_maintenance_updates(entries),
+    )
+
+
+def _maintenance_updates(entries: Sequence[TimelineEntry]) -> tuple[UpdateView, ...]:
+    """Public entries, each carrying the phase it left the window in."""
+    updates = []
+    phase = "scheduled"
+    for entry in entries:
+        if entry.kind == "state" and entry.new_value:
+            phase = entry.new_value
+        if entry.public:
+            updates.append(UpdateView(entry.id, entry.at, entry.kind, entry.actor, phase,
+                                      entry.text, entry.old_value, entry.new_value))
+    return tuple(updates)
+
+
 async def load_page_state(store: Store, *, title: str, url: str,
                           now: datetime | None = None) -> PageState:
-    """`now` ends the uptime history (the time of the rebuild; the clock's now if None)."""
     now = now or utcnow()
     async with store.reading() as tx:
         alert = await tx.alert.current()
@@ -185,6 +266,9 @@ async def load_page_state(store: Store, *, title: str, url: str,
         posts = await tx.status_posts.recent(RECENT_POSTS)
         success = await tx.kudos.recent("success", RECENT_KUDOS)
         thanks = await tx.kudos.recent("thanks", RECENT_KUDOS)
+        windows = await tx.maintenance.recent(now - RECENT_MAINTENANCE)
+        window_entries = await tx.timeline.entries_of([w.id for w in windows],
+                                                      public_only=True)
         components = await tx.components.all()
         held = await tx.components.of_incidents([i.id for i in incidents]) if components \
             else {}
@@ -192,9 +276,12 @@ async def load_page_state(store: Store, *, title: str, url: str,
     views = {i.id: incident_view(i, entries.get(i.id, ()),
                                  [(h.component_id, h.status) for h in held.get(i.id, ())])
              for i in incidents}
+    maintenances = sorted((maintenance_view(w, window_entries.get(w.id, ())) for w in windows),
+                          key=lambda m: (m.starts_at, m.id))
     times = [i.updated_at for i in incidents] + [p.at for p in posts]
     times += [c.updated_at for c in components]
     times += [k.at for k in (*success, *thanks)]
+    times += [m.updated_at for m in maintenances]
     if alert is not None:
         times.append(alert.set_at)
     return PageState(
@@ -210,6 +297,8 @@ async def load_page_state(store: Store, *, title: str, url: str,
                     for p in posts),
         success=tuple(KudosView(k.id, k.text, k.author, k.at) for k in success),
         thanks=tuple(KudosView(k.id, k.text, k.author, k.at) for k in thanks),
+        maintenances=tuple(maintenances),
+        rendered_at=now,
         components=tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
                                        c.position, c.created_at, c.updated_at)
                          for c in components),

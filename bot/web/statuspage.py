@@ -265,12 +265,14 @@ def components_document(state: PageState) -> Json:
 
 
 def summary(state: PageState) -> Json:
+    from bot.web import maintenances  # it builds on this module's helpers
+
     return {
         "page": page(state),
         "status": status_object(state),
         "components": components(state),
         "incidents": _incidents(state.open_incidents, state),
-        "scheduled_maintenances": [],
+        "scheduled_maintenances": maintenances.for_summary(state),
     }
 
 

@@ -393,6 +393,19 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "incidents.quiet_hours: from and to must differ",
         ),
         (
+            "maintenance: {timezone: Mars/Olympus}",
+            'maintenance.timezone: unknown time zone "Mars/Olympus" '
+            "(use an IANA name like UTC or Europe/Berlin)",
+        ),
+        (
+            "maintenance: {announce_before: soon}",
+            'maintenance.announce_before: invalid duration "soon" (use e.g. 30s, 10m, 1h, 2d)',
+        ),
+        (
+            "maintenance: {announce_before: 0s}",
+            "maintenance.announce_before: must be longer than 0s",
+        ),
+        (
             "paging: {ack_timeout: 10 minutes}",
             'paging.ack_timeout: invalid duration "10 minutes" (use e.g. 30s, 10m, 1h, 2d)',
         ),
@@ -690,6 +703,14 @@ def test_load_file_syntax_error_names_the_file(tmp_path: Path) -> None:
     assert re.fullmatch(re.escape(str(path)) + r":\d+:\d+", problem.path), problem.path
 
 
+def test_maintenance_defaults_and_null_heads_up() -> None:
+    config = load_config_text("{}")
+    assert config.maintenance.timezone == "UTC"
+    assert config.maintenance.announce_before == timedelta(hours=1)
+    config = load_config_text(
+        "maintenance: {timezone: Europe/Berlin, announce_before: null}")
+    assert config.maintenance.announce_before is None
+    assert str(config.maintenance.zone) == "Europe/Berlin"
 # --- components (DESIGN §1.6) -------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import assume, example, given, settings
@@ -33,6 +33,10 @@ from commands.model import (
     IncidentSetState,
     IncidentShow,
     IncidentState,
+    MaintenanceAct,
+    MaintenanceList,
+    MaintenanceSchedule,
+    MaintenanceStep,
     Note,
     Now,
     OnCall,
@@ -436,6 +440,15 @@ CANONICAL: list[tuple[Command, str]] = [
     (BugLink("https://h/1"), "#bug https://h/1"),
     (BugLink("https://h/1", 12), "#bug #12 https://h/1"),
     (Now(), "#now"),
+    (MaintenanceSchedule(datetime(2026, 12, 6, 10, 0), timedelta(hours=2), "Gerrit upgrade",
+                         ("gerrit", "zuul")),
+     "#maintenance schedule 2026-12-06 10:00 2h on gerrit,zuul Gerrit upgrade"),
+    (MaintenanceSchedule(datetime(2026, 12, 6, 10, 0), timedelta(days=1, minutes=5), "x"),
+     "#maintenance schedule 2026-12-06 10:00 1d5m x"),
+    (MaintenanceAct(3, MaintenanceStep.START), "#maintenance #3 start"),
+    (MaintenanceAct(3, MaintenanceStep.COMPLETE, "all good"), "#maintenance #3 complete all good"),
+    (MaintenanceAct(3, MaintenanceStep.CANCEL), "#maintenance #3 cancel"),
+    (MaintenanceList(), "#maintenance list"),
     (ComponentSet("gerrit", "major_outage"), "#component gerrit major_outage"),
     (ComponentSet("Code review", "degraded_performance", "slow diffs"),
      "#component Code review degraded_performance slow diffs"),
@@ -502,7 +515,7 @@ def test_render_refuses_unrepresentable(command: Command) -> None:
 
 def test_command_names_are_usage_keys() -> None:
     classes = typing.get_args(Command)
-    assert len(classes) == 28
+    assert len(classes) == 31
     rendered = {type(command) for command, _ in CANONICAL}
     assert rendered == set(classes)
     for command, _ in CANONICAL:
@@ -745,6 +758,19 @@ COMMANDS: st.SearchStrategy[Command] = st.one_of(
     st.builds(PlaybookLink, TOPIC, URLS),
     st.builds(BugLink, URLS, st.none() | IDS),
     st.just(Now()),
+    st.builds(MaintenanceSchedule,
+              st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31))
+              .map(lambda d: d.replace(second=0, microsecond=0)),
+              st.integers(1, 30 * 24 * 60).map(lambda n: timedelta(minutes=n)),
+              TITLE.filter(lambda t: _first_word(t).lower() != "on"),
+              st.lists(st.from_regex(r"[a-zA-Z0-9_.\-]{1,20}", fullmatch=True), max_size=4,
+                       unique=True).map(tuple)),
+    st.builds(MaintenanceSchedule,
+              st.just(datetime(2026, 12, 6, 10, 0)), st.just(timedelta(hours=1)), TITLE,
+              st.lists(st.from_regex(r"[a-z0-9\-]{1,20}", fullmatch=True), min_size=1,
+                       max_size=4, unique=True).map(tuple)),
+    st.builds(MaintenanceAct, IDS, st.sampled_from(MaintenanceStep), st.none() | TEXT),
+    st.just(MaintenanceList()),
 )
 
 # How many leading words of the canonical text are keywords (their case does not matter).
@@ -774,6 +800,9 @@ _KEYWORD_WORDS: dict[type[object], tuple[int, ...]] = {
     PlaybookLink: (0, 1),
     BugLink: (0,),
     Now: (0,),
+    MaintenanceSchedule: (0, 1),
+    MaintenanceAct: (0, 2),
+    MaintenanceList: (0, 1),
 }
 
 

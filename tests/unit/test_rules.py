@@ -331,6 +331,7 @@ def test_notes_and_bugs_go_to_the_named_or_only_open_incident(
     (m.Page(), "paging"), (m.Ack(), "paging"), (m.OnCall(), "paging"),
     (m.OnCallOverride("bob", NOW), "paging"), (m.PlaybookShow(), "playbooks"),
     (m.PlaybookLink("dns", "https://bugs.test/1"), "playbooks"),
+    (m.MaintenanceList(), "maintenance"),
 ])
 def test_extension_commands_without_their_extension(command: m.Command, section: str) -> None:
     out = decide(command, View(), CTX)
@@ -352,6 +353,7 @@ def test_every_command_of_the_grammar_is_decided_here() -> None:
                m.IncidentSetLead, m.IncidentSetManager, m.IncidentList, m.IncidentShow,
                m.IncidentLog, m.IncidentHelp, m.Note, m.BugLink, m.Page, m.Ack, m.OnCall,
                m.OnCallOverride, m.PlaybookShow, m.PlaybookLink, m.Now,
+               m.MaintenanceSchedule, m.MaintenanceAct, m.MaintenanceList,
                m.ComponentSet, m.ComponentList, m.IncidentAffects}
     assert set(m.Command.__args__) == decided  # type: ignore[attr-defined]
 
