@@ -221,6 +221,7 @@ async def _incidents_list(config: Config, *, open_only: bool) -> int:
 
 
 async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
+    from bot.incidents.aftermath import load_aftermath
     from bot.incidents.export import export_json, export_markdown
     from storage.db import open_store, upgrade
 
@@ -231,9 +232,10 @@ async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
             incident = await tx.incidents.get(incident_id)
             if incident is None:
                 raise LookupError(f"there is no incident #{incident_id}")
-            chunks = export_markdown(incident, tx.timeline,
+            aftermath = await load_aftermath(tx, incident)
+            chunks = export_markdown(incident, tx.timeline, aftermath=aftermath,
                                      template=config.postmortem.template) \
-                if fmt == "md" else export_json(incident, tx.timeline)
+                if fmt == "md" else export_json(incident, tx.timeline, aftermath=aftermath)
             async for chunk in chunks:
                 sys.stdout.write(chunk)
     finally:

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
+from bot.incidents.aftermath import Aftermath, load_aftermath
 from bot.incidents.export import _iso, export_json, export_markdown
-from bot.incidents.followups import NONE, Followups
 from bot.incidents.handoff import Handoff
 from bot.incidents.member_names import chat_member_names
 from commands.text import clean_text
@@ -40,7 +40,6 @@ BugLookup = Callable[[Sequence[str]], Awaitable[dict[str, dict[str, Any]]]]
 """Linked bug URLs → what the tracker (or its cache) says of each; a URL left out is unknown.
 Given by the caller: the running bot answers from its cache, the command line asks."""
 
-FollowupsLoader = Callable[[Transaction, int], Awaitable[Followups]]
 
 
 @dataclass
@@ -49,7 +48,8 @@ class BundleSources:
 
     template: Path | None = None
     bug_lookup: BugLookup | None = None
-    followups: FollowupsLoader | None = None
+    role_order: Sequence[str] = ()
+    """`incidents.roles`, the order roles are listed in."""
     generated_at: datetime | None = None
 
 
@@ -79,7 +79,7 @@ async def _gather(tx: Transaction, incident_id: int, sources: BundleSources,
     incident = await tx.incidents.get(incident_id)
     if incident is None:
         raise LookupError(f"there is no incident #{incident_id}")
-    followups = await sources.followups(tx, incident_id) if sources.followups else NONE
+    aftermath: Aftermath = await load_aftermath(tx, incident, sources.role_order)
     links = await tx.timeline.entries(incident_id, kinds=("bug",))
     urls = list(dict.fromkeys(e.new_value for e in links if e.new_value))
     states = await sources.bug_lookup(urls) if sources.bug_lookup and urls else {}
@@ -94,11 +94,11 @@ async def _gather(tx: Transaction, incident_id: int, sources: BundleSources,
         members.append(postmortem)
         await postmortem.write_all(export_markdown(
             incident, tx.timeline, generated_at=generated, bug_line=bug_line,
-            template=sources.template, followups=followups))
+            template=sources.template, aftermath=aftermath))
         log = _Member("log.json")
         members.append(log)
         await log.write_all(export_json(incident, tx.timeline, generated_at=generated,
-                                        followups=followups))
+                                        aftermath=aftermath))
 
         names = chat_member_names(await tx.timeline.places(incident_id, "chat"))
         chats: dict[tuple[str | None, str], _Member] = {}
@@ -117,10 +117,10 @@ async def _gather(tx: Transaction, incident_id: int, sources: BundleSources,
             "generated_at": _iso(generated),
             "bugs": [{"url": e.new_value, "linked_by": e.actor, "linked_at": _iso(e.at),
                       "state": states.get(e.new_value or "")} for e in links],
-            "action_tickets": [{"action": a.id, "text": a.text, "action_state": a.state,
-                                "url": a.ticket.url, "state": a.ticket.state,
-                                "checked_at": _iso(a.ticket.checked_at)}
-                               for a in followups.actions if a.ticket],
+            "action_tickets": [{"action": a.name, "text": a.text, "action_state": a.state,
+                                "url": a.ticket_url, "state": a.ticket_state,
+                                "checked_at": _iso(a.ticket_checked_at)}
+                               for a in aftermath.actions if a.ticket_url],
         })
         pages = _Member("pages.json")
         members.append(pages)

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.incidents.followups import NONE as NO_FOLLOWUPS
-from bot.incidents.followups import Followups
+from bot.incidents.aftermath import Aftermath
 from bot.incidents.metrics import IncidentTimes
 from storage.models import Incident
 from storage.timeline import TimelineRecord, TimelineRepository
@@ -105,29 +104,15 @@ def _seconds(value: Any) -> float | None:
     return None if value is None else value.total_seconds()
 
 
-def _followup_documents(followups: Followups) -> dict[str, Any]:
-    return {
-        "whys": [{"n": w.n, "text": w.text, "by": w.by, "at": _iso(w.at)}
-                 for w in followups.whys],
-        "actions": [{
-            "id": a.id, "text": a.text, "state": a.state, "owner": a.owner,
-            "due": a.due.isoformat() if a.due else None, "created_by": a.created_by,
-            "created_at": _iso(a.created_at),
-            "ticket": {"url": a.ticket.url, "state": a.ticket.state,
-                       "checked_at": _iso(a.ticket.checked_at)} if a.ticket else None,
-        } for a in followups.actions],
-        "roles": [{"role": r.role, "nick": r.nick, "public": r.public}
-                  for r in followups.roles],
-    }
-
-
 async def export_json(
     incident: Incident,
     timeline: TimelineRepository,
     *,
     generated_at: datetime | None = None,
-    followups: Followups = NO_FOLLOWUPS,
+    aftermath: Aftermath | None = None,
 ) -> AsyncIterator[str]:
+    """`aftermath` (`bot.incidents.aftermath.load_aftermath`) adds `whys`, `actions` and
+    `roles` (empty without it: schema 1.1 always carries them)."""
     times = IncidentTimes.of(incident)
     head = {
         "schema": EXPORT_SCHEMA,
@@ -153,7 +138,7 @@ async def export_json(
             "time_to_resolve_seconds": _seconds(times.to_resolve),
         },
         "participants": await timeline.actors(incident.id),
-        **_followup_documents(followups),
+        **(aftermath or Aftermath()).document(),
     }
     yield json.dumps(head, ensure_ascii=False)[:-1] + ',"timeline":['
     separator = ""
@@ -176,14 +161,15 @@ async def export_markdown(
     generated_at: datetime | None = None,
     bug_line: Callable[[str], str | None] | None = None,
     template: Path | None = None,
-    followups: Followups = NO_FOLLOWUPS,
+    aftermath: Aftermath | None = None,
 ) -> AsyncIterator[str]:
     """The postmortem, from the built-in template or `template` (bot/incidents/postmortem.py).
     `bug_line`, when given, tells a linked bug's last known state (from the tracker
-    cache: the export never waits for a tracker)."""
+    cache: the export never waits for a tracker). `aftermath` fills the roles, the Five
+    Whys and the action items (`bot.incidents.aftermath.load_aftermath`)."""
     from bot.incidents.postmortem import render_postmortem  # it builds on the helpers above
 
     async for chunk in render_postmortem(incident, timeline, template=template,
                                          generated_at=generated_at, bug_line=bug_line,
-                                         followups=followups):
+                                         aftermath=aftermath):
         yield chunk

@@ -25,6 +25,7 @@ from typing import Any
 from jinja2 import Environment, Template
 
 from bot.config.postmortem_template import template_environment
+from bot.incidents.aftermath import Aftermath
 from bot.incidents.export import (
     LINK_KINDS,
     MILESTONES,
@@ -35,7 +36,6 @@ from bot.incidents.export import (
     _md_name,
     _when,
 )
-from bot.incidents.followups import NONE, Followups
 from bot.incidents.handoff import Handoff
 from bot.incidents.metrics import IncidentTimes, format_duration
 from commands.replies import SEVERITY_NAMES
@@ -43,6 +43,9 @@ from storage.models import Incident
 from storage.timeline import TimelineRecord, TimelineRepository
 
 BUILT_IN = Path(__file__).parent / "templates" / "postmortem.md.j2"
+
+PUBLIC_ROLES = ("lead", "comms")
+"""Roles the status page shows (DESIGN §1.7); a template may use `role.public`."""
 
 ROW_BATCH = 500
 """Timeline rows handed to the rendering thread at a time."""
@@ -112,9 +115,10 @@ async def postmortem_context(
     *,
     generated_at: datetime | None = None,
     bug_line: Callable[[str], str | None] | None = None,
-    followups: Followups = NONE,
+    aftermath: Aftermath | None = None,
 ) -> dict[str, Any]:
     """Everything a postmortem template may use (README "Custom postmortem template")."""
+    after = aftermath or Aftermath()
     times = IncidentTimes.of(incident)
     end = incident.resolved_at
     generated = generated_at or datetime.now(UTC)
@@ -155,16 +159,16 @@ async def postmortem_context(
         "pages": pages,
         "links": links,
         "timeline": (),  # render_postmortem puts the rows here
-        "whys": [{"n": w.n, "text": _md(w.text), "by": _md(w.by), "when": _when(w.at)}
-                 for w in followups.whys],
+        "whys": [{"number": w.number, "text": _md(w.text), "author": _md(w.author),
+                  "when": _when(w.at)} for w in after.whys],
         "actions": [{
-            "id": a.id, "text": _md(a.text), "state": a.state, "owner": _md(a.owner),
+            "id": a.name, "text": _md(a.text), "state": a.state, "owner": _md(a.owner),
             "due": a.due.isoformat() if a.due else "", "by": _md(a.created_by),
-            "ticket": _link(a.ticket.url) if a.ticket else "",
-            "ticket_state": _md(a.ticket.state) if a.ticket else "",
-        } for a in followups.actions],
-        "roles": [{"role": _md(r.role), "nick": _md(r.nick), "public": r.public}
-                  for r in followups.roles],
+            "closed_by": _md(a.closed_by), "ticket": _link(a.ticket_url),
+            "ticket_state": _md(a.ticket_state),
+        } for a in after.actions],
+        "roles": [{"role": _md(role), "nick": _md(nick), "public": role in PUBLIC_ROLES}
+                  for role, nick in after.roles.items()],
     }
 
 
@@ -175,7 +179,7 @@ async def render_postmortem(
     template: Path | None = None,
     generated_at: datetime | None = None,
     bug_line: Callable[[str], str | None] | None = None,
-    followups: Followups = NONE,
+    aftermath: Aftermath | None = None,
 ) -> AsyncIterator[str]:
     """The postmortem in chunks of about CHUNK_CHARS, as the template produces it.
 
@@ -183,7 +187,7 @@ async def render_postmortem(
     mode, and the event loop stays free for chat and the page); the rows it loops over are
     read on the loop, a batch at a time, as it asks for them."""
     context = await postmortem_context(incident, timeline, generated_at=generated_at,
-                                       bug_line=bug_line, followups=followups)
+                                       bug_line=bug_line, aftermath=aftermath)
     compiled = load_template(template)
     rows = timeline.stream(incident.id)
     handoff: Handoff[str] = Handoff(asyncio.get_running_loop())

@@ -14,8 +14,8 @@ import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
 from bot.config import ConfigError, load_config_text
+from bot.incidents.aftermath import ActionRecord, Aftermath, WhyItem
 from bot.incidents.export import export_json, export_markdown
-from bot.incidents.followups import ActionItem, Followups, RoleHolder, Ticket, Why
 from storage.db import open_store, upgrade
 from storage.timeline import Where
 from storage.unit_of_work import Store
@@ -24,22 +24,27 @@ SCHEMA = Path(__file__).parent.parent.parent / "bot" / "schemas" / "incident-log
 T0 = datetime(2026, 11, 21, 23, 40, tzinfo=UTC)
 GENERATED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
-FOLLOWUPS = Followups(
-    whys=[
-        Why(1, "Pushes failed because gerrit01 ran out of heap", "fungi", T0),
-        Why(2, "The heap filled because the index upgrade | doubled <b>caches</b>", "clarkb",
-            T0 + timedelta(minutes=5)),
-        Why(3, "Nobody sized the heap for the new index", "fungi", T0 + timedelta(minutes=9)),
-    ],
-    actions=[
-        ActionItem("A7", "Alert on GC time over 10 %", "open", "fungi", T0, owner="clarkb",
-                   due=date(2026, 12, 1),
-                   ticket=Ticket("https://github.com/acme/infra/issues/12", "open",
-                                 T0 + timedelta(hours=1))),
-        ActionItem("A8", "Size the heap in the upgrade runbook", "done", "fungi", T0),
-    ],
-    roles=[RoleHolder("lead", "fungi", True), RoleHolder("em", "clarkb", False),
-           RoleHolder("scribe", "ianw", False)],
+def _action(id: int, text: str, state: str, *, owner: str | None = None,
+            due: date | None = None, ticket: str | None = None,
+            ticket_state: str | None = None) -> ActionRecord:
+    return ActionRecord(id, text, owner, due, state, "fungi", T0, None, None, ticket,
+                        ticket_state, T0 + timedelta(hours=1) if ticket else None)
+
+
+FOLLOWUPS = Aftermath(
+    whys=(
+        WhyItem(1, "Pushes failed because gerrit01 ran out of heap", "fungi", T0),
+        WhyItem(2, "The heap filled because the index upgrade | doubled <b>caches</b>",
+                "clarkb", T0 + timedelta(minutes=5)),
+        WhyItem(3, "Nobody sized the heap for the new index", "fungi",
+                T0 + timedelta(minutes=9)),
+    ),
+    actions=(
+        _action(7, "Alert on GC time over 10 %", "open", owner="clarkb", due=date(2026, 12, 1),
+                ticket="https://github.com/acme/infra/issues/12", ticket_state="open"),
+        _action(8, "Size the heap in the upgrade runbook", "done"),
+    ),
+    roles={"lead": "fungi", "em": "clarkb", "scribe": "ianw"},
 )
 
 
@@ -71,21 +76,25 @@ async def _render(store: Store, **options: object) -> str:
 
 
 async def test_the_built_in_template_fills_whys_actions_and_roles(store: Store) -> None:
-    text = await _render(store, followups=FOLLOWUPS)
+    text = await _render(store, aftermath=FOLLOWUPS)
     whys = text.split("## Five Whys\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert whys == [
-        "1. Pushes failed because gerrit01 ran out of heap (fungi, 2026-11-21 23:40:00 UTC)",
+        "1. Pushes failed because gerrit01 ran out of heap (fungi)",
         "2. The heap filled because the index upgrade \\| doubled &lt;b&gt;caches&lt;/b&gt; "
-        "(clarkb, 2026-11-21 23:45:00 UTC)",
-        "3. Nobody sized the heap for the new index (fungi, 2026-11-21 23:49:00 UTC)",
+        "(clarkb)",
+        "3. Nobody sized the heap for the new index (fungi)",
+        "4. Why _…_? Because _…_",
+        "5. Why _…_? Because _…_",
     ]
     actions = text.split("## Action items\n\n", 1)[1]
-    assert ("| A7 | Alert on GC time over 10 % | clarkb | 2026-12-01 | open | "
-            "<https://github.com/acme/infra/issues/12> (open) |") in actions
-    assert "| A8 | Size the heap in the upgrade runbook | - | - | done | - |" in actions
-    assert "| Role: scribe | ianw |" in text
-    assert "| Role: em |" not in text  # shown as "Escalation manager" already
-    assert "_…_" not in actions
+    assert actions == (
+        "| Action | Owner | Bug | Due |\n|---|---|---|---|\n"
+        "| A7: Alert on GC time over 10 % | clarkb | "
+        "<https://github.com/acme/infra/issues/12> (open) | 2026-12-01 |\n"
+        "| A8: Size the heap in the upgrade runbook _(done)_ |  |  |  |\n")
+    assert "| Escalation manager | - |" in text  # the incident row's, not the aftermath's
+    assert "| Role: scribe | ianw |\n| Participants |" in text
+    assert "| Role: em |" not in text and "| Role: lead |" not in text
 
 
 async def test_without_followups_the_sections_are_prompts(store: Store) -> None:
@@ -106,11 +115,11 @@ async def test_a_custom_template_sees_escaped_chat_and_streams(store: Store,
         "- {{ row.when }} {{ row.actor }}: {{ row.detail }}"
         "{{ '' if row.public else ' (private)' }}\n"
         "{% endfor %}\n"
-        "{% for why in whys %}\nWhy {{ why.n }}: {{ why.text }}\n{% endfor %}\n"
+        "{% for why in whys %}\nWhy {{ why.number }}: {{ why.text }}\n{% endfor %}\n"
         "{% for a in actions %}\n{{ a.id }} {{ a.state }} {{ a.ticket or 'no ticket' }}\n"
         "{% endfor %}\n"
         "{{ 'a|b' | md }}\n")
-    text = await _render(store, template=template, followups=FOLLOWUPS)
+    text = await _render(store, template=template, aftermath=FOLLOWUPS)
     assert text == (
         "# Gerrit \\| down &lt;script&gt; (sev1)\n"
         "- 2026-11-21 23:40:00 opsuser: Gerrit \\| down &lt;script&gt;\n"
@@ -183,20 +192,21 @@ async def test_json_log_with_followups_follows_schema_1_1(store: Store) -> None:
         incident = await tx.incidents.get(1)
         assert incident is not None
         document = json.loads("".join([chunk async for chunk in export_json(
-            incident, tx.timeline, generated_at=GENERATED, followups=FOLLOWUPS)]))
+            incident, tx.timeline, generated_at=GENERATED, aftermath=FOLLOWUPS)]))
     schema = json.loads(SCHEMA.read_text())
     jsonschema.validate(document, schema)
     assert document["version"] == 1 and document["schema_version"] == "1.1"
-    assert [w["n"] for w in document["whys"]] == [1, 2, 3]
+    assert [w["number"] for w in document["whys"]] == [1, 2, 3]
     assert document["whys"][1]["text"].endswith("doubled <b>caches</b>")  # raw in JSON
     assert document["actions"][0] == {
         "id": "A7", "text": "Alert on GC time over 10 %", "state": "open", "owner": "clarkb",
         "due": "2026-12-01", "created_by": "fungi", "created_at": "2026-11-21T23:40:00Z",
+        "closed_by": None, "closed_at": None,
         "ticket": {"url": "https://github.com/acme/infra/issues/12", "state": "open",
                    "checked_at": "2026-11-22T00:40:00Z"},
     }
     assert document["actions"][1]["ticket"] is None
-    assert document["roles"][2] == {"role": "scribe", "nick": "ianw", "public": False}
+    assert document["roles"] == {"lead": "fungi", "em": "clarkb", "scribe": "ianw"}
 
 
 async def test_schema_1_1_still_takes_a_1_0_document_and_refuses_bad_additions(
@@ -206,12 +216,13 @@ async def test_schema_1_1_still_takes_a_1_0_document_and_refuses_bad_additions(
         assert incident is not None
         document = json.loads("".join([c async for c in export_json(incident, tx.timeline)]))
     schema = json.loads(SCHEMA.read_text())
-    assert document["whys"] == [] and document["actions"] == [] and document["roles"] == []
+    assert document["whys"] == [] and document["actions"] == [] and document["roles"] == {}
     old = {k: v for k, v in document.items()
            if k not in ("schema_version", "whys", "actions", "roles")}
     jsonschema.validate(old, schema)  # what a 1.0 writer produced is still valid
-    for broken in ({"whys": [{"n": 0, "text": "x", "by": "a", "at": "2026-01-01T00:00:00Z"}]},
-                   {"actions": [{"id": "7"}]}, {"roles": [{"role": "em"}]},
+    for broken in ({"whys": [{"number": 0, "text": "x", "author": "a",
+                             "at": "2026-01-01T00:00:00Z"}]},
+                   {"actions": [{"id": "7"}]}, {"roles": {"em": 7}},
                    {"schema_version": "2.0"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**document, **broken}, schema)
@@ -222,7 +233,7 @@ async def test_the_readme_example_template_renders(store: Store, tmp_path: Path)
     example = readme.split("### Custom postmortem template", 1)[1].split("```jinja\n", 1)[1]
     template = tmp_path / "rca.md.j2"
     template.write_text(example.split("```", 1)[0])
-    text = await _render(store, template=template, followups=FOLLOWUPS)
+    text = await _render(store, template=template, aftermath=FOLLOWUPS)
     assert text.startswith("# RCA: Gerrit \\| down &lt;script&gt; (sev1, ongoing)\n")
     assert "2. The heap filled because the index upgrade \\| doubled" in text
     assert "- [ ] A7 Alert on GC time over 10 % <https://github.com/acme/infra/issues/12>" in text
