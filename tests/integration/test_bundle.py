@@ -73,7 +73,7 @@ async def _incident(running: Running) -> None:
                            acknowledged_by="clarkb", resolved_at=None, updated_at=AT)
 
 
-def _check_unpacked(directory: Path) -> None:
+def _check_unpacked(directory: Path, *, asked_trackers: bool) -> None:
     """Every part of the bundle is there, right, and nothing is outside `directory`."""
     files = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
     assert files == sorted(["postmortem.md", "log.json", "bugs.json", "pages.json",
@@ -100,6 +100,11 @@ def _check_unpacked(directory: Path) -> None:
     assert bugs["incident"] == "1"
     assert [b["url"] for b in bugs["bugs"]] == [BUG]
     assert bugs["bugs"][0]["linked_by"] == "op"
+    if asked_trackers:  # the command line asks; no tracker knows bugs.example.org
+        assert bugs["bugs"][0]["state"]["state"] == "unknown"
+        assert bugs["bugs"][0]["state"]["reason"] == "no tracker configured for this host"
+    else:  # the bot answers from its cache, and no playbooks are configured here
+        assert bugs["bugs"][0]["state"] is None
     assert bugs["action_tickets"] == []
 
     pages = json.loads((directory / "pages.json").read_text())["pages"]
@@ -136,7 +141,7 @@ async def test_cli_and_http_bundles(db_url: str, tmp_path: Path) -> None:
             names = archive.getnames()
             archive.extractall(tmp_path / "http", filter="data")
         assert names[:2] == ["postmortem.md", "log.json"]
-        _check_unpacked(tmp_path / "http")
+        _check_unpacked(tmp_path / "http", asked_trackers=False)
 
     config = tmp_path / "config.yaml"
     config.write_text(f"database: {{url: '{db_url}'}}\n")
@@ -159,7 +164,7 @@ def _command_line_bundles(config: Path, tmp_path: Path) -> None:
     unpacked = tmp_path / "cli"
     unpacked.mkdir()
     subprocess.run(["tar", "-xzf", str(bundle), "-C", str(unpacked)], check=True)
-    _check_unpacked(unpacked)
+    _check_unpacked(unpacked, asked_trackers=True)
 
     # stdout, when it is a file or a pipe
     with (tmp_path / "piped.tar.gz").open("wb") as out:
@@ -171,7 +176,7 @@ def _command_line_bundles(config: Path, tmp_path: Path) -> None:
     piped.mkdir()
     subprocess.run(["tar", "-xzf", str(tmp_path / "piped.tar.gz"), "-C", str(piped)],
                    check=True)
-    _check_unpacked(piped)
+    _check_unpacked(piped, asked_trackers=True)
 
     # never to a terminal; an incident that does not exist is one line, exit 1
     controller, terminal = pty.openpty()
