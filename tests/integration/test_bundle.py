@@ -196,3 +196,37 @@ def _command_line_bundles(config: Path, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.decode().strip() == "statusdesk: there is no incident #7"
     assert not [p for p in tmp_path.iterdir() if "seven" in p.name]
+
+
+async def test_the_configured_template_is_used_everywhere(tmp_path: Path) -> None:
+    """`postmortem.template` shapes the bundle's postmortem.md, /api/incidents/ID/log.md and
+    `statusdesk incidents export` alike."""
+    template = tmp_path / "rca.md.j2"
+    template.write_text("RCA for #{{ incident.id }}: {{ incident.title }}\n"
+                        "{% for row in timeline %}\n- {{ row.kind }}: {{ row.detail }}\n"
+                        "{% endfor %}\n")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'statusdesk.db'}"
+    extra = f"postmortem: {{template: '{template}'}}\n"
+    async with run_app(url, tmp_path, extra=extra) as running:
+        await running.say("#incident open sev2 Zuul | stuck")
+        await running.say("#log 1 restarted the *scheduler*")
+        good = {"Authorization": f"Bearer {API_TOKEN}"}
+        status, _, body = await running.get("/api/incidents/1/log.md", **good)
+        assert status == 200
+        expected = ("RCA for #1: Zuul \\| stuck\n"
+                    "- opened: - → investigating Zuul \\| stuck\n"
+                    "- severity: - → 2\n"
+                    "- note: restarted the \\*scheduler\\*\n")
+        assert body.decode() == expected
+        status, _, body = await running.get("/api/incidents/1/bundle.tar.gz", **good)
+        assert status == 200
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+            member = archive.extractfile("postmortem.md")
+            assert member is not None
+            assert member.read().decode() == expected
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {{url: '{url}'}}\n" + extra)
+    done = await asyncio.to_thread(_statusdesk, "incidents", "export", "1", "-c", str(config),
+                                   cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == expected
