@@ -9,14 +9,16 @@ JSON schema: bot/schemas/incident-log-v1.schema.json. The Markdown comes from a 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.incidents.aftermath import Aftermath
+from bot.incidents.handoff import Handoff
 from bot.incidents.metrics import IncidentTimes
 from storage.models import Incident
 from storage.timeline import TimelineRecord, TimelineRepository
@@ -141,16 +143,23 @@ async def export_json(
         **(aftermath or Aftermath()).document(),
     }
     yield json.dumps(head, ensure_ascii=False)[:-1] + ',"timeline":['
-    separator = ""
-    chunk: list[dict[str, Any]] = []
-    async for entry in timeline.stream(incident.id):
-        chunk.append(_entry_document(entry))
-        if len(chunk) == CHUNK_ROWS:
+    rows = timeline.stream(incident.id)
+
+    def encode(out: Handoff[str]) -> None:
+        # In a worker thread: 50,000 rows are a second of CPU the event loop need not spend.
+        separator = ""
+        for batch in out.batches(rows, CHUNK_ROWS):
             # One dumps per chunk: the C encoder does a list far faster than 500 calls.
-            yield separator + json.dumps(chunk, ensure_ascii=False)[1:-1]
-            separator, chunk = ",", []
-    if chunk:
-        yield separator + json.dumps(chunk, ensure_ascii=False)[1:-1]
+            out.send(separator + json.dumps([_entry_document(e) for e in batch],
+                                            ensure_ascii=False)[1:-1])
+            separator = ","
+
+    try:
+        async for piece in Handoff[str](asyncio.get_running_loop()).pieces(encode):
+            yield piece
+    finally:
+        if isinstance(rows, AsyncGenerator):
+            await rows.aclose()
     yield "]}\n"
 
 

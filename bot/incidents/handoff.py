@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Generic, TypeVar
 
 _T = TypeVar("_T")
 _Item = TypeVar("_Item")
+_Row = TypeVar("_Row")
 
 POLL_SECONDS = 0.5
 """How often a waiting producer looks whether its reader went away."""
@@ -44,6 +45,23 @@ class Handoff(Generic[_Item]):
                 if self._stopped.is_set():
                     future.cancel()
                     raise Stopped from None
+
+    def batches(self, rows: AsyncIterator[_Row], size: int) -> Iterator[list[_Row]]:
+        """From the producer's thread: `rows` (read on the loop) in lists of up to `size`,
+        each read when the producer asks for it."""
+
+        async def take() -> list[_Row]:
+            batch: list[_Row] = []
+            async for row in rows:
+                batch.append(row)
+                if len(batch) == size:
+                    break
+            return batch
+
+        while batch := self.run(take()):
+            yield batch
+            if len(batch) < size:
+                return
 
     def send(self, item: _Item) -> None:
         """From the producer's thread: one more piece (waits while the reader is behind)."""

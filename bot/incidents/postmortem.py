@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,30 +83,6 @@ class TimelineRow:
         self.kind = row.kind
         self.public = row.public
         self.detail = _md(detail)
-
-
-class _Rows:
-    """The timeline for the rendering thread: a plain iterator (the template is sync) over
-    rows read on the loop, a batch at a time, as the template asks for them."""
-
-    def __init__(self, rows: AsyncIterator[TimelineRecord], handoff: Handoff[str]) -> None:
-        self._rows = rows
-        self._handoff = handoff
-
-    async def _batch(self) -> list[TimelineRecord]:
-        batch: list[TimelineRecord] = []
-        async for row in self._rows:
-            batch.append(row)
-            if len(batch) == ROW_BATCH:
-                break
-        return batch
-
-    def __iter__(self) -> Iterator[TimelineRow]:
-        while batch := self._handoff.run(self._batch()):
-            for row in batch:
-                yield TimelineRow(row)
-            if len(batch) < ROW_BATCH:
-                return
 
 
 async def postmortem_context(
@@ -191,7 +167,8 @@ async def render_postmortem(
     compiled = load_template(template)
     rows = timeline.stream(incident.id)
     handoff: Handoff[str] = Handoff(asyncio.get_running_loop())
-    context["timeline"] = iter(_Rows(rows, handoff))
+    context["timeline"] = (TimelineRow(row) for batch in handoff.batches(rows, ROW_BATCH)
+                           for row in batch)
 
     def render(out: Handoff[str]) -> None:
         pending: list[str] = []
