@@ -70,6 +70,14 @@ async def prepare(url: str, incidents: int, events: int, big: int) -> int:
         await store.close()
 
 
+async def migrate(url: str) -> None:
+    store = open_store(url)
+    try:
+        await upgrade(store.engine)
+    finally:
+        await store.close()
+
+
 def bundle_once(url: str, incident: int, out: Path) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", CHILD, url, str(incident), str(out)],
                           capture_output=True, text=True, check=True,
@@ -92,6 +100,8 @@ def main() -> None:
         big_id = args.incidents // 2
         if not db.exists():
             big_id = asyncio.run(prepare(url, args.incidents, args.events, args.big))
+        else:
+            asyncio.run(migrate(url))  # a kept database may predate the newest migration
         out = Path(scratch) / "bundle.tar.gz"
         runs = [bundle_once(url, big_id, out) for _ in range(args.runs)]
         seconds = statistics.median(r["seconds"] for r in runs)
