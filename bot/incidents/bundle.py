@@ -34,6 +34,7 @@ from commands.text import clean_text
 from storage.unit_of_work import Store, Transaction
 
 COMPRESS_LEVEL = 6
+"""gzip level: 9 (tarfile's) takes four times as long for a few percent (bench/RESULTS.md)."""
 
 SPOOL_BYTES = 1024 * 1024
 """A member this small stays in memory; a bigger one goes to a temporary file."""
@@ -42,7 +43,6 @@ SPOOL_BYTES = 1024 * 1024
 BugLookup = Callable[[Sequence[str]], Awaitable[dict[str, dict[str, Any]]]]
 """Linked bug URLs → what the tracker (or its cache) says of each; a URL left out is unknown.
 Given by the caller: the running bot answers from its cache, the command line asks."""
-
 
 
 @dataclass
