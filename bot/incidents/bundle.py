@@ -79,6 +79,10 @@ def _chat_line(at: datetime, actor: str, text: str | None) -> str:
 
 async def _gather(tx: Transaction, incident_id: int, sources: BundleSources,
                   generated: datetime) -> list[_Member]:
+    if tx.session.get_bind().dialect.name == "postgresql":
+        # One snapshot for every part: an incident still going on must not have a log.json
+        # that holds events its postmortem.md lacks. (SQLite reads here are not snapshotted.)
+        await tx.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     incident = await tx.incidents.get(incident_id)
     if incident is None:
         raise LookupError(f"there is no incident #{incident_id}")
