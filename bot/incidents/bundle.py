@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
+from sqlalchemy import text
+
 from bot.incidents.aftermath import Aftermath, load_aftermath
 from bot.incidents.export import _iso, export_json, export_markdown
 from bot.incidents.handoff import Handoff
@@ -79,10 +81,13 @@ def _chat_line(at: datetime, actor: str, text: str | None) -> str:
 
 async def _gather(tx: Transaction, incident_id: int, sources: BundleSources,
                   generated: datetime) -> list[_Member]:
+    # One snapshot for every part: an incident still going on must not have a log.json that
+    # holds events its postmortem.md lacks. (A read-only transaction: writers go on.)
     if tx.session.get_bind().dialect.name == "postgresql":
-        # One snapshot for every part: an incident still going on must not have a log.json
-        # that holds events its postmortem.md lacks. (SQLite reads here are not snapshotted.)
         await tx.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        # pysqlite opens no transaction for reads; in WAL mode BEGIN gives them a snapshot.
+        await tx.session.execute(text("BEGIN"))
     incident = await tx.incidents.get(incident_id)
     if incident is None:
         raise LookupError(f"there is no incident #{incident_id}")

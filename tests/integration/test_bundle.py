@@ -13,12 +13,16 @@ import pty
 import subprocess
 import sys
 import tarfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
+from bot.incidents.bundle import BundleSources, write_bundle
 from storage.timeline import Where
+from storage.unit_of_work import Store
 from tests.harness import Running, run_app
 from tests.secrets import API_TOKEN
 
@@ -230,3 +234,28 @@ async def test_the_configured_template_is_used_everywhere(tmp_path: Path) -> Non
                                    cwd=tmp_path, capture_output=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode() == expected
+
+
+async def test_every_part_is_read_from_one_snapshot(store: Store) -> None:
+    """An event written while the bundle is being made (here: while linked bugs are looked
+    up, after the incident was read) is in none of its parts, on either database."""
+    async with store.transaction() as tx:
+        incident = await tx.incidents.open(title="Still going", severity=2, opened_by="op",
+                                           at=AT)
+        await tx.timeline.append(incident.id, "bug", Where("op"), AT, new=BUG)
+
+    async def meanwhile(urls: Sequence[str]) -> dict[str, Any]:
+        async with store.transaction() as tx:
+            await tx.timeline.append(1, "note", Where("late"), AT, text="written meanwhile",
+                                     public=False)
+        return {}
+
+    out = io.BytesIO()
+    await write_bundle(store, 1, out, BundleSources(bug_lookup=meanwhile))
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue()), mode="r:gz") as archive:
+        parts = {m.name: archive.extractfile(m).read().decode()  # type: ignore[union-attr]
+                 for m in archive.getmembers()}
+    assert all("written meanwhile" not in text for text in parts.values())
+    assert [e["kind"] for e in json.loads(parts["log.json"])["timeline"]] == ["bug"]
+    async with store.reading() as tx:  # it was written, all the same
+        assert [e.kind for e in await tx.timeline.entries(1)] == ["bug", "note"]
