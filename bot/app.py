@@ -50,6 +50,7 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
+from bot.subscribers.assembly import Subscribers
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.connection_budget import (
@@ -161,6 +162,7 @@ class App:
         self.component_board: ComponentBoard | None = None
         """Changes components inside a transaction (set once running); what holds
         components besides chat (maintenance windows) goes through it too."""
+        self.subscribers: Subscribers | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -190,13 +192,18 @@ class App:
         bot_nick = self.bot_nick = config.irc[0].nick if config.irc else "statusdesk"
         paging = self.paging = Paging.start(config.paging, store, self.transports,
                                             bot_nick=bot_nick, page_url=page_url_of(config))
+        subscribers = self.subscribers = await Subscribers.start(
+            config.subscribers, store, title=config.status_page.title,
+            page_url=page_url_of(config), components=component_choices(config))
         core = build_core(
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
             capture=config.incidents.capture or (),
-            extensions=[paging.extension] if paging is not None else [],
-            deliverers=[paging.deliverer] if paging is not None else [],
+            extensions=([paging.extension] if paging is not None else [])
+            + ([subscribers.extension] if subscribers is not None else []),
+            deliverers=([paging.deliverer] if paging is not None else [])
+            + ([subscribers.deliverer] if subscribers is not None else []),
             rate_limit=rate_limit_from(config),
             owner=self.instance,
             may_send=leadership.holds,
@@ -206,6 +213,10 @@ class App:
         self.outbox = outbox
         if paging is not None:
             paging.connect(outbox.wake)
+        if subscribers is not None:
+            subscribers.connect(outbox.wake)
+            # Events committed outside the desk's commands (timers) reach subscribers too.
+            bus.subscribe(subscribers.extension.after_commit)
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
@@ -228,7 +239,8 @@ class App:
                                             export=export, stream=EventStream(http.live,
                                                                http.guard.when_lost),
                                             annotate=playbooks.pages.annotate if playbooks
-                                            else None)
+                                            else None,
+                                            subscribe=config.subscribers.email is not None)
         bus.subscribe(snapshot.on_event)
         self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
@@ -276,6 +288,7 @@ class App:
                 hooks=paging.web_hooks() if paging is not None else None,
                 middlewares=http.middlewares(),
                 postmortem_template=config.postmortem.template,
+                routes=subscribers.routes() if subscribers is not None else (),
             ),
             access_log=None,
             lingering_time=LINGERING_SECONDS,
@@ -332,6 +345,8 @@ class App:
                 await playbooks.close()
             if paging is not None:
                 await paging.close()
+            if subscribers is not None:
+                await subscribers.close()
         return 0
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
@@ -455,6 +470,9 @@ class App:
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
                 worker.cancel()
+                # Cancelled deliveries may finish what cannot be cut short (a mail being
+                # accepted by the server) and record it: before the store closes.
+                await asyncio.wait([worker])
             if not lost:
                 await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
                 await self._stop_transports()
@@ -601,6 +619,11 @@ def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
     open is read afresh."""
     desk.forget_open_incidents()
     snapshot.on_event(event)
+
+
+def component_choices(config: Config) -> list[tuple[str, str]]:
+    """(id, name) of the configured components subscribers may choose from."""
+    return [(component.id, component.name) for component in config.components]
 
 
 def transport_plugins(config: Config) -> dict[str, TransportPlugin]:

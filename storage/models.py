@@ -409,3 +409,58 @@ class IncidentComponent(Base):
     linked_by: Mapped[str] = mapped_column(String(255))
     linked_at: Mapped[datetime]
     released_at: Mapped[datetime | None]
+
+
+class Subscriber(Base):
+    """An e-mail address subscribed to the status page's notices (double opt-in).
+
+    The address is stored (mail must reach it) but never published or logged. The tokens
+    in its links are not stored, only their hashes: a copy of the database lets nobody
+    confirm or unsubscribe anyone.
+    """
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        UniqueConstraint("address"),
+        UniqueConstraint("confirm_hash"),
+        UniqueConstraint("unsubscribe_hash"),
+        Index("ix_subscribers_confirmed_at", "confirmed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(320))
+    """As given, but with the domain lower-cased: one row per address."""
+    components: Mapped[list[str]] = mapped_column(JSON)
+    """Component ids chosen; empty: every notice."""
+    created_at: Mapped[datetime]
+    created_from: Mapped[str | None] = mapped_column(String(64))
+    """The network the request came from (a /24 or /48), not the full address: for abuse
+    reports, without keeping who exactly subscribed from where."""
+    confirm_hash: Mapped[str | None] = mapped_column(String(64))
+    confirm_sent_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    unsubscribe_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(32))
+    """Part of what the tokens are derived from: a new subscription, new tokens."""
+
+
+class SubscriberNotice(Base):
+    """One notice (an incident opened, updated, resolved...) to one subscriber: the unique
+    pair is what makes each go out once, whatever crashes or retries in between."""
+
+    __tablename__ = "subscriber_notices"
+    __table_args__ = (
+        UniqueConstraint("notice_key", "subscriber_id"),
+        Index("ix_subscriber_notices_batch", "notice_key", "batch"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notice_key: Mapped[str] = mapped_column(String(255))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"))
+    batch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    sending_since: Mapped[datetime | None]
+    """Set just before the mail goes out: after a crash, the mail may or may not have left;
+    it is sent again with the same Message-ID, which mail clients fold into one."""
+    sent_at: Mapped[datetime | None]

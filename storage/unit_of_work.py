@@ -19,6 +19,7 @@ from storage.outbox import OutboxRepository
 from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
 from storage.status_posts import AlertRepository, StatusPostRepository
+from storage.subscribers import SubscriberRepository
 from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
@@ -47,6 +48,7 @@ class Transaction:
         self.maintenance = MaintenanceRepository(session)
         self.components = ComponentRepository(session)
         self.uptime = UptimeRepository(session)
+        self.subscribers = SubscriberRepository(session)
 
 
 class Store:

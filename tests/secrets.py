@@ -21,6 +21,9 @@ SMTP_PASSWORD = "sEcr3t-smtp-pass-Ze5u"
 GITHUB_TOKEN = "ghp_sEcr3tGithubToken0Yt6"
 GITLAB_TOKEN = "glpat-sEcr3t-gitlab-Rb8w"
 JIRA_TOKEN = "sEcr3t-jira-token-Nc1v"
+SUBSCRIBER_ADDRESS = "subscriber-secr3t-q7mz@example.net"
+"""Not a secret, but as private: a subscriber's address must never reach a log line (or a
+public document). Lower-case, as statusdesk stores and mails addresses."""
 
 SECRETS: dict[str, str] = {
     "IRC server password": IRC_SERVER_PASSWORD,
@@ -36,6 +39,7 @@ SECRETS: dict[str, str] = {
     "GitHub token": GITHUB_TOKEN,
     "GitLab token": GITLAB_TOKEN,
     "Jira token": JIRA_TOKEN,
+    "subscriber's address": SUBSCRIBER_ADDRESS,
 }
 """Name → value of every secret above, for the scanner."""
 

@@ -469,6 +469,15 @@ def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
             add(components.check(slug(name), name, ("components", i, "name"),
                                  ("components", i)))
 
+    # Subscribers' webhooks choose among the declared components.
+    declared = {slug(c["name"]) for _, c in _items(tree.get("components"))
+                if isinstance(c.get("name"), str)}
+    for i, hook in _items(_mapping(tree.get("subscribers")).get("webhooks")):
+        for j, chosen in _strings(hook.get("components")):
+            if chosen not in declared:
+                found.append((("subscribers", "webhooks", i, "components", j),
+                              f"unknown component {_q(chosen)} (not in components:)"))
+
     # Captured channels must be ones the bot is in.
     capture = _mapping(tree.get("incidents")).get("capture")
     for j, channel in _strings(capture):

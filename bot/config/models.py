@@ -8,6 +8,7 @@ with the schema it declares next to its code; `bot.config.plugins` builds the re
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -404,6 +405,47 @@ class PagingConfig(_Model):
     hooks: PagingHooks = Field(default_factory=PagingHooks)
 
 
+def _component_id(value: str) -> str:
+    # The id of a component is the slug of its name ("Code review" -> code-review).
+    if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value):
+        raise _fail(f"not a component id {value!r} (lower-case letters, digits and dashes)")
+    return value
+
+
+ComponentId = Annotated[str, AfterValidator(_component_id)]
+
+
+class SubscriberEmail(_Model):
+    """`subscribers.email`: the SMTP server that mails subscribers."""
+
+    host: Host
+    port: Port = 587
+    starttls: StrictBool = True
+    username: NonEmptyStr | None = None
+    password: SecretStr | None = None
+    from_: Email = Field(alias="from")
+    per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 600
+    """At most this many mails a minute, so a burst to thousands does not hammer the server."""
+
+
+class SubscriberWebhook(_Model):
+    """`subscribers.webhooks[]`: a signed JSON POST for every notice (like the paging
+    webhook's signature)."""
+
+    url: HttpUrl
+    secret: SecretStr | None = None
+    components: list[ComponentId] = Field(default_factory=list)
+    """Only notices touching these components (empty: every notice)."""
+
+
+class SubscribersConfig(_Model):
+    email: SubscriberEmail | None = None
+    """null = no e-mail subscriptions (the form says so)."""
+    confirm_within: PositiveDuration = timedelta(hours=48)
+    """An unconfirmed address is forgotten after this; no second mail to it before."""
+    webhooks: list[SubscriberWebhook] = Field(default_factory=list)
+
+
 class PlaybooksConfig(_Model):
     dir: DirPath | None = None
     """Markdown files with YAML front matter; relative to the current directory."""
@@ -504,6 +546,7 @@ class Config(_Model):
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     components: list[ComponentEntry] = Field(default_factory=list)
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
+    subscribers: SubscribersConfig = Field(default_factory=SubscribersConfig)
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration (for log redaction), without duplicates."""

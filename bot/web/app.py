@@ -81,6 +81,7 @@ def create_web_app(
     hooks: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
     middlewares: Sequence[Middleware] = (),
     postmortem_template: Path | None = None,
+    routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     app = web.Application(middlewares=middlewares)
     app[TEMPLATE_KEY] = postmortem_template
@@ -99,6 +100,8 @@ def create_web_app(
     # Inbound webhooks (paging acknowledgements...): POST routes their owners verify.
     for path, hook in (hooks or {}).items():
         app.router.add_post(path, hook)
+    # Pages of plug-ins (subscribers' forms...), before the catch-all below.
+    app.router.add_routes(routes)
     # Fixed paths as plain routes: aiohttp finds those by a dict lookup, where the catch-all
     # below costs a regex match per request (a tenth of the time under load, bench/page.py).
     if playbooks is not None:

@@ -79,8 +79,10 @@ class Snapshot:
         annotate: Annotate | None = None,
         clock: Callable[[], datetime] = utcnow,
         day_check: float = DAY_CHECK_SECONDS,
+        subscribe: bool = False,
     ) -> None:
         self._store = store
+        self._subscribe = subscribe
         self._clock = clock
         """`now` of every rebuild (the uptime bars end with its day); tests pass their own."""
         self._day: date | None = None
@@ -138,7 +140,8 @@ class Snapshot:
     async def rebuild(self) -> None:
         started = time.perf_counter()
         now = self._clock()
-        state = await load_page_state(self._store, title=self._title, url=self._url, now=now)
+        state = await load_page_state(self._store, title=self._title, url=self._url, now=now,
+                                      subscribe=self._subscribe)
         # Rendering and compressing every hot document is CPU work that grows with the page
         # (half a second for 40 incidents on a busy machine): on the loop it would hold up
         # every command, IRC PING and request meanwhile, so it runs in a thread. The

@@ -174,6 +174,8 @@ class PageState:
     """Windows to come, going on, or finished within RECENT_MAINTENANCE; soonest first."""
     rendered_at: datetime | None = None
     """The time the state was read: what the overrun of a window is counted to."""
+    subscribe: bool = False
+    """Whether `/subscribe` takes e-mail subscriptions (the page links to it)."""
 
     @property
     def now(self) -> datetime:
@@ -253,7 +255,8 @@ def _maintenance_updates(entries: Sequence[TimelineEntry]) -> tuple[UpdateView, 
 
 
 async def load_page_state(store: Store, *, title: str, url: str,
-                          now: datetime | None = None) -> PageState:
+                          now: datetime | None = None, subscribe: bool = False) -> PageState:
+    """`now` ends the uptime history (the time of the rebuild; the clock's now if None)."""
     now = now or utcnow()
     async with store.reading() as tx:
         alert = await tx.alert.current()
@@ -303,6 +306,7 @@ async def load_page_state(store: Store, *, title: str, url: str,
                                        c.position, c.created_at, c.updated_at)
                          for c in components),
         uptime=uptime_of(components, history, now) if history is not None else {},
+        subscribe=subscribe,
     )
 
 

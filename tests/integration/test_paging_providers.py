@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
+from bot.delivery.signing import signature
 from bot.paging.providers.chat import Chat
 from bot.paging.providers.email import Email
 from bot.paging.providers.opsgenie import Opsgenie
-from bot.paging.providers.webhook import signature
 from bot.transports.registry import Transports
 from storage.unit_of_work import Store
 from tests import secrets

@@ -27,10 +27,13 @@ class Mailbox:
     messages: list[tuple[Envelope, Message]] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     tls_sessions: int = 0
+    peers: set[Any] = field(default_factory=set)
+    """The client end of every connection that delivered mail: one per SMTP session."""
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if session.ssl is not None:
             self.tls_sessions += 1
+        self.peers.add(session.peer)
         content = envelope.content
         assert isinstance(content, bytes)
         self.messages.append((envelope, message_from_bytes(content, policy=policy.default)))
@@ -70,5 +73,19 @@ def smtp_server() -> Iterator[SmtpServer]:
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, mailbox, client_context)
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def plain_smtp_server() -> Iterator[SmtpServer]:
+    """A loopback SMTP server without TLS or login (`python -m aiosmtpd -n`, as the README's
+    walkthrough runs): for tests of what is mailed rather than how."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, mailbox, ssl.create_default_context())
     finally:
         controller.stop()

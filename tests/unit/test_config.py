@@ -117,6 +117,14 @@ def test_example_validates() -> None:
     )
     assert config.playbooks.dir == Path("playbooks")
     assert config.playbooks.cache_ttl == timedelta(minutes=5)
+    email = config.subscribers.email
+    assert email is not None and email.per_minute == 600 and email.from_ == "status@example.org"
+    assert email.password is not None
+    assert email.password.get_secret_value() == env["SMTP_PASSWORD"]
+    assert config.subscribers.confirm_within == timedelta(hours=48)
+    (hook,) = config.subscribers.webhooks
+    assert hook.components == ["gerrit"] and hook.secret is not None
+    assert env["STATUS_HOOK_SECRET"] in config.secrets()
 
 
 def test_example_shows_every_key_of_the_schema() -> None:
@@ -474,6 +482,36 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
         (
             "playbooks: {trackers: {jira: {url: example.atlassian.net}}}",
             "playbooks.trackers.jira.url: must be an http:// or https:// URL",
+        ),
+        (
+            "subscribers: {email: {host: h, from: nope}}",
+            'subscribers.email.from: invalid email address "nope"',
+        ),
+        (
+            "subscribers: {email: {host: h, from: a@b.org, per_minute: 0}}",
+            "subscribers.email.per_minute: must be at least 1",
+        ),
+        (
+            "subscribers: {confirm_within: 0s}",
+            "subscribers.confirm_within: must be longer than 0s",
+        ),
+        (
+            "subscribers: {webhooks: [{url: hooks.example.org}]}",
+            "subscribers.webhooks[0].url: must be an http:// or https:// URL",
+        ),
+        (
+            "subscribers: {webhooks: [{url: 'https://h.example.org', components: [Gerrit]}]}",
+            "subscribers.webhooks[0].components[0]: not a component id 'Gerrit' "
+            "(lower-case letters, digits and dashes)",
+        ),
+        (
+            "components: [{name: Gerrit}]\n"
+            "subscribers: {webhooks: [{url: 'https://h.example.org', components: [gerrit, zuul]}]}",
+            'subscribers.webhooks[0].components[1]: unknown component "zuul" (not in components:)',
+        ),
+        (
+            "subscribers: {email: {host: h, from: a@b.org, pasword: x}}",
+            "subscribers.email.pasword: unknown key",
         ),
         (
             "playbooks: {cache_ttl: 5 min}",

@@ -1,20 +1,13 @@
 """A generic webhook: a signed JSON POST for every page, acknowledgement and resolution.
 
-Signature (documented for receivers in the README, "Paging"):
-
-    X-Statusdesk-Timestamp: 1764583200            (Unix seconds when sent)
-    X-Statusdesk-Signature: sha256=<hex HMAC-SHA256 of  TIMESTAMP "." BODY  keyed with secret>
-
-The timestamp is inside the signed bytes, so a receiver that also rejects timestamps more
-than a few minutes old is safe from replays. `X-Statusdesk-Delivery` is the same on every
-retry of one delivery (deduplicate on it); any 2xx is success, 408/429/5xx are retried
-(honouring Retry-After), any other 4xx is reported and not retried.
+Signed as every webhook of ours is (bot/delivery/signing.py; README, "Paging").
+`X-Statusdesk-Delivery` is the same on every retry of one delivery (deduplicate on it);
+any 2xx is success, 408/429/5xx are retried (honouring Retry-After), any other 4xx is
+reported and not retried.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -25,6 +18,7 @@ from pydantic import SecretStr
 
 from bot.config.fields import ConfigModel, HttpUrl
 from bot.config.models import Contacts
+from bot.delivery.signing import signed_headers
 from bot.paging.delivery import ACKNOWLEDGE, RESOLVE, TRIGGER, PageEvent
 
 if TYPE_CHECKING:
@@ -34,12 +28,6 @@ from bot.paging.providers.http import request
 EVENTS = {TRIGGER: "page.triggered", ACKNOWLEDGE: "page.acknowledged",
           RESOLVE: "page.resolved"}
 VERSION = 1
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The `X-Statusdesk-Signature` value for `body` sent at `timestamp`."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
 
 
 class WebhookProvider(ConfigModel):
@@ -95,10 +83,8 @@ class Webhook:
         headers = {"Content-Type": "application/json", "User-Agent": "statusdesk",
                    "X-Statusdesk-Event": document["event"],
                    "X-Statusdesk-Delivery": document["delivery"],
-                   "X-Statusdesk-Timestamp": timestamp}
-        if self._secret is not None:
-            headers["X-Statusdesk-Signature"] = signature(self._secret.get_secret_value(),
-                                                          timestamp, body)
+                   **signed_headers(self._secret.get_secret_value() if self._secret else None,
+                                    timestamp, body)}
         await request(self._http, "POST", self._url, "the webhook", body=body,
                       headers=headers,
                       secrets=[self._secret.get_secret_value()] if self._secret else [])
