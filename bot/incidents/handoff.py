@@ -21,6 +21,13 @@ _Row = TypeVar("_Row")
 POLL_SECONDS = 0.5
 """How often a waiting producer looks whether its reader went away."""
 
+WORKERS = 2
+"""Exports rendering at once; more wait their turn. Their own threads, not the loop's default
+executor: ten people pulling a 50,000-event log must not hold up the status page's rebuilds
+and the export_dir writes that run there."""
+
+_workers = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="statusdesk-export")
+
 
 class Stopped(Exception):
     """The reader went away: the producer ends."""
@@ -83,7 +90,7 @@ class Handoff(Generic[_Item]):
                 except Stopped:
                     return
 
-        worker = asyncio.create_task(asyncio.to_thread(work))
+        worker = self.loop.run_in_executor(_workers, work)
         try:
             while (item := await self._queue.get()) is not None:
                 if isinstance(item, BaseException):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bot.incidents.handoff import Handoff
+from bot.incidents.handoff import WORKERS, Handoff
 
 
 async def test_pieces_arrive_in_order_and_the_producer_waits_for_the_reader() -> None:
@@ -73,3 +74,27 @@ async def test_a_reader_that_goes_away_stops_the_producer() -> None:
     await pieces.aclose()  # what a client hanging up does to the response's generator
     assert ended.is_set()  # aclose waited for the thread, which stopped at its next send
     assert len(sent) < 10
+
+
+async def test_more_readers_than_workers_all_finish_in_turn() -> None:
+    """Producers past WORKERS wait for a thread; each reads rows from the loop meanwhile
+    without holding anyone else up, and every one completes."""
+
+    async def rows(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield i
+
+    def produce(source: AsyncIterator[int]) -> Callable[[Handoff[int]], None]:
+        def run(out: Handoff[int]) -> None:
+            for batch in out.batches(source, 7):
+                out.send(sum(batch))
+        return run
+
+    async def one() -> int:
+        handoff: Handoff[int] = Handoff(asyncio.get_running_loop(), depth=1)
+        return sum([piece async for piece in handoff.pieces(produce(rows(100)))])
+
+    readers = 3 * WORKERS + 1
+    assert await asyncio.wait_for(asyncio.gather(*(one() for _ in range(readers))), 30) == \
+        [sum(range(100))] * readers
