@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 
 def when(start: datetime, end: datetime, zone: str) -> str:
@@ -141,3 +142,13 @@ def list_line(maintenance_id: int, title: str, window: str, components: Sequence
 def nothing_listed() -> str:
     return "No maintenance scheduled or in progress."
 
+
+
+def now_line(maintenance_id: int, title: str, ends_at: datetime, zone: str,
+             now: datetime) -> str:
+    """`#now`'s line for a window in progress: `Maintenance #3 Gerrit upgrade: in progress,
+    planned to end 11:00 (Europe/Berlin), overrunning by 40 min`."""
+    end_local = ends_at.astimezone(ZoneInfo(zone))
+    words = overrun_text(end_local, max(now - ends_at, timedelta(0)))
+    words = words.replace(f"end {end_local:%H:%M}", f"end {end_local:%H:%M} ({zone})", 1)
+    return f"Maintenance #{maintenance_id} {title}: {words}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.component_replies import now_line
+from commands.maintenance_replies import now_line as maintenance_now_line
 
 SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
 
@@ -142,9 +143,10 @@ def now_answer(
     page_url: str | None,
     *,
     components: Sequence[tuple[str, str]] = (),
+    maintenance: Sequence[tuple[int, str, datetime, str]] = (),
 ) -> list[str]:
     """The answer to "what's happening?" (`components`: (name, status) of those that are not
-    operational)."""
+    operational; `maintenance`: (id, title, planned end, zone) of the windows in progress)."""
     lines = []
     if alert is not None:
         lines.append(f"ALERT: {alert.text} (set by {alert.set_by}, {ago(alert.set_at, now)})")
@@ -153,7 +155,9 @@ def now_answer(
     components_line = now_line(components)
     if components_line is not None:
         lines.append(components_line)
-    if alert is None and not incidents and components_line is None:
+    for maintenance_id, title, ends_at, zone in maintenance:
+        lines.append(maintenance_now_line(maintenance_id, title, ends_at, zone, now))
+    if alert is None and not incidents and components_line is None and not maintenance:
         lines.append("All clear: no alert and no open incidents.")
     if page_url:
         lines.append(f"Status page: {page_url}")

@@ -468,6 +468,17 @@ def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
         if isinstance(name, str) and slug(name):
             add(components.check(slug(name), name, ("components", i, "name"),
                                  ("components", i)))
+    # A group is published as a component with id "group-<slug>" (Statuspage has no separate
+    # group objects), so a component named "Group CI" would share an id with group "CI".
+    group_ids = {"group-" + slug(c["group"]): c["group"]
+                 for _, c in _items(tree.get("components"))
+                 if isinstance(c.get("group"), str) and slug(c["group"])}
+    for i, component in _items(tree.get("components")):
+        name = component.get("name")
+        if isinstance(name, str) and slug(name) in group_ids:
+            found.append((("components", i, "name"),
+                          f"id {_q(slug(name))} is the id of group "
+                          f"{_q(group_ids[slug(name)])} on the page; rename one of them"))
 
     # Subscribers' webhooks choose among the declared components.
     declared = {slug(c["name"]) for _, c in _items(tree.get("components"))

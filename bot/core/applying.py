@@ -26,8 +26,9 @@ from bot.core.decision import (
 )
 from bot.core.effects import broadcast, to_row
 from bot.core.ports import Channel
-from bot.core.rules import AlertFacts, Needs, View
+from bot.core.rules import AlertFacts, MaintenanceFacts, Needs, View
 from commands.replies import IncidentView, LogLine
+from storage.maintenance import IN_PROGRESS
 from storage.models import Incident
 from storage.timeline import Where
 from storage.unit_of_work import Transaction
@@ -81,8 +82,14 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
     if needs.components:
         components = tuple((c.name, c.status) for c in await tx.components.all()
                            if c.status != "operational")
+    maintenance: tuple[MaintenanceFacts, ...] = ()
+    if needs.maintenance:
+        maintenance = tuple(
+            MaintenanceFacts(one.id, one.incident.title, one.window.ends_at, one.window.timezone)
+            for one in await tx.maintenance.live() if one.window.phase == IN_PROGRESS)
     view = View(
         components=components,
+        maintenance=maintenance,
         alert=alert,
         alert_incident=alert_incident,
         open_incidents=tuple(_facts(row, latest.get(row.id)) for row in open_rows),

@@ -93,6 +93,8 @@ class Needs:
     """The current alert, only when the named incident is one an alert opened."""
     components: bool = False
     """The components that are not operational (`View.components`)."""
+    maintenance: bool = False
+    """The maintenance windows in progress (`View.maintenance`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,16 @@ class AlertFacts:
     set_by: str
     set_at: datetime
     incident_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceFacts:
+    """A window in progress, as `#now` tells it: its planned end in the zone it was typed in."""
+
+    id: int
+    title: str
+    ends_at: datetime
+    timezone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +126,8 @@ class View:
     log: tuple[LogLine, ...] = ()
     components: tuple[tuple[str, str], ...] = ()
     """(name, status) of each component not operational, in page order."""
+    maintenance: tuple[MaintenanceFacts, ...] = ()
+    """The maintenance windows in progress, soonest start first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +163,8 @@ def needs(command: Command) -> Needs:
         case m.IncidentList():
             return Needs(open_incidents=True, latest=True)
         case m.Now():
-            return Needs(alert=True, open_incidents=True, latest=True, components=True)
+            return Needs(alert=True, open_incidents=True, latest=True, components=True,
+                         maintenance=True)
         case m.Note(_, incident_id) | m.BugLink(_, incident_id):
             if incident_id is not None:
                 return Needs(incident=incident_id)
@@ -289,7 +304,9 @@ def decide(command: Command, view: View, context: Context) -> Decision:
             alert_view = (AlertView(alert.text, alert.set_by, alert.set_at)
                           if alert is not None else None)
             out.tell(*replies.now_answer(alert_view, list(view.open_incidents), now,
-                                         context.page_url, components=view.components))
+                                         context.page_url, components=view.components,
+                                         maintenance=[(w.id, w.title, w.ends_at, w.timezone)
+                                                      for w in view.maintenance]))
     return out
 
 

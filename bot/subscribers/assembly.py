@@ -49,7 +49,8 @@ class Subscribers:
         self._key: bytes | None = None
         self._http: aiohttp.ClientSession | None = None
         sender = config.email.from_ if config.email is not None else "statusdesk@localhost"
-        site = Site(title=title, url=page_url.rstrip("/"), sender=sender)
+        site = Site(title=title, url=page_url.rstrip("/"), sender=sender,
+                    component_names=dict(components))
         self.extension = SubscribersExtension(store, clock=clock)
         self.deliverer = SubscriberDeliverer(config, store, site, self.key, http=self.http,
                                              clock=clock)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from email.charset import Charset
 from email.header import Header
 from email.message import Message
@@ -43,6 +44,11 @@ class Site:
     title: str
     url: str
     sender: str
+    component_names: Mapping[str, str] = field(default_factory=dict)
+    """Component id -> the name readers know (notices carry ids)."""
+
+    def named(self, ids: Sequence[str]) -> str:
+        return ", ".join(self.component_names.get(cid, cid) for cid in ids)
 
 
 def message_id(notice_key: str, subscriber_id: int) -> str:
@@ -151,7 +157,7 @@ def notice_mail(site: Site, to: str, notice: Notice, unsubscribe_url: str,
     if notice.status:
         lines.append(f"Status: {notice.status}")
     if notice.components:
-        lines.append(f"Components: {', '.join(notice.components)}")
+        lines.append(f"Components: {site.named(notice.components)}")
     if text:
         lines += ["", text]
     lines += ["", f"Details: {link}", "", f"Unsubscribe: {unsubscribe_url}"]
@@ -159,7 +165,7 @@ def notice_mail(site: Site, to: str, notice: Notice, unsubscribe_url: str,
     if notice.status:
         html.append(f"<p>Status: <strong>{escape(notice.status)}</strong></p>")
     if notice.components:
-        html.append(f"<p>Components: {escape(', '.join(notice.components))}</p>")
+        html.append(f"<p>Components: {escape(site.named(notice.components))}</p>")
     if text:
         html.append(f"<p>{escape(text)}</p>")
     html.append(f"<p><a href=\"{escape(link)}\">Details</a></p>")

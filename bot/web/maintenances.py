@@ -189,7 +189,7 @@ def ics(state: PageState) -> bytes:
         url = f"{state.url.rstrip('/')}/incidents/{view.id}"
         lines = [f"{state_text(view, state.now).capitalize()}."]
         if view.components:
-            lines.append(f"Components: {', '.join(view.components)}.")
+            lines.append(f"Components: {', '.join(state.component_names(view.components))}.")
         lines.append(url)
         event.add("description", "\n".join(lines))
         event.add("url", url)

@@ -205,6 +205,11 @@ class PageState:
             groups.setdefault(component.group, []).append(component)
         return tuple((name, tuple(members)) for name, members in groups.items())
 
+    def component_names(self, ids: Sequence[str]) -> list[str]:
+        """The names readers know for component ids (an id no longer configured stays an id)."""
+        names = {c.id: c.name for c in self.components}
+        return [names.get(cid, cid) for cid in ids]
+
 
 def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
                   components: Sequence[tuple[str, str]] = ()) -> IncidentPageView:

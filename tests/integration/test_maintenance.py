@@ -140,6 +140,10 @@ async def test_a_window_from_schedule_to_complete(store: Store) -> None:
         assert await rig.say("#maintenance list") == [
             "#1 [in progress, planned to end 11:00, overrunning by 40 min] Gerrit upgrade "
             "(2026-12-06 10:00–11:00 UTC on gerrit, zuul)"]
+        now = await rig.say("#now", nick="carol")
+        assert ("Maintenance #1 Gerrit upgrade: in progress, planned to end 11:00 (UTC), "
+                "overrunning by 40 min") in now
+        assert not any(line.startswith("All clear") for line in now)
         assert await rig.say("#maintenance 1 complete", nick="bob") == [
             "you are not authorized to use #maintenance ID"]
         assert await rig.say("#maintenance 1 complete all done") == [
@@ -150,6 +154,7 @@ async def test_a_window_from_schedule_to_complete(store: Store) -> None:
             "Cannot complete maintenance #1: it is completed."]
         assert await rig.say("#maintenance list") == [
             "No maintenance scheduled or in progress."]
+        assert not any("Maintenance" in line for line in await rig.say("#now", nick="carol"))
     assert rig.phases() == ["scheduled", "announced", "started", "overrunning", "completed"]
     changed = [e for e in rig.events if isinstance(e, MaintenanceChanged)]
     assert changed[0].components == ("gerrit", "zuul")

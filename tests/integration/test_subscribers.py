@@ -341,7 +341,7 @@ async def test_components_choose_what_one_hears_of(db_url: str, tmp_path: Path,
         assert sorted(subjects("z@example.net")) == sorted([everything[0], everything[2]])
         resolved = next(m for m in _mails_to(smtp, "g@example.net")
                         if "Resolved" in str(m["Subject"]))
-        assert "Components: gerrit" in _parts(resolved)[0]
+        assert "Components: Gerrit" in _parts(resolved)[0]
 
 
 async def test_maintenance_windows_notify_their_components_subscribers(
@@ -374,7 +374,7 @@ async def test_maintenance_windows_notify_their_components_subscribers(
         plain = _parts(mails[0])[0]
         assert f"Planned: {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC" in plain \
             or f"Planned: {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" in plain
-        assert "Components: gerrit" in plain
+        assert "Components: Gerrit" in plain
         assert len(_mails_to(smtp, "z@example.net")) == 1  # zuul only: none of it
 
 

@@ -791,6 +791,9 @@ def test_components_have_ids_from_their_names() -> None:
      "components[0].group: must be one line of plain text, without leading or trailing "
      "spaces"),
     ("components: {name: Zuul}\n", "components: must be a list"),
+    ("components:\n  - {name: Zuul, group: CI}\n  - {name: Group CI}\n",
+     'components[1].name: id "group-ci" is the id of group "CI" on the page; rename one of '
+     'them'),
 ])
 def test_component_mistakes(text: str, expected: str) -> None:
     assert one_problem(text) == expected

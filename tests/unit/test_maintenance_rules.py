@@ -264,3 +264,13 @@ def test_the_heads_up_rounds_the_wait_up() -> None:
         f"Maintenance #1 starts in 1 h: x ({window})."
     assert say.heads_up(1, "x", window, [], timedelta(hours=1)) == \
         f"Maintenance #1 starts in 1 h: x ({window})."
+
+
+def test_now_names_a_window_in_progress_in_its_own_zone() -> None:
+    from commands.maintenance_replies import now_line
+    end = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    assert now_line(3, "Gerrit upgrade", end, "Europe/Berlin", end - timedelta(minutes=5)) == (
+        "Maintenance #3 Gerrit upgrade: in progress, planned to end 11:00 (Europe/Berlin)")
+    assert now_line(3, "Gerrit upgrade", end, "UTC", end + timedelta(minutes=40)) == (
+        "Maintenance #3 Gerrit upgrade: in progress, planned to end 10:00 (UTC), "
+        "overrunning by 40 min")

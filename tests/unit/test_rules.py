@@ -371,7 +371,7 @@ def test_needs_read_only_what_the_rule_uses() -> None:
     assert needs(m.Note("x")) == Needs(open_incidents=True)
     assert needs(m.Note("x", 3)) == Needs(incident=3)
     assert needs(m.Now()) == Needs(alert=True, open_incidents=True, latest=True,
-                                   components=True)
+                                   components=True, maintenance=True)
 
 
 # --- who may ------------------------------------------------------------------------------
