@@ -261,8 +261,15 @@ def cached_lookup(states: BugStates) -> Callable[[Sequence[str]], Awaitable[dict
     """What the running bot knows of bugs (its cache: a bundle never waits on a tracker)."""
 
     async def lookup(urls: Sequence[str]) -> dict[str, Any]:
-        return {url: bug_document(known) for url in urls
-                if (known := states.cached(url)) is not None}
+        found: dict[str, Any] = {}
+        for url in urls:
+            known = states.cached(url)
+            if known is None:
+                ref = states.ref(url)
+                known = BugState.unknown(ref, "not looked up yet") if ref else _untracked(url)
+            found[url] = bug_document(known)
+        states.warm(urls)  # the next bundle (or page) finds them
+        return found
 
     return lookup
 
