@@ -22,7 +22,8 @@ from tests.servers.ports import free_port
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_ENV = {name: "placeholder" for name in (
     "IRC_PASSWORD", "MATRIX_PASSWORD", "STATUSDESK_API_TOKEN", "OPSGENIE_KEY",
-    "WEBHOOK_SECRET", "GITHUB_TOKEN", "PAGERDUTY_WEBHOOK_SECRET")}
+    "WEBHOOK_SECRET", "GITHUB_TOKEN", "PAGERDUTY_WEBHOOK_SECRET", "SMTP_PASSWORD",
+    "STATUS_HOOK_SECRET")}
 
 
 def statusdesk(*args: str, cwd: Path, env: dict[str, str] | None = None,
