@@ -210,6 +210,7 @@ async def _incidents_list(config: Config, *, open_only: bool) -> int:
 
 
 async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
+    from bot.incidents.aftermath import load_aftermath
     from bot.incidents.export import export_json, export_markdown
     from storage.db import open_store, upgrade
 
@@ -221,7 +222,8 @@ async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
             if incident is None:
                 raise LookupError(f"there is no incident #{incident_id}")
             writer = export_markdown if fmt == "md" else export_json
-            async for chunk in writer(incident, tx.timeline):
+            aftermath = await load_aftermath(tx, incident, config.incidents.roles)
+            async for chunk in writer(incident, tx.timeline, aftermath=aftermath):
                 sys.stdout.write(chunk)
     finally:
         await store.close()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.incidents.aftermath import Aftermath
 from bot.incidents.metrics import IncidentTimes, format_duration
 from commands.replies import SEVERITY_NAMES
 from storage.models import Incident
@@ -101,8 +102,11 @@ def _seconds(value: Any) -> float | None:
 
 
 async def export_json(
-    incident: Incident, timeline: TimelineRepository, *, generated_at: datetime | None = None
+    incident: Incident, timeline: TimelineRepository, *, generated_at: datetime | None = None,
+    aftermath: Aftermath | None = None,
 ) -> AsyncIterator[str]:
+    """`aftermath` (`bot.incidents.aftermath.load_aftermath`) adds `whys`, `actions` and
+    `roles`."""
     times = IncidentTimes.of(incident)
     head = {
         "schema": EXPORT_SCHEMA,
@@ -128,6 +132,8 @@ async def export_json(
         },
         "participants": await timeline.actors(incident.id),
     }
+    if aftermath is not None:
+        head.update(aftermath.document())
     yield json.dumps(head, ensure_ascii=False)[:-1] + ',"timeline":['
     separator = ""
     chunk: list[dict[str, Any]] = []
@@ -148,9 +154,11 @@ async def export_markdown(
     *,
     generated_at: datetime | None = None,
     bug_line: Callable[[str], str | None] | None = None,
+    aftermath: Aftermath | None = None,
 ) -> AsyncIterator[str]:
     """`bug_line`, when given, tells a linked bug's last known state (from the tracker
-    cache: the export never waits for a tracker)."""
+    cache: the export never waits for a tracker). `aftermath` fills the roles, the Five
+    Whys and the action items (`bot.incidents.aftermath.load_aftermath`)."""
     times = IncidentTimes.of(incident)
     participants = await timeline.actors(incident.id)
     pages = await timeline.entries(incident.id, kinds=PAGE_KINDS)
@@ -173,6 +181,10 @@ async def export_markdown(
     yield f"| Opened by | {_md(incident.opened_by)} |\n"
     yield f"| Incident lead | {_md(incident.lead) or '-'} |\n"
     yield f"| Escalation manager | {_md(incident.manager) or '-'} |\n"
+    if aftermath is not None:
+        for role, nick in aftermath.roles.items():
+            if role not in ("lead", "em"):
+                yield f"| Role: {_md(role)} | {_md(nick)} |\n"
     yield f"| Participants | {', '.join(_md(p) for p in participants) or '-'} |\n\n"
 
     yield ("## Impact\n\n_Who and what was affected, how badly, and for how long; "
@@ -230,7 +242,20 @@ async def export_markdown(
     yield "".join(chunk)
 
     yield "\n## Five Whys\n\n"
-    for n in range(1, 6):
+    whys = aftermath.whys if aftermath is not None else ()
+    for why in whys:
+        yield f"{why.number}. {_md(why.text)} ({_md(why.author)})\n"
+    for n in range(len(whys) + 1, 6):
         yield f"{n}. Why _…_? Because _…_\n"
-    yield ("\n## Action items\n\n| Action | Owner | Bug | Due |\n|---|---|---|---|\n"
-           "| _…_ | | | |\n")
+    yield ("\n## Action items\n\n| Action | Owner | Bug | Due |\n|---|---|---|---|\n")
+    actions = aftermath.actions if aftermath is not None else ()
+    for action in actions:
+        state = "" if action.state == "open" else f" _({action.state})_"
+        ticket = _link(action.ticket_url)
+        if ticket and action.ticket_state:
+            ticket += f" ({_md(action.ticket_state)})"
+        due = action.due.isoformat() if action.due else ""
+        yield (f"| {action.name}: {_md(action.text)}{state} | {_md(action.owner)} | {ticket} "
+               f"| {due} |\n")
+    if not actions:
+        yield "| _…_ | | | |\n"

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from bot.incidents.aftermath import load_aftermath
 from bot.incidents.export import export_json, export_markdown
 from bot.incidents.metrics import IncidentTimes
 from bot.web import metrics
@@ -235,9 +236,11 @@ async def incident_log(request: web.Request) -> web.StreamResponse:
         })
         await response.prepare(request)
         playbooks = request.app[PLAYBOOKS_KEY]
+        aftermath = await load_aftermath(tx, incident)
         chunks = (export_markdown(incident, tx.timeline,
-                                  bug_line=playbooks.bug_line if playbooks else None)
-                  if fmt == "md" else export_json(incident, tx.timeline))
+                                  bug_line=playbooks.bug_line if playbooks else None,
+                                  aftermath=aftermath)
+                  if fmt == "md" else export_json(incident, tx.timeline, aftermath=aftermath))
         async for chunk in chunks:
             await response.write(chunk.encode())
         await response.write_eof()
