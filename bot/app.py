@@ -33,6 +33,9 @@ from bot.core.ports import (
 from bot.core.transport_state import StoredTransportState
 from bot.delivery.answer_queue import AnswerQueue
 from bot.delivery.outbox import OutboxWorker
+from bot.followup.direct import DirectMessages
+from bot.followup.em_prompt import EmPromptScheduler, nobody_on_call, on_call_from_paging
+from bot.followup.extension import FollowUpExtension
 from bot.ha.change_relay import ChangeRelay
 from bot.ha.leadership import (
     Leadership,
@@ -203,7 +206,8 @@ class App:
             extensions=([paging.extension] if paging is not None else [])
             + ([subscribers.extension] if subscribers is not None else []),
             deliverers=([paging.deliverer] if paging is not None else [])
-            + ([subscribers.deliverer] if subscribers is not None else []),
+            + ([subscribers.deliverer] if subscribers is not None else [])
+            + [DirectMessages(self.transports)],
             rate_limit=rate_limit_from(config),
             owner=self.instance,
             may_send=leadership.holds,
@@ -224,6 +228,10 @@ class App:
         await sync_components(store, config.components)
         board = self.component_board = ComponentBoard(self.transports.channels)
         self.desk.add_extension(ComponentsExtension(board))
+        self.follow_up = FollowUpExtension(
+            config.incidents.roles, file_actions_in=config.postmortem.file_actions_in)
+        """Five Whys, action items, roles; what files tickets sets `follow_up.can_file`."""
+        self.desk.add_extension(self.follow_up)
         maintenance = self.maintenance = Maintenance(
             config.maintenance, store, bus, self.transports.channels, bot_nick=bot_nick,
             components=lambda: known_components(_configured_components(self.config)),
@@ -419,6 +427,8 @@ class App:
                                       on_queued=outbox.wake,
                                       fallback=self.transports.channels)
         reminders = asyncio.create_task(scheduler.run(), name="reminders")
+        em_prompts = asyncio.create_task(self._em_prompts(store, outbox).run(),
+                                         name="em-prompts")
         escalations = (asyncio.create_task(self.paging.scheduler.run(), name="escalations")
                        if self.paging is not None else None)
         maintenance_timers = asyncio.create_task(self.maintenance.timers.run(),
@@ -459,6 +469,9 @@ class App:
             reminders.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reminders
+            em_prompts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await em_prompts
             if escalations is not None:
                 escalations.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -477,6 +490,16 @@ class App:
                 await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
                 await self._stop_transports()
             outbox.resume()
+
+    def _em_prompts(self, store: Store, outbox: OutboxWorker) -> EmPromptScheduler:
+        """Sev1-2 incidents with no escalation manager after `paging.ack_timeout` are
+        announced, and told to whoever is on call (DESIGN §1.7)."""
+        paging = self.paging
+        return EmPromptScheduler(
+            store, self.config.paging.ack_timeout, bot_nick=self.bot_nick,
+            channels=self.transports.channels, on_queued=outbox.wake,
+            on_call=(on_call_from_paging(paging.pager, self.transports)
+                     if paging is not None else nobody_on_call))
 
     async def _keep_captured(self) -> None:
         """The captured chat still waiting for its batch goes into the database."""

@@ -232,7 +232,7 @@ async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
             incident = await tx.incidents.get(incident_id)
             if incident is None:
                 raise LookupError(f"there is no incident #{incident_id}")
-            aftermath = await load_aftermath(tx, incident)
+            aftermath = await load_aftermath(tx, incident, config.incidents.roles)
             chunks = export_markdown(incident, tx.timeline, aftermath=aftermath,
                                      template=config.postmortem.template) \
                 if fmt == "md" else export_json(incident, tx.timeline, aftermath=aftermath)
@@ -256,7 +256,8 @@ async def _incidents_bundle(config: Config, incident_id: int, output: Path | Non
     try:
         await upgrade(store.engine)
         async with bug_lookup(config.playbooks) as lookup:
-            sources = BundleSources(template=config.postmortem.template, bug_lookup=lookup)
+            sources = BundleSources(template=config.postmortem.template, bug_lookup=lookup,
+                                    role_order=config.incidents.roles)
             if output is None:
                 await write_bundle(store, incident_id, sys.stdout.buffer, sources)
                 sys.stdout.buffer.flush()

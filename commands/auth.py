@@ -183,6 +183,12 @@ _REQUIRED: dict[type[Command], Role | None] = {
     m.ComponentSet: Role.STATUS,
     m.ComponentList: None,
     m.IncidentAffects: Role.INCIDENT,
+    m.Why: Role.INCIDENT,
+    m.ActionAdd: Role.INCIDENT,
+    m.ActionClose: Role.INCIDENT,
+    m.ActionFile: Role.INCIDENT,
+    m.ActionList: None,
+    m.IncidentSetRole: Role.INCIDENT,
 }
 
 

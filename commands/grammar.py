@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final, NoReturn, assert_never
 from urllib.parse import urlsplit
 
@@ -36,12 +36,18 @@ from commands.model import (
     MAX_INCIDENT_ID,
     MAX_MAINTENANCE,
     MAX_NICK,
+    MAX_ROLE,
     MAX_TEXT,
     MAX_TITLE,
     MAX_TOPIC,
     MAX_URL,
+    MAX_WHY_NUMBER,
     SEVERITIES,
     Ack,
+    ActionAdd,
+    ActionClose,
+    ActionFile,
+    ActionList,
     BugLink,
     Command,
     ComponentList,
@@ -53,6 +59,7 @@ from commands.model import (
     IncidentOpen,
     IncidentSetLead,
     IncidentSetManager,
+    IncidentSetRole,
     IncidentSetSeverity,
     IncidentSetState,
     IncidentShow,
@@ -76,6 +83,7 @@ from commands.model import (
     StatusOk,
     Success,
     Thanks,
+    Why,
 )
 from commands.text import clean_text
 from commands.usage import GENERAL_HELP, USAGE
@@ -110,6 +118,9 @@ KEYWORDS: Final = frozenset(
         "maintenance",
         "component",
         "components",
+        "why",
+        "action",
+        "actions",
     }
 )
 """The `#word`s that make a message a command (matched case-insensitively)."""
@@ -124,6 +135,8 @@ _ID: Final = re.compile(r"#?([0-9]+)")
 _NUMBER: Final = re.compile(r"[0-9]+")
 _SEV_N: Final = re.compile(r"sev([0-9]+)", re.IGNORECASE)
 _DATE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_ACTION_ID: Final = re.compile(r"[Aa]([0-9]+)")
+_ROLE: Final = re.compile(r"[a-z][a-z0-9_]*")
 _CLOCK: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 IRC_NICK: Final = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}\-]*")
 """An IRC nick (RFC 2812 letters and specials, not starting with a digit or -): the one
@@ -399,13 +412,13 @@ def _incident_with_id(args: list[str]) -> Command:
         name = "#incident ID STATE"
     elif sub == "sev" or sev_n is not None:
         name = "#incident ID sev"
-    elif sub in ("lead", "em", "log", "affects"):
+    elif sub in ("lead", "em", "log", "affects", "role"):
         name = f"#incident ID {sub}"
     else:
         _refuse(
             "#incident",
             "after the id comes investigating, identified, monitoring, resolved, sev, lead, "
-            "em, log or affects",
+            "em, role, log or affects",
         )
     incident_id = _incident_id(args[0], name)
     rest = args[2:]
@@ -427,6 +440,8 @@ def _incident_with_id(args: list[str]) -> Command:
         return IncidentLog(incident_id)
     if sub == "affects":
         return _affects(incident_id, rest, name)
+    if sub == "role":
+        return _role(incident_id, rest, name)
     if len(rest) != 1:
         _refuse(name)
     if sub == "lead":
@@ -483,6 +498,93 @@ def _components(args: list[str]) -> Command:
     if args:
         _refuse("#component list")
     return ComponentList()
+
+
+def _role(incident_id: int, rest: list[str], name: str) -> Command:
+    """`ROLE NICK`; `lead` and `em` are the two roles the core has always known."""
+    if len(rest) != 2:
+        _refuse(name)
+    role = rest[0].lower()
+    if len(role) > MAX_ROLE or _ROLE.fullmatch(role) is None:
+        _refuse(name, f"a role is one lowercase word of at most {MAX_ROLE} characters")
+    nick = _nick(rest[1], name)
+    if role == "lead":
+        return IncidentSetLead(incident_id, nick)
+    if role == "em":
+        return IncidentSetManager(incident_id, nick)
+    return IncidentSetRole(incident_id, role, nick)
+
+
+def _why(args: list[str]) -> Command:
+    name = "#why"
+    incident_id = number = None
+    # As for #log, a leading id followed by more text names the incident; a second number
+    # after it names the entry to replace (so replacing needs the id: "#why 12 2 TEXT").
+    if len(args) > 1 and _looks_like_id(args[0]):
+        incident_id, args = _incident_id(args[0], name), args[1:]
+        if len(args) > 1 and _NUMBER.fullmatch(args[0]) is not None:
+            value = args[0].lstrip("0")
+            if not value or len(value) > 2 or int(value) > MAX_WHY_NUMBER:
+                _refuse(name, f"entries are numbered 1 to {MAX_WHY_NUMBER}")
+            number, args = int(value), args[1:]
+    return Why(_required(args, name), incident_id, number)
+
+
+def _action_id(token: str) -> int | None:
+    """The action id `A7` (or `a7`) stands for, or None when it is not one."""
+    match = _ACTION_ID.fullmatch(token)
+    if match is None:
+        return None
+    return _id_number(match.group(1))
+
+
+def _action(args: list[str]) -> Command:
+    if not args or args[0].lower() == "help":
+        _refuse("#action")
+    action_id = _action_id(args[0])
+    if action_id is not None and len(args) > 1 and args[1].lower() in ("done", "drop", "file"):
+        verb, rest = args[1].lower(), args[2:]
+        if verb == "file":
+            if rest:
+                _refuse("#action file")
+            return ActionFile(action_id)
+        return ActionClose(action_id, verb, _optional(rest, f"#action {verb}"))
+    if _ACTION_ID.fullmatch(args[0]) is not None:
+        _refuse("#action", "after an action id comes done, drop or file")
+    name = "#action"
+    incident_id = None
+    if len(args) > 1 and _looks_like_id(args[0]):
+        incident_id, args = _incident_id(args[0], name), args[1:]
+    owner: str | None = None
+    due: date | None = None
+    # `owner NICK` and `due DATE` end the line, in either order, each at most once.
+    while len(args) > 2:
+        word = args[-2].lower()
+        if word == "owner" and owner is None:
+            owner, args = _nick(args[-1], name), args[:-2]
+        elif word == "due" and due is None:
+            due, args = _due(args[-1], name), args[:-2]
+        else:
+            break
+    return ActionAdd(_required(args, name), incident_id, owner, due)
+
+
+def _due(token: str, name: str) -> date:
+    day = _DATE.fullmatch(token)
+    if day is None:
+        _refuse(name, "write the due date as YYYY-MM-DD, e.g. 2026-12-24")
+    try:
+        return date(int(day.group(1)), int(day.group(2)), int(day.group(3)))
+    except ValueError:
+        _refuse(name, f"there is no date {token}")
+
+
+def _actions(args: list[str]) -> Command:
+    if not args:
+        return ActionList()
+    if len(args) > 1 or not _looks_like_id(args[0]):
+        _refuse("#actions")
+    return ActionList(_incident_id(args[0], "#actions"))
 
 
 def _log(args: list[str]) -> Command:
@@ -639,6 +741,9 @@ _HANDLERS: Final[dict[str, Callable[[list[str]], Command]]] = {
     "#maintenance": _maintenance,
     "#component": _component,
     "#components": _components,
+    "#why": _why,
+    "#action": _action,
+    "#actions": _actions,
 }
 assert set(_HANDLERS) == {f"#{keyword}" for keyword in KEYWORDS}
 
@@ -748,8 +853,77 @@ def render(command: Command) -> str:
             if not names or len(names) > MAX_AFFECTED:
                 raise ValueError(f"not 1 to {MAX_AFFECTED} component names: {names!r}")
             return f"#incident {_id_out(incident_id)} affects {listed} {_status_out(status)}"
+        case Why(text=text, incident_id=incident_id, number=number):
+            return _why_out(text, incident_id, number)
+        case ActionAdd(text=text, incident_id=incident_id, owner=owner, due=due):
+            return _action_out(text, incident_id, owner, due)
+        case ActionClose(action_id=action_id, outcome=outcome, text=text):
+            if outcome not in ("done", "drop"):
+                raise ValueError(f"not done or drop: {outcome!r}")
+            return f"#action {_action_id_out(action_id)} {outcome}" + _optional_out(text)
+        case ActionFile(action_id=action_id):
+            return f"#action {_action_id_out(action_id)} file"
+        case ActionList(incident_id=None):
+            return "#actions"
+        case ActionList(incident_id=incident_id):
+            return f"#actions {_id_out(incident_id)}"
+        case IncidentSetRole(incident_id=incident_id, role=role, nick=nick):
+            if (not isinstance(role, str) or role in ("lead", "em") or len(role) > MAX_ROLE
+                    or _ROLE.fullmatch(role) is None):
+                raise ValueError(f"not a role other than lead and em: {role!r}")
+            return f"#incident {_id_out(incident_id)} role {role} {_nick_out(nick)}"
         case _:
             assert_never(command)
+
+
+def _why_out(text: str, incident_id: int | None, number: int | None) -> str:
+    body = _text_out(text)
+    first, space, _ = body.partition(" ")
+    if incident_id is None:
+        if number is not None:
+            raise ValueError("#why N TEXT needs the incident id before N")
+        if space and _looks_like_id(first):
+            raise ValueError(f"#why {text!r} would be read as a why on incident {first}")
+        return f"#why {body}"
+    if number is None:
+        if space and _NUMBER.fullmatch(first):
+            raise ValueError(f"#why {text!r} would be read as replacing entry {first}")
+        return f"#why {_id_out(incident_id)} {body}"
+    if type(number) is not int or not 1 <= number <= MAX_WHY_NUMBER:
+        raise ValueError(f"not an entry number: {number!r}")
+    return f"#why {_id_out(incident_id)} {number} {body}"
+
+
+def _action_out(text: str, incident_id: int | None, owner: str | None,
+                due: date | None) -> str:
+    body = _text_out(text)
+    words = body.split(" ")
+    if len(words) >= 3 and words[-2].lower() in ("owner", "due"):
+        raise ValueError(f"#action {text!r} would be read with an owner or a due date")
+    line = "#action"
+    if incident_id is not None:
+        line += f" {_id_out(incident_id)}"
+    elif _ACTION_ID.fullmatch(words[0]) is not None:
+        raise ValueError(f"#action {text!r} would be read as an action id")
+    elif (len(words) > 1 or owner is not None or due is not None) and \
+            _looks_like_id(words[0]):
+        raise ValueError(f"#action {text!r} would be read as an item on incident {words[0]}")
+    elif words[0].lower() == "help":
+        raise ValueError("#action help is the usage")
+    line += f" {body}"
+    if owner is not None:
+        line += f" owner {_nick_out(owner)}"
+    if due is not None:
+        if isinstance(due, datetime) or not isinstance(due, date):
+            raise ValueError(f"not a date: {due!r}")
+        line += f" due {due.year:04d}-{due.month:02d}-{due.day:02d}"
+    return line
+
+
+def _action_id_out(action_id: int) -> str:
+    if not is_incident_id(action_id):
+        raise ValueError(f"not an action id: {action_id!r}")
+    return f"A{action_id}"
 
 
 def _text_out(text: str, limit: int = MAX_TEXT) -> str:
@@ -856,10 +1030,18 @@ _NAMES: Final[dict[type[object], str]] = {
     ComponentSet: "#component",
     ComponentList: "#component list",
     IncidentAffects: "#incident ID affects",
+    Why: "#why",
+    ActionAdd: "#action",
+    ActionClose: "#action done",  # or "#action drop": see command_name
+    ActionFile: "#action file",
+    ActionList: "#actions",
+    IncidentSetRole: "#incident ID role",
 }
 
 
 def command_name(command: Command) -> str:
     """The command's name as users type it, a key of `USAGE` (`#status alert`,
     `#incident ID lead`): for replies such as "you are not authorized to use #status alert"."""
+    if isinstance(command, ActionClose):
+        return f"#action {command.outcome}"
     return _NAMES[type(command)]

@@ -7,7 +7,7 @@ Every class here is an immutable value. `commands.grammar.parse` builds them fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 
@@ -277,6 +277,70 @@ class MaintenanceList:
     pass
 
 
+# --- after the incident (DESIGN §1.7) --------------------------------------------------------
+
+MAX_WHY_NUMBER = 99
+"""Highest Five-Whys entry number `#why ID N TEXT` may name."""
+
+MAX_ROLE = 16
+"""Longest incident role name (`incidents.roles`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """`#why [ID] TEXT`: the incident's next Five-Whys entry; `#why ID N TEXT` replaces
+    entry `number` (the ID is then required: one leading number always names the incident,
+    as for `#log`)."""
+
+    text: str
+    incident_id: int | None = None
+    number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionAdd:
+    """`#action [ID] TEXT [owner NICK] [due YYYY-MM-DD]`: a follow-up action item."""
+
+    text: str
+    incident_id: int | None = None
+    owner: str | None = None
+    due: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionClose:
+    """`#action A7 done|drop [TEXT]`: `outcome` is `done` or `drop`."""
+
+    action_id: int
+    outcome: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFile:
+    """`#action A7 file`: file the item as a ticket in `postmortem.file_actions_in`."""
+
+    action_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionList:
+    """`#actions [ID]`: open action items, all or one incident's."""
+
+    incident_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSetRole:
+    """`#incident ID role ROLE NICK` for a role other than `lead` and `em` (those parse to
+    `IncidentSetLead` / `IncidentSetManager`). `role` is lowercase; whether it is one of
+    `incidents.roles` is the desk's to say."""
+
+    incident_id: int
+    role: str
+    nick: str
+
+
 # --- questions -------------------------------------------------------------------------------
 
 
@@ -317,6 +381,12 @@ Command = (
     | ComponentSet
     | ComponentList
     | IncidentAffects
+    | Why
+    | ActionAdd
+    | ActionClose
+    | ActionFile
+    | ActionList
+    | IncidentSetRole
 )
 
 

@@ -27,6 +27,8 @@ class IncidentView:
     latest_at: datetime | None = None
     is_alert: bool = False
     """Opened by `#status alert` (clearing the alert resolves it)."""
+    roles: tuple[tuple[str, str], ...] = ()
+    """(role, nick) of the roles other than lead and em (`incidents.roles`), when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ def incident_line(incident: IncidentView, now: datetime) -> str:
         roles.append(f"lead {incident.lead}")
     if incident.manager:
         roles.append(f"EM {incident.manager}")
+    roles += [f"{role} {nick}" for role, nick in incident.roles]
     line = f"#{incident.id} [sev{incident.severity} {incident.state}] {incident.title}"
     if roles:
         line += f" ({', '.join(roles)})"

@@ -22,14 +22,16 @@ INCIDENT_HELP = (
     "#incident open [sev1-4] TITLE · #incident list · #incident ID · "
     "#incident ID investigating|identified|monitoring|resolved [TEXT] · #incident ID sev N · "
     "#incident ID lead NICK · #incident ID em NICK · #incident ID log · "
-    "#incident ID affects NAME[,NAME...] [STATUS] · #log [ID] TEXT — "
+    "#incident ID affects NAME[,NAME...] [STATUS] · #incident ID role ROLE NICK · "
+    "#log [ID] TEXT — "
     "ID is 12 or #12; sev1 is the worst"
 )
 
 GENERAL_HELP = (
     'ask me "what\'s happening?" or say #now · #status help · #incident help · '
     "#log [ID] TEXT · #page [ID] [TEXT] · #ack [ID] · #oncall · #playbook [TOPIC] · "
-    "#bug [ID] BUG-URL · #component NAME STATUS · #components · #success TEXT · #thanks TEXT"
+    "#bug [ID] BUG-URL · #component NAME STATUS · #components · #why [ID] TEXT · "
+    "#action [ID] TEXT · #actions [ID] · #success TEXT · #thanks TEXT"
 )
 
 USAGE: dict[str, str] = {
@@ -109,5 +111,26 @@ USAGE: dict[str, str] = {
     "#incident ID affects": (
         "#incident ID affects NAME[,NAME...] [STATUS] — link components to the incident "
         "(default partial_outage); they return to operational when it resolves"
+    ),
+    "#why": (
+        "#why [ID] TEXT — the incident's next Five-Whys entry · #why ID N TEXT — replace "
+        "entry N (ID is then required: #why 12 TEXT is a why on incident 12)"
+    ),
+    "#action": (
+        "#action [ID] TEXT [owner NICK] [due YYYY-MM-DD] — a follow-up action item (I answer "
+        "with its id, e.g. A7) · #action A7 done|drop [TEXT] · #action A7 file · #actions [ID]"
+    ),
+    "#action done": "#action A7 done [TEXT] — action item A7 is done",
+    "#action drop": "#action A7 drop [TEXT] — action item A7 will not be done",
+    "#action file": (
+        "#action A7 file — file action item A7 as a ticket in postmortem.file_actions_in"
+    ),
+    "#actions": (
+        "#actions [ID] — open action items (all, or incident ID's) with owner, due date and "
+        "ticket state"
+    ),
+    "#incident ID role": (
+        "#incident ID role ROLE NICK — give NICK a role in the incident (one of "
+        "incidents.roles; lead and em always exist)"
     ),
 }

@@ -6,13 +6,14 @@ Timestamps are stored as UTC and always come back timezone-aware (`UTCDateTime`)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -409,6 +410,76 @@ class IncidentComponent(Base):
     linked_by: Mapped[str] = mapped_column(String(255))
     linked_at: Mapped[datetime]
     released_at: Mapped[datetime | None]
+
+
+class WhyEntry(Base):
+    """One entry of an incident's Five Whys (`#why`; DESIGN §1.7), numbered from 1 in order.
+
+    `#why ID N TEXT` rewrites the row; the timeline keeps every version (private entries)."""
+
+    __tablename__ = "incident_whys"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(255))
+    """Who wrote the current text (the last to replace it)."""
+    at: Mapped[datetime]
+
+
+class ActionItem(Base):
+    """A follow-up action item (`#action`; DESIGN §1.7). Its id is one sequence for every
+    incident, written `A7` in chat.
+
+    The ticket columns belong to filing (`#action A7 file`): the tracker's URL, its last
+    known state and when that was read, and `filed_marker`, what makes creating the ticket
+    idempotent (the marker the tracker can be searched for, or the created id recorded
+    before anything can repeat it)."""
+
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    due: Mapped[date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(10), index=True)
+    """`open`, `done` or `dropped`."""
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    closed_by: Mapped[str | None] = mapped_column(String(255))
+    closed_at: Mapped[datetime | None]
+    close_text: Mapped[str | None] = mapped_column(Text)
+    ticket_url: Mapped[str | None] = mapped_column(String(2000))
+    ticket_state: Mapped[str | None] = mapped_column(String(40))
+    ticket_checked_at: Mapped[datetime | None]
+    filed_marker: Mapped[str | None] = mapped_column(String(255))
+
+
+class IncidentRole(Base):
+    """Who holds a role (`incidents.roles`) in an incident, other than `lead` and `em`,
+    which stay on the incident row (`lead`, `manager`) where the core has always kept them.
+    `storage.incident_roles.roles_of` reads both as one store."""
+
+    __tablename__ = "incident_roles"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    nick: Mapped[str] = mapped_column(String(255))
+    assigned_by: Mapped[str] = mapped_column(String(255))
+    assigned_at: Mapped[datetime]
+
+
+class IncidentPrompt(Base):
+    """A one-time prompt the bot made about an incident (`kind` `em`: no escalation manager
+    within `paging.ack_timeout`). Its row is what makes it once per incident across
+    restarts and instances."""
+
+    __tablename__ = "incident_prompts"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at: Mapped[datetime]
 
 
 class Subscriber(Base):

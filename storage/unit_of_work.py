@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.action_items import ActionItemRepository
 from storage.audit import AuditRepository
 from storage.components import ComponentRepository
 from storage.inbound_events import InboundEventRepository
+from storage.incident_roles import IncidentPromptRepository, IncidentRoleRepository
 from storage.incidents import IncidentRepository
 from storage.kudos import KudosRepository
 from storage.leases import FENCING_TERM, check_fence
@@ -24,6 +26,7 @@ from storage.timeline import TimelineRepository
 from storage.topics import SavedTopicRepository
 from storage.transport_state import TransportStateRepository
 from storage.uptime import UptimeRepository
+from storage.whys import WhyRepository
 from storage.write_health import WriteHealth
 
 
@@ -48,6 +51,10 @@ class Transaction:
         self.maintenance = MaintenanceRepository(session)
         self.components = ComponentRepository(session)
         self.uptime = UptimeRepository(session)
+        self.whys = WhyRepository(session)
+        self.actions = ActionItemRepository(session)
+        self.roles = IncidentRoleRepository(session)
+        self.prompts = IncidentPromptRepository(session)
         self.subscribers = SubscriberRepository(session)
 
 

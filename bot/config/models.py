@@ -59,7 +59,7 @@ from bot.config.fields import (
 )
 from bot.config.postmortem_template import check_template
 from commands.component_names import MAX_COMPONENT_NAME, slug
-from commands.model import Role
+from commands.model import MAX_ROLE, Role
 from commands.text import clean_text
 
 MIN_LEASE = timedelta(seconds=3)
@@ -305,11 +305,37 @@ class QuietHours(_Model):
         return ZoneInfo(self.timezone)
 
 
+_ROLE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+DEFAULT_ROLES = ("lead", "em", "comms", "scribe")
+
+
+def _incident_role(value: str) -> str:
+    if not _ROLE_NAME.fullmatch(value):
+        raise _fail(f"{_q(value)} is not a role name: one lowercase word (a-z, 0-9, _)")
+    if len(value) > MAX_ROLE:
+        raise _fail(f"{_q(value)} is longer than {MAX_ROLE} characters")
+    return value
+
+
+def _incident_roles(value: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for name in value:
+        if name in seen:
+            raise _fail(f"{_q(name)} is listed twice")
+        seen.add(name)
+    # lead and em always exist (DESIGN §1.7): the core has always known them.
+    return list(dict.fromkeys(["lead", "em", *value]))
+
+
 class IncidentsConfig(_Model):
     capture: Capture = False
     """False, or the channels/rooms whose messages go into open incidents' (private) logs."""
     remind_after: PositiveDuration = timedelta(minutes=30)
     quiet_hours: QuietHours | None = None
+    roles: Annotated[list[Annotated[str, AfterValidator(_incident_role)]],
+                     AfterValidator(_incident_roles)] = Field(
+        default_factory=lambda: list(DEFAULT_ROLES))
+    """Names usable in `#incident ID role ROLE NICK`; `lead` and `em` are always among them."""
 
 
 class Contacts(_Model):
@@ -527,6 +553,11 @@ def _postmortem_template(value: Path) -> Path:
 
 
 class PostmortemConfig(_Model):
+    """After the incident (DESIGN §1.7)."""
+
+    file_actions_in: NonEmptyStr | None = None
+    """Where `#action A7 file` files tickets (`github:acme/infra`, `jira:OPS`...); None: no
+    tracker, and `#action A7 file` says so."""
     template: Annotated[Path, AfterValidator(_postmortem_template)] | None = None
     """A Jinja2 file replacing the built-in Markdown postmortem; relative to the current
     directory (README "Custom postmortem template")."""

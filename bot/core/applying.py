@@ -74,6 +74,11 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
     if needs.latest:
         ids = [row.id for row in open_rows] + ([incident.id] if incident is not None else [])
         latest = await tx.timeline.latest_of(ids) if ids else {}
+    roles: dict[int, list[tuple[str, str]]] = {}
+    if needs.latest:
+        ids = [row.id for row in open_rows] + ([incident.id] if incident is not None else [])
+        held = await tx.roles.of_many(ids)
+        roles = {i: sorted((r.role, r.nick) for r in rows_) for i, rows_ in held.items()}
     log: tuple[LogLine, ...] = ()
     if needs.log and incident is not None:
         log = tuple(LogLine(e.at, e.actor, e.kind, e.public, e.text, e.old_value, e.new_value)
@@ -92,8 +97,10 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
         maintenance=maintenance,
         alert=alert,
         alert_incident=alert_incident,
-        open_incidents=tuple(_facts(row, latest.get(row.id)) for row in open_rows),
-        incident=_facts(incident, latest.get(incident.id)) if incident is not None else None,
+        open_incidents=tuple(_facts(row, latest.get(row.id), roles.get(row.id, ()))
+                             for row in open_rows),
+        incident=_facts(incident, latest.get(incident.id), roles.get(incident.id, ()))
+        if incident is not None else None,
         log=log,
     )
     return Loaded(view, rows)
@@ -106,7 +113,8 @@ async def _alert(tx: Transaction) -> AlertFacts | None:
     return AlertFacts(current.text, current.set_by, current.set_at, current.incident_id)
 
 
-def _facts(row: Incident, entry: object = None) -> IncidentView:
+def _facts(row: Incident, entry: object = None,
+           roles: Sequence[tuple[str, str]] = ()) -> IncidentView:
     """An incident as rules and replies see it, with its latest public update if known."""
     text = None
     at = None
@@ -119,7 +127,7 @@ def _facts(row: Incident, entry: object = None) -> IncidentView:
     return IncidentView(
         id=row.id, title=row.title, severity=row.severity, state=row.state, lead=row.lead,
         manager=row.manager, opened_at=row.opened_at, latest=text, latest_at=at,
-        is_alert=row.is_alert,
+        is_alert=row.is_alert, roles=tuple(roles),
     )
 
 

@@ -130,6 +130,42 @@ class ComponentChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WhyRecorded:
+    """A Five-Whys entry added or replaced (`#why`; private, like a note)."""
+
+    kind: ClassVar[str] = "incident.note"
+    at: datetime
+    incident_id: int
+    number: int
+    replaced: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionChanged:
+    """An action item added, done or dropped (`change`: `added`, `done`, `dropped`)."""
+
+    kind: ClassVar[str] = "incident.note"
+    at: datetime
+    incident_id: int
+    action_id: int
+    change: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionFilingRequested:
+    """`#action A7 file` was accepted: the item is to become a ticket in `tracker`
+    (`postmortem.file_actions_in`). Extensions see it inside the command's transaction
+    (`DeskExtension.on_change`): the one that files tickets queues its outbox effect there,
+    so the request commits, or rolls back, with the timeline entry that records it."""
+
+    kind: ClassVar[str] = "incident.note"
+    at: datetime
+    incident_id: int
+    action_id: int
+    tracker: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MaintenanceChanged:
     """A maintenance window was scheduled, announced (the heads-up), started, ran past its
     planned end (`overrunning`: the channels were asked whether it is complete), completed
@@ -174,13 +210,14 @@ MAINTENANCE_CHANGED = MaintenanceChanged.kind
 DeskEvent: TypeAlias = (
     AlertSet | AlertCleared | StatusPosted | KudosRecorded | IncidentOpened | StateChanged
     | SeverityChanged | RoleAssigned | BugLinked | NoteAdded | ComponentChanged
-    | MaintenanceChanged
+    | MaintenanceChanged | WhyRecorded | ActionChanged | ActionFilingRequested
 )
 """Every committed change the desk announces."""
 
 EVENT_TYPES: tuple[type[DeskEvent], ...] = (
     AlertSet, AlertCleared, StatusPosted, KudosRecorded, IncidentOpened, StateChanged,
     SeverityChanged, RoleAssigned, BugLinked, NoteAdded, ComponentChanged, MaintenanceChanged,
+    WhyRecorded, ActionChanged, ActionFilingRequested,
 )
 _BY_NAME: dict[str, type[DeskEvent]] = {t.__name__: t for t in EVENT_TYPES}
 

@@ -299,6 +299,10 @@ def decide(command: Command, view: View, context: Context) -> Decision:
         case m.ComponentSet() | m.ComponentList() | m.IncidentAffects():
             # The components extension applies these; a desk without it has none.
             out.say(replies.not_configured, command_name(command), "components")
+        case m.Why() | m.ActionAdd() | m.ActionClose() | m.ActionFile() | m.ActionList() | \
+                m.IncidentSetRole():
+            # The follow-up extension (bot/followup) applies these.
+            out.say(replies.not_configured, command_name(command), "incidents")
         case m.Now():
             alert = view.alert
             alert_view = (AlertView(alert.text, alert.set_by, alert.set_at)

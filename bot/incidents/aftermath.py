@@ -1,10 +1,8 @@
 """What an export shows of the work after an incident: its Five Whys, its action items and
 who held which role (DESIGN §1.7), read in one go before the timeline streams.
 
-STAND-IN on branch i20-bundle: the same names and shapes as i20-actions' module of this
-name (which reads the whys, action_items and incident_roles tables); at the merge, take
-that branch's file. Until then `load_aftermath` knows only the lead and the escalation
-manager, and the exports show empty Five Whys and action items.
+`load_aftermath` is the data loading the Markdown postmortem, the JSON log and the bundle
+share; `Aftermath.document()` is its JSON shape (`whys`, `actions`, `roles`).
 """
 
 from __future__ import annotations
@@ -14,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from commands.followup_replies import action_name
+from storage.incident_roles import roles_of
 from storage.models import Incident
 from storage.unit_of_work import Transaction
 
@@ -44,7 +44,7 @@ class ActionRecord:
 
     @property
     def name(self) -> str:
-        return f"A{self.id}"
+        return action_name(self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +73,18 @@ class Aftermath:
 
 async def load_aftermath(tx: Transaction, incident: Incident,
                          role_order: Sequence[str] = ()) -> Aftermath:
-    """The incident's whys, action items and roles (stand-in: roles from the incident row)."""
-    held = {"lead": incident.lead, "em": incident.manager}
-    return Aftermath(roles={name: nick for name, nick in held.items() if nick})
+    """The incident's whys (in order), action items (in order of their ids, open or not)
+    and roles."""
+    whys = await tx.whys.of(incident.id)
+    actions = await tx.actions.of(incident.id)
+    others = await tx.roles.of(incident.id)
+    return Aftermath(
+        whys=tuple(WhyItem(w.number, w.text, w.author, w.at) for w in whys),
+        actions=tuple(ActionRecord(a.id, a.text, a.owner, a.due, a.state, a.created_by,
+                                   a.created_at, a.closed_by, a.closed_at, a.ticket_url,
+                                   a.ticket_state, a.ticket_checked_at) for a in actions),
+        roles=roles_of(incident, others, role_order),
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

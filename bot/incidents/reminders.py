@@ -11,6 +11,8 @@ an earlier run of the bot).
   update starts the count again.
 * **Unowned**: no incident lead and/or no escalation manager `remind_after` after it was opened.
   One nudge per combination of missing roles.
+* **Overdue action items** (`#action ... due DATE`, any incident, resolved or not): one
+  nudge per open item per day once its due day has passed; never during quiet hours.
 
 A nudge goes to the channel where the incident was opened (its first timeline entry says where
 `#incident open` or `#status alert` was typed), else to every broadcast channel; and it is
@@ -28,7 +30,9 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from bot.config import IncidentsConfig, QuietHours
 from bot.core.effects import to_own_channel, to_row
 from bot.core.ports import Channel
+from bot.followup.overdue import overdue, overdue_key, reminder_day
 from bot.incidents.metrics import format_duration
+from commands import followup_replies as say
 from storage.models import Incident, TimelineEntry, utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
@@ -179,10 +183,10 @@ class ReminderScheduler:
         quiet = self._config.quiet_hours
         count = 0
         async with self._store.transaction() as tx:
+            count += await self._overdue_actions(tx, now)
             incidents = await tx.incidents.list_open()
-            if not incidents:
-                return 0
-            where_opened = await tx.timeline.first_of([i.id for i in incidents])
+            where_opened = await tx.timeline.first_of([i.id for i in incidents]) \
+                if incidents else {}
             for incident in incidents:
                 if held_by_quiet_hours(incident.severity, now, quiet):
                     continue
@@ -205,6 +209,28 @@ class ReminderScheduler:
             self.queued += count
             log.info("queued %d reminder(s)", count)
             self._on_queued()
+        return count
+
+    async def _overdue_actions(self, tx: Transaction, now: datetime) -> int:
+        """Nudge about open action items past their due day, once a day each. They are never
+        urgent: quiet hours hold them back whatever the incident's severity."""
+        quiet = self._config.quiet_hours
+        if quiet is not None and in_quiet_hours(now, quiet.from_, quiet.to, quiet.zone):
+            return 0
+        today = reminder_day(now, quiet.zone if quiet is not None else None)
+        items = overdue(await tx.actions.overdue(today), today)
+        if not items:
+            return 0
+        where_opened = await tx.timeline.first_of(list({i.incident_id for i in items}))
+        count = 0
+        for item in items:
+            assert item.due is not None
+            text = say.overdue_reminder(item.id, item.incident_id, item.text, item.owner,
+                                        item.due)
+            own = _channel_of(where_opened.get(item.incident_id))
+            if await self._queue(tx, item.incident_id, overdue_key(item.id, today), text,
+                                 own, now):
+                count += 1
         return count
 
     async def _queue(

@@ -285,8 +285,10 @@ class Snapshot:
                 return None
             entries = await tx.timeline.entries_of([incident.id], public_only=True)
             held = (await tx.components.of_incidents([incident.id]))[incident.id]
+            roles = await tx.roles.of(incident.id)
         view = incident_view(incident, entries[incident.id],
-                             [(h.component_id, h.status) for h in held])
+                             [(h.component_id, h.status) for h in held],
+                             [(r.role, r.nick) for r in roles])
         links = self._annotate(view) if self._annotate else None
         return self._remember(key, Document.html(pages.render_incident(self._state, view,
                                                                        links)))

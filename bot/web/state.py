@@ -21,6 +21,7 @@ from bot.web.uptime import (
     uptime_history,
 )
 from commands.component_status import worst
+from storage.incident_roles import PUBLIC_ROLES
 from storage.maintenance import Maintenance
 from storage.models import Incident, TimelineEntry, utcnow
 from storage.unit_of_work import Store
@@ -68,6 +69,8 @@ class IncidentPageView:
     components: tuple[tuple[str, str], ...] = ()
     """(component id, status it holds it at) of each component the incident affects or
     affected, by id."""
+    roles: tuple[tuple[str, str], ...] = ()
+    """(role, nick) of the public roles someone holds (lead, comms; never em or scribe)."""
 
     @property
     def latest(self) -> UpdateView | None:
@@ -212,15 +215,19 @@ class PageState:
 
 
 def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
-                  components: Sequence[tuple[str, str]] = ()) -> IncidentPageView:
-    """An incident with its public entries, each carrying the state it left the incident in."""
+                  components: Sequence[tuple[str, str]] = (),
+                  roles: Sequence[tuple[str, str]] = ()) -> IncidentPageView:
+    """An incident with its public entries, each carrying the state it left the incident in.
+    `roles`: (role, nick) of its roles other than lead and em; only public ones are kept."""
     updates = []
     state = "investigating"
     for entry in entries:
         # "opened" names the first state too (a maintenance window starts "scheduled").
         if entry.kind in ("state", "opened") and entry.new_value:
             state = entry.new_value
-        if entry.public:
+        # The escalation manager is no public role (DESIGN §1.7), whatever older
+        # versions wrote into the timeline.
+        if entry.public and entry.kind != "manager":
             updates.append(UpdateView(entry.id, entry.at, entry.kind, entry.actor, state,
                                       entry.text, entry.old_value, entry.new_value))
     return IncidentPageView(
@@ -230,7 +237,14 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
         monitoring_at=incident.monitoring_at, resolved_at=incident.resolved_at,
         updates=tuple(updates),
         components=tuple(components),
+        roles=_public_roles(incident, roles),
     )
+
+
+def _public_roles(incident: Incident, roles: Sequence[tuple[str, str]]
+                  ) -> tuple[tuple[str, str], ...]:
+    held = dict([("lead", incident.lead), *roles])
+    return tuple((role, nick) for role in PUBLIC_ROLES if (nick := held.get(role)))
 
 
 def maintenance_view(maintenance: Maintenance,
@@ -280,9 +294,11 @@ async def load_page_state(store: Store, *, title: str, url: str,
         components = await tx.components.all()
         held = await tx.components.of_incidents([i.id for i in incidents]) if components \
             else {}
+        roles = await tx.roles.of_many([i.id for i in incidents])
         history = await tx.uptime.since(history_start(now)) if components else None
     views = {i.id: incident_view(i, entries.get(i.id, ()),
-                                 [(h.component_id, h.status) for h in held.get(i.id, ())])
+                                 [(h.component_id, h.status) for h in held.get(i.id, ())],
+                                 [(r.role, r.nick) for r in roles.get(i.id, ())])
              for i in incidents}
     maintenances = sorted((maintenance_view(w, window_entries.get(w.id, ())) for w in windows),
                           key=lambda m: (m.starts_at, m.id))

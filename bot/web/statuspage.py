@@ -43,7 +43,8 @@ _INDICATOR_RANK = {"none": 0, "minor": 1, "major": 2, "critical": 3}
 ALERT_INDICATOR = "major"
 """What a current `#status alert` means when no open incident is worse."""
 
-_ROLE_LABELS = {"lead": "Incident lead", "manager": "Escalation manager"}
+_ROLE_LABELS = {"lead": "Incident lead", "manager": "Escalation manager",
+                "role.comms": "Communications lead"}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 Json = dict[str, Any]

@@ -281,8 +281,13 @@ async def test_the_migration_rolls_back_and_forward(db_url: str) -> None:
     from storage.db import _alembic_config, upgrade
 
     def downgrade(connection: Connection) -> list[str]:
-        # One step back from the head: whatever 0010_subscribers is chained onto.
-        alembic_command.downgrade(_alembic_config(connection), "-1")
+        # Back to whatever 0010_subscribers is chained onto (later migrations go too).
+        from alembic.script import ScriptDirectory
+
+        config = _alembic_config(connection)
+        before = ScriptDirectory.from_config(config).get_revision("0010_subscribers")
+        assert isinstance(before.down_revision, str)
+        alembic_command.downgrade(config, before.down_revision)
         return inspect(connection).get_table_names()
 
     async with opened_store(db_url) as store:

@@ -222,6 +222,24 @@ ROWS: list[Row] = [
     Row("components", "#components", "#component list", None, ASKS),
     Row("incident-affects", "#incident {incident} affects gerrit", "#incident ID affects",
         Role.INCIDENT, MUTATES, setup=(OPEN,)),
+    # After the incident (DESIGN §1.7). `{action}` is the last action item the setup added.
+    Row("why", "#why {incident} The scheduler ran out of memory {n}", "#why", Role.INCIDENT,
+        MUTATES, setup=(OPEN,)),
+    Row("why-replace", "#why {incident} 1 Memory was capped {n}", "#why", Role.INCIDENT,
+        MUTATES, setup=(OPEN, "#why {incident} first answer")),
+    Row("action", "#action {incident} Raise the cap {n} owner pat due 2099-01-01", "#action",
+        Role.INCIDENT, MUTATES, setup=(OPEN,)),
+    Row("action-done", "#action A{action} done {n}", "#action done", Role.INCIDENT, MUTATES,
+        setup=(OPEN, "#action {incident} something to do")),
+    Row("action-drop", "#action A{action} drop", "#action drop", Role.INCIDENT, MUTATES,
+        setup=(OPEN, "#action {incident} something to drop")),
+    # No tracker configured: accepted (and audited), changes nothing, says so.
+    Row("action-file", "#action A{action} file", "#action file", Role.INCIDENT, ASKS,
+        setup=(OPEN, "#action {incident} something to file")),
+    Row("actions", "#actions", "#actions", None, ASKS),
+    Row("actions-of", "#actions {incident}", "#actions", None, ASKS, setup=(OPEN,)),
+    Row("incident-role", "#incident {incident} role comms comms{n}", "#incident ID role",
+        Role.INCIDENT, MUTATES, setup=(OPEN,)),
 ]
 
 
@@ -368,7 +386,15 @@ async def _setup(running: Running, row: Row, n: int) -> str:
         replies = await _say(running, OPERATOR, line.format(n=n, incident=incident))
         if line.startswith("#incident open"):
             incident = _opened(replies)
+        if line.startswith("#action"):
+            added = re.match(r"Action A(\d+) added", replies[0].text)
+            assert added is not None, replies
+            _last_action[row.id] = added.group(1)
     return incident
+
+
+_last_action: dict[str, str] = {}
+"""The action item each row's setup added last (`{action}` in its text)."""
 
 
 def _opened(replies: list[Reply]) -> str:
@@ -392,7 +418,8 @@ async def check(table: Table, row: Row, who: Who) -> None:
         incident = await _setup(desk_app, row, n)
     else:
         incident = table.standing
-    text = row.text.format(n=n, incident=incident)
+    # A refused case never gets as far as looking at the action item it names.
+    text = row.text.format(n=n, incident=incident, action=_last_action.get(row.id, "1"))
     marks = await _high_water(desk_app)
 
     replies = await _say(desk_app, who.identity, text)

@@ -797,3 +797,38 @@ def test_components_have_ids_from_their_names() -> None:
 ])
 def test_component_mistakes(text: str, expected: str) -> None:
     assert one_problem(text) == expected
+
+
+# --- after the incident (DESIGN §1.7) ------------------------------------------------------------
+
+
+def test_incident_roles_default_and_lead_em_always_exist() -> None:
+    assert load(MINIMAL).incidents.roles == ["lead", "em", "comms", "scribe"]
+    assert load(MINIMAL + "incidents: {roles: [comms]}").incidents.roles == ["lead", "em",
+                                                                             "comms"]
+    assert load(MINIMAL + "incidents: {roles: [em, ops_2]}").incidents.roles == [
+        "lead", "em", "ops_2"]
+    assert load(MINIMAL + "incidents: {roles: []}").incidents.roles == ["lead", "em"]
+    assert load(MINIMAL).postmortem.file_actions_in is None
+    assert load(MINIMAL + "postmortem: {file_actions_in: 'github:acme/infra'}"
+                ).postmortem.file_actions_in == "github:acme/infra"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("incidents: {roles: [Comms]}",
+         'incidents.roles[0]: "Comms" is not a role name: one lowercase word (a-z, 0-9, _)'),
+        ("incidents: {roles: [lead, 'comms lead']}",
+         'incidents.roles[1]: "comms lead" is not a role name: one lowercase word (a-z, 0-9, _)'),
+        ("incidents: {roles: [abcdefghijklmnopq]}",
+         'incidents.roles[0]: "abcdefghijklmnopq" is longer than 16 characters'),
+        ("incidents: {roles: [comms, scribe, comms]}",
+         'incidents.roles: "comms" is listed twice'),
+        ("incidents: {roles: comms}", "incidents.roles: must be a list"),
+        ("postmortem: {file_actions_in: ''}", "postmortem.file_actions_in: must not be empty"),
+        ("postmortem: {tracker: x}", "postmortem.tracker: unknown key"),
+    ],
+)
+def test_follow_up_config_problems(text: str, expected: str) -> None:
+    assert one_problem(MINIMAL + text) == expected

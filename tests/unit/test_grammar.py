@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import typing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import assume, example, given, settings
@@ -18,6 +18,10 @@ from commands.model import (
     MAX_TOPIC,
     SEVERITIES,
     Ack,
+    ActionAdd,
+    ActionClose,
+    ActionFile,
+    ActionList,
     BugLink,
     Command,
     ComponentList,
@@ -29,6 +33,7 @@ from commands.model import (
     IncidentOpen,
     IncidentSetLead,
     IncidentSetManager,
+    IncidentSetRole,
     IncidentSetSeverity,
     IncidentSetState,
     IncidentShow,
@@ -52,6 +57,7 @@ from commands.model import (
     StatusOk,
     Success,
     Thanks,
+    Why,
 )
 from commands.text import clean_text
 from commands.usage import GENERAL_HELP, INCIDENT_HELP, STATUS_HELP, USAGE
@@ -246,7 +252,7 @@ _NICK = "NICK is an IRC nick or a Matrix user id (@user:server)"
 _URL = "not an http(s) URL"
 _WHEN = "write the end as YYYY-MM-DD HH:MM, e.g. 2026-12-01 09:00"
 _STATE = ("after the id comes investigating, identified, monitoring, resolved, sev, lead, em, "
-          "log or affects")
+          "role, log or affects")
 
 MALFORMED: list[tuple[str, ParseError]] = [
     ("#status alrt x", ParseError("#status", STATUS_HELP)),
@@ -455,6 +461,16 @@ CANONICAL: list[tuple[Command, str]] = [
     (ComponentList(), "#component list"),
     (IncidentAffects(1, ("gerrit", "Code review"), "major_outage"),
      "#incident #1 affects gerrit,Code review major_outage"),
+    (Why("the disk filled"), "#why the disk filled"),
+    (Why("logs grew", 12, 2), "#why #12 2 logs grew"),
+    (ActionAdd("rotate logs", 12, "alice", date(2026, 12, 24)),
+     "#action #12 rotate logs owner alice due 2026-12-24"),
+    (ActionClose(7, "done"), "#action A7 done"),
+    (ActionClose(7, "drop", "not needed"), "#action A7 drop not needed"),
+    (ActionFile(7), "#action A7 file"),
+    (ActionList(), "#actions"),
+    (ActionList(12), "#actions #12"),
+    (IncidentSetRole(12, "comms", "carol"), "#incident #12 role comms carol"),
 ]
 
 
@@ -515,7 +531,7 @@ def test_render_refuses_unrepresentable(command: Command) -> None:
 
 def test_command_names_are_usage_keys() -> None:
     classes = typing.get_args(Command)
-    assert len(classes) == 31
+    assert len(classes) == 37
     rendered = {type(command) for command, _ in CANONICAL}
     assert rendered == set(classes)
     for command, _ in CANONICAL:

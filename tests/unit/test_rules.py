@@ -331,6 +331,8 @@ def test_notes_and_bugs_go_to_the_named_or_only_open_incident(
     (m.Page(), "paging"), (m.Ack(), "paging"), (m.OnCall(), "paging"),
     (m.OnCallOverride("bob", NOW), "paging"), (m.PlaybookShow(), "playbooks"),
     (m.PlaybookLink("dns", "https://bugs.test/1"), "playbooks"),
+    (m.Why("x"), "incidents"), (m.ActionList(), "incidents"),
+    (m.IncidentSetRole(1, "comms", "carol"), "incidents"),
     (m.MaintenanceList(), "maintenance"),
 ])
 def test_extension_commands_without_their_extension(command: m.Command, section: str) -> None:
@@ -354,7 +356,9 @@ def test_every_command_of_the_grammar_is_decided_here() -> None:
                m.IncidentLog, m.IncidentHelp, m.Note, m.BugLink, m.Page, m.Ack, m.OnCall,
                m.OnCallOverride, m.PlaybookShow, m.PlaybookLink, m.Now,
                m.MaintenanceSchedule, m.MaintenanceAct, m.MaintenanceList,
-               m.ComponentSet, m.ComponentList, m.IncidentAffects}
+               m.ComponentSet, m.ComponentList, m.IncidentAffects,
+               m.Why, m.ActionAdd, m.ActionClose, m.ActionFile, m.ActionList,
+               m.IncidentSetRole}
     assert set(m.Command.__args__) == decided  # type: ignore[attr-defined]
 
 

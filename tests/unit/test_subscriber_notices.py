@@ -172,5 +172,7 @@ def test_every_event_type_was_decided_on() -> None:
     heard = {"AlertSet", "StatusPosted", "IncidentOpened", "StateChanged", "ComponentChanged",
              "MaintenanceChanged"}
     not_heard = {"AlertCleared", "KudosRecorded", "SeverityChanged", "RoleAssigned",
-                 "BugLinked", "NoteAdded"}
+                 "BugLinked", "NoteAdded",
+                 # After the incident: private (whys, action items, filing requests).
+                 "WhyRecorded", "ActionChanged", "ActionFilingRequested"}
     assert {t.__name__ for t in EVENT_TYPES} == heard | not_heard
