@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import date, time, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -56,6 +57,7 @@ from bot.config.fields import (
     _parse_handoff,
     _q,
 )
+from bot.config.postmortem_template import check_template
 from commands.component_names import MAX_COMPONENT_NAME, slug
 from commands.model import MAX_ROLE, Role
 from commands.text import clean_text
@@ -542,12 +544,23 @@ class ComponentEntry(_Model):
         return slug(self.name)
 
 
+def _postmortem_template(value: Path) -> Path:
+    # Compiled here so a broken template fails check-config, not the first export.
+    problem = check_template(value)
+    if problem is not None:
+        raise _fail(problem)
+    return value
+
+
 class PostmortemConfig(_Model):
     """After the incident (DESIGN §1.7)."""
 
     file_actions_in: NonEmptyStr | None = None
     """Where `#action A7 file` files tickets (`github:acme/infra`, `jira:OPS`...); None: no
     tracker, and `#action A7 file` says so."""
+    template: Annotated[Path, AfterValidator(_postmortem_template)] | None = None
+    """A Jinja2 file replacing the built-in Markdown postmortem; relative to the current
+    directory (README "Custom postmortem template")."""
 
 
 class Config(_Model):
