@@ -305,6 +305,7 @@ class App:
                 playbooks=playbooks.pages if playbooks else None,
                 hooks=paging.web_hooks() if paging is not None else None,
                 middlewares=http.middlewares(),
+                postmortem_template=config.postmortem.template,
                 routes=subscribers.routes() if subscribers is not None else (),
             ),
             access_log=None,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import NoReturn
 
 from bot.config import ConfigError, find_config_file, load_config
@@ -67,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                                           help="an incident's full log on stdout")
     export.add_argument("id", metavar="ID", help="incident id (12 or #12)")
     export.add_argument("--format", choices=["md", "json"], default="md")
+    bundle = incident_commands.add_parser(
+        "bundle", parents=[common],
+        help="a .tar.gz of the postmortem, JSON log, captured chat, bugs and pages")
+    bundle.add_argument("id", metavar="ID", help="incident id (12 or #12)")
+    bundle.add_argument("-o", "--output", metavar="FILE", type=Path,
+                        help="write here (default: stdout, when it is not a terminal)")
 
     playbooks = commands.add_parser("playbooks", help="playbook entries and their bugs")
     playbook_commands = playbooks.add_subparsers(dest="playbooks_command", metavar="ACTION",
@@ -126,6 +135,8 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return asyncio.run(_playbooks_check(config))
     if args.incidents_command == "list":
         return asyncio.run(_incidents_list(config, open_only=args.open))
+    if args.incidents_command == "bundle":
+        return asyncio.run(_incidents_bundle(config, _incident_id(args.id), args.output))
     return asyncio.run(_incidents_export(config, _incident_id(args.id), args.format))
 
 
@@ -221,13 +232,52 @@ async def _incidents_export(config: Config, incident_id: int, fmt: str) -> int:
             incident = await tx.incidents.get(incident_id)
             if incident is None:
                 raise LookupError(f"there is no incident #{incident_id}")
-            writer = export_markdown if fmt == "md" else export_json
             aftermath = await load_aftermath(tx, incident, config.incidents.roles)
-            async for chunk in writer(incident, tx.timeline, aftermath=aftermath):
+            chunks = export_markdown(incident, tx.timeline, aftermath=aftermath,
+                                     template=config.postmortem.template) \
+                if fmt == "md" else export_json(incident, tx.timeline, aftermath=aftermath)
+            async for chunk in chunks:
                 sys.stdout.write(chunk)
     finally:
         await store.close()
     sys.stdout.flush()
+    return EXIT_OK
+
+
+async def _incidents_bundle(config: Config, incident_id: int, output: Path | None) -> int:
+    from bot.incidents.bundle import BundleSources, write_bundle
+    from bot.playbooks.bug_states import bug_lookup
+    from storage.db import open_store, upgrade
+
+    if output is None and sys.stdout.isatty():
+        raise UsageError("refusing to write a .tar.gz to a terminal: use -o FILE or redirect "
+                         "stdout to a file")
+    store = open_store(config.database.url)
+    try:
+        await upgrade(store.engine)
+        async with bug_lookup(config.playbooks) as lookup:
+            sources = BundleSources(template=config.postmortem.template, bug_lookup=lookup,
+                                    role_order=config.incidents.roles)
+            if output is None:
+                await write_bundle(store, incident_id, sys.stdout.buffer, sources)
+                sys.stdout.buffer.flush()
+                return EXIT_OK
+            # Beside the target, then renamed: a failed bundle never leaves half a file.
+            with tempfile.NamedTemporaryFile(dir=output.parent or Path("."), delete=False,
+                                             prefix=f".{output.name}.") as partial:
+                try:
+                    await write_bundle(store, incident_id, partial, sources)
+                    partial.flush()
+                    os.fsync(partial.fileno())
+                except BaseException:
+                    partial.close()
+                    os.unlink(partial.name)
+                    raise
+            os.chmod(partial.name, 0o600)  # private entries: as private as the database
+            os.replace(partial.name, output)
+    finally:
+        await store.close()
+    print(f"statusdesk: incident #{incident_id} bundled in {output}", file=sys.stderr)
     return EXIT_OK
 
 

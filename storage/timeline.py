@@ -130,7 +130,8 @@ class TimelineRepository:
         return list((await self._session.execute(query)).scalars())
 
     async def stream(
-        self, incident_id: int, *, public_only: bool = False, batch: int = 2000
+        self, incident_id: int, *, public_only: bool = False, batch: int = 2000,
+        kinds: Sequence[str] = (),
     ) -> AsyncIterator[TimelineRecord]:
         """Entries in order, in batches so memory stays flat for long incidents.
 
@@ -148,12 +149,26 @@ class TimelineRepository:
             )
             if public_only:
                 query = query.where(table.c.public.is_(True))
+            if kinds:
+                query = query.where(table.c.kind.in_(kinds))
             rows = (await self._session.execute(query)).all()
             for row in rows:
                 yield row
             if len(rows) < batch:
                 return
             after = rows[-1].id
+
+    async def places(self, incident_id: int, kind: str) -> list[tuple[str | None, str]]:
+        """Every (network, channel) with entries of `kind` in the incident: where its chat
+        was captured, for the bundle's one file per channel."""
+        query = (
+            select(TimelineEntry.network, TimelineEntry.channel)
+            .where(TimelineEntry.incident_id == incident_id, TimelineEntry.kind == kind,
+                   TimelineEntry.channel.is_not(None))
+            .distinct()
+        )
+        rows = await self._session.execute(query)
+        return [(network, channel) for network, channel in rows if channel is not None]
 
     async def entries_of(
         self, incident_ids: Sequence[int], *, public_only: bool = False

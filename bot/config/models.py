@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import date, time, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -56,6 +57,7 @@ from bot.config.fields import (
     _parse_handoff,
     _q,
 )
+from bot.config.postmortem_template import check_template
 from commands.component_names import MAX_COMPONENT_NAME, slug
 from commands.filing_targets import FilingTarget
 from commands.model import MAX_ROLE, Role
@@ -485,6 +487,14 @@ def _filing_target(value: str) -> str:
     return value
 
 
+def _postmortem_template(value: Path) -> Path:
+    # Compiled here so a broken template fails check-config, not the first export.
+    problem = check_template(value)
+    if problem is not None:
+        raise _fail(problem)
+    return value
+
+
 class PostmortemConfig(_Model):
     """`postmortem:` (DESIGN §1.7): what happens after the incident."""
 
@@ -493,6 +503,9 @@ class PostmortemConfig(_Model):
     `playbooks.trackers` (with a token: filing writes)."""
     file_every_action: StrictBool = False
     """File every new action item as it is recorded, without `#action A7 file`."""
+    template: Annotated[Path, AfterValidator(_postmortem_template)] | None = None
+    """A Jinja2 file replacing the built-in Markdown postmortem; relative to the current
+    directory (README "Custom postmortem template")."""
 
     @property
     def filing_target(self) -> FilingTarget | None:

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
@@ -30,6 +30,9 @@ from bot.playbooks.trackers.tracker import (
     TrackerUnavailable,
 )
 from commands.text import clean_text
+
+if TYPE_CHECKING:
+    from bot.config.models import PlaybooksConfig
 
 log = logging.getLogger("statusdesk.playbooks")
 
@@ -240,3 +243,49 @@ class BugStates:
 
 def _untracked(url: str) -> BugState:
     return BugState(url, None, url, "unknown", reason="no tracker configured for this host")
+
+
+BUNDLE_WAIT = 10.0
+"""Seconds `statusdesk incidents bundle` waits for trackers before writing `unknown`."""
+
+
+def bug_document(state: BugState) -> dict[str, Any]:
+    """A bug's state as the bundle's bugs.json records it."""
+    return {"state": state.state, "tracker": state.tracker, "key": state.key,
+            "title": state.title, "status": state.status, "assignee": state.assignee,
+            "updated": state.updated.isoformat() if state.updated else None,
+            "reason": state.reason, "line": state.line}
+
+
+def cached_lookup(states: BugStates) -> Callable[[Sequence[str]], Awaitable[dict[str, Any]]]:
+    """What the running bot knows of bugs (its cache: a bundle never waits on a tracker)."""
+
+    async def lookup(urls: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for url in urls:
+            known = states.cached(url)
+            if known is None:
+                ref = states.ref(url)
+                known = BugState.unknown(ref, "not looked up yet") if ref else _untracked(url)
+            found[url] = bug_document(known)
+        states.warm(urls)  # the next bundle (or page) finds them
+        return found
+
+    return lookup
+
+
+@contextlib.asynccontextmanager
+async def bug_lookup(
+    config: PlaybooksConfig, *, wait: float = BUNDLE_WAIT
+) -> AsyncIterator[Callable[[Sequence[str]], Awaitable[dict[str, Any]]]]:
+    """For the command line: asks each linked bug's tracker, at most `wait` seconds."""
+    states = BugStates(TrackerSet.from_config(config.trackers), ttl=config.cache_ttl)
+
+    async def lookup(urls: Sequence[str]) -> dict[str, Any]:
+        found = await states.get_many(urls, wait=wait)
+        return {url: bug_document(state) for url, state in zip(urls, found, strict=True)}
+
+    try:
+        yield lookup
+    finally:
+        await states.close()

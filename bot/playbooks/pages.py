@@ -9,10 +9,11 @@ neither of which is a desk event that would rebuild the snapshot.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from bot.playbooks import lookup, markdown
-from bot.playbooks.bug_states import BugStates
+from bot.playbooks.bug_states import BugStates, cached_lookup
 from bot.playbooks.entry import Entry
 from bot.playbooks.store import PlaybookStore
 from bot.web import pages
@@ -70,6 +71,10 @@ class PlaybookPages:
     def bug_line(self, url: str) -> str | None:
         known = self._states.cached(url)
         return known.line if known else None
+
+    async def bug_states(self, urls: Sequence[str]) -> dict[str, Any]:
+        """Linked bugs' cached states for the incident bundle's bugs.json."""
+        return await cached_lookup(self._states)(urls)
 
     def annotate(self, incident: IncidentPageView) -> IncidentLinks:
         """Snapshot hook: the incident's bugs with their cached state, and the entries its

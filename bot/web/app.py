@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from bot.incidents.aftermath import load_aftermath
+from bot.incidents.bundle import BundleSources, stream_bundle
 from bot.incidents.export import export_json, export_markdown
 from bot.incidents.metrics import IncidentTimes
 from bot.web import metrics
@@ -44,6 +47,7 @@ STORE_KEY = web.AppKey("store", Store)
 METRICS_KEY = web.AppKey("metrics", MetricSources)
 HEALTH_KEY: web.AppKey[Callable[[], dict[str, Any]]] = web.AppKey("transport_health")
 API_TOKEN_KEY: web.AppKey[str | None] = web.AppKey("api_token")
+TEMPLATE_KEY: web.AppKey[Path | None] = web.AppKey("postmortem_template")
 
 LOG_TYPES = {"md": "text/markdown", "json": "application/json"}
 
@@ -59,6 +63,10 @@ class PlaybookSite(Protocol):
         """A linked bug's cached state for the incident log (`[open] #12 Title (github)`)."""
         ...
 
+    async def bug_states(self, urls: Sequence[str]) -> dict[str, Any]:
+        """Linked bugs' cached states, for the incident bundle's bugs.json."""
+        ...
+
 
 PLAYBOOKS_KEY: web.AppKey[PlaybookSite | None] = web.AppKey("playbooks")
 
@@ -72,9 +80,11 @@ def create_web_app(
     playbooks: PlaybookSite | None = None,
     hooks: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
     middlewares: Sequence[Middleware] = (),
+    postmortem_template: Path | None = None,
     routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     app = web.Application(middlewares=middlewares)
+    app[TEMPLATE_KEY] = postmortem_template
     app[API_TOKEN_KEY] = api_token
     app[PLAYBOOKS_KEY] = playbooks
     app[SNAPSHOT_KEY] = snapshot
@@ -86,6 +96,7 @@ def create_web_app(
     app.router.add_get("/api/events", snapshot.stream.handle)
     # [0-9], not \d: \d also matches other scripts' digits (`٣`), which int() reads as 3.
     app.router.add_get(r"/api/incidents/{id:[0-9]+}/log.{format:md|json}", incident_log)
+    app.router.add_get(r"/api/incidents/{id:[0-9]+}/bundle.tar.gz", incident_bundle)
     # Inbound webhooks (paging acknowledgements...): POST routes their owners verify.
     for path, hook in (hooks or {}).items():
         app.router.add_post(path, hook)
@@ -208,15 +219,61 @@ def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
 
 
+def _refused(request: web.Request) -> web.Response | None:
+    """401 unless the request carries the api_token."""
+    if _authorized(request):
+        return None
+    private = {"Cache-Control": "no-store", "WWW-Authenticate": 'Bearer realm="statusdesk"'}
+    reason = ("send the status_page.api_token as 'Authorization: Bearer TOKEN'"
+              if request.app[API_TOKEN_KEY] else
+              "this API is off: set status_page.api_token in the configuration")
+    return web.json_response({"error": "unauthorized", "detail": reason}, status=401,
+                             headers=private)
+
+
+def _no_such_incident(incident_id: int | None) -> web.Response:
+    # An id that is not one (5,000 digits) is not echoed back.
+    what = f"#{incident_id}" if incident_id is not None else "with this id"
+    return web.json_response({"error": "not found", "detail": f"there is no incident {what}"},
+                             status=404, headers={"Cache-Control": "no-store"})
+
+
+async def incident_bundle(request: web.Request) -> web.StreamResponse:
+    """The escalation manager's bundle (bot/incidents/bundle.py), private entries included."""
+    refused = _refused(request)
+    if refused is not None:
+        return refused
+    incident_id = parse_whole(request.match_info["id"], lowest=1, highest=MAX_INCIDENT_ID)
+    if incident_id is None:
+        return _no_such_incident(None)
+    playbooks = request.app[PLAYBOOKS_KEY]
+    sources = BundleSources(template=request.app[TEMPLATE_KEY],
+                            bug_lookup=playbooks.bug_states if playbooks else None)
+    # Closed as soon as the client goes away, which stops the compressing thread.
+    async with contextlib.aclosing(stream_bundle(request.app[STORE_KEY], incident_id,
+                                                 sources)) as pieces:
+        try:
+            first = await anext(pieces)
+        except LookupError:
+            return _no_such_incident(incident_id)
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/gzip",
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="incident-{incident_id}.tar.gz"',
+        })
+        await response.prepare(request)
+        await response.write(first)
+        async for piece in pieces:
+            await response.write(piece)
+    await response.write_eof()
+    return response
+
+
 async def incident_log(request: web.Request) -> web.StreamResponse:
     """The full incident log, private entries included: for the escalation manager's RCA."""
-    private = {"Cache-Control": "no-store", "WWW-Authenticate": 'Bearer realm="statusdesk"'}
-    if not _authorized(request):
-        reason = ("send the status_page.api_token as 'Authorization: Bearer TOKEN'"
-                  if request.app[API_TOKEN_KEY] else
-                  "this API is off: set status_page.api_token in the configuration")
-        return web.json_response({"error": "unauthorized", "detail": reason}, status=401,
-                                 headers=private)
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     # Past the integer column no incident exists, and the database would refuse the query.
     incident_id = parse_whole(request.match_info["id"], lowest=1, highest=MAX_INCIDENT_ID)
     fmt = request.match_info["format"]
@@ -239,7 +296,7 @@ async def incident_log(request: web.Request) -> web.StreamResponse:
         aftermath = await load_aftermath(tx, incident)
         chunks = (export_markdown(incident, tx.timeline,
                                   bug_line=playbooks.bug_line if playbooks else None,
-                                  aftermath=aftermath)
+                                  aftermath=aftermath, template=request.app[TEMPLATE_KEY])
                   if fmt == "md" else export_json(incident, tx.timeline, aftermath=aftermath))
         async for chunk in chunks:
             await response.write(chunk.encode())

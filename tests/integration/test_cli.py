@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,7 +59,13 @@ def test_status_alert_end_to_end_on_the_console(
     bot.expect("*** statusdesk changed the topic of console to: Gate is broken")
     assert "-statusdesk- NOTICE: Gate is broken" in bot.seen
 
-    status, headers, body = http_get(port, "/alert.json")
+    # The page is rebuilt after the command commits, not before the reply: wait for it.
+    deadline = time.monotonic() + 10
+    while True:
+        status, headers, body = http_get(port, "/alert.json")
+        if json.loads(body) == {"alert": "Gate is broken"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert status == 200 and json.loads(body) == {"alert": "Gate is broken"}
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert headers["Cache-Control"] == (

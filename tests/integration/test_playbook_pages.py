@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -153,3 +155,19 @@ async def test_incident_page_links_playbooks_and_shows_bugs(
     assert status == 200
     assert (f"- bug: <{bug}> — \\[open\\] #1234 Scheduler loses events (github) (linked by op"
             in log.decode())
+
+    # The bundle's bugs.json and postmortem carry the same cached states (no tracker waited on)
+    status, _, packed = await running.get("/api/incidents/1/bundle.tar.gz",
+                                          Authorization=f"Bearer {API_TOKEN}")
+    assert status == 200
+    with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as archive:
+        bugs_file = archive.extractfile("bugs.json")
+        postmortem = archive.extractfile("postmortem.md")
+        assert bugs_file is not None and postmortem is not None
+        bugs = json.loads(bugs_file.read())
+        assert "Scheduler loses events (github)" in postmortem.read().decode()
+    states = {b["url"]: b["state"] for b in bugs["bugs"]}
+    assert states[bug]["state"] == "open" and states[bug]["tracker"] == "github"
+    assert states[bug]["key"] == "#1234" and states[bug]["title"] == "Scheduler loses events"
+    assert states[bug]["line"] == "[open] #1234 Scheduler loses events (github)"
+    assert states["https://bugs.example.net/42"]["state"] == "unknown"

@@ -9,6 +9,7 @@ bytes because a well-behaved client would refuse to send them.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hmac
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.secrets import API_TOKEN
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LOG_PATHS = ("/api/incidents/{id}/log.md", "/api/incidents/{id}/log.json")
+PRIVATE_PATHS = (*LOG_PATHS, "/api/incidents/{id}/bundle.tar.gz")
 
 REFUSED: list[tuple[str, str, dict[str, str]]] = [
     # (case, query string, headers)
@@ -69,7 +71,7 @@ async def _refused(running: Running, path: str, headers: dict[str, str]) -> None
     assert API_TOKEN.encode() not in body
 
 
-@pytest.mark.parametrize("template", LOG_PATHS)
+@pytest.mark.parametrize("template", PRIVATE_PATHS)
 @pytest.mark.parametrize(("case", "query", "headers"), REFUSED, ids=[c[0] for c in REFUSED])
 async def test_refused(running: Running, template: str, case: str, query: str,
                        headers: dict[str, str]) -> None:
@@ -90,11 +92,19 @@ async def test_right_bearer_token_reads_the_log(running: Running, template: str)
         assert headers["Cache-Control"] == "no-store"
 
 
+async def test_right_bearer_token_reads_the_bundle(running: Running) -> None:
+    status, headers, body = await running.get("/api/incidents/1/bundle.tar.gz",
+                                              Authorization=f"Bearer {API_TOKEN}")
+    assert status == 200, body
+    assert headers["Cache-Control"] == "no-store"
+    assert b"restarted db01" in gzip.decompress(body)
+
+
 @pytest.mark.parametrize("incident", ["2", "999", "2147483648", "9" * 40])
 async def test_no_existence_oracle(running: Running, incident: str) -> None:
     """Without the token an unknown incident is a 401 too, however large its id; with the
     token it is a clean 404, never a server error (nor is its public page)."""
-    for template in LOG_PATHS:
+    for template in PRIVATE_PATHS:
         path = template.format(id=incident)
         await _refused(running, path, {"Authorization": "Bearer wrong"})
         await _refused(running, path, {})

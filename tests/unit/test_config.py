@@ -472,6 +472,14 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "playbooks.dir: must not be empty (use null for none)",
         ),
         (
+            "postmortem: {template: /nonexistent/postmortem.md.j2}",
+            "postmortem.template: no such file: /nonexistent/postmortem.md.j2",
+        ),
+        (
+            "postmortem: {layout: x}",
+            "postmortem.layout: unknown key",
+        ),
+        (
             "playbooks: {trackers: {jira: {url: example.atlassian.net}}}",
             "playbooks.trackers.jira.url: must be an http:// or https:// URL",
         ),

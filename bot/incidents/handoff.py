@@ -1,0 +1,103 @@
+"""Output made in a worker thread, handed to the event loop a piece at a time.
+
+The postmortem template and the bundle's gzip run in threads (CPU-heavy, off the loop); what
+they produce goes to the loop through a small queue, so a slow reader slows the producer
+instead of piling output up in memory, and a reader that goes away (a client that hangs up)
+stops the producer at its next hand-over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, Generic, TypeVar
+
+_T = TypeVar("_T")
+_Item = TypeVar("_Item")
+_Row = TypeVar("_Row")
+
+POLL_SECONDS = 0.5
+"""How often a waiting producer looks whether its reader went away."""
+
+WORKERS = 2
+"""Exports rendering at once; more wait their turn. Their own threads, not the loop's default
+executor: ten people pulling a 50,000-event log must not hold up the status page's rebuilds
+and the export_dir writes that run there."""
+
+_workers = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="statusdesk-export")
+
+
+class Stopped(Exception):
+    """The reader went away: the producer ends."""
+
+
+class Handoff(Generic[_Item]):
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, depth: int = 4) -> None:
+        self.loop = loop
+        self._queue: asyncio.Queue[_Item | BaseException | None] = asyncio.Queue(depth)
+        self._stopped = threading.Event()
+
+    def run(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """From the producer's thread: run `work` on the loop and wait for its result."""
+        if self._stopped.is_set():
+            work.close()
+            raise Stopped
+        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+        while True:
+            try:
+                return future.result(timeout=POLL_SECONDS)
+            except concurrent.futures.TimeoutError:
+                if self._stopped.is_set():
+                    future.cancel()
+                    raise Stopped from None
+
+    def batches(self, rows: AsyncIterator[_Row], size: int) -> Iterator[list[_Row]]:
+        """From the producer's thread: `rows` (read on the loop) in lists of up to `size`,
+        each read when the producer asks for it."""
+
+        async def take() -> list[_Row]:
+            batch: list[_Row] = []
+            async for row in rows:
+                batch.append(row)
+                if len(batch) == size:
+                    break
+            return batch
+
+        while batch := self.run(take()):
+            yield batch
+            if len(batch) < size:
+                return
+
+    def send(self, item: _Item) -> None:
+        """From the producer's thread: one more piece (waits while the reader is behind)."""
+        self.run(self._queue.put(item))
+
+    async def pieces(self, produce: Callable[[Handoff[_Item]], None]) -> AsyncIterator[_Item]:
+        """Run `produce(self)` in a worker thread and yield what it sends, in order; its
+        exception is raised here."""
+
+        def work() -> None:
+            try:
+                produce(self)
+                self.run(self._queue.put(None))
+            except Stopped:
+                return
+            except BaseException as error:  # handed to the reader, raised there
+                try:
+                    self.run(self._queue.put(error))
+                except Stopped:
+                    return
+
+        worker = self.loop.run_in_executor(_workers, work)
+        try:
+            while (item := await self._queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stopped.set()
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            await asyncio.shield(worker)
