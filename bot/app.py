@@ -54,6 +54,7 @@ from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
 from bot.subscribers.assembly import Subscribers
+from bot.tickets.runtime import Tickets
 from bot.transports.registry import Transports
 from bot.web.app import create_web_app
 from bot.web.connection_budget import (
@@ -161,6 +162,7 @@ class App:
         self.transports = Transports()
         self.web_port: int | None = None
         self.playbooks: Playbooks | None = None
+        self.tickets: Tickets | None = None
         self.outbox: OutboxWorker | None = None
         self.component_board: ComponentBoard | None = None
         """Changes components inside a transaction (set once running); what holds
@@ -198,16 +200,21 @@ class App:
         subscribers = self.subscribers = await Subscribers.start(
             config.subscribers, store, title=config.status_page.title,
             page_url=page_url_of(config), components=component_choices(config))
+        tickets = self.tickets = Tickets.from_config(config, store, self.transports.channels,
+                                                     bot_nick=bot_nick,
+                                                     page_url=page_url_of(config))
         core = build_core(
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
             capture=config.incidents.capture or (),
             extensions=([paging.extension] if paging is not None else [])
-            + ([subscribers.extension] if subscribers is not None else []),
+            + ([subscribers.extension] if subscribers is not None else [])
+            + ([tickets.extension] if tickets is not None else []),
             deliverers=([paging.deliverer] if paging is not None else [])
             + ([subscribers.deliverer] if subscribers is not None else [])
-            + [DirectMessages(self.transports)],
+            + [DirectMessages(self.transports)]
+            + ([tickets.deliverer] if tickets is not None else []),
             rate_limit=rate_limit_from(config),
             owner=self.instance,
             may_send=leadership.holds,
@@ -221,6 +228,8 @@ class App:
             subscribers.connect(outbox.wake)
             # Events committed outside the desk's commands (timers) reach subscribers too.
             bus.subscribe(subscribers.extension.after_commit)
+        if tickets is not None:
+            tickets.deliverer.on_queued = outbox.wake
         playbooks = self.playbooks = Playbooks.from_config(config.playbooks, store,
                                                                  bot_nick=bot_nick)
         if playbooks is not None:
@@ -229,7 +238,8 @@ class App:
         board = self.component_board = ComponentBoard(self.transports.channels)
         self.desk.add_extension(ComponentsExtension(board))
         self.follow_up = FollowUpExtension(
-            config.incidents.roles, file_actions_in=config.postmortem.file_actions_in)
+            config.incidents.roles, file_actions_in=config.postmortem.file_actions_in,
+            can_file=tickets is not None)
         """Five Whys, action items, roles; what files tickets sets `follow_up.can_file`."""
         self.desk.add_extension(self.follow_up)
         maintenance = self.maintenance = Maintenance(
@@ -355,6 +365,8 @@ class App:
                 await paging.close()
             if subscribers is not None:
                 await subscribers.close()
+            if tickets is not None:
+                await tickets.close()
         return 0
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
@@ -433,6 +445,8 @@ class App:
                        if self.paging is not None else None)
         maintenance_timers = asyncio.create_task(self.maintenance.timers.run(),
                                                  name="maintenance timers")
+        ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
+                         if self.tickets is not None else None)
         lost = False
         try:
             for transport in self.transports:
@@ -479,6 +493,10 @@ class App:
             maintenance_timers.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance_timers
+            if ticket_states is not None:
+                ticket_states.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticket_states
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():

@@ -56,3 +56,12 @@ class ActionItemRepository:
                         ActionItem.due < today)
                  .order_by(ActionItem.id))
         return (await self._session.execute(query)).scalars().all()
+
+    async def filed(self, *, limit: int = 500) -> Sequence[ActionItem]:
+        """Items with a ticket, open ones first, the least recently checked first (what
+        the ticket-state refresher reads)."""
+        query = (select(ActionItem).where(ActionItem.ticket_url.is_not(None))
+                 .order_by((ActionItem.state != OPEN), ActionItem.ticket_checked_at,
+                           ActionItem.id)
+                 .limit(limit))
+        return (await self._session.execute(query)).scalars().all()

@@ -159,6 +159,12 @@ class OutboxRepository:
         query = select(OutboxEffect).where(_pending()).order_by(OutboxEffect.id)
         return (await self._session.execute(query)).scalars().all()
 
+    async def lane_busy(self, lane: str) -> bool:
+        """Whether an effect is still pending in `lane` (queued, waiting to retry, or being
+        delivered)."""
+        query = select(OutboxEffect.id).where(_pending(), OutboxEffect.lane == lane).limit(1)
+        return (await self._session.execute(query)).first() is not None
+
     async def pending_count(self) -> int:
         query = select(func.count()).select_from(OutboxEffect).where(_pending())
         return int((await self._session.execute(query)).scalar_one())

@@ -24,6 +24,9 @@ JIRA_TOKEN = "sEcr3t-jira-token-Nc1v"
 SUBSCRIBER_ADDRESS = "subscriber-secr3t-q7mz@example.net"
 """Not a secret, but as private: a subscriber's address must never reach a log line (or a
 public document). Lower-case, as statusdesk stores and mails addresses."""
+REDMINE_API_KEY = "sEcr3t-redmine-key-Xo4g"
+LAUNCHPAD_TOKEN = "sEcr3t-lp-token-Hq2m"
+LAUNCHPAD_TOKEN_SECRET = "sEcr3t-lp-secret-Wd9k"
 
 SECRETS: dict[str, str] = {
     "IRC server password": IRC_SERVER_PASSWORD,
@@ -40,6 +43,9 @@ SECRETS: dict[str, str] = {
     "GitLab token": GITLAB_TOKEN,
     "Jira token": JIRA_TOKEN,
     "subscriber's address": SUBSCRIBER_ADDRESS,
+    "Redmine API key": REDMINE_API_KEY,
+    "Launchpad token": LAUNCHPAD_TOKEN,
+    "Launchpad token secret": LAUNCHPAD_TOKEN_SECRET,
 }
 """Name → value of every secret above, for the scanner."""
 

@@ -45,6 +45,7 @@ from bot.config.fields import (
 )
 from bot.config.models import Config
 from commands.component_names import slug
+from commands.filing_targets import FilingTarget
 
 # --- problems ------------------------------------------------------------------------------------
 
@@ -417,6 +418,13 @@ class _Seen:
         return None
 
 
+_FILING_CREDENTIALS = {
+    "github": ("token",), "gitlab": ("token",), "jira": ("token",), "redmine": ("api_key",),
+    "launchpad": ("oauth_token", "oauth_token_secret"),
+}
+"""What each tracker needs to create issues (`postmortem.file_actions_in`)."""
+
+
 def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
     """Checks that need several entries at once; tolerant of anything the schema rejects."""
     found: list[tuple[Loc, str]] = []
@@ -501,6 +509,25 @@ def _cross_checks(tree: dict[Any, Any]) -> list[tuple[Loc, str]]:
                     f"{_q(channel)} is not a channel in irc[].channels or matrix.rooms",
                 )
             )
+
+    # Filing action items needs the named tracker configured (it writes: a token).
+    postmortem = _mapping(tree.get("postmortem"))
+    target = postmortem.get("file_actions_in")
+    if isinstance(target, str) and (parsed := FilingTarget.parse(target)) is not None:
+        trackers = _mapping(_mapping(tree.get("playbooks")).get("trackers"))
+        entry = trackers.get(parsed.tracker)
+        needs = _FILING_CREDENTIALS[parsed.tracker]
+        if entry is None:
+            found.append((("postmortem", "file_actions_in"),
+                          f"no {parsed.tracker} tracker configured "
+                          f"(add playbooks.trackers.{parsed.tracker}: {{...}})"))
+        elif isinstance(entry, dict) and not all(entry.get(key) for key in needs):
+            found.append((("postmortem", "file_actions_in"),
+                          f"filing writes: set playbooks.trackers.{parsed.tracker}."
+                          f"{' and '.join(needs)}"))
+    elif postmortem.get("file_every_action") is True and target is None:
+        found.append((("postmortem", "file_every_action"),
+                      "needs postmortem.file_actions_in (where to file them)"))
 
     # Escalation managers: unique names; every kind of contact needs its provider.
     paging = _mapping(tree.get("paging"))

@@ -59,6 +59,7 @@ from bot.config.fields import (
 )
 from bot.config.postmortem_template import check_template
 from commands.component_names import MAX_COMPONENT_NAME, slug
+from commands.filing_targets import FilingTarget
 from commands.model import MAX_ROLE, Role
 from commands.text import clean_text
 
@@ -479,6 +480,38 @@ class PlaybooksConfig(_Model):
     cache_ttl: Duration = timedelta(minutes=5)
 
 
+def _filing_target(value: str) -> str:
+    if FilingTarget.parse(value) is None:
+        raise _fail(f"{_q(value)} is not TRACKER:PROJECT (github:OWNER/REPO, "
+                    "gitlab:GROUP/PROJECT, jira:KEY, redmine:IDENTIFIER, launchpad:PROJECT)")
+    return value
+
+
+def _postmortem_template(value: Path) -> Path:
+    # Compiled here so a broken template fails check-config, not the first export.
+    problem = check_template(value)
+    if problem is not None:
+        raise _fail(problem)
+    return value
+
+
+class PostmortemConfig(_Model):
+    """`postmortem:` (DESIGN §1.7): what happens after the incident."""
+
+    file_actions_in: Annotated[NonEmptyStr, AfterValidator(_filing_target)] | None = None
+    """Where `#action A7 file` files a ticket; its tracker must be configured under
+    `playbooks.trackers` (with a token: filing writes)."""
+    file_every_action: StrictBool = False
+    """File every new action item as it is recorded, without `#action A7 file`."""
+    template: Annotated[Path, AfterValidator(_postmortem_template)] | None = None
+    """A Jinja2 file replacing the built-in Markdown postmortem; relative to the current
+    directory (README "Custom postmortem template")."""
+
+    @property
+    def filing_target(self) -> FilingTarget | None:
+        return FilingTarget.parse(self.file_actions_in) if self.file_actions_in else None
+
+
 class CommandAllowance(_Model):
     """How many commands one person may send: `burst` at once, then `per_second`."""
 
@@ -542,25 +575,6 @@ class ComponentEntry(_Model):
     @property
     def id(self) -> str:
         return slug(self.name)
-
-
-def _postmortem_template(value: Path) -> Path:
-    # Compiled here so a broken template fails check-config, not the first export.
-    problem = check_template(value)
-    if problem is not None:
-        raise _fail(problem)
-    return value
-
-
-class PostmortemConfig(_Model):
-    """After the incident (DESIGN §1.7)."""
-
-    file_actions_in: NonEmptyStr | None = None
-    """Where `#action A7 file` files tickets (`github:acme/infra`, `jira:OPS`...); None: no
-    tracker, and `#action A7 file` says so."""
-    template: Annotated[Path, AfterValidator(_postmortem_template)] | None = None
-    """A Jinja2 file replacing the built-in Markdown postmortem; relative to the current
-    directory (README "Custom postmortem template")."""
 
 
 class Config(_Model):

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_ENV = {name: "placeholder" for name in (
     "IRC_PASSWORD", "MATRIX_PASSWORD", "STATUSDESK_API_TOKEN", "OPSGENIE_KEY",
     "WEBHOOK_SECRET", "GITHUB_TOKEN", "PAGERDUTY_WEBHOOK_SECRET", "SMTP_PASSWORD",
-    "STATUS_HOOK_SECRET")}
+    "STATUS_HOOK_SECRET", "REDMINE_KEY")}
 
 
 def statusdesk(*args: str, cwd: Path, env: dict[str, str] | None = None,

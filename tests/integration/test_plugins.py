@@ -146,9 +146,9 @@ def test_unknown_and_broken_plug_ins_are_config_errors(example: None) -> None:
     assert problems("paging: {providers: {slack: {}}}") == [
         "paging.providers.slack: unknown paging provider (known: broken, chat, email, notify, "
         "opsgenie, pagerduty, webhook)"]
-    assert problems("playbooks: {trackers: {redmine: {}}}") == [
-        "playbooks.trackers.redmine: unknown bug tracker (known: bugzilla, github, gitlab, "
-        "jira, launchpad, tickets)"]
+    assert problems("playbooks: {trackers: {mantis: {}}}") == [
+        "playbooks.trackers.mantis: unknown bug tracker (known: bugzilla, github, gitlab, "
+        "jira, launchpad, redmine, tickets)"]
     [broken] = problems("paging: {providers: {broken: {}}}")
     assert broken.startswith(
         "paging.providers.broken: entry point broken = statusdesk_example_missing.provider:"

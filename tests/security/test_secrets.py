@@ -143,6 +143,9 @@ def _config_yaml(tmp: Path, port: int, irc_port: int, echoes: dict[str, Echo],
             github: {{api_url: '{echoes["github"].url}/api/v3', token: '{s.GITHUB_TOKEN}'}}
             gitlab: {{api_url: '{echoes["gitlab"].url}/api/v4', token: '{s.GITLAB_TOKEN}'}}
             jira: {{url: '{echoes["jira"].url}', token: '{s.JIRA_TOKEN}'}}
+            redmine: {{url: '{echoes["jira"].url}/redmine', api_key: '{s.REDMINE_API_KEY}'}}
+            launchpad: {{api_url: '{echoes["jira"].url}/1.0', oauth_token: '{s.LAUNCHPAD_TOKEN}',
+                        oauth_token_secret: '{s.LAUNCHPAD_TOKEN_SECRET}'}}
         """)
 
 

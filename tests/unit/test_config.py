@@ -484,6 +484,39 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "playbooks.trackers.jira.url: must be an http:// or https:// URL",
         ),
         (
+            "postmortem: {file_actions_in: 'github:acme'}",
+            'postmortem.file_actions_in: "github:acme" is not TRACKER:PROJECT (github:OWNER/REPO, '
+            "gitlab:GROUP/PROJECT, jira:KEY, redmine:IDENTIFIER, launchpad:PROJECT)",
+        ),
+        (
+            "postmortem: {file_actions_in: 'redmine:ops'}",
+            "postmortem.file_actions_in: no redmine tracker configured "
+            "(add playbooks.trackers.redmine: {...})",
+        ),
+        (
+            "postmortem: {file_actions_in: 'github:acme/infra'}\n"
+            "playbooks: {trackers: {github: {api_url: 'https://api.github.com'}}}",
+            "postmortem.file_actions_in: filing writes: set playbooks.trackers.github.token",
+        ),
+        (
+            "postmortem: {file_actions_in: 'launchpad:opendev'}\n"
+            "playbooks: {trackers: {launchpad: {oauth_token: t}}}",
+            "postmortem.file_actions_in: filing writes: set playbooks.trackers.launchpad."
+            "oauth_token and oauth_token_secret",
+        ),
+        (
+            "postmortem: {file_every_action: true}",
+            "postmortem.file_every_action: needs postmortem.file_actions_in (where to file them)",
+        ),
+        (
+            "postmortem: {file_every_action: 'yes'}",
+            "postmortem.file_every_action: must be true or false",
+        ),
+        (
+            "playbooks: {trackers: {redmine: {api_key: k}}}",
+            "playbooks.trackers.redmine.url: required",
+        ),
+        (
             "subscribers: {email: {host: h, from: nope}}",
             'subscribers.email.from: invalid email address "nope"',
         ),
@@ -799,6 +832,17 @@ def test_component_mistakes(text: str, expected: str) -> None:
     assert one_problem(text) == expected
 
 
+def test_filing_action_items() -> None:
+    config = load("postmortem: {file_actions_in: 'redmine:ops', file_every_action: true}\n"
+                  "playbooks: {trackers: {redmine: {url: 'https://progress.example.org', "
+                  "api_key: k}}}\n")
+    target = config.postmortem.filing_target
+    assert target is not None and (target.tracker, target.project) == ("redmine", "ops")
+    assert config.postmortem.file_every_action is True
+    assert load("postmortem: {}").postmortem.filing_target is None
+    assert "k" in config.secrets()
+
+
 # --- after the incident (DESIGN §1.7) ------------------------------------------------------------
 
 
@@ -810,7 +854,8 @@ def test_incident_roles_default_and_lead_em_always_exist() -> None:
         "lead", "em", "ops_2"]
     assert load(MINIMAL + "incidents: {roles: []}").incidents.roles == ["lead", "em"]
     assert load(MINIMAL).postmortem.file_actions_in is None
-    assert load(MINIMAL + "postmortem: {file_actions_in: 'github:acme/infra'}"
+    assert load(MINIMAL + "postmortem: {file_actions_in: 'github:acme/infra'}\n"
+                "playbooks: {trackers: {github: {token: t}}}"
                 ).postmortem.file_actions_in == "github:acme/infra"
 
 

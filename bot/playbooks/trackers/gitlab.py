@@ -3,6 +3,10 @@
 `GET {api_url}/projects/{url-encoded path}/issues/{iid}` with a `PRIVATE-TOKEN` header when a
 token is configured; `state` is opened or closed. Bug URLs are
 `https://HOST/GROUP/[SUBGROUP/]PROJECT/-/issues/IID` on the API's host.
+
+Filing (`filing.IssueFiler`): `POST /projects/{url-encoded path}/issues` with a JSON
+`{title, description}` (201: `iid`, `web_url`, `state`); the marker is found with
+`GET /projects/{path}/issues?search=MARKER&in=description&scope=all`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bot.config.fields import ConfigModel, HttpUrl
-from bot.playbooks.trackers.http import get_json
+from bot.playbooks.trackers.filing import FiledTicket, FilingRefused, short_title, with_marker
+from bot.playbooks.trackers.http import get_json, send_json
 from bot.playbooks.trackers.site import Site, match_path, parse_timestamp
 from bot.playbooks.trackers.tracker import BugInfo, BugRef, TrackerUnavailable
 
@@ -63,6 +68,33 @@ class GitLab:
         match = match_path(self._sites, url, _PATH)
         return BugRef(url, self.name, match.group(2), match.group(1)) if match else None
 
+    def _issues(self, project: str) -> str:
+        # The project path is one path segment: its slashes must stay encoded as %2F.
+        return f"{self._api}/projects/{quote(project, safe='')}/issues"
+
+    async def create_issue(self, session: aiohttp.ClientSession, project: str, title: str,
+                           body: str, marker: str) -> FiledTicket:
+        if not self._token:
+            raise FilingRefused("no token: set playbooks.trackers.gitlab.token")
+        _, _, data = await send_json(
+            session, "POST", URL(self._issues(project), encoded=True),
+            {"PRIVATE-TOKEN": self._token},
+            json_body={"title": short_title(title), "description": with_marker(body, marker)})
+        return _ticket(data)
+
+    async def find_by_marker(self, session: aiohttp.ClientSession, project: str,
+                             marker: str) -> FiledTicket | None:
+        headers = {"PRIVATE-TOKEN": self._token} if self._token else {}
+        url = URL(self._issues(project), encoded=True).with_query(
+            search=marker, scope="all", per_page="5", **{"in": "description"})
+        data = await get_json(session, url, headers)
+        if not isinstance(data, list):
+            raise TrackerUnavailable("unexpected response")
+        for item in data:
+            if isinstance(item, dict) and marker in str(item.get("description") or ""):
+                return _ticket(item)
+        return None
+
     async def fetch(self, ref: BugRef, session: aiohttp.ClientSession) -> BugInfo:
         headers = {"PRIVATE-TOKEN": self._token} if self._token else {}
         # The project path is one path segment: its slashes must stay encoded as %2F.
@@ -84,7 +116,17 @@ class GitLab:
         )
 
 
+def _ticket(data: object) -> FiledTicket:
+    if not isinstance(data, dict) or not isinstance(data.get("iid"), int) \
+            or not isinstance(data.get("web_url"), str):
+        raise TrackerUnavailable("unexpected response")
+    return FiledTicket(data["web_url"], str(data["iid"]),
+                       "closed" if data.get("state") == "closed" else "open")
+
+
 if TYPE_CHECKING:
+    from bot.playbooks.trackers.filing import IssueFiler
     from bot.playbooks.trackers.plugin import TrackerPlugin
 
     _plugin: TrackerPlugin = GitLab  # the entry point's object fits the protocol
+    _filer: IssueFiler = GitLab()

@@ -14,6 +14,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from bot.playbooks.trackers.filing import FilingRefused
 from bot.playbooks.trackers.tracker import BugNotFound, TrackerUnavailable
 
 log = logging.getLogger("statusdesk.playbooks")
@@ -93,3 +94,58 @@ def _reset_in(value: str | None) -> float | None:
     if value is None or not value.strip().isdigit():
         return None
     return max(1.0, float(value) - time.time())
+
+
+async def send_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str | URL,
+    headers: Mapping[str, str] | None = None,
+    *,
+    json_body: Any = None,
+    form: Mapping[str, str] | None = None,
+) -> tuple[int, CIMultiDictProxy[str], Any]:
+    """Send a write (POST) to a tracker's API: its status, headers and decoded JSON body
+    (None if it has none). Unreachable, 5xx, rate limits and a refused token raise
+    `TrackerUnavailable` (retried); any other 4xx raises `FilingRefused`, naming the status
+    and the tracker's own message, never the request (which may carry a token)."""
+    sent = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+    target = url if isinstance(url, URL) else URL(url, encoded=True)
+    try:
+        async with session.request(method, target, headers=sent, json=json_body,
+                                   data=form, allow_redirects=False) as response:
+            status = response.status
+            reply_headers = response.headers
+            body = await response.content.read(MAX_BODY + 1)
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        log.info("tracker %s unreachable: %s", target.host, type(error).__name__)
+        raise TrackerUnavailable(UNREACHABLE) from error
+    decoded: Any = None
+    if body and len(body) <= MAX_BODY:
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            decoded = None
+    if status in (401, 403, 429) or status >= 500:
+        raise _refusal(status, reply_headers)
+    if status >= 400:
+        raise FilingRefused(f"tracker answered HTTP {status}{_said(decoded)}")
+    return status, reply_headers, decoded
+
+
+def _said(decoded: Any) -> str:
+    """The tracker's own short explanation of a refusal (GitHub `message`, Jira
+    `errorMessages`/`errors`, Redmine `errors`), capped: it goes to chat."""
+    if not isinstance(decoded, dict):
+        return ""
+    parts: list[str] = []
+    for key in ("message", "error", "errorMessages", "errors"):
+        value = decoded.get(key)
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):
+            parts.extend(str(v) for v in value if isinstance(v, str | int))
+        elif isinstance(value, dict):
+            parts.extend(f"{k}: {v}" for k, v in value.items() if isinstance(v, str))
+    text = " ".join(" ".join(parts).split())[:200]
+    return f": {text}" if text else ""

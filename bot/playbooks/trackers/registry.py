@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bot.config import plugins
 from bot.config.models import TrackersBase
+from bot.playbooks.trackers.filing import IssueFiler
 from bot.playbooks.trackers.plugin import tracker_plugins
 from bot.playbooks.trackers.tracker import BugRef, Tracker
 
@@ -33,4 +34,12 @@ class TrackerSet:
             ref = tracker.parse(url)
             if ref is not None:
                 return tracker, ref
+        return None
+
+    def filer(self, name: str) -> IssueFiler | None:
+        """The tracker that files issues for `postmortem.file_actions_in: NAME:...`: the
+        configured one (it comes first), if it can create issues."""
+        for tracker in self._trackers:
+            if tracker.name == name and isinstance(tracker, IssueFiler):
+                return tracker
         return None
