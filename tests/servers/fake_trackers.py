@@ -77,6 +77,8 @@ class FakeTracker:
     lose_answers: int = 0
     """Make the issue, then answer 502 anyway, this many times (an answer lost on the way
     back: the client cannot tell whether the issue exists)."""
+    announce: bool = False
+    """Print each issue made through the create API (when run by hand)."""
     _runner: web.AppRunner | None = None
 
     @property
@@ -386,6 +388,9 @@ class FakeTracker:
         bug = Bug(self._next_number(), title, project=project, body=body)
         self.bugs[bug.number] = bug
         self.created += 1
+        if self.announce:
+            print(f"{self.kind}: created {self.web_url(bug.number, project)} "
+                  f"({title!r}, {len(body)} characters of body)", flush=True)
         return bug
 
     def _create_github(self, request: web.Request, raw: bytes) -> web.Response:
@@ -630,19 +635,6 @@ class FakeTrackers:
         return {t.kind: t.config for t in self.all}
 
 
-async def _serve_forever() -> None:
-    trackers = FakeTrackers()
-    await trackers.start()
-    trackers.github.add(1, "Scheduler loses events", assignee="alice")
-    for tracker in trackers.all:
-        print(tracker.kind, tracker.base)
-    await asyncio.Event().wait()
-
-
-if __name__ == "__main__":
-    asyncio.run(_serve_forever())
-
-
 @asynccontextmanager
 async def running_trackers() -> AsyncIterator[FakeTrackers]:
     trackers = FakeTrackers()
@@ -674,3 +666,23 @@ class TrackersInThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+async def _serve_forever() -> None:
+    """`python -m tests.servers.fake_trackers`: every fake on loopback, printing the
+    `playbooks.trackers` to paste into a config and each issue filed (README "Filing action
+    items as tickets")."""
+    trackers = FakeTrackers()
+    for tracker in trackers.all:
+        tracker.announce = True
+    await trackers.start()
+    trackers.github.add(1, "Scheduler loses events", assignee="alice")
+    print("playbooks:\n  trackers:", flush=True)
+    for tracker in trackers.all:
+        entry = ", ".join(f"{key}: {json.dumps(value)}" for key, value in tracker.config.items())
+        print(f"    {tracker.kind}: {{{entry}}}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve_forever())
