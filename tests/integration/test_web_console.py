@@ -1,0 +1,241 @@
+"""`/console` over real HTTP: sign-in, CSRF, session fixation, sign-out, expiry, revocation,
+and a command applied by the real desk of a running app (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.web.console import COOKIE, Console
+from bot.web.console_sessions import ConsoleSessions, Operator
+from tests.harness import Running, run_app
+from tests.servers.ports import free_port
+
+TOKEN = "sdk_console_test_token_0123456789"
+
+
+@dataclass
+class DeskGate:
+    """Tokens of the test beside the running app's real desk (parse, authorize, apply)."""
+
+    running: Running
+    tokens: dict[str, Operator] = field(default_factory=dict)
+    revoked: set[int] = field(default_factory=set)
+
+    async def sign_in(self, token: str) -> Operator | None:
+        operator = self.tokens.get(token)
+        return None if operator is None or operator.token_id in self.revoked else operator
+
+    async def still_valid(self, operator: Operator) -> bool:
+        return operator.token_id not in self.revoked
+
+    async def run(self, operator: Operator, text: str) -> tuple[bool, Sequence[str]]:
+        replies = await self.running.say(text)
+        return bool(replies) and not replies[0].startswith(("Sorry", "Unknown")), replies
+
+    async def on_call(self) -> Sequence[str]:
+        return ["primary: alice"]
+
+
+@dataclass
+class Rig:
+    running: Running
+    gate: DeskGate
+    base: str
+    clock: list[float]
+    sessions: ConsoleSessions
+
+
+@pytest.fixture
+async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
+    async with run_app(db_url, tmp_path) as running:
+        gate = DeskGate(running, {TOKEN: Operator("op", 1, "laptop")})
+        clock = [1000.0]
+        sessions = ConsoleSessions(clock=lambda: clock[0])
+        console = Console(gate, sessions, lambda: running.app.snapshot.state)
+        app = web.Application()
+        app.router.add_routes(console.routes())
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            yield Rig(running, gate, f"http://127.0.0.1:{port}", clock, sessions)
+        finally:
+            await runner.cleanup()
+
+
+def _client() -> aiohttp.ClientSession:
+    # unsafe: the cookie jar keeps cookies of an IP address host (127.0.0.1).
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+def _hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]+)"', page)
+    assert found, f"no hidden {name} field in the page"
+    return found.group(1)
+
+
+async def _sign_in(http: aiohttp.ClientSession, base: str, token: str = TOKEN
+                   ) -> tuple[int, str]:
+    async with http.get(base + "/console") as response:
+        nonce = _hidden(await response.text(), "signin")
+    async with http.post(base + "/console/sign-in",
+                         data={"signin": nonce, "token": token}) as response:
+        return response.status, await response.text()
+
+
+def _session_cookie(http: aiohttp.ClientSession) -> str | None:
+    """The session cookie the server set (path /console), not one planted for all paths."""
+    for cookie in http.cookie_jar:
+        if cookie.key == COOKIE and cookie["path"] == "/console":
+            return cookie.value
+    return None
+
+
+async def test_sign_in_post_a_command_and_see_the_reply_and_the_page(rig: Rig) -> None:
+    async with _client() as http:
+        status, page = await _sign_in(http, rig.base)
+        assert status == 200 and "Signed in as <b>op</b>" in page
+        csrf = _hidden(page, "csrf")
+        async with http.post(rig.base + "/console/command", allow_redirects=False,
+                             data={"csrf": csrf, "text": "#status alert Gerrit <b>down</b>"}
+                             ) as response:
+            assert response.status == 303 and response.headers["Location"] == "/console"
+            assert response.headers["Cache-Control"] == "no-store"
+        async with http.get(rig.base + "/console") as response:
+            page = await response.text()
+        assert "Applied" in page and "&lt;b&gt;down&lt;/b&gt;" in page
+        assert "<b>down</b>" not in page  # chat text is escaped
+        # The flash is shown once.
+        async with http.get(rig.base + "/console") as response:
+            assert "Applied" not in await response.text()
+        await rig.running.settled()
+        status_code, _, body = await rig.running.get("/alert.json")
+        assert status_code == 200 and b"Gerrit" in body
+        async with http.get(rig.base + "/console") as response:
+            page = await response.text()
+        assert "<h2>Alert</h2>" in page and "primary: alice" in page
+
+
+async def test_cookie_flags_and_a_bad_token(rig: Rig) -> None:
+    async with _client() as http:
+        async with http.get(rig.base + "/console") as response:
+            nonce = _hidden(await response.text(), "signin")
+        async with http.post(rig.base + "/console/sign-in", allow_redirects=False,
+                             data={"signin": nonce, "token": TOKEN}) as response:
+            assert response.status == 303
+            set_cookie = response.headers.getall("Set-Cookie")
+        line = next(c for c in set_cookie if c.startswith(COOKIE + "="))
+        assert "HttpOnly" in line and "SameSite=Strict" in line and "Path=/console" in line
+        assert "Secure" not in line  # plain HTTP, public_url not https
+    async with _client() as http:
+        status, page = await _sign_in(http, rig.base, token="sdk_wrong")
+        assert status == 401 and "not valid" in page and _session_cookie(http) is None
+        # Without the form's sign-in value (another site's form): refused.
+        async with http.post(rig.base + "/console/sign-in", data={"token": TOKEN}) as response:
+            assert response.status == 403
+
+
+async def test_secure_cookie_when_the_public_url_is_https(rig: Rig) -> None:
+    console = Console(rig.gate, rig.sessions, lambda: None,
+                      public_url="https://status.example.org")
+    app = web.Application()
+    app.router.add_routes(console.routes())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with _client() as http, http.get(f"http://127.0.0.1:{port}/console") as response:
+            assert "Secure" in response.headers["Set-Cookie"]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("csrf", [None, "", "wrong"])
+async def test_a_post_without_the_right_csrf_token_is_refused(rig: Rig, csrf: str | None
+                                                                ) -> None:
+    async with _client() as http:
+        await _sign_in(http, rig.base)
+        data = {"text": "#status alert should not apply"}
+        if csrf is not None:
+            data["csrf"] = csrf
+        async with http.post(rig.base + "/console/command", data=data) as response:
+            assert response.status == 403
+        async with http.post(rig.base + "/console/sign-out", data={"csrf": csrf or ""}
+                             ) as response:
+            assert response.status == 403
+    assert "should not apply" not in " ".join(await rig.running.say("#status"))
+
+
+async def test_a_cookie_set_before_sign_in_is_not_reused(rig: Rig) -> None:
+    attacker = "planted-by-the-attacker-0123456789abcdef"
+    async with _client() as http:
+        http.cookie_jar.update_cookies({COOKIE: attacker})
+        status, page = await _sign_in(http, rig.base)
+        assert status == 200 and "Signed in" in page
+        mine = _session_cookie(http)
+        assert mine is not None and mine != attacker
+    # The planted id names no session; the server chose the new one.
+    assert rig.sessions.get(attacker) is None and rig.sessions.get(mine) is not None
+    # Signing in with a live session's cookie ends that session: a new id each time.
+    async with _client() as http:
+        async with http.get(rig.base + "/console") as response:
+            nonce = _hidden(await response.text(), "signin")
+        http.cookie_jar.update_cookies({COOKIE: mine})
+        async with http.post(rig.base + "/console/sign-in",
+                             data={"signin": nonce, "token": TOKEN}) as response:
+            assert response.status == 200
+        second = _session_cookie(http)
+        assert second and second != mine and rig.sessions.get(mine) is None
+
+
+async def test_sign_out_ends_the_session(rig: Rig) -> None:
+    async with _client() as http:
+        _, page = await _sign_in(http, rig.base)
+        old = _session_cookie(http)
+        async with http.post(rig.base + "/console/sign-out",
+                             data={"csrf": _hidden(page, "csrf")}) as response:
+            assert response.status == 200 and "Sign in" in await response.text()
+        assert rig.sessions.get(old) is None
+        http.cookie_jar.update_cookies({COOKIE: old or ""})
+        async with http.post(rig.base + "/console/command",
+                             data={"csrf": _hidden(page, "csrf"), "text": "#status ok"}
+                             ) as response:
+            assert response.status == 403
+
+
+async def test_sessions_expire_when_idle_and_after_twelve_hours(rig: Rig) -> None:
+    async with _client() as http:
+        await _sign_in(http, rig.base)
+        for _ in range(13):  # a request every 59 minutes keeps it alive... for 12 hours
+            rig.clock[0] += 59 * 60
+            async with http.get(rig.base + "/console") as response:
+                page = await response.text()
+            if "Signed in" not in page:
+                break
+        assert "Signed in" not in page and 11 * 3600 < rig.clock[0] - 1000 <= 13 * 3600
+        await _sign_in(http, rig.base)
+        rig.clock[0] += 3600  # an hour idle
+        async with http.get(rig.base + "/console") as response:
+            assert "Sign in" in await response.text()
+
+
+async def test_a_revoked_token_ends_its_sessions_on_the_next_request(rig: Rig) -> None:
+    async with _client() as http:
+        _, page = await _sign_in(http, rig.base)
+        rig.gate.revoked.add(1)
+        async with http.post(rig.base + "/console/command",
+                             data={"csrf": _hidden(page, "csrf"), "text": "#status ok"}
+                             ) as response:
+            assert response.status == 403
+        assert len(rig.sessions) == 0
+        status, page = await _sign_in(http, rig.base)
+        assert status == 401
