@@ -183,12 +183,13 @@ border:1px solid currentColor;border-radius:.3em;text-decoration:none}
 
 LIVE_JS = """
 (function(){if(!window.EventSource||!window.fetch)return;
-var es=new EventSource('/api/events'),busy=false;
-es.onmessage=function(){if(busy)return;busy=true;
+var es=new EventSource('/api/events'),busy=false,again=false;
+function refresh(){if(busy){again=true;return;}busy=true;
 fetch('/console',{credentials:'same-origin'}).then(function(r){return r.text()}).then(function(t){
 var d=new DOMParser().parseFromString(t,'text/html'),n=d.getElementById('live'),
-o=document.getElementById('live');
-if(n&&o)o.innerHTML=n.innerHTML;}).finally(function(){busy=false;});};})();
+o=document.getElementById('live');if(n&&o)o.innerHTML=n.innerHTML;
+}).finally(function(){busy=false;if(again){again=false;refresh();}});}
+es.addEventListener('change',refresh);es.addEventListener('reset',refresh);})();
 """
 
 

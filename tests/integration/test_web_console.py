@@ -4,8 +4,7 @@ and a command applied by the real desk of a running app (SQLite and PostgreSQL).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -13,62 +12,15 @@ import pytest
 from aiohttp import web
 
 from bot.web.console import COOKIE, Console
-from bot.web.console_sessions import ConsoleSessions, Operator
-from tests.harness import Running, run_app
 from tests.servers.ports import free_port
-
-TOKEN = "sdk_console_test_token_0123456789"
-
-
-@dataclass
-class DeskGate:
-    """Tokens of the test beside the running app's real desk (parse, authorize, apply)."""
-
-    running: Running
-    tokens: dict[str, Operator] = field(default_factory=dict)
-    revoked: set[int] = field(default_factory=set)
-
-    async def sign_in(self, token: str) -> Operator | None:
-        operator = self.tokens.get(token)
-        return None if operator is None or operator.token_id in self.revoked else operator
-
-    async def still_valid(self, operator: Operator) -> bool:
-        return operator.token_id not in self.revoked
-
-    async def run(self, operator: Operator, text: str) -> tuple[bool, Sequence[str]]:
-        replies = await self.running.say(text)
-        return bool(replies) and not replies[0].startswith(("Sorry", "Unknown")), replies
-
-    async def on_call(self) -> Sequence[str]:
-        return ["primary: alice"]
-
-
-@dataclass
-class Rig:
-    running: Running
-    gate: DeskGate
-    base: str
-    clock: list[float]
-    sessions: ConsoleSessions
+from tests.web_console_rig import TOKEN, Rig, console_rig
 
 
 @pytest.fixture
 async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
-    async with run_app(db_url, tmp_path) as running:
-        gate = DeskGate(running, {TOKEN: Operator("op", 1, "laptop")})
-        clock = [1000.0]
-        sessions = ConsoleSessions(clock=lambda: clock[0])
-        console = Console(gate, sessions, lambda: running.app.snapshot.state)
-        app = web.Application()
-        app.router.add_routes(console.routes())
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            yield Rig(running, gate, f"http://127.0.0.1:{port}", clock, sessions)
-        finally:
-            await runner.cleanup()
+    async with console_rig(db_url, tmp_path) as rig:
+        yield rig
+
 
 
 def _client() -> aiohttp.ClientSession:
