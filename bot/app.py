@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.api.command_route import CommandRoute
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
 from bot.components.sync import sync_components
@@ -268,7 +269,7 @@ class App:
         if store.dialect == "postgresql":
             relay = self.relay = ChangeRelay(
                 asyncpg_dsn(config.database.url), self.instance,
-                on_remote=functools.partial(_remote_change, self.desk, snapshot),
+                on_remote=functools.partial(_remote_change, self.desk, snapshot, outbox),
                 on_gap=lambda: None if leadership.is_leader else snapshot.refresh(),
             )
             bus.subscribe(relay.publish)
@@ -306,7 +307,8 @@ class App:
                 hooks=paging.web_hooks() if paging is not None else None,
                 middlewares=http.middlewares(),
                 postmortem_template=config.postmortem.template,
-                routes=subscribers.routes() if subscribers is not None else (),
+                routes=[*(subscribers.routes() if subscribers is not None else ()),
+                        *CommandRoute(store, self.desk.handle_command).routes()],
             ),
             access_log=None,
             lingering_time=LINGERING_SECONDS,
@@ -655,11 +657,14 @@ def _configured_components(config: Config) -> list[tuple[str, str]] | None:
     return [(c.id, c.name) for c in config.components] or None
 
 
-def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
+def _remote_change(desk: Desk, snapshot: Snapshot, outbox: OutboxWorker,
+                   event: DeskEvent) -> None:
     """Another instance changed something: our page shows it, and if we lead later, what is
-    open is read afresh."""
+    open is read afresh. A command applied on a standby (POST /api/v1/commands) queued its
+    effects: the leader's outbox looks now rather than at its next idle poll."""
     desk.forget_open_incidents()
     snapshot.on_event(event)
+    outbox.wake()
 
 
 def component_choices(config: Config) -> list[tuple[str, str]]:

@@ -1,0 +1,123 @@
+"""`POST /api/v1/commands` (DESIGN §1.8): a chat command typed over HTTP.
+
+`{"text": "#status alert ..."}` with `Authorization: Bearer <personal token>`. The command
+takes the very path a chat line takes (`Desk.handle_command`: parse, rate limit, authorize,
+apply, audit), as the token's user: their whitelist entry gives the roles, audit rows say
+"api token <label>". Effects leave through the outbox, so a command posted while IRC is down
+reaches IRC when it is back. No cookie is ever read here: a browser cannot be made to send
+the bearer token, so the path needs no CSRF defence.
+
+Every instance answers it, standby or leader: the store is shared (PostgreSQL) and a web
+handler's transaction carries no leader's fencing term, so the command is applied once, by
+the instance that received it; the leader's outbox is woken by the change relay.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from bot.core.desk import Handled
+from bot.core.ports import Message
+from commands.auth import Identity
+from storage.api_tokens import TokenOwner
+from storage.models import utcnow
+from storage.unit_of_work import Store
+
+log = logging.getLogger("statusdesk.api")
+
+PATH = "/api/v1/commands"
+MAX_BODY = 8 * 1024
+MAX_TEXT = 2000
+"""As long as a line of chat may usefully be (an IRC line is 512 bytes)."""
+
+Apply = Callable[[Message], Awaitable[Handled]]
+
+
+async def verify_token(store: Store, token: str, now: datetime | None = None) -> TokenOwner | None:
+    """Whom a personal token speaks for, or None (unknown, wrong, revoked). Read from the
+    database on every call, so a revocation holds on every instance at once; its last use
+    is noted on the way (best effort: a database that takes no writes still verifies)."""
+    async with store.reading() as tx:
+        owner = await tx.api_tokens.verify(token)
+    if owner is not None:
+        try:
+            async with store.transaction() as tx:
+                await tx.api_tokens.touch(owner.token_id, now or utcnow())
+        except Exception as error:
+            log.debug("could not note the last use of token #%d: %s", owner.token_id, error)
+    return owner
+
+
+def token_message(owner: TokenOwner, text: str) -> Message:
+    """`text` as a message from the token's user, the way a transport would deliver it."""
+    identity = Identity(transport="api", nick=owner.user_name, network="http",
+                        api_user=owner.user_name, api_label=owner.label)
+    return Message(transport="api", network="http", target="api", sender=owner.user_name,
+                   identity=identity, text=text, addressed=True, private=True)
+
+
+async def apply_as(apply: Apply, owner: TokenOwner, text: str) -> Handled:
+    """Apply one command for a token's user: (applied, replies). The web console's path."""
+    return await apply(token_message(owner, text))
+
+
+def _error(status: int, error: str, detail: str) -> web.Response:
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="statusdesk"'
+    return web.json_response({"error": error, "detail": detail}, status=status,
+                             headers=headers)
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return None
+    return given.strip()
+
+
+class CommandRoute:
+    """The handler, bound to the store (tokens) and the desk (commands)."""
+
+    def __init__(self, store: Store, apply: Apply) -> None:
+        self._store = store
+        self._apply = apply
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(PATH, self.handle)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _error(413, "too large", f"the body may be {MAX_BODY} bytes at most")
+        if request.content_type != "application/json":
+            return _error(415, "unsupported media type", "send Content-Type: application/json")
+        body = await request.read()
+        if len(body) > MAX_BODY:
+            return _error(413, "too large", f"the body may be {MAX_BODY} bytes at most")
+        token = _bearer(request)
+        if token is None:
+            return _error(401, "unauthorized",
+                          "send a personal token as 'Authorization: Bearer TOKEN' "
+                          "(statusdesk tokens create USER)")
+        owner = await verify_token(self._store, token)
+        if owner is None:
+            return _error(401, "unauthorized", "unknown, wrong or revoked token")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "bad request", "the body is not JSON")
+        text = payload.get("text") if isinstance(payload, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return _error(400, "bad request", 'send {"text": "#status ..."}')
+        if len(text) > MAX_TEXT or "\n" in text or "\r" in text:
+            return _error(400, "bad request",
+                          f"text is one line of at most {MAX_TEXT} characters")
+        handled = await apply_as(self._apply, owner, text)
+        return web.json_response(
+            {"applied": handled.applied, "replies": [r.text for r in handled.replies]},
+            headers={"Cache-Control": "no-store"})
