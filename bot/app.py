@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from bot.api.command_route import CommandRoute
+from bot.api.console_gate import TokenConsoleGate
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
 from bot.components.sync import sync_components
@@ -64,6 +65,8 @@ from bot.web.connection_budget import (
     raise_open_file_limit,
 )
 from bot.web.connection_guard import GuardedSite
+from bot.web.console import Console
+from bot.web.console_sessions import ConsoleSessions
 from bot.web.export import StaticExport
 from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.maintenances import OverrunTicker
@@ -150,6 +153,7 @@ class App:
         self._leadership = leadership
         self._transport_plugins = transport_plugins(config)
         self.paging: Paging | None = None
+        self.console: Console | None = None
         self.bot_nick = "statusdesk"
         self.chat_started = asyncio.Event()
         """Set while this instance leads and its transports have started."""
@@ -308,7 +312,8 @@ class App:
                 middlewares=http.middlewares(),
                 postmortem_template=config.postmortem.template,
                 routes=[*(subscribers.routes() if subscribers is not None else ()),
-                        *CommandRoute(store, self.desk.handle_command).routes()],
+                        *CommandRoute(store, self.desk.handle_command).routes(),
+                        *self._console(store).routes()],
             ),
             access_log=None,
             lingering_time=LINGERING_SECONDS,
@@ -510,6 +515,16 @@ class App:
                 await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
                 await self._stop_transports()
             outbox.resume()
+
+    def _console(self, store: Store) -> Console:
+        """`/console` (DESIGN §1.8): sessions in this instance's memory (README)."""
+        paging = self.paging
+        gate = TokenConsoleGate(store, self.desk.handle_command,
+                                on_call=(on_call_from_paging(paging.pager, self.transports)
+                                         if paging is not None else nobody_on_call))
+        self.console = Console(gate, ConsoleSessions(), lambda: self.snapshot.state,
+                               public_url=page_url_of(self.config))
+        return self.console
 
     def _em_prompts(self, store: Store, outbox: OutboxWorker) -> EmPromptScheduler:
         """Sev1-2 incidents with no escalation manager after `paging.ack_timeout` are

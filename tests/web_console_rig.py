@@ -1,72 +1,56 @@
-"""The app running in-process, with `/console` served beside it on the app's real desk."""
+"""The app running in-process with its `/console`, a personal token for a whitelisted user,
+and a clock of the test's own for the console's sessions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
 from bot.web.console import Console
-from bot.web.console_sessions import ConsoleSessions, Operator
-from tests.harness import Running, run_app
-from tests.servers.ports import free_port
+from bot.web.console_sessions import ConsoleSessions
+from storage.models import utcnow
+from tests.harness import Running, opened_store, run_app
 
-TOKEN = "sdk_console_test_token_0123456789"
-
-
-@dataclass
-class DeskGate:
-    """Tokens of the test beside the running app's real desk (parse, authorize, apply)."""
-
-    running: Running
-    tokens: dict[str, Operator] = field(default_factory=dict)
-    revoked: set[int] = field(default_factory=set)
-
-    async def sign_in(self, token: str) -> Operator | None:
-        operator = self.tokens.get(token)
-        return None if operator is None or operator.token_id in self.revoked else operator
-
-    async def still_valid(self, operator: Operator) -> bool:
-        return operator.token_id not in self.revoked
-
-    async def run(self, operator: Operator, text: str) -> tuple[bool, Sequence[str]]:
-        replies = await self.running.say(text)
-        return bool(replies) and not replies[0].startswith(("Sorry", "Unknown")), replies
-
-    async def on_call(self) -> Sequence[str]:
-        return ["primary: alice"]
+USERS = """\
+users:
+  - name: alice
+    roles: [status, incident]
+    irc: {account: alice}
+"""
 
 
 @dataclass
 class Rig:
     running: Running
-    gate: DeskGate
+    console: Console
     base: str
+    token: str
+    token_id: int
+    db_url: str
     clock: list[float]
-    sessions: ConsoleSessions
+
+    @property
+    def sessions(self) -> ConsoleSessions:
+        return self.console.sessions
+
+    async def revoke(self) -> None:
+        """`statusdesk tokens revoke ID`, as another process would: in the database."""
+        async with opened_store(self.db_url) as store, store.transaction() as tx:
+            assert await tx.api_tokens.revoke(self.token_id, utcnow())
 
 
 @asynccontextmanager
 async def console_rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
-    async with run_app(db_url, tmp_path) as running:
-        gate = DeskGate(running, {TOKEN: Operator("op", 1, "laptop")})
+    async with run_app(db_url, tmp_path, extra=USERS) as running:
+        async with opened_store(db_url) as store, store.transaction() as tx:
+            row, token = await tx.api_tokens.create("alice", "laptop", utcnow())
+        console = running.app.console
+        assert console is not None
         clock = [1000.0]
-        sessions = ConsoleSessions(clock=lambda: clock[0])
-        console = Console(gate, sessions, lambda: running.app.snapshot.state)
-        app = web.Application()
-        app.router.add_routes(console.routes())
-        # The page's live part follows /api/events of its own origin, as in bot/web/app.py.
-        app.router.add_get("/api/events", running.app.snapshot.stream.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            yield Rig(running, gate, f"http://127.0.0.1:{port}", clock, sessions)
-        finally:
-            await runner.cleanup()
-
-
+        console.sessions = ConsoleSessions(clock=lambda: clock[0])
+        # The harness's public_url is https; the tests talk plain HTTP to 127.0.0.1, where
+        # a client keeps Secure cookies to itself (test_web_console checks the flag).
+        console.secure_cookies = False
+        yield Rig(running, console, running.base, token, row.id, db_url, clock)

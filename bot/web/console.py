@@ -54,10 +54,10 @@ class ConsoleGate(Protocol):
 class Console:
     def __init__(self, gate: ConsoleGate, sessions: ConsoleSessions,
                  state: Callable[[], PageState | None], public_url: str = "") -> None:
-        self._gate = gate
-        self._sessions = sessions
+        self.gate = gate
+        self.sessions = sessions
         self._state = state
-        self._https_url = public_url.lower().startswith("https:")
+        self.secure_cookies = public_url.lower().startswith("https:")
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -75,7 +75,7 @@ class Console:
             return self._sign_in_page(request, "")
         flash, session.flash = session.flash, None
         prefill = request.query.get("cmd", "")[:MAX_COMMAND]
-        on_call = await self._gate.on_call()
+        on_call = await self.gate.on_call()
         body = _console_body(session, self._state(), flash, prefill, on_call)
         return _html(body)
 
@@ -89,15 +89,15 @@ class Console:
         token = form.get("token")
         operator = None
         if isinstance(token, str) and 0 < len(token.strip()) <= MAX_TOKEN:
-            operator = await self._gate.sign_in(token.strip())
+            operator = await self.gate.sign_in(token.strip())
         if operator is None:
             return self._sign_in_page(request, "That token is not valid (unknown or revoked).",
                                       status=401)
         # A fresh id on every sign-in: whatever cookie came with the request is dropped.
         old = request.cookies.get(COOKIE)
         if old:
-            self._sessions.close(old)
-        session = self._sessions.open(operator)
+            self.sessions.close(old)
+        session = self.sessions.open(operator)
         response = _see_console()
         self._set_cookie(request, response, COOKIE, session.id, None)
         response.del_cookie(PRE_COOKIE, path="/console")
@@ -108,7 +108,7 @@ class Console:
         if refused is not None:
             return refused
         assert session is not None
-        self._sessions.close(session.id)
+        self.sessions.close(session.id)
         response = _see_console()
         response.del_cookie(COOKIE, path="/console")
         return _no_store(response)
@@ -126,16 +126,16 @@ class Console:
         elif len(text) > MAX_COMMAND:
             session.flash = (False, (f"A command is at most {MAX_COMMAND} characters.",), "")
         else:
-            applied, replies = await self._gate.run(session.operator, text)
+            applied, replies = await self.gate.run(session.operator, text)
             session.flash = (applied, tuple(replies), text)
         return _see_console()
 
     # -- sessions ---------------------------------------------------------------------------
 
     async def _session(self, request: web.Request) -> ConsoleSession | None:
-        session = self._sessions.get(request.cookies.get(COOKIE))
-        if session is not None and not await self._gate.still_valid(session.operator):
-            self._sessions.close_token(session.operator.token_id)
+        session = self.sessions.get(request.cookies.get(COOKIE))
+        if session is not None and not await self.gate.still_valid(session.operator):
+            self.sessions.close_token(session.operator.token_id)
             return None
         return session
 
@@ -154,7 +154,7 @@ class Console:
                     value: str, max_age: int | None) -> None:
         # HttpOnly: no script reads it; Strict: no other site's page sends it along.
         response.set_cookie(name, value, path="/console", httponly=True, samesite="Strict",
-                            secure=self._https_url or request.secure, max_age=max_age)
+                            secure=self.secure_cookies or request.secure, max_age=max_age)
 
     def _sign_in_page(self, request: web.Request, message: str,
                       status: int = 200) -> web.Response:

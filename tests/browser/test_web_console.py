@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.browser.test_live_page import browser  # noqa: F401 - the fixture
-from tests.web_console_rig import TOKEN, Rig, console_rig
+from tests.web_console_rig import Rig, console_rig
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ async def test_sign_in_post_an_alert_and_see_it_on_the_page(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     await page.goto(rig.base + "/console")
-    await page.fill("#token", TOKEN)
+    await page.fill("#token", rig.token)
     await page.click("button[type=submit]")
     await page.get_by_text("Signed in as").wait_for(timeout=5000)
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.web.console import COOKIE, Console
 from tests.servers.ports import free_port
-from tests.web_console_rig import TOKEN, Rig, console_rig
+from tests.web_console_rig import Rig, console_rig
 
 
 @pytest.fixture
@@ -34,12 +34,13 @@ def _hidden(page: str, name: str) -> str:
     return found.group(1)
 
 
-async def _sign_in(http: aiohttp.ClientSession, base: str, token: str = TOKEN
+async def _sign_in(http: aiohttp.ClientSession, rig: Rig, token: str | None = None
                    ) -> tuple[int, str]:
+    base = rig.base
     async with http.get(base + "/console") as response:
         nonce = _hidden(await response.text(), "signin")
     async with http.post(base + "/console/sign-in",
-                         data={"signin": nonce, "token": token}) as response:
+                         data={"signin": nonce, "token": token or rig.token}) as response:
         return response.status, await response.text()
 
 
@@ -53,8 +54,8 @@ def _session_cookie(http: aiohttp.ClientSession) -> str | None:
 
 async def test_sign_in_post_a_command_and_see_the_reply_and_the_page(rig: Rig) -> None:
     async with _client() as http:
-        status, page = await _sign_in(http, rig.base)
-        assert status == 200 and "Signed in as <b>op</b>" in page
+        status, page = await _sign_in(http, rig)
+        assert status == 200 and "Signed in as <b>alice</b>" in page
         csrf = _hidden(page, "csrf")
         async with http.post(rig.base + "/console/command", allow_redirects=False,
                              data={"csrf": csrf, "text": "#status alert Gerrit <b>down</b>"}
@@ -73,7 +74,7 @@ async def test_sign_in_post_a_command_and_see_the_reply_and_the_page(rig: Rig) -
         assert status_code == 200 and b"Gerrit" in body
         async with http.get(rig.base + "/console") as response:
             page = await response.text()
-        assert "<h2>Alert</h2>" in page and "primary: alice" in page
+        assert "<h2>Alert</h2>" in page and "Nobody on call" in page
 
 
 async def test_cookie_flags_and_a_bad_token(rig: Rig) -> None:
@@ -81,22 +82,22 @@ async def test_cookie_flags_and_a_bad_token(rig: Rig) -> None:
         async with http.get(rig.base + "/console") as response:
             nonce = _hidden(await response.text(), "signin")
         async with http.post(rig.base + "/console/sign-in", allow_redirects=False,
-                             data={"signin": nonce, "token": TOKEN}) as response:
+                             data={"signin": nonce, "token": rig.token}) as response:
             assert response.status == 303
             set_cookie = response.headers.getall("Set-Cookie")
         line = next(c for c in set_cookie if c.startswith(COOKIE + "="))
         assert "HttpOnly" in line and "SameSite=Strict" in line and "Path=/console" in line
-        assert "Secure" not in line  # plain HTTP, public_url not https
+        assert "Secure" not in line  # plain HTTP, secure_cookies off
     async with _client() as http:
-        status, page = await _sign_in(http, rig.base, token="sdk_wrong")
+        status, page = await _sign_in(http, rig, token="sdk_wrong")
         assert status == 401 and "not valid" in page and _session_cookie(http) is None
         # Without the form's sign-in value (another site's form): refused.
-        async with http.post(rig.base + "/console/sign-in", data={"token": TOKEN}) as response:
+        async with http.post(rig.base + "/console/sign-in", data={"token": rig.token}) as response:
             assert response.status == 403
 
 
 async def test_secure_cookie_when_the_public_url_is_https(rig: Rig) -> None:
-    console = Console(rig.gate, rig.sessions, lambda: None,
+    console = Console(rig.console.gate, rig.sessions, lambda: None,
                       public_url="https://status.example.org")
     app = web.Application()
     app.router.add_routes(console.routes())
@@ -115,7 +116,7 @@ async def test_secure_cookie_when_the_public_url_is_https(rig: Rig) -> None:
 async def test_a_post_without_the_right_csrf_token_is_refused(rig: Rig, csrf: str | None
                                                                 ) -> None:
     async with _client() as http:
-        await _sign_in(http, rig.base)
+        await _sign_in(http, rig)
         data = {"text": "#status alert should not apply"}
         if csrf is not None:
             data["csrf"] = csrf
@@ -131,7 +132,7 @@ async def test_a_cookie_set_before_sign_in_is_not_reused(rig: Rig) -> None:
     attacker = "planted-by-the-attacker-0123456789abcdef"
     async with _client() as http:
         http.cookie_jar.update_cookies({COOKIE: attacker})
-        status, page = await _sign_in(http, rig.base)
+        status, page = await _sign_in(http, rig)
         assert status == 200 and "Signed in" in page
         mine = _session_cookie(http)
         assert mine is not None and mine != attacker
@@ -143,7 +144,7 @@ async def test_a_cookie_set_before_sign_in_is_not_reused(rig: Rig) -> None:
             nonce = _hidden(await response.text(), "signin")
         http.cookie_jar.update_cookies({COOKIE: mine})
         async with http.post(rig.base + "/console/sign-in",
-                             data={"signin": nonce, "token": TOKEN}) as response:
+                             data={"signin": nonce, "token": rig.token}) as response:
             assert response.status == 200
         second = _session_cookie(http)
         assert second and second != mine and rig.sessions.get(mine) is None
@@ -151,7 +152,7 @@ async def test_a_cookie_set_before_sign_in_is_not_reused(rig: Rig) -> None:
 
 async def test_sign_out_ends_the_session(rig: Rig) -> None:
     async with _client() as http:
-        _, page = await _sign_in(http, rig.base)
+        _, page = await _sign_in(http, rig)
         old = _session_cookie(http)
         async with http.post(rig.base + "/console/sign-out",
                              data={"csrf": _hidden(page, "csrf")}) as response:
@@ -166,7 +167,7 @@ async def test_sign_out_ends_the_session(rig: Rig) -> None:
 
 async def test_sessions_expire_when_idle_and_after_twelve_hours(rig: Rig) -> None:
     async with _client() as http:
-        await _sign_in(http, rig.base)
+        await _sign_in(http, rig)
         for _ in range(13):  # a request every 59 minutes keeps it alive... for 12 hours
             rig.clock[0] += 59 * 60
             async with http.get(rig.base + "/console") as response:
@@ -174,7 +175,7 @@ async def test_sessions_expire_when_idle_and_after_twelve_hours(rig: Rig) -> Non
             if "Signed in" not in page:
                 break
         assert "Signed in" not in page and 11 * 3600 < rig.clock[0] - 1000 <= 13 * 3600
-        await _sign_in(http, rig.base)
+        await _sign_in(http, rig)
         rig.clock[0] += 3600  # an hour idle
         async with http.get(rig.base + "/console") as response:
             assert "Sign in" in await response.text()
@@ -182,12 +183,12 @@ async def test_sessions_expire_when_idle_and_after_twelve_hours(rig: Rig) -> Non
 
 async def test_a_revoked_token_ends_its_sessions_on_the_next_request(rig: Rig) -> None:
     async with _client() as http:
-        _, page = await _sign_in(http, rig.base)
-        rig.gate.revoked.add(1)
+        _, page = await _sign_in(http, rig)
+        await rig.revoke()
         async with http.post(rig.base + "/console/command",
                              data={"csrf": _hidden(page, "csrf"), "text": "#status ok"}
                              ) as response:
             assert response.status == 403
         assert len(rig.sessions) == 0
-        status, page = await _sign_in(http, rig.base)
+        status, page = await _sign_in(http, rig)
         assert status == 401
