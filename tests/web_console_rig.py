@@ -18,6 +18,9 @@ users:
   - name: alice
     roles: [status, incident]
     irc: {account: alice}
+  - name: bob
+    roles: []
+    irc: {account: bob}
 """
 
 

@@ -12,6 +12,8 @@ import pytest
 from aiohttp import web
 
 from bot.web.console import COOKIE, Console
+from storage.models import utcnow
+from tests.harness import opened_store
 from tests.servers.ports import free_port
 from tests.web_console_rig import Rig, console_rig
 
@@ -192,3 +194,19 @@ async def test_a_revoked_token_ends_its_sessions_on_the_next_request(rig: Rig) -
         assert len(rig.sessions) == 0
         status, page = await _sign_in(http, rig)
         assert status == 401
+
+
+async def test_a_user_without_the_role_is_refused_as_in_chat(rig: Rig) -> None:
+    async with opened_store(rig.db_url) as store, store.transaction() as tx:
+        _, token = await tx.api_tokens.create("bob", "phone", utcnow())
+    async with _client() as http:
+        _, page = await _sign_in(http, rig, token=token)
+        assert "Signed in as <b>bob</b>" in page
+        async with http.post(rig.base + "/console/command",
+                             data={"csrf": _hidden(page, "csrf"),
+                                   "text": "#status alert bob should not post this"}
+                             ) as response:
+            page = await response.text()
+    assert "Not applied" in page
+    async with rig.running.http.get(rig.running.base + "/alert.json") as response:
+        assert "bob should not post" not in await response.text()
