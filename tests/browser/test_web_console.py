@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser
 
+from storage.models import utcnow
 from tests.browser.test_live_page import browser  # noqa: F401 - the fixture
+from tests.harness import opened_store
+from tests.irc_bot import running_bot, unique
+from tests.irc_client import RawClient
+from tests.servers.ngircd import NgircdServer
 from tests.web_console_rig import Rig, console_rig
 
 
@@ -47,3 +52,27 @@ async def test_sign_in_post_an_alert_and_see_it_on_the_page(
     await status.goto(rig.running.base + "/")
     assert "Gerrit is down" in await status.inner_text("main")
     assert errors == []
+
+
+async def test_an_alert_from_the_console_reaches_irc(
+    ngircd: NgircdServer, watcher: RawClient, sqlite_url: str, browser: Browser  # noqa: F811
+) -> None:
+    channel = unique("#ops-")
+    users = "  - {name: alice, roles: [status], irc: {nick: alice}}\n"
+    async with running_bot(sqlite_url, ngircd.port, [channel], nick=unique("desk"),
+                           users=users) as bot:
+        await bot.joined()
+        await watcher.join(channel)
+        async with opened_store(sqlite_url) as store, store.transaction() as tx:
+            _, token = await tx.api_tokens.create("alice", "browser", utcnow())
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{bot.app.web_port}/console")
+        await page.fill("#token", token)
+        await page.click("button[type=submit]")
+        await page.fill("#text", "#status alert Gerrit is down, from the web console")
+        since = watcher.mark()
+        await page.press("#text", "Enter")
+        await page.get_by_text("Applied").wait_for(timeout=5000)
+        notice = await watcher.wait_for(
+            lambda m: m.command == "NOTICE" and "from the web console" in m.text, since=since)
+        assert notice.params[0] == channel
