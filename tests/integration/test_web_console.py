@@ -90,6 +90,9 @@ async def test_cookie_flags_and_a_bad_token(rig: Rig) -> None:
         line = next(c for c in set_cookie if c.startswith(COOKIE + "="))
         assert "HttpOnly" in line and "SameSite=Strict" in line and "Path=/console" in line
         assert "Secure" not in line  # plain HTTP, secure_cookies off
+        async with http.get(rig.base + "/console") as response:
+            assert "script-src 'sha256-" in response.headers["Content-Security-Policy"]
+            assert response.headers["Cache-Control"] == "no-store"
     async with _client() as http:
         status, page = await _sign_in(http, rig, token="sdk_wrong")
         assert status == 401 and "not valid" in page and _session_cookie(http) is None
