@@ -158,12 +158,20 @@ class CommandRoute:
                 content = await answer.read()
                 status = answer.status
                 retry = answer.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except aiohttp.ClientConnectorError as error:
+            # Never reached it (gone, or not listening yet): nothing applied, try again.
             log.warning("could not forward a command to the leader at %s: %s", leader,
                         type(error).__name__)
             response = _error(503, "no leader", "the leader did not answer: try again")
             response.headers["Retry-After"] = str(RETRY_AFTER)
             return response
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # Sent, but no answer: it may have been applied. No Retry-After, so that a
+            # client does not apply it twice by asking again.
+            log.warning("the leader at %s did not answer a forwarded command: %s", leader,
+                        type(error).__name__)
+            return _error(502, "no answer",
+                          "the leader did not answer; the command may have been applied")
         response = web.Response(status=status, body=content,
                                 content_type="application/json",
                                 headers={"Cache-Control": "no-store"})
