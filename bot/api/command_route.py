@@ -17,6 +17,7 @@ it is applied exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.core.desk import Handled
+from bot.core.extension import Reply
 from bot.core.ports import Message
 from commands.auth import Identity
 from storage.api_tokens import TokenOwner
@@ -46,6 +48,7 @@ LEADER_SCOPE = "api"
 LEADER_KEY = "leader_url"
 FORWARD_TIMEOUT = 30.0
 RETRY_AFTER = 1
+FOLLOW_UP_SECONDS = 10.0
 
 Apply = Callable[[Message], Awaitable[Handled]]
 
@@ -74,8 +77,21 @@ def token_message(owner: TokenOwner, text: str) -> Message:
 
 
 async def apply_as(apply: Apply, owner: TokenOwner, text: str) -> Handled:
-    """Apply one command for a token's user: (applied, replies). The web console's path."""
-    return await apply(token_message(owner, text))
+    """Apply one command for a token's user: (applied, replies), follow-up lines (a slow
+    tracker's answer) included, within `FOLLOW_UP_SECONDS`. The web console's path too."""
+    handled = await apply(token_message(owner, text))
+    replies: list[Reply] = []
+    for reply in handled.replies:
+        replies.append(Reply(reply.text, reply.private))
+        if reply.follow_up is not None:
+            try:
+                lines = await asyncio.wait_for(reply.follow_up(), FOLLOW_UP_SECONDS)
+            except Exception as error:
+                log.warning("the rest of an API answer could not be put together: %s",
+                            type(error).__name__)
+                continue
+            replies.extend(Reply(line, reply.private) for line in lines)
+    return Handled(handled.applied, replies)
 
 
 def _error(status: int, error: str, detail: str) -> web.Response:
