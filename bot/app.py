@@ -8,13 +8,14 @@ import dataclasses
 import functools
 import logging
 import signal
+import socket
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
 
-from bot.api.command_route import CommandRoute
+from bot.api.command_route import LEADER_KEY, LEADER_SCOPE, CommandRoute
 from bot.api.console_gate import TokenConsoleGate
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
@@ -124,6 +125,16 @@ def rate_limit_from(config: Config) -> CommandRateLimit | None:
         Allowance(limit.burst, limit.per_second),
         Allowance(whitelisted.burst, whitelisted.per_second) if whitelisted else None,
     )
+
+
+def own_url(config: Config, port: int | None) -> str:
+    """This instance's own HTTP address (not the public one, which may be a load balancer):
+    its listen address, a wildcard one named by the host's name."""
+    host = config.status_page.host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.getfqdn()
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port or config.status_page.port}"
 
 
 def page_url_of(config: Config) -> str:
@@ -312,7 +323,9 @@ class App:
                 middlewares=http.middlewares(),
                 postmortem_template=config.postmortem.template,
                 routes=[*(subscribers.routes() if subscribers is not None else ()),
-                        *CommandRoute(store, self.desk.handle_command).routes(),
+                        *CommandRoute(store, self.desk.handle_command,
+                                      applies_here=self.chat_started.is_set,
+                                      leader_url=self._leader_url).routes(),
                         *self._console(store).routes()],
             ),
             access_log=None,
@@ -459,6 +472,7 @@ class App:
             for transport in self.transports:
                 await transport.start(self._on_message)
             log.info("statusdesk running with %d transport(s)", len(self.transports))
+            await self._record_leader_url(store)
             self.chat_started.set()
             waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
             lost_waiter = asyncio.create_task(leadership.lost())
@@ -525,6 +539,24 @@ class App:
         self.console = Console(gate, ConsoleSessions(), lambda: self.snapshot.state,
                                public_url=page_url_of(self.config))
         return self.console
+
+    async def _record_leader_url(self, store: Store) -> None:
+        """Where this leader's HTTP side listens, for standbys to forward API commands to
+        (committed only while this term holds the lease)."""
+        try:
+            await StoredTransportState(store, LEADER_SCOPE).save(
+                {LEADER_KEY: own_url(self.config, self.web_port)})
+        except Exception as error:
+            log.warning("could not record this leader's address for API forwarding: %s",
+                        error)
+
+    async def _leader_url(self) -> str | None:
+        if self.store is None:
+            return None
+        try:
+            return (await StoredTransportState(self.store, LEADER_SCOPE).load()).get(LEADER_KEY)
+        except Exception:
+            return None
 
     def _em_prompts(self, store: Store, outbox: OutboxWorker) -> EmPromptScheduler:
         """Sev1-2 incidents with no escalation manager after `paging.ack_timeout` are

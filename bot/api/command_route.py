@@ -7,21 +7,27 @@ apply, audit), as the token's user: their whitelist entry gives the roles, audit
 reaches IRC when it is back. No cookie is ever read here: a browser cannot be made to send
 the bearer token, so the path needs no CSRF defence.
 
-Every instance answers it, standby or leader: the store is shared (PostgreSQL) and a web
-handler's transaction carries no leader's fencing term, so the command is applied once, by
-the instance that received it; the leader's outbox is woken by the change relay.
+Every instance answers it, standby or leader, and only the leader applies: a standby knows
+no chat channels (its transports are not built), so a broadcast applied there would reach
+nobody. A standby forwards the request, once, to the address the leader recorded when its
+term began (`LEADER_SCOPE` in the shared store); with no leader yet (a leader change), 503
+and Retry-After, which `statusdesk say` waits out. The leader's own handler applies it, so
+it is applied exactly once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+import aiohttp
 from aiohttp import web
 
 from bot.core.desk import Handled
+from bot.core.extension import Reply
 from bot.core.ports import Message
 from commands.auth import Identity
 from storage.api_tokens import TokenOwner
@@ -34,6 +40,15 @@ PATH = "/api/v1/commands"
 MAX_BODY = 8 * 1024
 MAX_TEXT = 2000
 """As long as a line of chat may usefully be (an IRC line is 512 bytes)."""
+
+FORWARDED = "X-Statusdesk-Forwarded"
+"""Set on a request a standby forwarded: the receiver applies it or says 503, never forwards
+it again (two instances that each think the other leads would bounce it for ever)."""
+LEADER_SCOPE = "api"
+LEADER_KEY = "leader_url"
+FORWARD_TIMEOUT = 30.0
+RETRY_AFTER = 1
+FOLLOW_UP_SECONDS = 10.0
 
 Apply = Callable[[Message], Awaitable[Handled]]
 
@@ -62,8 +77,21 @@ def token_message(owner: TokenOwner, text: str) -> Message:
 
 
 async def apply_as(apply: Apply, owner: TokenOwner, text: str) -> Handled:
-    """Apply one command for a token's user: (applied, replies). The web console's path."""
-    return await apply(token_message(owner, text))
+    """Apply one command for a token's user: (applied, replies), follow-up lines (a slow
+    tracker's answer) included, within `FOLLOW_UP_SECONDS`. The web console's path too."""
+    handled = await apply(token_message(owner, text))
+    replies: list[Reply] = []
+    for reply in handled.replies:
+        replies.append(Reply(reply.text, reply.private))
+        if reply.follow_up is not None:
+            try:
+                lines = await asyncio.wait_for(reply.follow_up(), FOLLOW_UP_SECONDS)
+            except Exception as error:
+                log.warning("the rest of an API answer could not be put together: %s",
+                            type(error).__name__)
+                continue
+            replies.extend(Reply(line, reply.private) for line in lines)
+    return Handled(handled.applied, replies)
 
 
 def _error(status: int, error: str, detail: str) -> web.Response:
@@ -84,9 +112,14 @@ def _bearer(request: web.Request) -> str | None:
 class CommandRoute:
     """The handler, bound to the store (tokens) and the desk (commands)."""
 
-    def __init__(self, store: Store, apply: Apply) -> None:
+    def __init__(self, store: Store, apply: Apply, *, applies_here: Callable[[], bool],
+                 leader_url: Callable[[], Awaitable[str | None]]) -> None:
+        """`applies_here`: this instance leads and its transports run; `leader_url`: where
+        the leader said it listens (None: not known)."""
         self._store = store
         self._apply = apply
+        self._applies_here = applies_here
+        self._leader_url = leader_url
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(PATH, self.handle)]
@@ -117,7 +150,47 @@ class CommandRoute:
         if len(text) > MAX_TEXT or "\n" in text or "\r" in text:
             return _error(400, "bad request",
                           f"text is one line of at most {MAX_TEXT} characters")
+        if not self._applies_here():
+            return await self._forward(request, body)
         handled = await apply_as(self._apply, owner, text)
         return web.json_response(
             {"applied": handled.applied, "replies": [r.text for r in handled.replies]},
             headers={"Cache-Control": "no-store"})
+
+    async def _forward(self, request: web.Request, body: bytes) -> web.Response:
+        """The leader's answer to this very request, or 503 when there is none to ask."""
+        leader = None if FORWARDED in request.headers else await self._leader_url()
+        if leader is None:
+            response = _error(503, "no leader",
+                              "no instance leads right now (a leader change?): try again")
+            response.headers["Retry-After"] = str(RETRY_AFTER)
+            return response
+        headers = {"Content-Type": "application/json", FORWARDED: "1",
+                   "Authorization": request.headers["Authorization"]}
+        try:
+            async with aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT)) as session, \
+                    session.post(leader + PATH, data=body, headers=headers) as answer:
+                content = await answer.read()
+                status = answer.status
+                retry = answer.headers.get("Retry-After")
+        except aiohttp.ClientConnectorError as error:
+            # Never reached it (gone, or not listening yet): nothing applied, try again.
+            log.warning("could not forward a command to the leader at %s: %s", leader,
+                        type(error).__name__)
+            response = _error(503, "no leader", "the leader did not answer: try again")
+            response.headers["Retry-After"] = str(RETRY_AFTER)
+            return response
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # Sent, but no answer: it may have been applied. No Retry-After, so that a
+            # client does not apply it twice by asking again.
+            log.warning("the leader at %s did not answer a forwarded command: %s", leader,
+                        type(error).__name__)
+            return _error(502, "no answer",
+                          "the leader did not answer; the command may have been applied")
+        response = web.Response(status=status, body=content,
+                                content_type="application/json",
+                                headers={"Cache-Control": "no-store"})
+        if retry is not None:
+            response.headers["Retry-After"] = retry
+        return response

@@ -22,6 +22,8 @@ from bot.config.models import Config
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 TIMEOUT_SECONDS = 30.0
 TOKEN_VARIABLE = "STATUSDESK_TOKEN"
+LEADER_PATIENCE = 30.0
+"""How long to keep asking while no instance leads (the lease's length is 5 s by default)."""
 
 
 def base_url(config: Config, given: str | None) -> str:
@@ -63,12 +65,21 @@ def run_say(config: Config, args: argparse.Namespace) -> int:
 
 async def _post(url: str, token: str, text: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + LEADER_PATIENCE
     try:
         async with aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as session, \
-                session.post(url, json={"text": text}, headers=headers) as response:
-            body = await response.read()
-            status = response.status
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as session:
+            while True:
+                async with session.post(url, json={"text": text}, headers=headers) as response:
+                    body = await response.read()
+                    status = response.status
+                    retry = response.headers.get("Retry-After", "")
+                # 503 + Retry-After: no instance leads for a moment (a leader change). The
+                # command was not applied: asking again cannot apply it twice.
+                if status != 503 or not retry.isdigit() or loop.time() > give_up:
+                    break
+                await asyncio.sleep(max(0.2, min(float(retry), 5.0)))
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         print(f"statusdesk say: {url}: {' '.join(str(error).split()) or type(error).__name__}",
               file=sys.stderr)

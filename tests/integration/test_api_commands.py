@@ -162,3 +162,22 @@ async def test_migration_0012_rolls_back_and_forward(store: Store) -> None:
         assert "api_tokens" in await connection.run_sync(tables)
     current, head = await revisions(store.engine)
     assert current == head == "0012_api_tokens"
+
+
+async def test_the_chat_rate_limit_holds_for_a_token(sqlite_url: str, tmp_path: Path) -> None:
+    limit = ("commands:\n  rate_limit: {burst: 2, per_second: 0.01,"
+             " whitelisted: {burst: 3, per_second: 0.01}}\n")
+    async with run_app(sqlite_url, tmp_path, USERS + limit) as app:
+        token = await _token(app, "alice", "laptop")
+        other = await _token(app, "alice", "phone")
+        body = json.dumps({"text": "#incident list"})
+        answers = [await _post(app, body, token) for _ in range(3)]
+        assert all(status == 200 and a["applied"] for status, a in answers)
+        # The user's allowance, whichever of their tokens: one warning, then silence.
+        status, warned = await _post(app, body, other)
+        assert status == 200 and warned["applied"] is False and len(warned["replies"]) == 1
+        assert await _post(app, body, token) == (200, {"applied": False, "replies": []})
+        async with app.app.store.reading() as tx:  # type: ignore[union-attr]
+            rows = (await tx.session.execute(select(AuditRecord))).scalars().all()
+        assert [(r.outcome, r.identity) for r in rows] == [
+            ("rate_limited", "alice via api token phone")]
