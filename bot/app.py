@@ -534,6 +534,8 @@ class App:
         """`/console` (DESIGN §1.8): sessions in this instance's memory (README)."""
         paging = self.paging
         gate = TokenConsoleGate(store, self.desk.handle_command,
+                                applies_here=self.chat_started.is_set,
+                                leader_url=self._leader_url,
                                 on_call=(on_call_from_paging(paging.pager, self.transports)
                                          if paging is not None else nobody_on_call))
         self.console = Console(gate, ConsoleSessions(), lambda: self.snapshot.state,

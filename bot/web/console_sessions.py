@@ -28,6 +28,9 @@ class Operator:
     user: str
     token_id: int
     label: str
+    token: str = field(default="", repr=False, compare=False)
+    """The token itself, kept in this instance's memory only: a standby forwards the
+    operator's commands to the leader with it (bot/api/console_gate.py)."""
 
 
 @dataclass(slots=True)
