@@ -539,7 +539,8 @@ class App:
                                 on_call=(on_call_from_paging(paging.pager, self.transports)
                                          if paging is not None else nobody_on_call))
         self.console = Console(gate, ConsoleSessions(), lambda: self.snapshot.state,
-                               public_url=page_url_of(self.config))
+                               public_url=page_url_of(self.config),
+                               settled=lambda: self.snapshot.idle)
         return self.console
 
     async def _record_leader_url(self, store: Store) -> None:

@@ -45,8 +45,8 @@ class Rig:
 
 
 @asynccontextmanager
-async def console_rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
-    async with run_app(db_url, tmp_path, extra=USERS) as running:
+async def console_rig(db_url: str, tmp_path: Path, extra: str = "") -> AsyncIterator[Rig]:
+    async with run_app(db_url, tmp_path, extra=USERS + extra) as running:
         async with opened_store(db_url) as store, store.transaction() as tx:
             row, token = await tx.api_tokens.create("alice", "laptop", utcnow())
         console = running.app.console

@@ -7,6 +7,7 @@ Every value written into the page is escaped: chat text is untrusted."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -24,6 +25,10 @@ COOKIE = "statusdesk_console"
 PRE_COOKIE = "statusdesk_console_signin"
 """A random value also in the sign-in form's hidden field: a page of another site cannot sign
 the operator in with the attacker's token (login CSRF)."""
+
+SETTLE_STEPS = 40
+SETTLE_STEP_SECONDS = 0.025
+"""How long a command's redirect waits, at most, for the page state to show it (1 s)."""
 
 MAX_COMMAND = 2000
 MAX_TOKEN = 512
@@ -55,11 +60,14 @@ class ConsoleGate(Protocol):
 
 class Console:
     def __init__(self, gate: ConsoleGate, sessions: ConsoleSessions,
-                 state: Callable[[], PageState | None], public_url: str = "") -> None:
+                 state: Callable[[], PageState | None], public_url: str = "",
+                 settled: Callable[[], bool] = lambda: True) -> None:
+        """`settled`: whether the page state shows every committed change (Snapshot.idle)."""
         self.gate = gate
         self.sessions = sessions
         self._state = state
         self.secure_cookies = public_url.lower().startswith("https:")
+        self._settled = settled
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -75,7 +83,11 @@ class Console:
         session = await self._session(request)
         if session is None:
             return self._sign_in_page(request, "")
-        flash, session.flash = session.flash, None
+        flash = None
+        if "live" not in request.query:
+            # The live part's refresh (below) leaves the flash to the page it belongs to:
+            # the event of a command's change can arrive before its redirect is followed.
+            flash, session.flash = session.flash, None
         prefill = request.query.get("cmd", "")[:MAX_COMMAND]
         on_call = await self.gate.on_call()
         body = _console_body(session, self._state(), flash, prefill, on_call)
@@ -130,6 +142,12 @@ class Console:
         else:
             applied, replies = await self.gate.run(session.operator, text)
             session.flash = (applied, tuple(replies), text)
+            if applied:
+                # The page after the redirect shows the change (without JavaScript too).
+                for _ in range(SETTLE_STEPS):
+                    if self._settled():
+                        break
+                    await asyncio.sleep(SETTLE_STEP_SECONDS)
         return _see_console()
 
     # -- sessions ---------------------------------------------------------------------------
@@ -187,7 +205,8 @@ LIVE_JS = """
 (function(){if(!window.EventSource||!window.fetch)return;
 var es=new EventSource('/api/events'),busy=false,again=false;
 function refresh(){if(busy){again=true;return;}busy=true;
-fetch('/console',{credentials:'same-origin'}).then(function(r){return r.text()}).then(function(t){
+fetch('/console?live=1',{credentials:'same-origin'}).then(function(r){return r.text()})
+.then(function(t){
 var d=new DOMParser().parseFromString(t,'text/html'),n=d.getElementById('live'),
 o=document.getElementById('live');if(n&&o)o.innerHTML=n.innerHTML;
 }).finally(function(){busy=false;if(again){again=false;refresh();}});}

@@ -213,3 +213,22 @@ async def test_a_user_without_the_role_is_refused_as_in_chat(rig: Rig) -> None:
     assert "Not applied" in page
     async with rig.running.http.get(rig.running.base + "/alert.json") as response:
         assert "bob should not post" not in await response.text()
+
+
+async def test_the_quick_links_fill_the_command_line_without_javascript(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    components = "components:\n  - {name: Gerrit}\n"
+    async with console_rig(sqlite_url, tmp_path, extra=components) as rig, _client() as http:
+        _, page = await _sign_in(http, rig)
+        link = re.search(r'href="(/console\?cmd=[^"]*gerrit%20major)"', page)
+        assert link, page
+        async with http.get(rig.base + link.group(1)) as response:
+            page = await response.text()
+        text = re.search(r'id="text" name="text" value="([^"]*)"', page)
+        assert text and text.group(1) == "#component gerrit major"
+        async with http.post(rig.base + "/console/command",
+                             data={"csrf": _hidden(page, "csrf"), "text": text.group(1)}
+                             ) as response:
+            page = await response.text()
+        assert "Applied" in page and "Gerrit: <b>major outage</b>" in page
