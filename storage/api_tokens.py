@@ -30,6 +30,7 @@ class TokenOwner:
     token_id: int
     user_name: str
     label: str
+    last_used_at: datetime | None = None
 
 
 def _digest(secret: str, salt: str) -> str:
@@ -42,7 +43,9 @@ def split_token(token: str) -> tuple[int, str] | None:
     if not token.startswith(PREFIX):
         return None
     ident, sep, secret = token[len(PREFIX):].partition("_")
-    if not sep or not ident.isdigit() or len(ident) > 18 or not secret or len(secret) > 200:
+    # isascii: str.isdigit also takes other scripts' digits (`١٢`), which int() reads.
+    if not sep or not (ident.isascii() and ident.isdigit()) or len(ident) > 18 \
+            or not secret or len(secret) > 200:
         return None
     return int(ident), secret
 
@@ -89,7 +92,7 @@ class ApiTokenRepository:
         if not hmac.compare_digest(_digest(secret, row.salt), row.hash) \
                 or row.revoked_at is not None:
             return None
-        return TokenOwner(row.id, row.user_name, row.label)
+        return TokenOwner(row.id, row.user_name, row.label, row.last_used_at)
 
     async def touch(self, token_id: int, now: datetime) -> None:
         await self._session.execute(

@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -49,6 +49,7 @@ LEADER_KEY = "leader_url"
 FORWARD_TIMEOUT = 30.0
 RETRY_AFTER = 1
 FOLLOW_UP_SECONDS = 10.0
+LAST_USED_GRAIN = timedelta(minutes=1)
 
 Apply = Callable[[Message], Awaitable[Handled]]
 
@@ -56,13 +57,17 @@ Apply = Callable[[Message], Awaitable[Handled]]
 async def verify_token(store: Store, token: str, now: datetime | None = None) -> TokenOwner | None:
     """Whom a personal token speaks for, or None (unknown, wrong, revoked). Read from the
     database on every call, so a revocation holds on every instance at once; its last use
-    is noted on the way (best effort: a database that takes no writes still verifies)."""
+    is noted on the way, to the minute (one write a minute, not one a request; best
+    effort: a database that takes no writes still verifies)."""
     async with store.reading() as tx:
         owner = await tx.api_tokens.verify(token)
-    if owner is not None:
+    now = now or utcnow()
+    stale = owner is not None and (owner.last_used_at is None
+                                   or now - owner.last_used_at >= LAST_USED_GRAIN)
+    if owner is not None and stale:
         try:
             async with store.transaction() as tx:
-                await tx.api_tokens.touch(owner.token_id, now or utcnow())
+                await tx.api_tokens.touch(owner.token_id, now)
         except Exception as error:
             log.debug("could not note the last use of token #%d: %s", owner.token_id, error)
     return owner

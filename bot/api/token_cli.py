@@ -22,7 +22,7 @@ async def run_tokens(config: Config, args: argparse.Namespace) -> int:
             print(f"statusdesk: {args.user!r} is not on users: in the configuration "
                   f"(known: {known})", file=sys.stderr)
             return EXIT_USAGE
-    if action == "revoke" and not args.id.isdigit():
+    if action == "revoke" and not (args.id.isascii() and args.id.isdigit() and len(args.id) < 19):
         print(f"statusdesk: token ids are positive integers, not {args.id!r}", file=sys.stderr)
         return EXIT_USAGE
     store = open_store(config.database.url)
