@@ -8,12 +8,15 @@ import dataclasses
 import functools
 import logging
 import signal
+import socket
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
 
+from bot.api.command_route import LEADER_KEY, LEADER_SCOPE, CommandRoute
+from bot.api.console_gate import TokenConsoleGate
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
 from bot.components.sync import sync_components
@@ -63,6 +66,8 @@ from bot.web.connection_budget import (
     raise_open_file_limit,
 )
 from bot.web.connection_guard import GuardedSite
+from bot.web.console import Console
+from bot.web.console_sessions import ConsoleSessions
 from bot.web.export import StaticExport
 from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.maintenances import OverrunTicker
@@ -122,6 +127,16 @@ def rate_limit_from(config: Config) -> CommandRateLimit | None:
     )
 
 
+def own_url(config: Config, port: int | None) -> str:
+    """This instance's own HTTP address (not the public one, which may be a load balancer):
+    its listen address, a wildcard one named by the host's name."""
+    host = config.status_page.host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.getfqdn()
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port or config.status_page.port}"
+
+
 def page_url_of(config: Config) -> str:
     if config.status_page.public_url:
         return str(config.status_page.public_url).rstrip("/")
@@ -149,6 +164,7 @@ class App:
         self._leadership = leadership
         self._transport_plugins = transport_plugins(config)
         self.paging: Paging | None = None
+        self.console: Console | None = None
         self.bot_nick = "statusdesk"
         self.chat_started = asyncio.Event()
         """Set while this instance leads and its transports have started."""
@@ -268,7 +284,7 @@ class App:
         if store.dialect == "postgresql":
             relay = self.relay = ChangeRelay(
                 asyncpg_dsn(config.database.url), self.instance,
-                on_remote=functools.partial(_remote_change, self.desk, snapshot),
+                on_remote=functools.partial(_remote_change, self.desk, snapshot, outbox),
                 on_gap=lambda: None if leadership.is_leader else snapshot.refresh(),
             )
             bus.subscribe(relay.publish)
@@ -306,7 +322,11 @@ class App:
                 hooks=paging.web_hooks() if paging is not None else None,
                 middlewares=http.middlewares(),
                 postmortem_template=config.postmortem.template,
-                routes=subscribers.routes() if subscribers is not None else (),
+                routes=[*(subscribers.routes() if subscribers is not None else ()),
+                        *CommandRoute(store, self.desk.handle_command,
+                                      applies_here=self.chat_started.is_set,
+                                      leader_url=self._leader_url).routes(),
+                        *self._console(store).routes()],
             ),
             access_log=None,
             lingering_time=LINGERING_SECONDS,
@@ -452,6 +472,7 @@ class App:
             for transport in self.transports:
                 await transport.start(self._on_message)
             log.info("statusdesk running with %d transport(s)", len(self.transports))
+            await self._record_leader_url(store)
             self.chat_started.set()
             waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
             lost_waiter = asyncio.create_task(leadership.lost())
@@ -508,6 +529,37 @@ class App:
                 await outbox.drain(SHUTDOWN_DRAIN_SECONDS)
                 await self._stop_transports()
             outbox.resume()
+
+    def _console(self, store: Store) -> Console:
+        """`/console` (DESIGN §1.8): sessions in this instance's memory (README)."""
+        paging = self.paging
+        gate = TokenConsoleGate(store, self.desk.handle_command,
+                                applies_here=self.chat_started.is_set,
+                                leader_url=self._leader_url,
+                                on_call=(on_call_from_paging(paging.pager, self.transports)
+                                         if paging is not None else nobody_on_call))
+        self.console = Console(gate, ConsoleSessions(), lambda: self.snapshot.state,
+                               public_url=page_url_of(self.config),
+                               settled=lambda: self.snapshot.idle)
+        return self.console
+
+    async def _record_leader_url(self, store: Store) -> None:
+        """Where this leader's HTTP side listens, for standbys to forward API commands to
+        (committed only while this term holds the lease)."""
+        try:
+            await StoredTransportState(store, LEADER_SCOPE).save(
+                {LEADER_KEY: own_url(self.config, self.web_port)})
+        except Exception as error:
+            log.warning("could not record this leader's address for API forwarding: %s",
+                        error)
+
+    async def _leader_url(self) -> str | None:
+        if self.store is None:
+            return None
+        try:
+            return (await StoredTransportState(self.store, LEADER_SCOPE).load()).get(LEADER_KEY)
+        except Exception:
+            return None
 
     def _em_prompts(self, store: Store, outbox: OutboxWorker) -> EmPromptScheduler:
         """Sev1-2 incidents with no escalation manager after `paging.ack_timeout` are
@@ -655,11 +707,14 @@ def _configured_components(config: Config) -> list[tuple[str, str]] | None:
     return [(c.id, c.name) for c in config.components] or None
 
 
-def _remote_change(desk: Desk, snapshot: Snapshot, event: DeskEvent) -> None:
+def _remote_change(desk: Desk, snapshot: Snapshot, outbox: OutboxWorker,
+                   event: DeskEvent) -> None:
     """Another instance changed something: our page shows it, and if we lead later, what is
-    open is read afresh."""
+    open is read afresh. A command applied on a standby (POST /api/v1/commands) queued its
+    effects: the leader's outbox looks now rather than at its next idle poll."""
     desk.forget_open_incidents()
     snapshot.on_event(event)
+    outbox.wake()
 
 
 def component_choices(config: Config) -> list[tuple[str, str]]:

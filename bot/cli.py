@@ -85,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[common],
         help="report entries whose bugs are all closed or missing, or that link none; "
              "exit 1 if any")
+
+    tokens = commands.add_parser("tokens", help="personal API tokens (for the API and `say`)")
+    token_commands = tokens.add_subparsers(dest="tokens_command", metavar="ACTION",
+                                           parser_class=_Parser)
+    token_commands.required = True
+    create = token_commands.add_parser("create", parents=[common],
+                                       help="a new token for a user on `users:`, printed once")
+    create.add_argument("user", metavar="USER", help="a name from the configuration's users")
+    create.add_argument("--label", metavar="TEXT", default="",
+                        help="what the token is for (shown in audit rows; default: the user)")
+    token_commands.add_parser("list", parents=[common], help="the tokens (never the secrets)")
+    revoke = token_commands.add_parser("revoke", parents=[common],
+                                       help="revoke a token, on every instance at once")
+    revoke.add_argument("id", metavar="ID", help="token id, from `tokens list`")
+
+    say = commands.add_parser("say", parents=[common],
+                              help="type a chat command without chat, through the API")
+    say.add_argument("--url", metavar="URL",
+                     help="the bot's address (default: status_page.public_url, else its "
+                          "listen address)")
+    say.add_argument("--token-file", metavar="FILE", type=Path,
+                     help="file holding a personal token (default: $STATUSDESK_TOKEN)")
+    say.add_argument("text", metavar="TEXT", help='e.g. "#status alert Gerrit is down"')
     return parser
 
 
@@ -131,6 +154,14 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _run_event_loop(App(config, own_process=True).run())
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))
+    if args.command == "tokens":
+        from bot.api.token_cli import run_tokens
+
+        return asyncio.run(run_tokens(config, args))
+    if args.command == "say":
+        from bot.api.say import run_say
+
+        return run_say(config, args)
     if args.command == "playbooks":
         return asyncio.run(_playbooks_check(config))
     if args.incidents_command == "list":

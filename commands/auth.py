@@ -37,6 +37,10 @@ class Identity:
     local_operator: bool = False
     casemapping: CaseMapping = CaseMapping.RFC1459
     unverified: str | None = None
+    api_user: str | None = None
+    """Sent with a personal API token (DESIGN §1.8): the `users[].name` it belongs to."""
+    api_label: str | None = None
+    """That token's label, for the audit log."""
 
     def fold(self, name: str) -> str:
         """`name` as this identity's network compares names (IRC nicks, accounts, masks)."""
@@ -44,6 +48,8 @@ class Identity:
 
     def describe(self) -> str:
         """A one-line account of what was verified, for the audit log and the timeline."""
+        if self.api_user is not None:
+            return f"api token {self.api_label or self.api_user}"
         parts = [self.transport + (f"/{self.network}" if self.network else "")]
         if self.local_operator:
             parts.append("local operator")
@@ -100,6 +106,7 @@ class Whitelist:
     def __init__(self, principals: Iterable[Principal]) -> None:
         self._principals = tuple(principals)
         self._by_matrix = {p.matrix_user: p for p in self._principals if p.matrix_user}
+        self._by_name = {p.name: p for p in self._principals}
         self._irc_by_mapping: dict[CaseMapping, _IrcNames] = {}
 
     @property
@@ -112,6 +119,9 @@ class Whitelist:
         """The whitelisted user this identity proves to be, if any."""
         if identity.local_operator:
             return LOCAL_OPERATOR
+        if identity.api_user is not None:
+            # A personal token proved the user (its owner's whitelist entry gives the roles).
+            return self._by_name.get(identity.api_user)
         if identity.transport == "matrix":
             return self._by_matrix.get(identity.matrix_user or "")
         if identity.transport != "irc":

@@ -535,3 +535,18 @@ class SubscriberNotice(Base):
     """Set just before the mail goes out: after a crash, the mail may or may not have left;
     it is sent again with the same Message-ID, which mail clients fold into one."""
     sent_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A personal API token (DESIGN §1.8): only its salted hash is kept, never the token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str] = mapped_column(String(255))
+    salt: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.action_items import ActionItemRepository
+from storage.api_tokens import ApiTokenRepository
 from storage.audit import AuditRepository
 from storage.components import ComponentRepository
 from storage.inbound_events import InboundEventRepository
@@ -56,6 +57,7 @@ class Transaction:
         self.roles = IncidentRoleRepository(session)
         self.prompts = IncidentPromptRepository(session)
         self.subscribers = SubscriberRepository(session)
+        self.api_tokens = ApiTokenRepository(session)
 
 
 class Store:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.applying import load_view, write
@@ -33,9 +34,18 @@ from storage.timeline import Where
 from storage.unit_of_work import Store
 from storage.write_refusals import write_refusal
 
-__all__ = ["Applying", "Desk", "DeskExtension", "Outcome", "Reply"]
+__all__ = ["Applying", "Desk", "DeskExtension", "Handled", "Outcome", "Reply"]
 
 log = logging.getLogger("statusdesk.desk")
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What became of one message: whether it was applied (or, a question, answered), and
+    what to answer its sender. What the command API (bot/api) returns."""
+
+    applied: bool
+    replies: list[Reply]
 
 
 class Desk:
@@ -93,11 +103,15 @@ class Desk:
 
     async def handle(self, message: Message) -> list[Reply]:
         """Parse, authorize and apply one message; what to answer the sender."""
+        return (await self.handle_command(message)).replies
+
+    async def handle_command(self, message: Message) -> Handled:
+        """`handle`, saying also whether the command was applied (or answered)."""
         parsed = parse(message.text, self._bot_nick, addressed=message.addressed)
         if parsed is None:
             if self._capture.wants(message):
                 await self._capture.take(message)
-            return []
+            return Handled(False, [])
         log.debug("%s/%s %s <%s> %s", message.transport, message.network, message.target,
                   message.sender, message.text)
         # A message read late (a catch-up after the bot was away, bounded by the transport)
@@ -108,22 +122,26 @@ class Desk:
             decision = self._rate_limit.admit(message.identity,
                                               whitelisted=principal is not None)
             if not decision.allowed:
-                return await self._rate_limited(parsed, message, principal, decision)
+                return Handled(False, await self._rate_limited(parsed, message, principal,
+                                                               decision))
         if isinstance(parsed, ParseError):
             if message.event_id is not None:
                 try:
                     async with self._lock, self._store.transaction() as tx:
                         if not await self._claims.claim(tx, message):
-                            return []
+                            return Handled(False, [])
                 except Exception as error:
                     # Unclaimed, a replay could repeat the usage line: better than none.
                     if write_refusal(error) is None:
                         raise
             self.outcomes["usage"] += 1
-            return [Reply(replies.usage(parsed.reason, parsed.usage))]
-        return await self.apply(parsed, message)
+            return Handled(False, [Reply(replies.usage(parsed.reason, parsed.usage))])
+        return await self._apply(parsed, message)
 
     async def apply(self, command: Command, message: Message) -> list[Reply]:
+        return (await self._apply(command, message)).replies
+
+    async def _apply(self, command: Command, message: Message) -> Handled:
         principal = self._whitelist.identify(message.identity)
         where = _where(principal, message)
         role = required_role(command)
@@ -174,12 +192,12 @@ class Desk:
                                     accounts_matter=self._whitelist.has_irc_accounts)
                 if refusal is not None:
                     if not await retrying(lambda: refuse(refusal.reason), what):
-                        return []
+                        return Handled(False, [])
                     log.warning("refused %s (%s): %s", what, where.identity, refusal.reason)
                     self._store.writes.wrote()
                     self.outcomes["refused"] += 1
                     self._capture.open_ids = known
-                    return [Reply(refusal.reply)]
+                    return Handled(False, [Reply(refusal.reply)])
                 try:
                     applied = await retrying(apply_once, what)
                 except Exception as error:
@@ -195,8 +213,8 @@ class Desk:
                                     "lost; not applying it again", what)
                         self._on_queued()  # its effects wait in the outbox
                         self.on_unannounced_change()
-                        return [Reply(replies.applied_unconfirmed(name))]
-                    return []
+                        return Handled(True, [Reply(replies.applied_unconfirmed(name))])
+                    return Handled(False, [])
                 outcome = applied
                 # Committed: what it opened or resolved is known (a failure leaves None,
                 # as a commit may have happened without our hearing of it).
@@ -212,13 +230,14 @@ class Desk:
                     # store has logged the episode; this command is only counted in it.
                     self._store.writes.lost("command")
                     self.outcomes["unwritable"] += 1
-                    return [Reply(replies.database_unwritable(name, refused_write.reason))]
+                    return Handled(False, [Reply(replies.database_unwritable(
+                        name, refused_write.reason))])
                 if not is_transient(error):
                     raise
                 log.error("gave up on %s: the database is unavailable (%s); told the sender",
                           what, brief(error))
                 self.outcomes["unavailable"] += 1
-                return [Reply(replies.database_unavailable(name))]
+                return Handled(False, [Reply(replies.database_unavailable(name))])
         for event in outcome.events:
             self._bus.publish(event)
         if outcome.queued:
@@ -226,7 +245,7 @@ class Desk:
         self.outcomes["accepted" if role is not None else "question"] += 1
         if role is not None:
             log.info("applied %s from %s", name, message.sender)
-        return outcome.replies
+        return Handled(True, outcome.replies)
 
     async def _decide_and_write(self, command: Command, ctx: Applying) -> None:
         """The core's own commands: read what the rules need, decide, write the decision."""

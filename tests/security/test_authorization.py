@@ -28,9 +28,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
+from bot.api.command_route import token_message
 from bot.core.extension import Reply
 from bot.core.ports import Identity, Message
 from commands.model import Role
+from storage.api_tokens import TokenOwner
 from storage.models import (
     AuditRecord,
     ComponentChange,
@@ -121,6 +123,11 @@ def _whitelisted(kind: str, role_set: str) -> Who:
     return Who(f"{kind}-{role_set}", identity, frozenset(ROLE_SETS[role_set]))
 
 
+def _api(user: str, label: str = "laptop") -> Identity:
+    """As `POST /api/v1/commands` builds it from a valid personal token of `user`."""
+    return token_message(TokenOwner(1, user, label), "").identity
+
+
 NOBODY: frozenset[str] = frozenset()
 
 SENDERS: list[Who] = [
@@ -143,6 +150,13 @@ SENDERS: list[Who] = [
     # A Matrix user named like an IRC account, an IRC nick named like a Matrix localpart.
     Who("matrix-named-like-irc-account", _matrix("@acct_admin:example.org"), NOBODY),
     Who("irc-nick-like-matrix-localpart", _irc("x_admin"), NOBODY),
+    # A personal API token speaks for its user: their whitelist entry gives the roles.
+    *(Who(f"api-token-{role_set}", _api(f"acct-{_key(role_set)}"),
+          frozenset(ROLE_SETS[role_set])) for role_set in ROLE_SETS),
+    Who("paged-api-token", _api("pat"), frozenset({PAGED})),
+    # A token whose user left `users:` proves nobody; an IRC nick named like a user too.
+    Who("api-token-user-removed", _api("mallory"), NOBODY),
+    Who("irc-nick-like-user-name", _irc("acct-admin"), NOBODY),
 ]
 
 # --- the commands, from DESIGN §1.4 ---------------------------------------------------------
@@ -251,7 +265,8 @@ def allowed(row: Row, who: Who) -> bool:
 
 
 FAST_SENDERS = frozenset({*(f"account-{r}" for r in ROLE_SETS), "nick-status", "mask-escalation",
-                          "matrix-incident", "console-operator"})
+                          "matrix-incident", "console-operator", "api-token-status",
+                          "api-token-none", "api-token-admin", "api-token-user-removed"})
 FAST_ROWS = frozenset({"status-alert", "incident-log", "ack", "playbook-link",
                        "oncall-override", "now"})
 """`make test` runs every command × every role (through accounts) and through each other
@@ -330,6 +345,8 @@ _numbers = itertools.count(1)
 
 
 def _message(identity: Identity, text: str) -> Message:
+    if identity.api_user is not None:
+        return token_message(TokenOwner(1, identity.api_user, identity.api_label or ""), text)
     if identity.transport == "console":
         return Message("console", "console", "console", identity.nick, identity, text,
                        addressed=True)
