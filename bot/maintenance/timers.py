@@ -9,18 +9,17 @@ announcement (and only while this instance still holds the lease).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from bot.core.events import DeskEvent, EventBus
+from bot.core.timer_passes import run_timer_passes
 from bot.maintenance import rules
 from bot.maintenance.windows import TIMER_IDENTITY, Windows, marks
 from storage.models import utcnow
 from storage.timeline import Where
 from storage.unit_of_work import Store
-from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.maintenance")
 
@@ -57,18 +56,8 @@ class MaintenanceTimers:
 
     async def run(self) -> None:
         """Fire what is due, sleep until the next timer (or a wake-up); until cancelled."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.check()
-                delay = await self._seconds_until_next()
-            except Exception as error:
-                # A refused write (disk full, read-only) is the store's to log, once.
-                if write_refusal(error) is None:
-                    log.exception("maintenance timer pass failed; trying again shortly")
-                delay = 5.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+        await run_timer_passes(self.check, self._seconds_until_next, self._wake, log,
+                               "maintenance timer pass")
 
     async def check(self) -> int:
         """One pass: fire every timer due now. How many were fired."""

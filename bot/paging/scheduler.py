@@ -7,15 +7,14 @@ after a crash the first pass escalates whatever fell due while the bot was down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.core.timer_passes import run_timer_passes
 from bot.paging.pager import Pager
 from storage.models import utcnow
 from storage.unit_of_work import Store
-from storage.write_refusals import write_refusal
 
 log = logging.getLogger("statusdesk.paging")
 
@@ -46,18 +45,8 @@ class EscalationScheduler:
 
     async def run(self) -> None:
         """Escalate what is due, sleep until the next timer (or a wake-up); until cancelled."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.check()
-                delay = await self._seconds_until_next()
-            except Exception as error:
-                # A refused write (disk full, read-only) is the store's to log, once.
-                if write_refusal(error) is None:
-                    log.exception("escalation pass failed; trying again shortly")
-                delay = 5.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+        await run_timer_passes(self.check, self._seconds_until_next, self._wake, log,
+                               "escalation pass")
 
     async def check(self) -> int:
         """One pass: escalate every page whose timer ran out. How many were escalated."""
