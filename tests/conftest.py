@@ -136,10 +136,12 @@ def synapse() -> Iterator[synapse_server.SynapseServer]:
 
 
 def start_ngircd_or_fail(*, tls: bool = False, password: str | None = None,
-                         unthrottled: bool = False) -> ngircd_server.NgircdServer:
+                         unthrottled: bool = False,
+                         nick_length: int = 30) -> ngircd_server.NgircdServer:
     """A fresh ngIRCd for the IRC tests (a failure under CI when it cannot run here)."""
     try:
-        return ngircd_server.start_ngircd(tls=tls, password=password, unthrottled=unthrottled)
+        return ngircd_server.start_ngircd(tls=tls, password=password, unthrottled=unthrottled,
+                                          nick_length=nick_length)
     except ngircd_server.ServerUnavailable as error:
         server_missing(str(error))
         raise

@@ -469,3 +469,34 @@ async def test_tls_verification_and_server_password(channels: list[str], sqlite_
     finally:
         await store.close()
         server.cleanup()
+
+
+async def test_a_nick_longer_than_the_servers_nicklen_is_shortened_not_retried_forever(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # ngIRCd's default MaxNickLength is RFC 1459's 9: "statusdesk" itself is refused as
+    # erroneous before registration, when nobody knows NICKLEN yet.
+    server = start_ngircd_or_fail(nick_length=9)
+    channel = unique("#short-")
+    try:
+        async with running_bot(sqlite_url, server.port, [channel], nick="statusdesk") as bot:
+            await bot.joined()
+            assert bot.irc.health()["nick"] == "statusdes"
+            watcher = await RawClient.connect(server.host, server.port, unique("w")[:9])
+            try:
+                await watcher.join(channel)
+                since = watcher.mark()
+                await bot.console("#status notice still here")
+                notice = await watcher.wait_for(
+                    lambda m: m.command == "NOTICE" and m.text == "NOTICE: still here",
+                    since=since)
+                assert notice.nick == "statusdes"
+            finally:
+                await watcher.close()
+            # Past a reclaim period: the bot does not keep asking for a nick the server's
+            # NICKLEN (now known) will never accept.
+            await asyncio.sleep(11)
+            assert not [r for r in caplog.records if "could not change nick" in r.getMessage()]
+            assert bot.irc.health()["nick"] == "statusdes"
+    finally:
+        server.cleanup()

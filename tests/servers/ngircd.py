@@ -28,7 +28,7 @@ MotdPhrase = statusdesk test server
 [Limits]
 MaxJoins = 200
 MaxConnectionsIP = 0
-MaxNickLength = 30
+MaxNickLength = {nick_length}
 PingTimeout = 120
 PongTimeout = 20
 
@@ -66,6 +66,8 @@ class NgircdServer:
     tls_port: int | None = None
     """With a port here, also TLS on it, with a self-signed certificate for 127.0.0.1."""
     password: str | None = None
+    nick_length: int = 30
+    """MaxNickLength; ngIRCd's own default is 9 (RFC 1459)."""
     unthrottled: bool = False
     """No flood penalty for anyone (`MaxPenaltyTime = 0`): for the soak, whose clients send
     as fast as the bot reads; ngIRCd otherwise lets a client send about a line a second."""
@@ -82,7 +84,7 @@ class NgircdServer:
                                     "(make test does)")
         config = self.directory / "ngircd.conf"
         text = CONFIG.format(port=self.port, dir=self.directory, oper_name=OPERATOR[0],
-                             oper_password=OPERATOR[1])
+                             oper_password=OPERATOR[1], nick_length=self.nick_length)
         if self.password:
             text = text.replace("[Limits]", f"Password = {self.password}\n\n[Limits]")
         if self.unthrottled:
@@ -145,9 +147,9 @@ class NgircdServer:
 
 
 def start_ngircd(*, tls: bool = False, password: str | None = None,
-                 unthrottled: bool = False) -> NgircdServer:
+                 unthrottled: bool = False, nick_length: int = 30) -> NgircdServer:
     server = NgircdServer(free_port(), Path(tempfile.mkdtemp(prefix="statusdesk-ngircd-")),
                           tls_port=free_port() if tls else None, password=password,
-                          unthrottled=unthrottled)
+                          unthrottled=unthrottled, nick_length=nick_length)
     server.start()
     return server

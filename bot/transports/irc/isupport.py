@@ -57,5 +57,11 @@ def topic_length(features: Any) -> int:
     return value if isinstance(value, int) and value > 0 else DEFAULT_TOPICLEN
 
 
+def nick_length(features: Any) -> int | None:
+    """`NICKLEN`, when the server said it (before registration nobody knows)."""
+    value = getattr(features, "nicklen", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def has_whox(features: Any) -> bool:
     return getattr(features, "whox", None) is True

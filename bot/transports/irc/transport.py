@@ -52,6 +52,7 @@ from bot.transports.irc.isupport import (
     casefold_for,
     casemapping_of,
     has_whox,
+    nick_length,
     notice_targets,
     topic_length,
 )
@@ -80,6 +81,7 @@ REJOIN_BASE = 2.0
 REJOIN_CAP = 600.0
 INCOMING_LIMIT = 1000
 KEEPALIVE_CHECK = 5.0
+RFC1459_NICKLEN = 9
 # A fallback nick asks this often whether the configured one is free. Its holder's QUIT frees
 # it too, but we only see that when we share a channel: a predecessor killed before we joined
 # (failover) lingers until the server notices, and nobody tells us when it does.
@@ -738,12 +740,19 @@ class IrcTransport:
             return
         self._nick_attempts += 1
         base = self._config.nick
-        if self._nick_attempts <= 2 and event.type != "erroneusnickname":
-            fallback = base + "_" * self._nick_attempts
+        attempt = self._nick_attempts
+        erroneous = event.type == "erroneusnickname"
+        if attempt <= 2 and not erroneous:
+            fallback = base + "_" * attempt
+        elif erroneous and attempt == 1 and len(base) > RFC1459_NICKLEN:
+            # Most often the nick is longer than the server allows; before registration its
+            # NICKLEN is unknown, so fit RFC 1459's 9 (ngIRCd's default, too).
+            fallback = base[:RFC1459_NICKLEN]
         else:
-            fallback = f"{base[:7]}{self._nick_attempts}{int(time.monotonic() * 1000) % 1000}"
-        log.warning("irc/%s: nick %s is taken (%s); trying %s", self.network, wanted,
-                    event.type, fallback)
+            fallback = f"{base[:5]}{attempt % 10}{int(time.monotonic() * 1000) % 1000:03d}"
+        log.warning("irc/%s: nick %s %s; trying %s", self.network, wanted,
+                    "refused as erroneous (too long?)" if erroneous else f"is taken ({event.type})",
+                    fallback)
         self._write_now([f"NICK {fallback}"])
 
     def _ask_for_nick(self) -> None:
@@ -753,6 +762,9 @@ class IrcTransport:
         if (conn is None or not self._registered or self._is_me(self._config.nick)
                 or now - self._nick_asked < NICK_RECLAIM_EVERY):
             return
+        longest = nick_length(conn.features)
+        if longest is not None and len(self._config.nick) > longest:
+            return  # the server will never accept it: keep the fallback, don't ask forever
         self._nick_asked = now
         self._write_now([f"ISON {self._config.nick}"])
 
