@@ -198,7 +198,8 @@ border:1px solid currentColor;border-radius:.3em;text-decoration:none}
 .console .flash{border-left:.3em solid;padding:.3em .8em;margin:1em 0}
 .console .flash.applied{border-color:#2a7}.console .flash.refused{border-color:#c33}
 .console pre{white-space:pre-wrap;word-break:break-word;margin:.2em 0}
-.console .who{float:right}
+.console .who{float:right;margin-left:1em}
+@media (max-width:40em){.console .who{float:none;margin:0 0 .5em}}
 """
 
 LIVE_JS = """

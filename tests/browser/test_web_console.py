@@ -34,6 +34,14 @@ async def test_sign_in_post_an_alert_and_see_it_on_the_page(
     await page.fill("#token", rig.token)
     await page.click("button[type=submit]")
     await page.get_by_text("Signed in as").wait_for(timeout=5000)
+    # On a phone the heading keeps its line (the sign-out form once squeezed it to a
+    # letter column).
+    lines = await page.evaluate(
+        "(() => { const h = [...document.querySelectorAll('h1')].find("
+        "e => e.textContent.trim() === 'Console');"
+        " return h.getBoundingClientRect().height / parseFloat(getComputedStyle(h).lineHeight)"
+        " })()")
+    assert lines < 1.5, f"the heading takes {lines:.1f} lines"
 
     await page.get_by_role("link", name="#status alert").click()
     assert await page.input_value("#text") == "#status alert "
