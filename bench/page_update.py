@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -90,6 +92,7 @@ async def measure(http: aiohttp.ClientSession, base: str, bot: subprocess.Popen[
     async with http.get(base + "/", timeout=timeout) as page:
         etag = page.headers["ETag"]
     times: list[float] = []
+    after_change: list[float] = []
     errors = 0
     async with http.get(base + "/api/events", timeout=timeout) as events:
         line = await events.content.readline()
@@ -97,7 +100,7 @@ async def measure(http: aiohttp.ClientSession, base: str, bot: subprocess.Popen[
         for n in range(samples):
             await asyncio.sleep(random.uniform(0.3, 0.6))
             text = f"bench {tag} notice {n} mirror is lagging"
-            started = time.perf_counter()
+            started, typed_at = time.perf_counter(), time.time()
             type_lines(bot, [f"#status notice {text}"])
             try:
                 async with asyncio.timeout(5):
@@ -109,12 +112,21 @@ async def measure(http: aiohttp.ClientSession, base: str, bot: subprocess.Popen[
                 errors += 1
                 continue
             times.append((time.perf_counter() - started) * 1000)
+            # The event's time is the change's, taken by the desk as it applies the
+            # command: what comes after it is the page's part (the rest is reading the
+            # console line and applying the command).
+            at = json.loads(line.removeprefix(b"data: "))["at"]
+            change = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+            after_change.append(times[-1] - (change - typed_at) * 1000)
             async with http.get(base + "/") as page:
                 body = await page.text()
                 new_etag = page.headers["ETag"]
             if new_etag == etag or text not in body:
                 errors += 1
             etag = new_etag
+    print(f"      of which after the change's time stamp: p50 "
+          f"{statistics.median(after_change):.1f} ms, p99 {percentile(after_change, 0.99):.1f}"
+          " ms")
     return times, errors
 
 
