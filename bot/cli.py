@@ -37,7 +37,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("-c", "--config", metavar="FILE",
-                        help="configuration file (default: ./config.yaml, else built-in)")
+                        help="configuration file (default: $STATUSDESK_CONFIG, else "
+                             "./config.yaml, else /etc/statusdesk/config.yaml, else built-in)")
     common.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info",
                                  "warning", "error"],
@@ -140,16 +141,19 @@ class UsageError(Exception):
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return load_config(find_config_file(args.config))
+    args.config_file = find_config_file(args.config)
+    return load_config(args.config_file)
 
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "check-config":
-        source = find_config_file(args.config)
-        print(f"{source or 'built-in default'}: ok")
+        print(f"{args.config_file or 'built-in default'}: ok")
         return EXIT_OK
     if args.command == "run":
         from bot.app import App
+
+        log.info("using configuration %s", args.config_file or "built-in default "
+                 "(console, SQLite ./statusdesk.db)")
 
         return _run_event_loop(App(config, own_process=True).run())
     if args.command == "db":

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -134,7 +134,9 @@ def is_transient(error: BaseException) -> bool:
         sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
             return True
-        if isinstance(current, asyncpg.ConnectionDoesNotExistError):
+        # asyncpg is the `postgres` extra: if nothing imported it, no error can be its own.
+        asyncpg = sys.modules.get("asyncpg")
+        if asyncpg is not None and isinstance(current, asyncpg.ConnectionDoesNotExistError):
             return True
         current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
     return False

@@ -168,7 +168,7 @@ def test_example_needs_its_environment() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(EXAMPLE, env=env)
     assert [str(p) for p in info.value.problems] == [
-        "matrix.password: environment variable MATRIX_PASSWORD is not set"
+        f"{EXAMPLE}: matrix.password: environment variable MATRIX_PASSWORD is not set"
     ]
 
 
@@ -557,10 +557,12 @@ def test_one_mistake_one_line(text: str, expected: str) -> None:
 
 
 def test_whole_file_problems() -> None:
-    assert one_problem("") == "(file): empty configuration (expected a mapping)"
-    assert one_problem("# only a comment\n") == "(file): empty configuration (expected a mapping)"
+    # Named after the file (`source`), never a placeholder.
+    assert one_problem("") == "config.yaml: empty configuration (expected a mapping)"
+    assert one_problem("# only a comment\n") == (
+        "config.yaml: empty configuration (expected a mapping)")
     assert one_problem("- a\n- b\n") == (
-        "(file): must be a mapping of sections (database, irc, users, ...)"
+        "config.yaml: must be a mapping of sections (database, irc, users, ...)"
     )
 
 
@@ -757,13 +759,53 @@ def test_secret_values_never_in_messages() -> None:
 
 def test_find_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert find_config_file(None) is None
-    assert find_config_file("other.yaml") == Path("other.yaml")  # returned even if missing
+    etc = tmp_path / "etc.yaml"
+    no_env = {"STATUSDESK_INTERNAL_ETC_CONFIG": str(etc)}
+    assert find_config_file(None, no_env) is None
+    # -c and $STATUSDESK_CONFIG are returned even if missing (loading reports it).
+    assert find_config_file("other.yaml", no_env) == Path("other.yaml")
+    assert find_config_file(None, {**no_env, "STATUSDESK_CONFIG": "env.yaml"}) == Path("env.yaml")
+    etc.write_text(MINIMAL)
+    assert find_config_file(None, no_env) == etc
     (tmp_path / "config.yaml").write_text(MINIMAL)
-    found = find_config_file(None)
+    found = find_config_file(None, no_env)
     assert found is not None and found.resolve() == (tmp_path / "config.yaml").resolve()
-    assert find_config_file(tmp_path / "x.yaml") == tmp_path / "x.yaml"  # -c wins
+    assert find_config_file(None, {**no_env, "STATUSDESK_CONFIG": "env.yaml"}) == Path("env.yaml")
+    assert find_config_file(tmp_path / "x.yaml", {"STATUSDESK_CONFIG": "env.yaml"}) == (
+        tmp_path / "x.yaml")  # -c wins
     assert load_config(found).database.url == "sqlite+aiosqlite:///test.db"
+
+
+def test_problems_of_a_file_name_it(tmp_path: Path) -> None:
+    path = tmp_path / "desk.yaml"
+    path.write_text("console: maybe\nirc: [1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems  # a syntax error's path names the file already
+    assert str(problem).startswith(f"{path}:3:1: ")
+    path.write_text("console: maybe\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: console: must be true or false"
+    assert info.value.problems[0].path == "console"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("users: []\nconsole: true\nusers: []\n", 'config.yaml:3:1: duplicate key "users" '
+     "(first at line 1)"),
+    ("status_page:\n  title: A\n  title: B\n", 'config.yaml:3:3: duplicate key "title" '
+     "(first at line 2)"),
+    ("irc: [{name: a, name: b}]\n", 'config.yaml:1:17: duplicate key "name" (first at line 1)'),
+])
+def test_duplicate_keys_are_errors(text: str, expected: str) -> None:
+    assert one_problem(text) == expected
+
+
+def test_a_merge_may_override_its_base() -> None:
+    # `<<:` merges are not duplicates: overriding a merged key is what they are for.
+    config = load("status_page: {<<: {title: Base, listen: '127.0.0.1:9000'}, title: Ours}\n")
+    assert config.status_page.title == "Ours"
+    assert config.status_page.listen == "127.0.0.1:9000"
 
 
 def test_load_missing_file(tmp_path: Path) -> None:
