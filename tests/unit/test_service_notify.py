@@ -130,7 +130,7 @@ async def test_pings_at_half_the_period_and_none_while_the_loop_is_blocked(
     notifier.start_watchdog()
     await asyncio.sleep(1.05)
     blocked_from = time.monotonic()
-    time.sleep(1.0)  # the loop hangs: a blocking call in a coroutine, say
+    time.sleep(1.0)  # noqa: ASYNC251 - the point: the loop hangs, as a blocking call hangs it
     blocked_until = time.monotonic()
     await asyncio.sleep(0.5)
     await notifier.stop_watchdog()
