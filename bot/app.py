@@ -327,6 +327,8 @@ class App:
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
+            log_api=bool(config.status_page.api_token
+                         and config.status_page.api_token.get_secret_value()),
             capture=config.incidents.capture or (),
             extensions=([paging.extension] if paging is not None else [])
             + ([subscribers.extension] if subscribers is not None else [])
