@@ -56,6 +56,7 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
+from bot.retention import Pruner
 from bot.service.notify import ServiceNotifier
 from bot.service.reload import ReloadPlan, plan_reload
 from bot.subscribers.assembly import Subscribers
@@ -581,6 +582,7 @@ class App:
                                                  name="maintenance timers")
         ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
                          if self.tickets is not None else None)
+        retention = asyncio.create_task(Pruner(store, config.retention).run(), name="retention")
         lost = False
         try:
             for transport in self.transports:
@@ -639,6 +641,9 @@ class App:
                 ticket_states.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticket_states
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from bot.incidents.metrics import Aggregate, IncidentTimes
+from bot.incidents.milestone_tally import TallyReader
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.web.connection_guard import ConnectionGuard
 from bot.web.live_clients import LiveClientLimit
@@ -57,6 +58,10 @@ class MetricSources:
     outbox_failed: int = 0
     incidents_open: int = 0
     incident_times: list[IncidentTimes] = field(default_factory=list)
+    incident_aggregates: Mapping[str, Aggregate] | None = None
+    tally_reader: TallyReader | None = None
+    """Count, median and sum per measure (`to_acknowledge`, ...) from running tallies
+    (bot/incidents/milestone_tally.py); when set, `incident_times` is not read."""
     loop_lag: LoopLagMonitor | None = None
     asyncio_tasks: Callable[[], int] | None = None
     db_connections: Callable[[], tuple[int, int]] | None = None
@@ -153,7 +158,10 @@ class StatusdeskCollector(Collector):
                                 value=s.incidents_open)
         for measure, label in (("to_acknowledge", "acknowledge"), ("to_identify", "identify"),
                                ("to_mitigate", "mitigate"), ("to_resolve", "resolve")):
-            aggregate = Aggregate.of([getattr(t, measure) for t in s.incident_times])
+            if s.incident_aggregates is not None:
+                aggregate = s.incident_aggregates[measure]
+            else:
+                aggregate = Aggregate.of([getattr(t, measure) for t in s.incident_times])
             yield SummaryMetricFamily(
                 f"statusdesk_incident_time_to_{label}_seconds",
                 f"Time from opening an incident to its {label} milestone",
