@@ -79,6 +79,7 @@ from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
 from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
+from commands.grammar import may_be_for_bot
 from commands.rate_limit import Allowance, CommandRateLimit
 from commands.replies import posted_while_away
 from storage.db import open_store, upgrade
@@ -532,6 +533,7 @@ class App:
             may_write=self.leadership.holds,
             stdin=self._stdin,
             stdout=self._stdout,
+            keep_chatter=tuple(config.incidents.capture or ()),
         )
         session: OperatorSession | None = None
         for key, plugin in self._transport_plugins.items():
@@ -718,6 +720,11 @@ class App:
             self.outbox.retry_now(f"{name}/{network}/")
 
     async def _on_message(self, message: Message) -> None:
+        if not may_be_for_bot(message.text, self.bot_nick, addressed=message.addressed):
+            # Chatter (kept at most, for the capture): no command to protect, so no task of
+            # its own, which would cost more than the rest of its handling.
+            await self.desk.handle(message)
+            return
         # Shielded: a shutdown or a transport dropping its reader must not cancel a command
         # half-way through its transaction.
         task = asyncio.create_task(self._answer(message))
