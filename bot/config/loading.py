@@ -7,8 +7,9 @@ Loading goes through four steps, and every problem found on the way is collected
 
 1. read the file and parse it with a `yaml.SafeLoader` (syntax errors carry `FILE:LINE:COL`;
    aliases that expand to a huge or recursive tree are refused);
-2. replace `${NAME}` references in string values from the environment (on the parsed tree, so a
-   value never breaks YAML quoting and a missing variable is reported at the value's path);
+2. replace `${NAME}` references in string values from the environment, `${file:PATH}` and
+   `${cred:NAME}` from files (on the parsed tree, so a value never breaks YAML quoting and a
+   missing variable or file is reported at the value's path);
 3. validate the tree with the pydantic models (unknown keys, types and formats);
 4. cross-field checks on the tree that need to see several entries at once (duplicates, references
    between sections).  They run on the raw tree, so they are reported together with the schema
@@ -197,7 +198,7 @@ def load_config_text(
         for error in exc.errors(include_url=False, include_input=False):
             loc = _clean_loc(error["loc"], tree)
             if any(loc[: len(e)] == e for e in env_locs):
-                continue  # the value is an unresolved ${NAME}: that is the problem
+                continue  # the value is an unresolved ${...}: that is the problem
             problems.setdefault(loc, _message(error, loc))
 
     for loc, message in _cross_checks(tree):
@@ -281,11 +282,21 @@ def _shape_problem(tree: object) -> str | None:
     return None
 
 
-# --- ${NAME} interpolation -----------------------------------------------------------------------
+# --- ${NAME}, ${file:PATH}, ${cred:NAME} ---------------------------------------------------------
 
-# `${NAME}` is replaced by the environment variable NAME; `$${` stands for a literal `${`
-# (so `$${NAME}` yields the text `${NAME}`). Any other `${` is an error.
-_REFERENCE_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+# `${NAME}` is replaced by the environment variable NAME, `${file:PATH}` by the content of the
+# file PATH (relative to the current directory, like every path in the configuration) and
+# `${cred:NAME}` by that of `$CREDENTIALS_DIRECTORY/NAME` (systemd's LoadCredential=), one
+# trailing newline dropped from both; `$${` stands for a literal `${` (so `$${NAME}` yields
+# the text `${NAME}`). Any other `${` is an error. Problems name the reference, never what a
+# file holds: it is a secret more often than not.
+_REFERENCE_RE = re.compile(
+    r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{(file|cred):([^{}]+)\}|\$\{")
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+_CREDENTIAL_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
+"""What systemd accepts as a credential's name: a file name, no `/`, not `.` or `..`."""
+MAX_REFERENCED_FILE = 1 << 20
+"""A secret is a few hundred bytes; a megabyte is a mistake (`${file:/dev/zero}`)."""
 
 
 def _interpolate(node: Any, loc: Loc, env: Mapping[str, str], problems: dict[Loc, str]) -> Any:
@@ -304,6 +315,7 @@ def _interpolate_str(text: str, loc: Loc, env: Mapping[str, str], problems: dict
     if "${" not in text:
         return text
     missing: list[str] = []
+    unreadable: list[str] = []
     malformed = False
 
     def replace(match: re.Match[str]) -> str:
@@ -311,6 +323,12 @@ def _interpolate_str(text: str, loc: Loc, env: Mapping[str, str], problems: dict
         if match.group(0) == "$${":
             return "${"
         name = match.group(1)
+        if match.group(2) is not None:
+            content, problem = _read_reference(match.group(2), match.group(3), env)
+            if problem is not None:
+                unreadable.append(f"{match.group(0)}: {problem}")
+                return match.group(0)
+            return content
         if name is None:
             malformed = True
             return match.group(0)
@@ -326,12 +344,47 @@ def _interpolate_str(text: str, loc: Loc, env: Mapping[str, str], problems: dict
         plural = "" if len(set(missing)) == 1 else "s"
         problems.setdefault(loc, f"environment variable{plural} {names} {verb} not set")
         return text
+    if unreadable:
+        problems.setdefault(loc, "; ".join(unreadable))
+        return text
     if malformed:
         problems.setdefault(
-            loc, "invalid ${...} reference (write ${NAME}, or $${ for a literal ${)"
+            loc, "invalid ${...} reference (write ${NAME}, ${file:PATH}, ${cred:NAME}, "
+            "or $${ for a literal ${)"
         )
         return text
     return result
+
+
+def _read_reference(kind: str, name: str, env: Mapping[str, str]) -> tuple[str, str | None]:
+    """The content `${file:NAME}` or `${cred:NAME}` stands for, or why there is none."""
+    if kind == "cred":
+        directory = env.get(CREDENTIALS_ENV)
+        if not directory:
+            return "", (f"${CREDENTIALS_ENV} is not set (systemd sets it for a unit with "
+                        "LoadCredential=)")
+        if not _CREDENTIAL_NAME_RE.fullmatch(name) or name in (".", ".."):
+            return "", "not a credential name (a file name in $CREDENTIALS_DIRECTORY)"
+        path = Path(directory) / name
+    else:
+        path = Path(name)
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_REFERENCED_FILE + 1)
+    except FileNotFoundError:
+        where = f" in ${CREDENTIALS_ENV} ({path.parent})" if kind == "cred" else ""
+        return "", f"no such file{where}"
+    except IsADirectoryError:
+        return "", "is a directory, not a file"
+    except OSError as exc:
+        return "", f"cannot read: {exc.strerror or type(exc).__name__}"
+    if len(data) > MAX_REFERENCED_FILE:
+        return "", f"larger than {MAX_REFERENCED_FILE} bytes"
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return "", f"not valid UTF-8 (byte {exc.start})"
+    return content.removesuffix("\n").removesuffix("\r"), None
 
 
 # --- pydantic errors -> problems -----------------------------------------------------------------

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from tests import secret_scan
+from tests.secrets import API_TOKEN, SMTP_PASSWORD
 from tests.servers.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +138,33 @@ def test_start_up_says_which_configuration_it_uses(tmp_path: Path) -> None:
     result = run("-m", "statusdesk", "run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert " INFO statusdesk.cli: using configuration config.yaml\n" in result.stderr
+
+
+def test_secrets_from_files_and_credentials_never_reach_the_log(tmp_path: Path) -> None:
+    """`${cred:NAME}` (systemd's LoadCredential=) and `${file:PATH}` secrets are redacted like
+    any other: the bot's stderr is also searched by the suite's secret scan."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    (credentials / "api-token").write_text(API_TOKEN + "\n")
+    (tmp_path / "smtp-password").write_text(SMTP_PASSWORD + "\n")
+    config = tmp_path / "desk.yaml"
+    config.write_text(
+        f"database: {{url: 'sqlite+aiosqlite:///{tmp_path}/desk.db'}}\n"
+        "console: true\n"
+        f"status_page: {{listen: '127.0.0.1:{free_port()}', api_token: '${{cred:api-token}}'}}\n"
+        "subscribers: {email: {host: 127.0.0.1, port: 1, from: desk@example.org, "
+        f"username: desk, password: '${{file:{tmp_path}/smtp-password}}'}}}}\n")
+    # Left open: the scan reads it after the test (a closed file is skipped).
+    stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115
+    secret_scan.watch(f"stderr of the bot run with {config}", stderr)
+    result = subprocess.run(
+        [sys.executable, "-m", "statusdesk", "run", "--log-level", "debug", "-c",
+         str(config)], cwd=tmp_path, input=f"#status log keys {API_TOKEN} {SMTP_PASSWORD}\n",
+        stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=60, check=False,
+        env={**os.environ, "CREDENTIALS_DIRECTORY": str(credentials),
+             "PYTHONPATH": str(REPO)})
+    stderr.seek(0)
+    log = stderr.read()
+    assert result.returncode == 0, log
+    assert "#status log keys *** ***" in log  # the line was logged, without either secret
+    assert API_TOKEN not in log and SMTP_PASSWORD not in log

@@ -678,8 +678,64 @@ def test_dollar_escape() -> None:
 
 def test_malformed_reference() -> None:
     assert one_problem("status_page: {title: 'x ${not closed'}") == (
-        "status_page.title: invalid ${...} reference (write ${NAME}, or $${ for a literal ${)"
+        "status_page.title: invalid ${...} reference (write ${NAME}, ${file:PATH}, "
+        "${cred:NAME}, or $${ for a literal ${)"
     )
+
+
+# --- ${file:PATH} and ${cred:NAME} (DESIGN §1.9) ----------------------------------------------
+
+MATRIX_WITH = ("matrix: {{homeserver: 'https://m.example.org', user_id: '@bot:example.org', "
+               "password: '{}', rooms: ['#a:example.org']}}\n")
+
+
+def test_file_and_credential_references_read_the_file(tmp_path: Path) -> None:
+    (tmp_path / "matrix-password").write_text("from a file\n")  # the trailing newline goes
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "api-token").write_text("from systemd\r\n")
+    (credentials / "host").write_text("irc.example.org")  # none to drop
+    config = load(
+        MATRIX_WITH.format(f"${{file:{tmp_path}/matrix-password}}")
+        + "status_page: {api_token: '${cred:api-token}'}\n"
+        + "irc: [{name: a, host: 'x.${cred:host}', channels: ['#a']}]\n",
+        {"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert config.matrix is not None
+    assert config.matrix.password is not None
+    assert config.matrix.password.get_secret_value() == "from a file"
+    assert config.status_page.api_token is not None
+    assert config.status_page.api_token.get_secret_value() == "from systemd"
+    assert config.irc[0].host == "x.irc.example.org"
+    # Redacted from logs like any secret written in the file itself.
+    assert {"from a file", "from systemd"} <= set(config.secrets())
+
+
+def test_file_and_credential_problems_name_the_key_never_the_content(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("hunter2-in-a-file")
+    (tmp_path / "binary").write_bytes(b"\xff\xfe")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    text = ("status_page: {api_token: '${cred:api-token}', title: '${file:DIR/missing}'}\n"
+            "subscribers: {email: {host: h, from: a@b.org, password: '${file:DIR/binary}'}}\n"
+            ).replace("DIR", str(tmp_path))
+    assert problems(text, {}) == [
+        "status_page.api_token: ${cred:api-token}: $CREDENTIALS_DIRECTORY is not set "
+        "(systemd sets it for a unit with LoadCredential=)",
+        f"status_page.title: ${{file:{tmp_path}/missing}}: no such file",
+        f"subscribers.email.password: ${{file:{tmp_path}/binary}}: not valid UTF-8 (byte 0)",
+    ]
+    assert problems(text.replace("/missing", "/secret"), {
+        "CREDENTIALS_DIRECTORY": str(credentials)})[:1] == [
+        f"status_page.api_token: ${{cred:api-token}}: no such file in $CREDENTIALS_DIRECTORY "
+        f"({credentials})"]
+    assert one_problem("status_page: {api_token: '${cred:../secret}'}\n", {
+        "CREDENTIALS_DIRECTORY": str(credentials)}) == (
+        "status_page.api_token: ${cred:../secret}: not a credential name "
+        "(a file name in $CREDENTIALS_DIRECTORY)")
+    # A value read from a file that the schema refuses: the message does not quote it.
+    lines = problems(f"status_page: {{listen: '${{file:{secret}}}'}}\n", {})
+    assert len(lines) == 1 and "hunter2" not in lines[0], lines
 
 
 # --- durations -----------------------------------------------------------------------------------
