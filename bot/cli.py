@@ -39,10 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-c", "--config", metavar="FILE",
                         help="configuration file (default: $STATUSDESK_CONFIG, else "
                              "./config.yaml, else /etc/statusdesk/config.yaml, else built-in)")
-    common.add_argument("--log-level", default="INFO",
+    common.add_argument("--log-level", default=None,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info",
                                  "warning", "error"],
-                        help="log verbosity on stderr (default INFO)")
+                        help="log verbosity on stderr (default: logging.level of the "
+                             "configuration, else INFO)")
     common.add_argument("--debug", action="store_true",
                         help="show tracebacks on errors (and log at DEBUG)")
 
@@ -115,10 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = "DEBUG" if args.debug else args.log_level
-    configure_logging(level)
+    configure_logging(level or "INFO")
     try:
         config = _load(args)
-        configure_logging(level, config.secrets())
+        configure_logging(level or config.logging.level, config.secrets(),
+                          config.logging.format)
         return _dispatch(args, config)
     except ConfigError as error:
         for problem in error.problems:

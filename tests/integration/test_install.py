@@ -3,6 +3,7 @@ of DESIGN §1.9 and messages that name the file read. Subprocesses, as a user ru
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -168,3 +169,24 @@ def test_secrets_from_files_and_credentials_never_reach_the_log(tmp_path: Path) 
     assert result.returncode == 0, log
     assert "#status log keys *** ***" in log  # the line was logged, without either secret
     assert API_TOKEN not in log and SMTP_PASSWORD not in log
+
+
+def test_json_logging_is_one_object_per_line(tmp_path: Path) -> None:
+    config = tmp_path / "desk.yaml"
+    config.write_text(
+        f"database: {{url: 'sqlite+aiosqlite:///{tmp_path}/desk.db'}}\n"
+        "console: true\n"
+        f"status_page: {{listen: '127.0.0.1:{free_port()}', api_token: '{API_TOKEN}'}}\n"
+        "logging: {level: DEBUG, format: json}\n")
+    result = run("-m", "statusdesk", "run", "-c", str(config), cwd=tmp_path,
+                 stdin=f"#status log token is {API_TOKEN}\n")
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert len(entries) > 3
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    assert any({"level": "INFO", "logger": "statusdesk.cli",
+                "message": f"using configuration {config}"}.items() <= entry.items()
+               for entry in entries)
+    assert any(entry["level"] == "DEBUG" for entry in entries)  # logging.level applied
+    assert any("#status log token is ***" in entry["message"] for entry in entries)
+    assert API_TOKEN not in result.stderr

@@ -683,6 +683,14 @@ def test_malformed_reference() -> None:
     )
 
 
+def test_logging_section() -> None:
+    assert (load("{}").logging.level, load("{}").logging.format) == ("info", "text")
+    config = load("logging: {level: WARNING, format: json}")
+    assert (config.logging.level, config.logging.format) == ("warning", "json")
+    assert one_problem("logging: {format: xml}") == "logging.format: must be text or json"
+    assert one_problem("logging: {level: loud}").startswith("logging.level: must be debug, ")
+
+
 # --- ${file:PATH} and ${cred:NAME} (DESIGN §1.9) ----------------------------------------------
 
 MATRIX_WITH = ("matrix: {{homeserver: 'https://m.example.org', user_id: '@bot:example.org', "
