@@ -18,6 +18,10 @@ for ircd in ngircd inspircd anope; do
   command -v "$ircd" >/dev/null 2>&1 || [[ -x /usr/sbin/$ircd ]] || missing+=("$ircd")
 done
 
+# systemd-analyze checks contrib/systemd/statusdesk.service (it is in Debian's systemd
+# package, which does not become PID 1 by being installed).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+
 # Synapse: from PyPI into its own cached virtualenv (Twisted and its pins stay out of ours).
 (cd "$(dirname "$0")/../.." && "${PYTHON:-python3}" -m tests.servers.synapse install)
 
