@@ -56,6 +56,7 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
+from bot.retention import Pruner
 from bot.service.notify import ServiceNotifier
 from bot.service.reload import ReloadPlan, plan_reload
 from bot.subscribers.assembly import Subscribers
@@ -78,6 +79,7 @@ from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
 from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
+from commands.grammar import may_be_for_bot
 from commands.rate_limit import Allowance, CommandRateLimit
 from commands.replies import posted_while_away
 from storage.db import open_store, upgrade
@@ -327,6 +329,8 @@ class App:
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
+            log_api=bool(config.status_page.api_token
+                         and config.status_page.api_token.get_secret_value()),
             capture=config.incidents.capture or (),
             extensions=([paging.extension] if paging is not None else [])
             + ([subscribers.extension] if subscribers is not None else [])
@@ -529,6 +533,7 @@ class App:
             may_write=self.leadership.holds,
             stdin=self._stdin,
             stdout=self._stdout,
+            keep_chatter=tuple(config.incidents.capture or ()),
         )
         session: OperatorSession | None = None
         for key, plugin in self._transport_plugins.items():
@@ -579,6 +584,7 @@ class App:
                                                  name="maintenance timers")
         ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
                          if self.tickets is not None else None)
+        retention = asyncio.create_task(Pruner(store, config.retention).run(), name="retention")
         lost = False
         try:
             for transport in self.transports:
@@ -637,6 +643,9 @@ class App:
                 ticket_states.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticket_states
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
@@ -711,6 +720,11 @@ class App:
             self.outbox.retry_now(f"{name}/{network}/")
 
     async def _on_message(self, message: Message) -> None:
+        if not may_be_for_bot(message.text, self.bot_nick, addressed=message.addressed):
+            # Chatter (kept at most, for the capture): no command to protect, so no task of
+            # its own, which would cost more than the rest of its handling.
+            await self.desk.handle(message)
+            return
         # Shielded: a shutdown or a transport dropping its reader must not cancel a command
         # half-way through its transaction.
         task = asyncio.create_task(self._answer(message))
