@@ -167,12 +167,15 @@ class App:
         own_process: bool = False,
         service: ServiceNotifier | None = None,
         reload_config: Callable[[], Config] | None = None,
+        config_source: str = "the configuration",
     ) -> None:
         """`service`: the service manager to notify (systemd, bot/service/notify.py);
-        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload)."""
+        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload);
+        `config_source`: what it reads (a file name), for the log."""
         self.config = config
         self._service = service if service is not None else ServiceNotifier(None)
         self._reload_config = reload_config
+        self._config_source = config_source
         self._reloading = asyncio.Lock()
         self._reload_tasks: set[asyncio.Task[bool]] = set()
         self._status = "starting"
@@ -263,13 +266,14 @@ class App:
                 try:
                     new = self._reload_config()
                 except ConfigError as error:
-                    log.error("configuration reload refused, the running configuration stays:")
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays:", self._config_source)
                     for problem in error.problems:
                         log.error("%s", problem)
                     return False
                 except Exception as error:
-                    log.error("configuration reload refused, the running configuration stays: "
-                              "%s", error)
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays: %s", self._config_source, error)
                     return False
                 plan = plan_reload(self.config, new)
                 if plan.kept:
@@ -282,7 +286,7 @@ class App:
                     log.exception("configuration reload failed, the running configuration "
                                   "stays")
                     return False
-                log.info("configuration reloaded: %s",
+                log.info("configuration reloaded from %s: %s", self._config_source,
                          ", ".join(plan.applied) if plan.applied else "no reloadable change")
                 return True
             finally:
