@@ -33,9 +33,9 @@ class Scene:
     ngircd: NgircdServer
 
     def write(self, users: str, components: str = "[{name: Gerrit}]",
-              title: str = "Test") -> None:
+              title: str = "Test", managers: str = "[ann, ben]") -> None:
         write_config(self.config, self.port, self.nick, self.channel, self.ngircd,
-                     users=users, components=components, title=title)
+                     users=users, components=components, title=title, managers=managers)
 
     def reload(self) -> None:
         self.bot.process.send_signal(signal.SIGHUP)
@@ -55,8 +55,11 @@ class Scene:
 
 
 def write_config(path: Path, port: int, nick: str, channel: str, ngircd: NgircdServer, *,
-                 users: str, components: str = "[{name: Gerrit}]", title: str = "Test"
-                 ) -> None:
+                 users: str, components: str = "[{name: Gerrit}]", title: str = "Test",
+                 managers: str = "[ann, ben]") -> None:
+    """`managers`: the escalation managers in rotation order (each reached by IRC nick)."""
+    managers_yaml = "".join(f"    - {{name: {name}, contacts: {{irc: {name}}}}}\n"
+                            for name in managers.strip("[]").split(", "))
     path.write_text(
         f"database: {{url: 'sqlite+aiosqlite:///{path.parent}/desk.db'}}\n"
         f"status_page: {{listen: '127.0.0.1:{port}', title: {title}}}\n"
@@ -65,7 +68,9 @@ def write_config(path: Path, port: int, nick: str, channel: str, ngircd: NgircdS
         f"     nick: {nick}, channels: ['{channel}'],\n"
         "     rate: {burst: 10, per_second: 5.0}}\n"
         f"users: {users}\n"
-        f"components: {components}\n")
+        f"components: {components}\n"
+        "paging:\n  providers: {chat: {}}\n  rotation: {handoff: 'monday 09:00'}\n"
+        "  escalation_managers:\n" + managers_yaml)
 
 
 ALICE_ONLY = "[{name: alice, roles: [status, incident], irc: {nick: alice}}]"
@@ -156,3 +161,14 @@ async def test_keys_that_need_a_restart_are_named_and_the_rest_applied(
     status, _, page = http_get(scene.port, "/")
     assert status == 200 and b"Renamed" not in page  # kept until a restart, as the warning says
     assert bot_came_or_went(scene, since) == []
+
+
+async def test_sighup_changes_the_rotation(scene: Scene) -> None:
+    before = await scene.answer(scene.alice, "#oncall")
+    assert "ann" in before or "ben" in before, before
+    scene.write(ALICE_ONLY, managers="[cid]")
+    scene.reload()
+    await scene.logged(f"configuration reloaded from {scene.config}: "
+                       "paging.escalation_managers")
+    after = await scene.answer(scene.alice, "#oncall")
+    assert "cid" in after and "ann" not in after and "ben" not in after, after
