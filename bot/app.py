@@ -178,6 +178,9 @@ class App:
         self._config_source = config_source
         self._reloading = asyncio.Lock()
         self._reload_tasks: set[asyncio.Task[bool]] = set()
+        self._reload_pending: bool | None = None
+        """None until the desk runs (a SIGHUP then only sets it True: reloaded once it
+        runs); False from then on."""
         self._status = "starting"
         """What the service manager last heard (STATUS=), said again after a reload."""
         self._own_process = own_process
@@ -215,6 +218,11 @@ class App:
         config = self.config
         # Pinging from the start: a migration that hangs the loop is a hung service too.
         self._service.start_watchdog()
+        # SIGHUP's default is to end the process: from the first moment to the last it
+        # means "reload" (deferred until the desk runs).
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self._tell_status("upgrading the database")
         self.instance = instance_id()
         store = self.store = open_store(config.database.url,
@@ -225,6 +233,8 @@ class App:
             return await self._serve(store)
         finally:
             self._service.stopping()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
             await store.close()
             await self._service.stop_watchdog()
             self._service.close()
@@ -246,7 +256,16 @@ class App:
                        else "standing by: another instance leads"))
 
     def request_reload(self) -> None:
-        """SIGHUP: read the configuration again and apply what can change while running."""
+        """SIGHUP: read the configuration again and apply what can change while running
+        (once the desk runs: while starting, the request waits; while stopping, it is moot)."""
+        if self._reload_pending is not False:
+            if self._reload_pending is None:
+                log.info("SIGHUP while starting: the configuration is read again once running")
+            self._reload_pending = True
+            return
+        if self._stop.is_set():
+            log.info("SIGHUP while stopping: nothing to reload")
+            return
         task = asyncio.create_task(self.reload(), name="reload")
         self._reload_tasks.add(task)
         task.add_done_callback(self._reload_tasks.discard)
@@ -473,8 +492,9 @@ class App:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.request_stop)
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        pending, self._reload_pending = self._reload_pending, False
+        if pending:
+            self.request_reload()
         try:
             while not self._stop.is_set():
                 if not await self._until_stopped(leadership.acquire()):
@@ -482,7 +502,7 @@ class App:
                 await self._lead(store, outbox)
         finally:
             self._service.stopping()
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
             standby_ready.cancel()

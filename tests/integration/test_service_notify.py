@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -82,8 +83,11 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     sock.close()
 
 
-def start_bot(config: Path, cwd: Path, notify: NotifySocket) -> subprocess.Popen[str]:
-    stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read by the test, closed with it
+def start_bot(config: Path, cwd: Path, notify: NotifySocket, stderr: TextIO | None = None
+              ) -> subprocess.Popen[str]:
+    """`statusdesk run` as systemd would start it; its log goes to `stderr` (a file)."""
+    if stderr is None:
+        stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the bot
     secret_scan.watch(f"stderr of the bot run with {config}", stderr)
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
@@ -162,3 +166,30 @@ def test_sighup_says_reloading_then_ready(notify: NotifySocket, tmp_path: Path) 
         if bot.poll() is None:
             bot.kill()
             bot.wait()
+
+
+def test_sighup_while_starting_is_kept_for_later(notify: NotifySocket, tmp_path: Path) -> None:
+    """SIGHUP's default action ends a process: while the bot starts (migrating its
+    database) it must not, and the reload happens once the desk runs."""
+    config, port = write_console_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db")
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below
+    bot = start_bot(config, tmp_path, notify, stderr=log)
+    try:
+        notify.wait_for(lambda f: f.get("STATUS") == "upgrading the database")
+        bot.send_signal(signal.SIGHUP)
+        ready_at, _ = notify.wait_for(lambda f: f.get("READY") == "1")
+        assert bot.poll() is None
+        assert page_answers(port)
+        # Not ready before it was: no RELOADING=1 (nor READY=1) while starting.
+        assert not [f for at, f in notify.got if at < ready_at and "RELOADING" in f]
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=30) == 0
+        log.seek(0)
+        text = log.read()
+        # Read again once running (a SIGHUP after the page served is reloaded at once).
+        assert f"configuration reloaded from {config}" in text, text
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+        log.close()
