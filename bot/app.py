@@ -271,10 +271,11 @@ class App:
         task.add_done_callback(self._reload_tasks.discard)
 
     async def reload(self) -> bool:
-        """Apply a new configuration's users, components, rotation and escalation managers
-        all at once, and re-read the playbooks; True when applied. A configuration that does
-        not load is refused (each problem logged as `PATH: message`) and the running one
-        stays; changed keys that need a restart are named in a warning, the rest applied."""
+        """Apply a new configuration's users, incident roles, components, rotation and
+        escalation managers all at once, and re-read the playbooks; True when applied. A
+        configuration that does not load is refused (each problem logged as `PATH:
+        message`) and the running one stays; changed keys that need a restart are named in
+        a warning, the rest applied."""
         if self._reload_config is None:
             log.warning("reload: running on the built-in default configuration, there is no "
                         "file to read again")
@@ -323,6 +324,7 @@ class App:
         self.desk.replace_whitelist(whitelist)
         if self.paging is not None and any(key.startswith("paging.") for key in plan.applied):
             self.paging.reconfigure(config.paging)
+        self.follow_up.replace_roles(config.incidents.roles)
         self.config = config
         if self.playbooks is not None:
             self.playbooks.store.refresh(force=True)

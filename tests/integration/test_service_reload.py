@@ -33,9 +33,11 @@ class Scene:
     ngircd: NgircdServer
 
     def write(self, users: str, components: str = "[{name: Gerrit}]",
-              title: str = "Test", managers: str = "[ann, ben]") -> None:
+              title: str = "Test", managers: str = "[ann, ben]",
+              roles: str = "[comms, scribe]") -> None:
         write_config(self.config, self.port, self.nick, self.channel, self.ngircd,
-                     users=users, components=components, title=title, managers=managers)
+                     users=users, components=components, title=title, managers=managers,
+                     roles=roles)
 
     def reload(self) -> None:
         self.bot.process.send_signal(signal.SIGHUP)
@@ -56,7 +58,7 @@ class Scene:
 
 def write_config(path: Path, port: int, nick: str, channel: str, ngircd: NgircdServer, *,
                  users: str, components: str = "[{name: Gerrit}]", title: str = "Test",
-                 managers: str = "[ann, ben]") -> None:
+                 managers: str = "[ann, ben]", roles: str = "[comms, scribe]") -> None:
     """`managers`: the escalation managers in rotation order (each reached by IRC nick)."""
     managers_yaml = "".join(f"    - {{name: {name}, contacts: {{irc: {name}}}}}\n"
                             for name in managers.strip("[]").split(", "))
@@ -69,6 +71,7 @@ def write_config(path: Path, port: int, nick: str, channel: str, ngircd: NgircdS
         "     rate: {burst: 10, per_second: 5.0}}\n"
         f"users: {users}\n"
         f"components: {components}\n"
+        f"incidents: {{roles: {roles}}}\n"
         "paging:\n  providers: {chat: {}}\n  rotation: {handoff: 'monday 09:00'}\n"
         "  escalation_managers:\n" + managers_yaml)
 
@@ -172,3 +175,13 @@ async def test_sighup_changes_the_rotation(scene: Scene) -> None:
                        "paging.escalation_managers")
     after = await scene.answer(scene.alice, "#oncall")
     assert "cid" in after and "ann" not in after and "ben" not in after, after
+
+
+async def test_sighup_changes_the_incident_roles(scene: Scene) -> None:
+    before = await scene.answer(scene.alice, "#incident 1 role liaison carol")
+    assert before.startswith("alice: liaison is not a role here"), before
+    scene.write(ALICE_ONLY, roles="[comms, scribe, liaison]")
+    scene.reload()
+    await scene.logged(f"configuration reloaded from {scene.config}: incidents.roles")
+    after = await scene.answer(scene.alice, "#incident 1 role liaison carol")
+    assert "is not a role here" not in after, after

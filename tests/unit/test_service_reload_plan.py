@@ -30,12 +30,15 @@ def test_nothing_changed() -> None:
 def test_users_components_rotation_are_applied_together() -> None:
     running = load_config_text(BASE)
     new = load_config_text(BASE.replace("name: alice", "name: dave")
+                           .replace("components:",
+                                    "incidents: {roles: [comms, liaison]}\ncomponents:")
                            .replace("[{name: Gerrit}]", "[{name: Gerrit}, {name: Wiki}]")
                            .replace('"monday 09:00"', '"tuesday 10:00"')
                            .replace("contacts: {irc: carol}", "contacts: {irc: carol2}"))
     plan = plan_reload(running, new)
-    assert sorted(plan.applied) == ["components", "paging.escalation_managers",
-                                    "paging.rotation", "users"]
+    assert sorted(plan.applied) == ["components", "incidents.roles",
+                                    "paging.escalation_managers", "paging.rotation", "users"]
+    assert plan.config.incidents.roles == ["lead", "em", "comms", "liaison"]
     assert plan.kept == []
     assert [u.name for u in plan.config.users] == ["dave"]
     assert [c.name for c in plan.config.components] == ["Gerrit", "Wiki"]
