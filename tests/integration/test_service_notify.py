@@ -193,3 +193,30 @@ def test_sighup_while_starting_is_kept_for_later(notify: NotifySocket, tmp_path:
             bot.kill()
             bot.wait()
         log.close()
+
+
+def test_a_standby_is_ready_once_its_page_serves(notify: NotifySocket, tmp_path: Path) -> None:
+    """A second instance on the same database never leads while the first runs: it is ready
+    (its page is its whole job) and says it stands by."""
+    database = f"sqlite+aiosqlite:///{tmp_path}/desk.db"
+    first_config, first_port = write_console_config(tmp_path, database, name="first")
+    second_config, second_port = write_console_config(tmp_path, database, name="second")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "-c", str(first_config)], cwd=tmp_path,
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    second: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while not page_answers(first_port):
+            assert time.monotonic() < deadline, "the first instance never served"
+            time.sleep(0.1)
+        second = start_bot(second_config, tmp_path, notify)
+        _, ready = notify.wait_for(lambda f: f.get("READY") == "1")
+        assert ready["STATUS"] == (f"status page on port {second_port}; "
+                                   "standing by: another instance leads"), ready
+        assert page_answers(second_port)
+    finally:
+        for process in (second, first):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
