@@ -162,6 +162,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _run_event_loop(App(
             config, own_process=True, service=ServiceNotifier.from_environment(),
             reload_config=(lambda: load_config(source)) if source is not None else None,
+            config_source=str(source),
         ).run())
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))

@@ -27,8 +27,10 @@ Sample = TypeVar("Sample")
 class Bot:
     """`statusdesk run` on the console, read line by line."""
 
-    def __init__(self, config: Path, cwd: Path, open_files: int | None = None) -> None:
-        """`open_files`: the process's open-file limit (soft and hard), instead of ours."""
+    def __init__(self, config: Path, cwd: Path, open_files: int | None = None,
+                 preexec: Callable[[], None] | None = None) -> None:
+        """`open_files`: the process's open-file limit (soft and hard), instead of ours;
+        `preexec`: run in the child before the bot starts (a restriction to put on it)."""
         # stderr goes to a file: a pipe nobody reads would block a chatty bot.
         self.stderr_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives with the bot
         secret_scan.watch(f"stderr of the bot run with {config}", self.stderr_file)
@@ -36,7 +38,7 @@ class Bot:
             [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file, text=True,
             env={**os.environ, "USER": "op"},
-            preexec_fn=None if open_files is None else functools.partial(
+            preexec_fn=preexec if open_files is None else functools.partial(
                 resource.setrlimit, resource.RLIMIT_NOFILE, (open_files, open_files)),
         )
         self.lines: queue.Queue[str] = queue.Queue()
