@@ -11,12 +11,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.web.app import ANSWER_OBSERVERS
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
 from tests import secret_scan
 from tests.figures import FIGURES
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
+from tests.openapi_check import CHECK as OPENAPI_CHECK
 from tests.servers import ngircd as ngircd_server
 from tests.servers import synapse as synapse_server
 from tests.servers.postgres import (
@@ -168,6 +170,20 @@ async def watcher(ngircd: ngircd_server.NgircdServer) -> AsyncIterator[RawClient
 
 def pytest_configure(config: pytest.Config) -> None:
     secret_scan.register(config)
+    if OPENAPI_CHECK not in ANSWER_OBSERVERS:
+        ANSWER_OBSERVERS.append(OPENAPI_CHECK)
+
+
+@pytest.fixture(autouse=True)
+def answers_match_the_openapi_document() -> Iterator[None]:
+    """Fails the test when a JSON answer it got from a web app (in this process) does not
+    match /api/openapi.json (tests/openapi_check.py)."""
+    mark = len(OPENAPI_CHECK.mismatches)
+    yield
+    wrong = OPENAPI_CHECK.new_since(mark)
+    if wrong:
+        pytest.fail("answers that do not match /api/openapi.json:\n" + "\n".join(wrong),
+                    pytrace=False)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
