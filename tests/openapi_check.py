@@ -11,10 +11,14 @@ test pays for a check per distinct answer, not per request.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from openapi_core import OpenAPI
 from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAPIWebResponse
 
@@ -60,6 +64,23 @@ class AnswerCheck:
 
     def new_since(self, mark: int) -> list[str]:
         return self.mismatches[mark:]
+
+    def check_recorded(self, answers: Path, offset: int) -> int:
+        """Check the answers bots in subprocesses recorded (tests/recorded_cli.py) from
+        `offset` on; the offset to start from next time."""
+        if not answers.exists():
+            return offset
+        with answers.open("rb") as recorded:
+            recorded.seek(offset)
+            lines = recorded.read()
+        complete = lines[:lines.rfind(b"\n") + 1]
+        for line in complete.splitlines():
+            record = json.loads(line)
+            response = web.Response(status=record["status"],
+                                    body=base64.b64decode(record["body"]),
+                                    content_type="application/json")
+            self(make_mocked_request(record["method"], record["path"]), response)
+        return offset + len(complete)
 
 
 CHECK = AnswerCheck()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 from aiohttp import web
@@ -13,8 +14,10 @@ from openapi_spec_validator import validate
 
 from bot.web import openapi
 from bot.web.app import ANSWER_OBSERVERS
+from tests.console_bot import Bot, http_get, wait_for_http, write_console_config
 from tests.harness import run_app
 from tests.openapi_check import CHECK, AnswerCheck
+from tests.recorded_cli import ENV as RECORDED_ANSWERS_ENV
 
 
 async def test_the_document_is_served_with_an_etag_and_is_valid(
@@ -81,3 +84,25 @@ def test_wrong_answers_are_reported_with_what_is_wrong() -> None:
     check(make_mocked_request("GET", "/"), web.Response(text="<p>hi</p>",
                                                         content_type="text/html"))
     assert (check.mismatches, check.checked) == ([], 0)
+
+
+def test_a_bot_in_a_subprocess_records_its_answers_for_the_check(tmp_path: Path) -> None:
+    """tests/console_bot.py runs `statusdesk run` through tests/recorded_cli.py: its JSON
+    answers reach the check in this process (a stricter document flags /alert.json)."""
+    answers = Path(os.environ[RECORDED_ANSWERS_ENV])
+    offset = answers.stat().st_size if answers.exists() else 0
+    config, port = write_console_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db")
+    bot = Bot(config, tmp_path)
+    try:
+        wait_for_http(port)
+        status, _, _ = http_get(port, "/alert.json")
+        assert status == 200
+        http_get(port, "/healthz")
+    finally:
+        bot.close()
+    strict = copy.deepcopy(openapi.document())
+    strict["components"]["schemas"]["Alert"]["properties"]["alert"] = {"type": "integer"}
+    wrong = AnswerCheck(strict)
+    wrong.check_recorded(answers, offset)
+    assert wrong.checked >= 2
+    assert [m.split(":")[0] for m in wrong.mismatches] == ["GET /alert.json answered 200"]
