@@ -22,6 +22,11 @@ from commands.rate_limit import CommandRateLimit
 from storage.models import utcnow
 from storage.unit_of_work import Store
 
+OUTBOX_CONCURRENCY = 64
+"""Effects delivered at once. An alert queues a notice per channel; a transport can join
+only the notices waiting together into one multi-target line (InspIRCd: 20 channels a
+NOTICE), so all of a broadcast's lanes must be in flight at once, not 16 at a time."""
+
 
 @dataclass(frozen=True, slots=True)
 class Core:
@@ -53,7 +58,7 @@ def build_core(
     outbox = OutboxWorker(
         store,
         [Broadcaster(transports), topics, *deliverers],
-        clock=clock, owner=owner, may_send=may_send,
+        clock=clock, owner=owner, may_send=may_send, concurrency=OUTBOX_CONCURRENCY,
     )
     bus = EventBus()
     desk = Desk(store, bus, whitelist, transports.channels, bot_nick=bot_nick,

@@ -92,6 +92,11 @@ class Desk:
     def page_url(self) -> str | None:
         return self._page_url
 
+    def replace_whitelist(self, whitelist: Whitelist) -> None:
+        """Who may do what from now on (a configuration reload): one reference swapped, so a
+        command is judged by the old list or the new one, never by half of each."""
+        self._whitelist = whitelist
+
     def add_extension(self, extension: DeskExtension) -> None:
         self._extensions.append(extension)
 
