@@ -13,8 +13,7 @@ import pytest
 
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
-from tests import secret_scan
-from tests.figures import FIGURES
+from tests import figures, secret_scan
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
 from tests.servers import ngircd as ngircd_server
@@ -171,8 +170,4 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("statusdesk figures")
-    for topic, line in FIGURES:
-        terminalreporter.write_line(f"{topic}: {line}")
+    figures.summary(terminalreporter)
