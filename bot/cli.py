@@ -138,6 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`incidents export 1 | head`): nothing to say, to nobody. As
+        # the Python docs advise (signal module, "Note on SIGPIPE"): point stdout at
+        # /dev/null so the interpreter's last flush at exit cannot fail and print again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as error:
         if args.debug:
             raise

@@ -15,8 +15,7 @@ import pytest
 from bot.web.app import ANSWER_OBSERVERS
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
-from tests import secret_scan
-from tests.figures import FIGURES
+from tests import figures, secret_scan
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
 from tests.openapi_check import CHECK as OPENAPI_CHECK
@@ -197,8 +196,4 @@ def answers_match_the_openapi_document() -> Iterator[None]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("statusdesk figures")
-    for topic, line in FIGURES:
-        terminalreporter.write_line(f"{topic}: {line}")
+    figures.summary(terminalreporter)
