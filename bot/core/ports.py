@@ -9,7 +9,7 @@ module; it depends on nothing of ours but `commands`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TextIO, runtime_checkable
@@ -214,6 +214,9 @@ class TransportSetup:
     """False while this instance is not the leader: not one line may leave then."""
     stdin: TextIO | None = None
     stdout: TextIO | None = None
+    keep_chatter: Collection[str] = ()
+    """Channels and rooms whose every message the desk wants (`incidents.capture`): a
+    transport may drop ordinary chatter elsewhere unread (nothing would act on it)."""
 
 
 class TransportPlugin(Protocol):

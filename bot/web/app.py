@@ -175,8 +175,10 @@ async def healthz(request: web.Request) -> web.Response:
         detail["event_loop"] = {"state": "slow" if lag.slow else "ok",
                                 "lag_p99_seconds": round(lag.p99, 4),
                                 "lag_max_seconds": round(lag.max, 4)}
-    if snapshot.export is not None:
-        detail["export"] = snapshot.export.health()
+    # Always there (the README lists it): a monitor can tell "no export configured" from
+    # "the export key went missing".
+    detail["export"] = ({"enabled": True, **snapshot.export.health()}
+                        if snapshot.export is not None else {"enabled": False})
     try:
         await asyncio.wait_for(ping(store.engine), HEALTH_TIMEOUT)
         pending, failed = await asyncio.wait_for(_outbox_counts(store), HEALTH_TIMEOUT)
