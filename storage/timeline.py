@@ -217,7 +217,7 @@ class TimelineRepository:
         return list((await self._session.execute(query)).scalars())
 
     async def stream(
-        self, incident_id: int, *, public_only: bool = False, batch: int = 2000,
+        self, incident_id: int, *, public_only: bool = False, batch: int = 500,
         kinds: Sequence[str] = (),
     ) -> AsyncIterator[TimelineRecord]:
         """Entries in order, in batches so memory stays flat for long incidents.
