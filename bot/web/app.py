@@ -169,20 +169,20 @@ async def serve_playbook(request: web.Request) -> web.StreamResponse:
 
 
 async def _read_database_metrics(store: Store, sources: MetricSources) -> None:
-    async with store.reading() as tx:
-        sources.outbox_pending = await tx.outbox.pending_count()
-        sources.outbox_failed = await tx.outbox.failed_count()
-    # Running tallies: a scrape reads what can have changed, not every incident ever.
     if sources.tally_reader is None:
-        sources.tally_reader = TallyReader(store)
-    tally = await sources.tally_reader.refresh()
+        sources.tally_reader = TallyReader()
+    # Two statements: the outbox counts, and (running tallies) the incidents that can have
+    # changed since the last scrape, not every incident ever.
+    async with store.reading() as tx:
+        sources.outbox_pending, sources.outbox_failed = await tx.outbox.counts()
+        tally = await sources.tally_reader.refresh(tx)
     sources.incidents_open = tally.incidents_open
     sources.incident_aggregates = tally.aggregates()
 
 
 async def _outbox_counts(store: Store) -> tuple[int, int]:
     async with store.reading() as tx:
-        return await tx.outbox.pending_count(), await tx.outbox.failed_count()
+        return await tx.outbox.counts()
 
 
 async def healthz(request: web.Request) -> web.Response:
