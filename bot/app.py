@@ -9,7 +9,7 @@ import functools
 import logging
 import signal
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +20,7 @@ from bot.api.console_gate import TokenConsoleGate
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
 from bot.components.sync import sync_components
-from bot.config import Config, plugins
+from bot.config import Config, ConfigError, plugins
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
 from bot.core.extension import Reply
@@ -56,6 +56,9 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
+from bot.retention import Pruner
+from bot.service.notify import ServiceNotifier
+from bot.service.reload import ReloadPlan, plan_reload
 from bot.subscribers.assembly import Subscribers
 from bot.tickets.runtime import Tickets
 from bot.transports.registry import Transports
@@ -98,6 +101,11 @@ command was being applied."""
 
 LEASE_RECHECK_SECONDS = 0.2
 """How often a command refused by the fence looks whether its term leads again."""
+
+
+STANDBY_READY_SECONDS = 2.0
+"""A service manager waits for readiness (`READY=1`): an instance that has not become leader
+this long after its page serves is ready as a standby (the page is its whole job then)."""
 
 
 def whitelist_from(config: Config) -> Whitelist:
@@ -157,8 +165,18 @@ class App:
         stdout: TextIO | None = None,
         leadership: Leadership | None = None,
         own_process: bool = False,
+        service: ServiceNotifier | None = None,
+        reload_config: Callable[[], Config] | None = None,
     ) -> None:
+        """`service`: the service manager to notify (systemd, bot/service/notify.py);
+        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload)."""
         self.config = config
+        self._service = service if service is not None else ServiceNotifier(None)
+        self._reload_config = reload_config
+        self._reloading = asyncio.Lock()
+        self._reload_tasks: set[asyncio.Task[bool]] = set()
+        self._status = "starting"
+        """What the service manager last heard (STATUS=), said again after a reload."""
         self._own_process = own_process
         """The process is this bot alone (`statusdesk run`): it may tune the process-wide
         garbage collector (bot/observability/gc_pauses.py)."""
@@ -187,10 +205,14 @@ class App:
         self.subscribers: Subscribers | None = None
 
     def request_stop(self) -> None:
+        self._service.stopping()
         self._stop.set()
 
     async def run(self) -> int:
         config = self.config
+        # Pinging from the start: a migration that hangs the loop is a hung service too.
+        self._service.start_watchdog()
+        self._tell_status("upgrading the database")
         self.instance = instance_id()
         store = self.store = open_store(config.database.url,
                                         **session_settings(config.database.url, self.instance))
@@ -199,7 +221,90 @@ class App:
             log.info("database ready (%s)", store.dialect)
             return await self._serve(store)
         finally:
+            self._service.stopping()
             await store.close()
+            await self._service.stop_watchdog()
+            self._service.close()
+
+    def _tell_status(self, text: str) -> None:
+        self._status = text
+        self._service.status(text)
+
+    def _ready(self, text: str) -> None:
+        self._status = text
+        self._service.ready(text)
+
+    async def _ready_as_standby(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.chat_started.wait(), STANDBY_READY_SECONDS)
+            return
+        self._ready(f"status page on port {self.web_port}; "
+                    + ("starting the chat side" if self.leadership.is_leader
+                       else "standing by: another instance leads"))
+
+    def request_reload(self) -> None:
+        """SIGHUP: read the configuration again and apply what can change while running."""
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def reload(self) -> bool:
+        """Apply a new configuration's users, components, rotation and escalation managers
+        all at once, and re-read the playbooks; True when applied. A configuration that does
+        not load is refused (each problem logged as `PATH: message`) and the running one
+        stays; changed keys that need a restart are named in a warning, the rest applied."""
+        if self._reload_config is None:
+            log.warning("reload: running on the built-in default configuration, there is no "
+                        "file to read again")
+            return False
+        async with self._reloading:
+            self._service.reloading()
+            try:
+                try:
+                    new = self._reload_config()
+                except ConfigError as error:
+                    log.error("configuration reload refused, the running configuration stays:")
+                    for problem in error.problems:
+                        log.error("%s", problem)
+                    return False
+                except Exception as error:
+                    log.error("configuration reload refused, the running configuration stays: "
+                              "%s", error)
+                    return False
+                plan = plan_reload(self.config, new)
+                if plan.kept:
+                    log.warning("reload: %s changed but cannot be changed while running "
+                                "(restart to apply); the rest is applied",
+                                ", ".join(plan.kept))
+                try:
+                    await self._apply_reload(plan)
+                except Exception:
+                    log.exception("configuration reload failed, the running configuration "
+                                  "stays")
+                    return False
+                log.info("configuration reloaded: %s",
+                         ", ".join(plan.applied) if plan.applied else "no reloadable change")
+                return True
+            finally:
+                self._service.reloaded(self._status)
+
+    async def _apply_reload(self, plan: ReloadPlan) -> None:
+        config = plan.config
+        whitelist = whitelist_from(config)  # built before anything changes
+        components = any(key.startswith("components") for key in plan.applied)
+        if components and self.store is not None:
+            # Its own transaction: if it fails, nothing of the reload is applied.
+            await sync_components(self.store, config.components)
+        # From here on no await: a command sees all of the old configuration or all of the
+        # new one.
+        self.desk.replace_whitelist(whitelist)
+        if self.paging is not None and any(key.startswith("paging.") for key in plan.applied):
+            self.paging.reconfigure(config.paging)
+        self.config = config
+        if self.playbooks is not None:
+            self.playbooks.store.refresh(force=True)
+        if components:
+            self.snapshot.refresh()
 
     async def _serve(self, store: Store) -> int:
         """Every instance serves the status page; the leader also runs the chat side."""
@@ -224,6 +329,8 @@ class App:
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
+            log_api=bool(config.status_page.api_token
+                         and config.status_page.api_token.get_secret_value()),
             capture=config.incidents.capture or (),
             extensions=([paging.extension] if paging is not None else [])
             + ([subscribers.extension] if subscribers is not None else [])
@@ -349,6 +456,8 @@ class App:
         addresses = runner.addresses
         self.web_port = int(addresses[0][1]) if addresses else config.status_page.port
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
+        self._tell_status(f"status page on port {self.web_port}")
+        standby_ready = asyncio.create_task(self._ready_as_standby(), name="standby ready")
         http.guard.start()
         if self._own_process:
             freeze_startup_heap()
@@ -360,15 +469,21 @@ class App:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.request_stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             while not self._stop.is_set():
                 if not await self._until_stopped(leadership.acquire()):
                     break
                 await self._lead(store, outbox)
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            self._service.stopping()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
+            standby_ready.cancel()
+            for reload_task in list(self._reload_tasks):
+                reload_task.cancel()
             await leadership.release()
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -469,6 +584,7 @@ class App:
                                                  name="maintenance timers")
         ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
                          if self.tickets is not None else None)
+        retention = asyncio.create_task(Pruner(store, config.retention).run(), name="retention")
         lost = False
         try:
             for transport in self.transports:
@@ -476,6 +592,8 @@ class App:
             log.info("statusdesk running with %d transport(s)", len(self.transports))
             await self._record_leader_url(store)
             self.chat_started.set()
+            self._ready(f"leading with {len(self.transports)} chat transport(s); "
+                        f"status page on port {self.web_port}")
             waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
             lost_waiter = asyncio.create_task(leadership.lost())
             waiters.append(lost_waiter)
@@ -488,6 +606,11 @@ class App:
             if console is not None and console.closed.is_set():
                 self._stop.set()
             log.info("lost leadership: stopping the chat side" if lost else "shutting down")
+            if lost:
+                self._tell_status(f"status page on port {self.web_port}; lost the leader "
+                                  "lease: standing by")
+            else:
+                self._service.stopping()
         finally:
             self.chat_started.clear()
             if lost:
@@ -520,6 +643,9 @@ class App:
                 ticket_states.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticket_states
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():

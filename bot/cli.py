@@ -150,8 +150,14 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     if args.command == "run":
         from bot.app import App
+        from bot.service.notify import ServiceNotifier
 
-        return _run_event_loop(App(config, own_process=True).run())
+        # SIGHUP reads the file found at start again (bot/service/reload.py).
+        source = find_config_file(args.config)
+        return _run_event_loop(App(
+            config, own_process=True, service=ServiceNotifier.from_environment(),
+            reload_config=(lambda: load_config(source)) if source is not None else None,
+        ).run())
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))
     if args.command == "tokens":

@@ -51,6 +51,7 @@ def build_core(
     rate_limit: CommandRateLimit | None = None,
     owner: str = "statusdesk",
     may_send: Callable[[], bool] = lambda: True,
+    log_api: bool = False,
 ) -> Core:
     """`deliverers`: beyond notices and topics (the pager's, say)."""
     topics = TopicKeeper(store, transports, bot_nick=bot_nick)
@@ -62,5 +63,5 @@ def build_core(
     bus = EventBus()
     desk = Desk(store, bus, whitelist, transports.channels, bot_nick=bot_nick,
                 page_url=page_url, clock=clock, on_queued=outbox.wake, capture=capture,
-                extensions=extensions, rate_limit=rate_limit)
+                extensions=extensions, rate_limit=rate_limit, log_api=log_api)
     return Core(bus, desk, outbox, topics)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -83,6 +83,33 @@ class IncidentRepository:
         if limit is not None:
             query = query.limit(limit)
         return (await self._session.execute(query)).scalars().all()
+
+    async def milestones_of(
+        self, *, ids: Collection[int] = (), open_now: bool = False, after_id: int | None = None,
+        resolved_since: datetime | None = None, limit: int | None = None,
+    ) -> list[tuple[int, Milestones]]:
+        """(id, milestones) of the incidents (not maintenance windows) that are `ids`, or open
+        now, or above `after_id` (the lowest `limit` of those), or resolved at or after
+        `resolved_since`: one indexed query each (primary key, state, resolved_at), so what a
+        /metrics refresh reads grows with what changed, not with history
+        (bot/incidents/milestone_tally.py)."""
+        columns = (Incident.id, Incident.state, Incident.opened_at, Incident.acknowledged_at,
+                   Incident.identified_at, Incident.monitoring_at, Incident.resolved_at)
+        queries = []
+        if ids:
+            queries.append(select(*columns).where(Incident.id.in_(sorted(ids))))
+        if open_now:
+            queries.append(select(*columns).where(Incident.state.in_(OPEN_STATES)))
+        if resolved_since is not None:
+            queries.append(select(*columns).where(Incident.resolved_at >= resolved_since))
+        if after_id is not None:
+            new = select(*columns).where(Incident.id > after_id).order_by(Incident.id)
+            queries.append(new if limit is None else new.limit(limit))
+        found: list[tuple[int, Milestones]] = []
+        for query in queries:
+            rows = await self._session.execute(query.where(Incident.kind == "incident"))
+            found.extend((row[0], Milestones(*row[1:])) for row in rows.all())
+        return found
 
     async def milestones(self) -> list[Milestones]:
         # Maintenance windows share the table; they are not incidents to count or time.

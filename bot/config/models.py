@@ -542,6 +542,17 @@ class MaintenanceConfig(_Model):
         return ZoneInfo(self.timezone)
 
 
+class RetentionConfig(_Model):
+    """How long the bookkeeping tables keep rows (README "Retention"): the leader prunes
+    older ones in small batches. None = keep forever. Incident timelines are never pruned."""
+
+    outbox_delivered: PositiveDuration | None = timedelta(days=30)
+    """Effects delivered (broadcasts, topics, pages, mails) this long ago; pending and failed
+    effects are always kept."""
+    audit: PositiveDuration | None = timedelta(days=365)
+    """Audit log records (privileged commands, accepted or refused) this old."""
+
+
 class CommandsConfig(_Model):
     rate_limit: CommandRateLimitConfig | None = Field(default_factory=CommandRateLimitConfig)
     """null = no limit for anyone."""
@@ -589,6 +600,7 @@ class Config(_Model):
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     components: list[ComponentEntry] = Field(default_factory=list)
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
     subscribers: SubscribersConfig = Field(default_factory=SubscribersConfig)

@@ -63,13 +63,16 @@ class Desk:
         capture: Collection[str] = (),
         extensions: Sequence[DeskExtension] = (),
         rate_limit: CommandRateLimit | None = None,
+        log_api: bool = False,
     ) -> None:
+        """`log_api`: whether the incident log API answers (replies link to it then)."""
         self._store = store
         self._bus = bus
         self._whitelist = whitelist
         self._channels = channels
         self._bot_nick = bot_nick
         self._page_url = page_url.rstrip("/") if page_url else None
+        self._log_api = log_api
         self._clock = clock
         self._on_queued = on_queued
         self.on_unannounced_change: Callable[[], None] = lambda: None
@@ -88,6 +91,11 @@ class Desk:
     @property
     def page_url(self) -> str | None:
         return self._page_url
+
+    def replace_whitelist(self, whitelist: Whitelist) -> None:
+        """Who may do what from now on (a configuration reload): one reference swapped, so a
+        command is judged by the old list or the new one, never by half of each."""
+        self._whitelist = whitelist
 
     def add_extension(self, extension: DeskExtension) -> None:
         self._extensions.append(extension)
@@ -251,7 +259,7 @@ class Desk:
         """The core's own commands: read what the rules need, decide, write the decision."""
         loaded = await load_view(needs(command), ctx.tx)
         decision = decide(command, loaded.view,
-                          Context(ctx.where.actor, ctx.now, self._page_url))
+                          Context(ctx.where.actor, ctx.now, self._page_url, self._log_api))
         channels = self._channels() if decision.broadcasts else ()
         applied = await write(decision, loaded, ctx.tx, ctx.where, channels, ctx.now)
         ctx.out.replies.extend(Reply(say.text, say.private) for say in applied.replies)

@@ -137,6 +137,8 @@ class Context:
     actor: str
     now: datetime
     page_url: str | None = None
+    log_api: bool = False
+    """Whether `/api/incidents/ID/log.*` answers (status_page.api_token is set)."""
 
     def incident_url(self, incident_id: int) -> str | None:
         return f"{self.page_url}/incidents/{incident_id}" if self.page_url else None
@@ -271,8 +273,9 @@ def decide(command: Command, view: View, context: Context) -> Decision:
                                                    context.incident_url(incident.id)))
         case m.IncidentLog(incident_id):
             if (incident := _named(incident_id, view, out)) is not None:
+                log_url = context.page_url if context.log_api else None
                 out.tell(*replies.incident_log(incident.id, incident.title, view.log,
-                                               context.page_url), private=True)
+                                               log_url), private=True)
                 out.say(replies.log_sent, incident.id)
         case m.IncidentHelp():
             out.tell(*_lines(INCIDENT_HELP))

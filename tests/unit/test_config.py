@@ -414,6 +414,12 @@ def test_matrix_defaults_and_listen_ipv6() -> None:
             "maintenance.announce_before: must be longer than 0s",
         ),
         (
+            "retention: {audit: forever}",
+            'retention.audit: invalid duration "forever" (use e.g. 30s, 10m, 1h, 2d)',
+        ),
+        ("retention: {outbox_delivered: 0d}", "retention.outbox_delivered: must be longer than 0s"),
+        ("retention: {outbox_days: 30}", "retention.outbox_days: unknown key"),
+        (
             "paging: {ack_timeout: 10 minutes}",
             'paging.ack_timeout: invalid duration "10 minutes" (use e.g. 30s, 10m, 1h, 2d)',
         ),
