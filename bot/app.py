@@ -9,7 +9,7 @@ import functools
 import logging
 import signal
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +20,7 @@ from bot.api.console_gate import TokenConsoleGate
 from bot.components.board import ComponentBoard
 from bot.components.extension import ComponentsExtension
 from bot.components.sync import sync_components
-from bot.config import Config, plugins
+from bot.config import Config, ConfigError, plugins
 from bot.core.desk import Desk
 from bot.core.events import DeskEvent
 from bot.core.extension import Reply
@@ -28,6 +28,7 @@ from bot.core.ports import (
     DeliveryRejected,
     DeliveryUnavailable,
     Message,
+    OperatorInput,
     OperatorSession,
     Transport,
     TransportPlugin,
@@ -56,6 +57,9 @@ from bot.observability.gc_pauses import freeze_startup_heap, spread_full_collect
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.paging.assembly import Paging
 from bot.playbooks.runtime import Playbooks
+from bot.retention import Pruner
+from bot.service.notify import ServiceNotifier
+from bot.service.reload import ReloadPlan, plan_reload
 from bot.subscribers.assembly import Subscribers
 from bot.tickets.runtime import Tickets
 from bot.transports.registry import Transports
@@ -76,6 +80,7 @@ from bot.web.snapshot import Snapshot
 from bot.web.sse import EventStream
 from bot.wiring import build_core
 from commands.auth import Principal, Whitelist
+from commands.grammar import may_be_for_bot
 from commands.rate_limit import Allowance, CommandRateLimit
 from commands.replies import posted_while_away
 from storage.db import open_store, upgrade
@@ -97,6 +102,16 @@ command was being applied."""
 
 LEASE_RECHECK_SECONDS = 0.2
 """How often a command refused by the fence looks whether its term leads again."""
+
+
+STANDBY_READY_SECONDS = 2.0
+"""A service manager waits for readiness (`READY=1`): an instance that has not become leader
+this long after its page serves is ready as a standby (the page is its whole job then)."""
+
+INPUT_END_GRACE_SECONDS = 2.0
+"""After the console's stdin ends, how long an instance that does not lead yet may take to
+lead (and apply what was typed, as `printf '#status ok\\n' | statusdesk run` wants) before it
+stops as a standby."""
 
 
 def whitelist_from(config: Config) -> Whitelist:
@@ -156,8 +171,24 @@ class App:
         stdout: TextIO | None = None,
         leadership: Leadership | None = None,
         own_process: bool = False,
+        service: ServiceNotifier | None = None,
+        reload_config: Callable[[], Config] | None = None,
+        config_source: str = "the configuration",
     ) -> None:
+        """`service`: the service manager to notify (systemd, bot/service/notify.py);
+        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload);
+        `config_source`: what it reads (a file name), for the log."""
         self.config = config
+        self._service = service if service is not None else ServiceNotifier(None)
+        self._reload_config = reload_config
+        self._config_source = config_source
+        self._reloading = asyncio.Lock()
+        self._reload_tasks: set[asyncio.Task[bool]] = set()
+        self._reload_pending: bool | None = None
+        """None until the desk runs (a SIGHUP then only sets it True: reloaded once it
+        runs); False from then on."""
+        self._status = "starting"
+        """What the service manager last heard (STATUS=), said again after a reload."""
         self._own_process = own_process
         """The process is this bot alone (`statusdesk run`): it may tune the process-wide
         garbage collector (bot/observability/gc_pauses.py)."""
@@ -186,10 +217,19 @@ class App:
         self.subscribers: Subscribers | None = None
 
     def request_stop(self) -> None:
+        self._service.stopping()
         self._stop.set()
 
     async def run(self) -> int:
         config = self.config
+        # Pinging from the start: a migration that hangs the loop is a hung service too.
+        self._service.start_watchdog()
+        # SIGHUP's default is to end the process: from the first moment to the last it
+        # means "reload" (deferred until the desk runs).
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        self._tell_status("upgrading the database")
         self.instance = instance_id()
         store = self.store = open_store(config.database.url,
                                         **session_settings(config.database.url, self.instance))
@@ -198,7 +238,104 @@ class App:
             log.info("database ready (%s)", store.dialect)
             return await self._serve(store)
         finally:
+            self._service.stopping()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
             await store.close()
+            await self._service.stop_watchdog()
+            self._service.close()
+
+    def _tell_status(self, text: str) -> None:
+        self._status = text
+        self._service.status(text)
+
+    def _ready(self, text: str) -> None:
+        self._status = text
+        self._service.ready(text)
+
+    async def _ready_as_standby(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.chat_started.wait(), STANDBY_READY_SECONDS)
+            return
+        self._ready(f"status page on port {self.web_port}; "
+                    + ("starting the chat side" if self.leadership.is_leader
+                       else "standing by: another instance leads"))
+
+    def request_reload(self) -> None:
+        """SIGHUP: read the configuration again and apply what can change while running
+        (once the desk runs: while starting, the request waits; while stopping, it is moot)."""
+        if self._reload_pending is not False:
+            if self._reload_pending is None:
+                log.info("SIGHUP while starting: the configuration is read again once running")
+            self._reload_pending = True
+            return
+        if self._stop.is_set():
+            log.info("SIGHUP while stopping: nothing to reload")
+            return
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def reload(self) -> bool:
+        """Apply a new configuration's users, incident roles, components, rotation and
+        escalation managers all at once, and re-read the playbooks; True when applied. A
+        configuration that does not load is refused (each problem logged as `PATH:
+        message`) and the running one stays; changed keys that need a restart are named in
+        a warning, the rest applied."""
+        if self._reload_config is None:
+            log.warning("reload: running on the built-in default configuration, there is no "
+                        "file to read again")
+            return False
+        async with self._reloading:
+            self._service.reloading()
+            try:
+                try:
+                    new = self._reload_config()
+                except ConfigError as error:
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays:", self._config_source)
+                    for problem in error.problems:
+                        log.error("%s", problem)
+                    return False
+                except Exception as error:
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays: %s", self._config_source, error)
+                    return False
+                plan = plan_reload(self.config, new)
+                if plan.kept:
+                    log.warning("reload: %s changed but cannot be changed while running "
+                                "(restart to apply); the rest is applied",
+                                ", ".join(plan.kept))
+                try:
+                    await self._apply_reload(plan)
+                except Exception:
+                    log.exception("configuration reload failed, the running configuration "
+                                  "stays")
+                    return False
+                log.info("configuration reloaded from %s: %s", self._config_source,
+                         ", ".join(plan.applied) if plan.applied else "no reloadable change")
+                return True
+            finally:
+                self._service.reloaded(self._status)
+
+    async def _apply_reload(self, plan: ReloadPlan) -> None:
+        config = plan.config
+        whitelist = whitelist_from(config)  # built before anything changes
+        components = any(key.startswith("components") for key in plan.applied)
+        if components and self.store is not None:
+            # Its own transaction: if it fails, nothing of the reload is applied.
+            await sync_components(self.store, config.components)
+        # From here on no await: a command sees all of the old configuration or all of the
+        # new one.
+        self.desk.replace_whitelist(whitelist)
+        if self.paging is not None and any(key.startswith("paging.") for key in plan.applied):
+            self.paging.reconfigure(config.paging)
+        self.follow_up.replace_roles(config.incidents.roles)
+        self.config = config
+        if self.playbooks is not None:
+            self.playbooks.store.refresh(force=True)
+        if components:
+            self.snapshot.refresh()
 
     async def _serve(self, store: Store) -> int:
         """Every instance serves the status page; the leader also runs the chat side."""
@@ -223,6 +360,8 @@ class App:
             store, self.transports, whitelist_from(config),
             bot_nick=bot_nick,
             page_url=page_url_of(config),
+            log_api=bool(config.status_page.api_token
+                         and config.status_page.api_token.get_secret_value()),
             capture=config.incidents.capture or (),
             extensions=([paging.extension] if paging is not None else [])
             + ([subscribers.extension] if subscribers is not None else [])
@@ -348,6 +487,12 @@ class App:
         addresses = runner.addresses
         self.web_port = int(addresses[0][1]) if addresses else config.status_page.port
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
+        self._tell_status(f"status page on port {self.web_port}")
+        standby_ready = asyncio.create_task(self._ready_as_standby(), name="standby ready")
+        input_ended = self._watch_operator_input()
+        standby_input = (asyncio.create_task(self._stop_standby_at_end_of_input(input_ended),
+                                             name="standby stdin")
+                         if input_ended is not None else None)
         http.guard.start()
         if self._own_process:
             freeze_startup_heap()
@@ -359,15 +504,24 @@ class App:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.request_stop)
+        pending, self._reload_pending = self._reload_pending, False
+        if pending:
+            self.request_reload()
         try:
             while not self._stop.is_set():
                 if not await self._until_stopped(leadership.acquire()):
                     break
                 await self._lead(store, outbox)
         finally:
+            self._service.stopping()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
+            standby_ready.cancel()
+            if standby_input is not None:
+                standby_input.cancel()
+            for reload_task in list(self._reload_tasks):
+                reload_task.cancel()
             await leadership.release()
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -388,6 +542,25 @@ class App:
             if tickets is not None:
                 await tickets.close()
         return 0
+
+    def _watch_operator_input(self) -> asyncio.Event | None:
+        """The end of the operator's input (the console's stdin), watched from the start;
+        None without a console."""
+        for key, plugin in self._transport_plugins.items():
+            if getattr(self.config, key, None) and isinstance(plugin, OperatorInput):
+                return plugin.watch_input(self._stdin)
+        return None
+
+    async def _stop_standby_at_end_of_input(self, ended: asyncio.Event) -> None:
+        """Ctrl-D stops a standby as it stops a leader (README: a console bot stops when its
+        stdin closes). A leader's console reads what was typed to the end first, then stops
+        the app itself; a standby never reads it, and says so."""
+        await ended.wait()
+        await asyncio.sleep(INPUT_END_GRACE_SECONDS)
+        if not self.leadership.is_leader and not self._stop.is_set():
+            log.warning("stdin closed while another instance leads: stopping; commands typed "
+                        "here were not applied")
+            self.request_stop()
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
         """Run `work` unless a stop comes first; True when `work` finished."""
@@ -417,6 +590,7 @@ class App:
             may_write=self.leadership.holds,
             stdin=self._stdin,
             stdout=self._stdout,
+            keep_chatter=tuple(config.incidents.capture or ()),
         )
         session: OperatorSession | None = None
         for key, plugin in self._transport_plugins.items():
@@ -467,6 +641,7 @@ class App:
                                                  name="maintenance timers")
         ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
                          if self.tickets is not None else None)
+        retention = asyncio.create_task(Pruner(store, config.retention).run(), name="retention")
         lost = False
         try:
             for transport in self.transports:
@@ -474,6 +649,8 @@ class App:
             log.info("statusdesk running with %d transport(s)", len(self.transports))
             await self._record_leader_url(store)
             self.chat_started.set()
+            self._ready(f"leading with {len(self.transports)} chat transport(s); "
+                        f"status page on port {self.web_port}")
             waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
             lost_waiter = asyncio.create_task(leadership.lost())
             waiters.append(lost_waiter)
@@ -486,6 +663,11 @@ class App:
             if console is not None and console.closed.is_set():
                 self._stop.set()
             log.info("lost leadership: stopping the chat side" if lost else "shutting down")
+            if lost:
+                self._tell_status(f"status page on port {self.web_port}; lost the leader "
+                                  "lease: standing by")
+            else:
+                self._service.stopping()
         finally:
             self.chat_started.clear()
             if lost:
@@ -518,6 +700,9 @@ class App:
                 ticket_states.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticket_states
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
@@ -592,6 +777,11 @@ class App:
             self.outbox.retry_now(f"{name}/{network}/")
 
     async def _on_message(self, message: Message) -> None:
+        if not may_be_for_bot(message.text, self.bot_nick, addressed=message.addressed):
+            # Chatter (kept at most, for the capture): no command to protect, so no task of
+            # its own, which would cost more than the rest of its handling.
+            await self.desk.handle(message)
+            return
         # Shielded: a shutdown or a transport dropping its reader must not cancel a command
         # half-way through its transaction.
         task = asyncio.create_task(self._answer(message))

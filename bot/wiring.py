@@ -22,6 +22,11 @@ from commands.rate_limit import CommandRateLimit
 from storage.models import utcnow
 from storage.unit_of_work import Store
 
+OUTBOX_CONCURRENCY = 64
+"""Effects delivered at once. An alert queues a notice per channel; a transport can join
+only the notices waiting together into one multi-target line (InspIRCd: 20 channels a
+NOTICE), so all of a broadcast's lanes must be in flight at once, not 16 at a time."""
+
 
 @dataclass(frozen=True, slots=True)
 class Core:
@@ -46,16 +51,17 @@ def build_core(
     rate_limit: CommandRateLimit | None = None,
     owner: str = "statusdesk",
     may_send: Callable[[], bool] = lambda: True,
+    log_api: bool = False,
 ) -> Core:
     """`deliverers`: beyond notices and topics (the pager's, say)."""
     topics = TopicKeeper(store, transports, bot_nick=bot_nick)
     outbox = OutboxWorker(
         store,
         [Broadcaster(transports), topics, *deliverers],
-        clock=clock, owner=owner, may_send=may_send,
+        clock=clock, owner=owner, may_send=may_send, concurrency=OUTBOX_CONCURRENCY,
     )
     bus = EventBus()
     desk = Desk(store, bus, whitelist, transports.channels, bot_nick=bot_nick,
                 page_url=page_url, clock=clock, on_queued=outbox.wake, capture=capture,
-                extensions=extensions, rate_limit=rate_limit)
+                extensions=extensions, rate_limit=rate_limit, log_api=log_api)
     return Core(bus, desk, outbox, topics)

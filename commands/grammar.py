@@ -229,6 +229,14 @@ def parse(
     return _parse_addressed(rest, bot_nick, explicit)
 
 
+def may_be_for_bot(text: str, bot_nick: str = "statusdesk", *, addressed: bool = False) -> bool:
+    """False only when `parse` is sure to return None (chatter), decided from the first
+    character: cheap enough to ask of every line in a busy channel."""
+    first = text[:1]
+    return addressed or first in ("#", "@") or (
+        bool(bot_nick) and first.lower() == bot_nick[:1].lower())
+
+
 def _parse_addressed(rest: str, bot_nick: str, explicit: bool) -> Command | ParseError | None:
     body = clean_text(rest)
     if body.startswith("#"):

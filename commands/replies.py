@@ -266,7 +266,8 @@ class LogLine:
 
 def incident_log(incident_id: int, title: str, entries: Sequence[LogLine],
                  page_url: str | None) -> list[str]:
-    """The last entries of an incident's log, for a private message."""
+    """The last entries of an incident's log, for a private message. `page_url`: where the
+    log API answers (None when it is off: the link would only answer 401)."""
     lines = [f"Incident #{incident_id}: {title} — last {len(entries)} entries:"]
     for entry in entries:
         detail = entry.text or ""
@@ -278,6 +279,9 @@ def incident_log(incident_id: int, title: str, entries: Sequence[LogLine],
     if page_url:
         lines.append(f"Full log: {page_url}/api/incidents/{incident_id}/log.md "
                      "(needs the API token)")
+    else:
+        lines.append(f"Full log: run `statusdesk incidents export {incident_id}` on the bot's "
+                     "host (the log API is off: status_page.api_token is not set)")
     return lines
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.kept_text import kept
@@ -50,6 +50,18 @@ class AuditRepository:
         self._session.add(record)
         await self._session.flush()
         return record
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` records made before `before` (retention); how many. Found
+        by the index on `at`, then deleted by primary key."""
+        oldest = select(AuditRecord.id).where(AuditRecord.at < before).limit(limit)
+        ids = list((await self._session.execute(oldest)).scalars())
+        if not ids:
+            return 0
+        result = await self._session.execute(
+            delete(AuditRecord).where(AuditRecord.id.in_(ids))
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def recent(self, limit: int, outcome: str | None = None) -> Sequence[AuditRecord]:
         query = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -105,7 +106,9 @@ class TimelineEntry(Base):
     """One append-only event of an incident's life. Never updated, never deleted."""
 
     __tablename__ = "incident_events"
-    __table_args__ = (Index("ix_incident_events_incident_at", "incident_id", "id"),)
+    # Public reads use the second: captured chat (private) never gets in their way.
+    __table_args__ = (Index("ix_incident_events_incident_at", "incident_id", "id"),
+                      Index("ix_incident_events_public", "incident_id", "public", "id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
@@ -199,6 +202,9 @@ class OutboxEffect(Base):
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         Index("ix_outbox_pending", "delivered_at", "failed_at", "lane", "id"),
+        # Counting failed effects reads this small index, not every delivered one.
+        Index("ix_outbox_failed", "failed_at", sqlite_where=text("failed_at IS NOT NULL"),
+              postgresql_where=text("failed_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

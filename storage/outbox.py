@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -169,7 +169,30 @@ class OutboxRepository:
         query = select(func.count()).select_from(OutboxEffect).where(_pending())
         return int((await self._session.execute(query)).scalar_one())
 
+    async def prune_delivered(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` effects delivered before `before` (retention); how many.
+        Found by ix_outbox_pending, whose first column is `delivered_at`, then deleted by
+        primary key (a subquery let PostgreSQL's planner read the whole key index)."""
+        oldest = select(OutboxEffect.id).where(OutboxEffect.delivered_at < before).limit(limit)
+        ids = list((await self._session.execute(oldest)).scalars())
+        if not ids:
+            return 0
+        result = await self._session.execute(
+            delete(OutboxEffect).where(OutboxEffect.id.in_(ids))
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def counts(self) -> tuple[int, int]:
+        """(pending, failed) in one statement, each counted from its index."""
+        pending = select(func.count()).select_from(OutboxEffect).where(_pending())
+        failed = (select(func.count()).select_from(OutboxEffect)
+                  .where(OutboxEffect.failed_at.is_not(None)))
+        row = (await self._session.execute(
+            select(pending.scalar_subquery(), failed.scalar_subquery()))).one()
+        return int(row[0]), int(row[1])
+
     async def failed_count(self) -> int:
+        # `IS NOT NULL` as written in ix_outbox_failed's predicate, so that index answers.
         query = (
             select(func.count())
             .select_from(OutboxEffect)

@@ -542,6 +542,17 @@ class MaintenanceConfig(_Model):
         return ZoneInfo(self.timezone)
 
 
+class RetentionConfig(_Model):
+    """How long the bookkeeping tables keep rows (README "Retention"): the leader prunes
+    older ones in small batches. None = keep forever. Incident timelines are never pruned."""
+
+    outbox_delivered: PositiveDuration | None = timedelta(days=30)
+    """Effects delivered (broadcasts, topics, pages, mails) this long ago; pending and failed
+    effects are always kept."""
+    audit: PositiveDuration | None = timedelta(days=365)
+    """Audit log records (privileged commands, accepted or refused) this old."""
+
+
 class CommandsConfig(_Model):
     rate_limit: CommandRateLimitConfig | None = Field(default_factory=CommandRateLimitConfig)
     """null = no limit for anyone."""
@@ -577,6 +588,15 @@ class ComponentEntry(_Model):
         return slug(self.name)
 
 
+class LoggingConfig(_Model):
+    """`logging:` what goes to stderr (DESIGN §1.9); `--log-level` and `--debug` win."""
+
+    level: Annotated[Literal["debug", "info", "warning", "error"],
+                     BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = "info"
+    format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line (time, level, logger, message, exc_info)."""
+
+
 class Config(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     irc: list[IrcNetwork] = Field(default_factory=list)
@@ -589,9 +609,11 @@ class Config(_Model):
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     components: list[ComponentEntry] = Field(default_factory=list)
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
     subscribers: SubscribersConfig = Field(default_factory=SubscribersConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration (for log redaction), without duplicates."""

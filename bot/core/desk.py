@@ -63,13 +63,16 @@ class Desk:
         capture: Collection[str] = (),
         extensions: Sequence[DeskExtension] = (),
         rate_limit: CommandRateLimit | None = None,
+        log_api: bool = False,
     ) -> None:
+        """`log_api`: whether the incident log API answers (replies link to it then)."""
         self._store = store
         self._bus = bus
         self._whitelist = whitelist
         self._channels = channels
         self._bot_nick = bot_nick
         self._page_url = page_url.rstrip("/") if page_url else None
+        self._log_api = log_api
         self._clock = clock
         self._on_queued = on_queued
         self.on_unannounced_change: Callable[[], None] = lambda: None
@@ -88,6 +91,11 @@ class Desk:
     @property
     def page_url(self) -> str | None:
         return self._page_url
+
+    def replace_whitelist(self, whitelist: Whitelist) -> None:
+        """Who may do what from now on (a configuration reload): one reference swapped, so a
+        command is judged by the old list or the new one, never by half of each."""
+        self._whitelist = whitelist
 
     def add_extension(self, extension: DeskExtension) -> None:
         self._extensions.append(extension)
@@ -243,6 +251,11 @@ class Desk:
         if outcome.queued:
             self._on_queued()
         self.outcomes["accepted" if role is not None else "question"] += 1
+        if outcome.not_configured is not None:
+            # Answered, not applied: the log, the command API and `statusdesk say` say so.
+            log.info("did not apply %s from %s: the %s section is not configured", name,
+                     message.sender, outcome.not_configured)
+            return Handled(False, outcome.replies)
         if role is not None:
             log.info("applied %s from %s", name, message.sender)
         return Handled(True, outcome.replies)
@@ -251,10 +264,11 @@ class Desk:
         """The core's own commands: read what the rules need, decide, write the decision."""
         loaded = await load_view(needs(command), ctx.tx)
         decision = decide(command, loaded.view,
-                          Context(ctx.where.actor, ctx.now, self._page_url))
+                          Context(ctx.where.actor, ctx.now, self._page_url, self._log_api))
         channels = self._channels() if decision.broadcasts else ()
         applied = await write(decision, loaded, ctx.tx, ctx.where, channels, ctx.now)
         ctx.out.replies.extend(Reply(say.text, say.private) for say in applied.replies)
+        ctx.out.not_configured = decision.not_configured
         ctx.out.events.extend(applied.events)
         if applied.broadcasts:
             ctx.out.queued = True

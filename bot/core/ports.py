@@ -9,7 +9,7 @@ module; it depends on nothing of ours but `commands`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TextIO, runtime_checkable
@@ -196,6 +196,17 @@ class OperatorSession(Protocol):
     closed: asyncio.Event
 
 
+@runtime_checkable
+class OperatorInput(Protocol):
+    """A transport plug-in whose transport reads a person's input (the console's stdin):
+    it watches that input from the start, so that its end (Ctrl-D) stops an instance that
+    stands by as well as one that leads."""
+
+    def watch_input(self, stdin: TextIO | None) -> asyncio.Event:
+        """Start reading now; the event is set at the input's end."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class TransportSetup:
     """What the process hands a transport plug-in to build this term's connections."""
@@ -214,6 +225,9 @@ class TransportSetup:
     """False while this instance is not the leader: not one line may leave then."""
     stdin: TextIO | None = None
     stdout: TextIO | None = None
+    keep_chatter: Collection[str] = ()
+    """Channels and rooms whose every message the desk wants (`incidents.capture`): a
+    transport may drop ordinary chatter elsewhere unread (nothing would act on it)."""
 
 
 class TransportPlugin(Protocol):

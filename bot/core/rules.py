@@ -137,6 +137,8 @@ class Context:
     actor: str
     now: datetime
     page_url: str | None = None
+    log_api: bool = False
+    """Whether `/api/incidents/ID/log.*` answers (status_page.api_token is set)."""
 
     def incident_url(self, incident_id: int) -> str | None:
         return f"{self.page_url}/incidents/{incident_id}" if self.page_url else None
@@ -271,8 +273,9 @@ def decide(command: Command, view: View, context: Context) -> Decision:
                                                    context.incident_url(incident.id)))
         case m.IncidentLog(incident_id):
             if (incident := _named(incident_id, view, out)) is not None:
+                log_url = context.page_url if context.log_api else None
                 out.tell(*replies.incident_log(incident.id, incident.title, view.log,
-                                               context.page_url), private=True)
+                                               log_url), private=True)
                 out.say(replies.log_sent, incident.id)
         case m.IncidentHelp():
             out.tell(*_lines(INCIDENT_HELP))
@@ -290,19 +293,19 @@ def decide(command: Command, view: View, context: Context) -> Decision:
                 out.events.append(BugLinked(at=now, incident_id=incident.id, url=url))
                 out.say(replies.bug_linked, url, incident.id)
         case m.Page() | m.Ack() | m.OnCall() | m.OnCallOverride():
-            out.say(replies.not_configured, command_name(command), "paging")
+            _not_configured(command, "paging", out)
         case m.PlaybookShow() | m.PlaybookLink():
-            out.say(replies.not_configured, command_name(command), "playbooks")
+            _not_configured(command, "playbooks", out)
         case m.MaintenanceSchedule() | m.MaintenanceAct() | m.MaintenanceList():
             # Applied by bot/maintenance's extension, which the app always plugs in.
-            out.say(replies.not_configured, command_name(command), "maintenance")
+            _not_configured(command, "maintenance", out)
         case m.ComponentSet() | m.ComponentList() | m.IncidentAffects():
             # The components extension applies these; a desk without it has none.
-            out.say(replies.not_configured, command_name(command), "components")
+            _not_configured(command, "components", out)
         case m.Why() | m.ActionAdd() | m.ActionClose() | m.ActionFile() | m.ActionList() | \
                 m.IncidentSetRole():
             # The follow-up extension (bot/followup) applies these.
-            out.say(replies.not_configured, command_name(command), "incidents")
+            _not_configured(command, "incidents", out)
         case m.Now():
             alert = view.alert
             alert_view = (AlertView(alert.text, alert.set_by, alert.set_at)
@@ -312,6 +315,11 @@ def decide(command: Command, view: View, context: Context) -> Decision:
                                          maintenance=[(w.id, w.title, w.ends_at, w.timezone)
                                                       for w in view.maintenance]))
     return out
+
+
+def _not_configured(command: Command, section: str, out: Decision) -> None:
+    out.not_configured = section
+    out.say(replies.not_configured, command_name(command), section)
 
 
 def _alert(text: str, view: View, context: Context, out: Decision) -> None:

@@ -41,6 +41,8 @@ class LagReading:
     p50: float
     p99: float
     max: float
+    total: float = 0.0
+    """The samples' sum, for the summary's `_sum` in /metrics."""
 
     @property
     def slow(self) -> bool:
@@ -89,7 +91,7 @@ class LoopLagMonitor:
     def reading(self) -> LagReading:
         ordered = sorted(self._recent)
         return LagReading(len(ordered), quantile(ordered, 0.5), quantile(ordered, 0.99),
-                          ordered[-1] if ordered else 0.0)
+                          ordered[-1] if ordered else 0.0, sum(ordered))
 
     def cumulative_buckets(self) -> list[tuple[str, int]]:
         """(upper bound, samples at or under it) as Prometheus histograms want them."""

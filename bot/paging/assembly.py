@@ -85,6 +85,12 @@ class Paging:
         paging._http = http
         return paging
 
+    def reconfigure(self, config: PagingConfig) -> None:
+        """A reload's rotation and escalation managers (providers and hooks stay)."""
+        self.pager.reconfigure(config)
+        self.deliverer.replace_managers(config.escalation_managers)
+        self.config = config
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()

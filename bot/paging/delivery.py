@@ -147,6 +147,10 @@ class PageDeliverer:
         """Called after a failure report was queued (wakes the outbox and the escalation
         timer)."""
 
+    def replace_managers(self, managers: Sequence[EscalationManager]) -> None:
+        """The escalation managers of a reloaded configuration (their contacts)."""
+        self._managers = {m.name: m for m in managers}
+
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
         provider = self._providers[kind]
         manager = self._managers.get(payload["manager"])

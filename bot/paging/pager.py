@@ -62,6 +62,13 @@ class Pager:
         self._bot_nick = bot_nick
         self._managers = {m.name: m for m in config.escalation_managers}
 
+    def reconfigure(self, config: PagingConfig) -> None:
+        """The rotation and the escalation managers of a reloaded configuration (built first,
+        then swapped: a page being sent sees the old ones or the new ones)."""
+        rotation = Rotation.from_config(config)
+        managers = {m.name: m for m in config.escalation_managers}
+        self.config, self.rotation, self._managers = config, rotation, managers
+
     # --- who is who ----------------------------------------------------------------------
 
     def manager(self, name: str) -> EscalationManager | None:

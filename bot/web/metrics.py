@@ -7,9 +7,16 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -18,8 +25,10 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from bot.incidents.metrics import Aggregate, IncidentTimes
+from bot.incidents.milestone_tally import TallyReader
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.web.connection_guard import ConnectionGuard
 from bot.web.live_clients import LiveClientLimit
@@ -49,6 +58,10 @@ class MetricSources:
     outbox_failed: int = 0
     incidents_open: int = 0
     incident_times: list[IncidentTimes] = field(default_factory=list)
+    incident_aggregates: Mapping[str, Aggregate] | None = None
+    tally_reader: TallyReader | None = None
+    """Count, median and sum per measure (`to_acknowledge`, ...) from running tallies
+    (bot/incidents/milestone_tally.py); when set, `incident_times` is not read."""
     loop_lag: LoopLagMonitor | None = None
     asyncio_tasks: Callable[[], int] | None = None
     db_connections: Callable[[], tuple[int, int]] | None = None
@@ -145,7 +158,10 @@ class StatusdeskCollector(Collector):
                                 value=s.incidents_open)
         for measure, label in (("to_acknowledge", "acknowledge"), ("to_identify", "identify"),
                                ("to_mitigate", "mitigate"), ("to_resolve", "resolve")):
-            aggregate = Aggregate.of([getattr(t, measure) for t in s.incident_times])
+            if s.incident_aggregates is not None:
+                aggregate = s.incident_aggregates[measure]
+            else:
+                aggregate = Aggregate.of([getattr(t, measure) for t in s.incident_times])
             yield SummaryMetricFamily(
                 f"statusdesk_incident_time_to_{label}_seconds",
                 f"Time from opening an incident to its {label} milestone",
@@ -171,18 +187,16 @@ def _runtime(s: MetricSources) -> Iterator[Metric]:
             buckets=lag.cumulative_buckets(), sum_value=lag.total,
         )
         reading = lag.reading()
-        recent = GaugeMetricFamily("statusdesk_event_loop_lag_recent_seconds",
-                                   "Event loop lag over the last minute, by quantile",
-                                   labels=["quantile"])
+        # A summary, not a gauge with a `quantile` label: Prometheus (and promtool) reserve
+        # that label for summaries. Its count and sum are the window's, so they can drop.
+        recent = SummaryMetricFamily("statusdesk_event_loop_lag_recent_seconds",
+                                     "Event loop lag over the last minute, by quantile",
+                                     count_value=reading.samples, sum_value=reading.total)
+        name = "statusdesk_event_loop_lag_recent_seconds"
         for q, value in (("0.5", reading.p50), ("0.99", reading.p99), ("1", reading.max)):
-            recent.add_metric([q], value)
+            recent.samples.append(Sample(name, {"quantile": q}, value))
         yield recent
-    collections = CounterMetricFamily(
-        "statusdesk_gc_collections", "Garbage collections by generation (2 is a full one)",
-        labels=["generation"])
-    for generation, stats in enumerate(gc.get_stats()):
-        collections.add_metric([str(generation)], stats["collections"])
-    yield collections
+    # Collections per generation are the standard python_gc_collections_total (below).
     yield GaugeMetricFamily("statusdesk_gc_frozen_objects",
                             "Start-up objects that full collections no longer walk "
                             "(bot/observability/gc_pauses.py)", value=gc.get_freeze_count())
@@ -218,9 +232,42 @@ def pool_connections(pool: object) -> tuple[int, int]:
     return out, out + int(checkedin())
 
 
+def build_version() -> str:
+    """The installed distribution's version; `0+unknown` from a source tree."""
+    try:
+        return version("statusdesk")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class BuildInfo(Collector):
+    """`statusdesk_build_info{version=...} 1`: which release each instance runs."""
+
+    def __init__(self) -> None:
+        self._version = build_version()
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("statusdesk_build_info",
+                                 "Always 1; the version label says which release runs",
+                                 labels=["version"])
+        info.add_metric([self._version], 1.0)
+        yield info
+
+
+BUILD_INFO = BuildInfo()
+
+# The client library's standard collectors (process_* from /proc on Linux, python_info,
+# python_gc_*), the same objects its default registry holds: what dashboards and alerts
+# written for any Python exporter expect.
+STANDARD_COLLECTORS: tuple[Collector, ...] = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR,
+                                              GC_COLLECTOR, BUILD_INFO)
+
+
 def render(sources: MetricSources) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusdeskCollector(sources))
+    for collector in STANDARD_COLLECTORS:
+        registry.register(collector)
     return generate_latest(registry)
 
 

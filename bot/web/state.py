@@ -7,7 +7,7 @@ private. Private timeline entries (notes, captured chat) never enter a `PageStat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -237,10 +237,41 @@ def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
         state=incident.state, is_alert=incident.is_alert, opened_at=incident.opened_at,
         updated_at=incident.updated_at, identified_at=incident.identified_at,
         monitoring_at=incident.monitoring_at, resolved_at=incident.resolved_at,
-        updates=tuple(updates),
+        updates=fold_repeats(updates),
         components=tuple(components),
         roles=_public_roles(incident, roles),
     )
+
+
+def fold_repeats(updates: Sequence[UpdateView]) -> tuple[UpdateView, ...]:
+    """The public updates as readers should see them: one command that wrote two entries
+    saying the same thing at the same instant shows once. The page, the Statuspage JSON, the
+    Atom feed and the operators' console all read `IncidentPageView.updates`, so this is the
+    one place that decides.
+
+    - An alert that opens an incident writes `opened` (its title, cut from the alert) and
+      `status.alert` (the alert's text): the `status.alert` stays, as the feed shows it as
+      the alert post.
+    - `#incident open` writes `opened` and `severity` (the opening severity, no old value):
+      the severity is in the incident's impact already, so the entry goes.
+    - `#status ok TEXT` writes `status.ok` and the `state` entry that resolves the incident,
+      both with TEXT: the `status.ok` stays, carrying the state the incident was left in.
+    """
+    out: list[UpdateView] = []
+    for update in updates:
+        previous = out[-1] if out else None
+        if previous is None or previous.at != update.at:
+            out.append(update)
+        elif previous.kind == "opened" and update.kind == "status.alert":
+            out[-1] = update
+        elif previous.kind == "opened" and update.kind == "severity" and update.old is None:
+            continue
+        elif (previous.kind == "status.ok" and update.kind == "state"
+              and update.text in (None, previous.text)):
+            out[-1] = replace(previous, state=update.state)
+        else:
+            out.append(update)
+    return tuple(out)
 
 
 def _public_roles(incident: Incident, roles: Sequence[tuple[str, str]]

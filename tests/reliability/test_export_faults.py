@@ -151,7 +151,7 @@ async def test_the_page_outlives_a_full_or_read_only_export_disk(
         caught_up = time.monotonic() - broken_at
         status, health = await _health(running)
         assert status == 200 and health["export"] == {
-            "dir": str(disk.path), "ok": True, "error": None}
+            "enabled": True, "dir": str(disk.path), "ok": True, "error": None}
         assert any("works again" in r.getMessage() for r in caplog.records)
         for path, name in [("/", "index.html"), ("/alert.json", "alert.json"),
                            ("/api/v2/summary.json", "api/v2/summary.json")]:

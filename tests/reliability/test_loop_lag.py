@@ -96,16 +96,27 @@ async def test_metrics_and_healthz_show_the_lag_tasks_and_connections(tmp_path: 
         assert total >= 6
         assert histogram[("statusdesk_event_loop_lag_seconds_bucket", "+Inf")] == total
         assert histogram[("statusdesk_event_loop_lag_seconds_bucket", "0.1")] < total
-        recent = {s.labels["quantile"]: s.value
-                  for s in families["statusdesk_event_loop_lag_recent_seconds"].samples}
+        summary = families["statusdesk_event_loop_lag_recent_seconds"]
+        assert summary.type == "summary"
+        recent = {s.labels["quantile"]: s.value for s in summary.samples if "quantile" in s.labels}
         assert recent["1"] >= 0.19 and recent["0.5"] <= recent["0.99"] <= recent["1"]
+        window = {s.name: s.value for s in summary.samples if not s.labels}
+        assert window["statusdesk_event_loop_lag_recent_seconds_count"] >= 6
+        assert window["statusdesk_event_loop_lag_recent_seconds_sum"] >= 0.19
         tasks = families["statusdesk_asyncio_tasks"].samples[0].value
         assert tasks >= 4  # at least the outbox, reminders, lag monitor and this test
         out = families["statusdesk_db_connections_checked_out"].samples[0].value
         opened = families["statusdesk_db_connections_open"].samples[0].value
         assert out == 0 and opened >= 1  # the scrape's own connection went back
+        # Collections are the client library's standard family, not a copy of ours.
+        assert "statusdesk_gc_collections" not in families
         collections = {s.labels["generation"]: s.value
-                       for s in families["statusdesk_gc_collections"].samples}
+                       for s in families["python_gc_collections"].samples}
         assert set(collections) == {"0", "1", "2"} and collections["0"] >= 1
+        assert families["process_resident_memory_bytes"].samples[0].value > 0
+        assert families["process_open_fds"].samples[0].value > 0
+        assert families["python_info"].samples[0].labels["implementation"] == "CPython"
+        build = families["statusdesk_build_info"].samples
+        assert len(build) == 1 and build[0].value == 1 and build[0].labels["version"]
         # An embedded App (this test's) leaves the process's collector alone.
         assert families["statusdesk_gc_frozen_objects"].samples[0].value == 0

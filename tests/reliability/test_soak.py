@@ -187,7 +187,7 @@ def _metrics(port: int) -> dict[str, Any]:
                 values.setdefault("buckets", {})[float(bound)] = sample.value
             elif sample.name == "statusdesk_event_loop_lag_recent_seconds":
                 values[f"recent_{sample.labels['quantile']}"] = sample.value
-            elif sample.name == "statusdesk_gc_collections_total":
+            elif sample.name == "python_gc_collections_total":
                 values[f"gc_{sample.labels['generation']}"] = sample.value
             elif not sample.labels:
                 values[sample.name] = sample.value

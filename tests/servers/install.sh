@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers and tools the test suite starts by itself: PostgreSQL (initdb/pg_ctl),
-# Chromium (driven by Playwright for the browser tests), ngIRCd, InspIRCd and Anope, and Synapse
+# Chromium (driven by Playwright for the browser tests), ngIRCd, InspIRCd and Anope, Prometheus
+# (and its promtool), and Synapse
 # in a virtualenv of its own (see tests/servers/synapse.py; end-to-end encryption uses
 # vodozemac, no libolm).
 # Needs root (or sudo) the first time on a machine that lacks them; a no-op afterwards.
@@ -17,6 +18,13 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 for ircd in ngircd inspircd anope; do
   command -v "$ircd" >/dev/null 2>&1 || [[ -x /usr/sbin/$ircd ]] || missing+=("$ircd")
 done
+
+# Prometheus and promtool for the metrics tests (tests/servers/prometheus.py).
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
+
+# systemd-analyze checks contrib/systemd/statusdesk.service (it is in Debian's systemd
+# package, which does not become PID 1 by being installed).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 
 # Synapse: from PyPI into its own cached virtualenv (Twisted and its pins stay out of ours).
 (cd "$(dirname "$0")/../.." && "${PYTHON:-python3}" -m tests.servers.synapse install)

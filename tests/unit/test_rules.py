@@ -6,6 +6,7 @@ Every command of the grammar is decided here at least once; the integration test
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -297,7 +298,8 @@ def test_listing_showing_and_sending_the_log() -> None:
     assert any("https://status.test/incidents/3" in line for line in shown)
     log = (LogLine(NOW, "bob", "note", False, "checked"),
            LogLine(NOW, "bob", "state", True, None, "investigating", "identified"))
-    out = decide(m.IncidentLog(3), View(incident=incident(3), log=log), CTX)
+    out = decide(m.IncidentLog(3), View(incident=incident(3), log=log),
+                 replace(CTX, log_api=True))
     private = [r.text for r in out.replies if r.private]
     public = [r.text for r in out.replies if not r.private]
     assert private[0] == "Incident #3: Incident 3 — last 2 entries:"
@@ -306,6 +308,15 @@ def test_listing_showing_and_sending_the_log() -> None:
     assert private[3] == ("Full log: https://status.test/api/incidents/3/log.md "
                           "(needs the API token)")
     assert public == ["Sent you the log of incident #3 by private message."]
+
+
+def test_the_log_reply_offers_no_link_the_api_would_refuse() -> None:
+    """Without status_page.api_token the log API answers 401 to everyone."""
+    out = decide(m.IncidentLog(3), View(incident=incident(3), log=()), CTX)
+    private = [r.text for r in out.replies if r.private]
+    assert not any("/api/" in line for line in private)
+    assert private[-1] == ("Full log: run `statusdesk incidents export 3` on the bot's host "
+                           "(the log API is off: status_page.api_token is not set)")
 
 
 @pytest.mark.parametrize(("command", "change", "event", "reply"), [

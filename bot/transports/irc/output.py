@@ -18,6 +18,9 @@ out), and a staged message is written only once every staged message before it h
 confirmed, with its PING sent at once after it. So at any instant at most one announcement
 per network is written and unconfirmed: a crash can leave only that one in doubt, while
 every one still waiting here is sent again after the restart.
+
+A message whose line the server echoes to us (a TOPIC) may skip the PING (`confirm=False`):
+it counts as handled once written, and its caller waits for the echo instead.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class _Message:
     sent: int = 0
     before_write: BeforeWrite | None = None
     """Set for a staged message (see the module's docstring)."""
+    confirm: bool = True
 
 
 def settle(future: asyncio.Future[None] | None, outcome: BaseException | None) -> None:
@@ -95,16 +99,24 @@ class OutputQueue:
             pending += len(self._current.lines) - self._current.sent
         return pending
 
-    async def send(self, lines: list[Write]) -> None:
-        """Queue the lines of one message and wait until they are written."""
+    async def send(self, lines: list[Write], *, confirm: bool = True) -> None:
+        """Queue the lines of one message and wait until they are written (and, with
+        `confirm`, confirmed)."""
         if not lines:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.put(lines, done)
+        self.put(lines, done, confirm=confirm)
+        await done
+
+    async def confirm(self) -> None:
+        """Wait until the server has confirmed every line written so far (one PING)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Message([], done))
+        self._wakeup.set()
         await done
 
     def put(self, lines: list[Write], done: asyncio.Future[None] | None = None,
-            *, before_write: BeforeWrite | None = None) -> None:
+            *, before_write: BeforeWrite | None = None, confirm: bool = True) -> None:
         """Queue lines; `done` (if any) is resolved when they are written (confirmed, with
         confirmations) or cannot be. With `before_write` the message is staged: `done` is
         then required, and resolved only once the server confirmed it."""
@@ -113,7 +125,8 @@ class OutputQueue:
             return
         if before_write is not None and (done is None or self._ping is None):
             raise ValueError("a staged message needs a future and confirmations")
-        self._queue.append(_Message(lines, done, before_write=before_write))
+        self._queue.append(_Message(lines, done, before_write=before_write,
+                                    confirm=confirm or before_write is not None))
         self._wakeup.set()
 
     def fail_all(self, error: BaseException) -> None:
@@ -175,6 +188,17 @@ class OutputQueue:
         if pending:
             await asyncio.wait(pending)
         # Flood control first: the notice leaves only when a line may go now.
+        if not await self._told(message):
+            return
+        await self._write(message)
+        while message.done in self._unconfirmed:
+            await self._ask_confirmation()
+        await asyncio.wait([message.done])
+
+    async def _told(self, message: _Message) -> bool:
+        """Flood control, then the staged message's `before_write`; False (and `done`
+        failed) when it must not be written now."""
+        assert message.before_write is not None and message.done is not None
         while True:
             wait = self._bucket.wait_time()
             if wait <= 0:
@@ -182,17 +206,14 @@ class OutputQueue:
             await asyncio.sleep(wait)
         if not self._online():
             settle(message.done, DeliveryUnavailable(f"{self._name} is not connected"))
-            return
+            return False
         try:
             await asyncio.wait_for(message.before_write(), BEFORE_WRITE_TIMEOUT)
         except Exception as error:
             reason = str(error) or type(error).__name__
             settle(message.done, DeliveryUnavailable(f"not sent: {reason}"))
-            return
-        await self._write(message)
-        while message.done in self._unconfirmed:
-            await self._ask_confirmation()
-        await asyncio.wait([message.done])
+            return False
+        return True
 
     async def _ask_confirmation(self) -> None:
         """PING after what was written: a line like any other for the flood limits."""
@@ -240,7 +261,7 @@ class OutputQueue:
                 return
             message.sent += 1
         if message.sent == len(message.lines):
-            if self._ping is not None and message.done is not None \
+            if self._ping is not None and message.confirm and message.done is not None \
                     and not message.done.done():
                 self._unconfirmed.append(message.done)
             else:

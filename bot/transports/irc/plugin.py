@@ -21,7 +21,8 @@ class IrcPlugin:
             IrcTransport(network, address_as=setup.bot_nick,
                          on_ready=functools.partial(setup.on_ready, IrcTransport.name,
                                                     network.name),
-                         on_topic=setup.on_topic, may_write=setup.may_write)
+                         on_topic=setup.on_topic, may_write=setup.may_write,
+                         keep_chatter=setup.keep_chatter)
             for network in config or ()
         ]
 

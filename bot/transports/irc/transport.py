@@ -22,7 +22,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -44,6 +44,7 @@ from bot.core.ports import (
 )
 from bot.transports.irc.caps import CapNegotiation, SaslCredentials
 from bot.transports.irc.channels import REFUSALS, ChannelState
+from bot.transports.irc.chatter import OrdinaryChatter
 from bot.transports.irc.connection import Connection, Reactor
 from bot.transports.irc.flood import TokenBucket
 from bot.transports.irc.incoming import IncomingLines
@@ -182,7 +183,10 @@ class IrcTransport:
         dead_after: float = 110.0,
         reconnect_base: float = 1.0,
         reconnect_cap: float = 120.0,
+        keep_chatter: Collection[str] = (),
     ) -> None:
+        """`keep_chatter`: channels whose every line the sink must get (chat captured into
+        open incidents); elsewhere ordinary chatter is dropped unread (`OrdinaryChatter`)."""
         self.network = config.name
         self._config = config
         self._address_as = address_as
@@ -200,6 +204,8 @@ class IrcTransport:
         self._fold: Callable[[str], str] = casefold_for(None)
         for name in config.channels:
             self._channels[self._fold(name)] = ChannelState(name)
+        self._chatter = OrdinaryChatter(address_as, keep_chatter)
+        self._chatter.configure(self._fold, config.channels)
         self._bucket = TokenBucket(config.rate.burst, config.rate.per_second)
         self._roster = Roster()
         self._negotiation = CapNegotiation(self._sasl)
@@ -279,6 +285,7 @@ class IrcTransport:
         self._sink = sink
         self._reactor = Reactor(loop=asyncio.get_running_loop())
         self._conn = self._reactor.server()
+        self._conn.ignore = self._ordinary_chatter
         self._reactor.add_global_handler("all_events", self._dispatch)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"irc-{self.network}"),
@@ -360,8 +367,16 @@ class IrcTransport:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._topic_waiters[key] = waiter
         try:
-            await self._output.send([call])
-            await asyncio.wait_for(asyncio.shield(waiter), TOPIC_CONFIRM)
+            # The server's echo of the TOPIC confirms it: no PING (a line under the flood
+            # limit) of its own.
+            await self._output.send([call], confirm=False)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), TOPIC_CONFIRM)
+            except TimeoutError:
+                # No echo yet: the server may still be working through our lines (ngIRCd
+                # paces them). Its PONG says when it has; then the echo must be there.
+                await self._output.confirm()
+                await asyncio.wait_for(asyncio.shield(waiter), TOPIC_CONFIRM)
         except TimeoutError:
             log.warning("irc/%s: no confirmation that the topic of %s changed (via %s)",
                         self.network, state.name, self._config.topic_via)
@@ -654,6 +669,10 @@ class IrcTransport:
 
     # --- events from the library ------------------------------------------------------------
 
+    def _ordinary_chatter(self, line: str) -> bool:
+        conn = self._conn
+        return self._chatter.ordinary(line, conn.get_nickname() if conn is not None else None)
+
     def _dispatch(self, _conn: Any, event: Any) -> None:
         handler = self._handlers.get(event.type)
         if handler is not None:
@@ -709,6 +728,7 @@ class IrcTransport:
                     "exactly, case included" if casemapping is CaseMapping.EXACT else "")
         self._roster.remap(casemapping)
         self._channels = {fold(s.name): s for s in self._channels.values()}
+        self._chatter.configure(fold, [s.name for s in self._channels.values()])
 
     def _on_welcome(self, event: Any) -> None:
         conn = self._connection()

@@ -1,0 +1,150 @@
+"""Running tallies of incident times for /metrics: kept up to date from the few incidents
+that can have changed, so a scrape costs the same at 100 incidents and at 100,000.
+
+An incident's milestone stamps only change while it is open, or when it is resolved (again):
+so a refresh reads the open incidents, those open at the last refresh, the new ones (ids
+above the highest seen) and those resolved lately, all by index (storage.incidents), and
+moves only their figures. The tallies keep each measure's values sorted, so the median is
+an index, not a sort; sums are whole microseconds, so they never drift from a recount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_left, insort
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.incidents.metrics import Aggregate, IncidentTimes
+from storage.incidents import Milestones
+from storage.unit_of_work import Transaction
+
+MEASURES = ("to_acknowledge", "to_identify", "to_mitigate", "to_resolve")
+
+RESOLVED_LOOKBACK = timedelta(minutes=10)
+"""How far before the newest resolution seen a refresh looks for resolutions again: an
+incident reopened and resolved between two scrapes is caught by its new `resolved_at`, even
+from an instance whose clock is a little behind."""
+
+
+def _micros(value: timedelta) -> int:
+    return value // timedelta(microseconds=1)
+
+
+@dataclass
+class _Measure:
+    """One measure's known values, sorted (whole microseconds), and their sum."""
+
+    values: list[int]
+    total: int = 0
+
+    def add(self, value: timedelta | None) -> None:
+        if value is not None:
+            micros = _micros(value)
+            insort(self.values, micros)
+            self.total += micros
+
+    def remove(self, value: timedelta | None) -> None:
+        if value is not None:
+            micros = _micros(value)
+            del self.values[bisect_left(self.values, micros)]
+            self.total -= micros
+
+    def aggregate(self) -> Aggregate:
+        count = len(self.values)
+        if not count:
+            return Aggregate(0, None, timedelta(0))
+        middle = count // 2
+        if count % 2:
+            median = timedelta(microseconds=self.values[middle])
+        else:
+            # statistics.median's mean of the two middle values, as Aggregate.of takes it.
+            median = timedelta(seconds=(self.values[middle - 1] + self.values[middle]) / 2e6)
+        return Aggregate(count, median, timedelta(microseconds=self.total))
+
+
+class MilestoneTally:
+    """What /metrics reports of every incident ever opened, updated incrementally."""
+
+    def __init__(self) -> None:
+        self._times: dict[int, IncidentTimes] = {}
+        self._open: set[int] = set()
+        self._measures = {name: _Measure([]) for name in MEASURES}
+        self.highest_id = 0
+        """Every incident up to this id has been read: those above are read as new (set by
+        the reader, which knows how far its reads were complete)."""
+        self.resolved_since: datetime | None = None
+        """Resolutions from this moment on are read again at each refresh."""
+
+    @property
+    def open_ids(self) -> frozenset[int]:
+        """Incidents open at the last refresh: read again, as they may have been resolved."""
+        return frozenset(self._open)
+
+    @property
+    def incidents_open(self) -> int:
+        return len(self._open)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def update(self, rows: Iterable[tuple[int, Milestones]]) -> None:
+        """Take the current stamps of these incidents (new or already counted)."""
+        newest_resolution = self.resolved_since
+        for incident_id, milestones in rows:
+            times = IncidentTimes.of(milestones)
+            old = self._times.get(incident_id)
+            if old != times:
+                for name, measure in self._measures.items():
+                    if old is not None:
+                        measure.remove(getattr(old, name))
+                    measure.add(getattr(times, name))
+                self._times[incident_id] = times
+            if milestones.state == "resolved":
+                self._open.discard(incident_id)
+            else:
+                self._open.add(incident_id)
+            resolved = milestones.resolved_at
+            if resolved is not None and (newest_resolution is None
+                                         or resolved - RESOLVED_LOOKBACK > newest_resolution):
+                newest_resolution = resolved - RESOLVED_LOOKBACK
+        self.resolved_since = newest_resolution
+
+    def aggregates(self) -> dict[str, Aggregate]:
+        """Count, median and sum of each measure (`to_acknowledge`, ...)."""
+        return {name: measure.aggregate() for name, measure in self._measures.items()}
+
+
+FILL_BATCH = 2000
+"""Incidents read per query while catching up (the first scrape reads every incident): small
+enough that no single read and update holds the event loop for long."""
+
+
+class TallyReader:
+    """Keeps a `MilestoneTally` current from the database, one refresh per scrape."""
+
+    def __init__(self) -> None:
+        self.tally = MilestoneTally()
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, tx: Transaction) -> MilestoneTally:
+        """Read what can have changed since the last refresh, in `tx`: one statement, more
+        only while catching up (the first refresh reads every incident, FILL_BATCH at a
+        time)."""
+        # One refresh at a time: two scrapes at once would apply their reads out of order.
+        async with self._lock:
+            tally = self.tally
+            while True:
+                highest = tally.highest_id
+                rows = await tx.incidents.milestones_of(
+                    ids=tally.open_ids, open_now=True, after_id=highest, limit=FILL_BATCH,
+                    resolved_since=tally.resolved_since)
+                tally.update(rows)
+                above = sorted({i for i, _ in rows if i > highest})
+                # Open and lately resolved incidents may lie beyond the FILL_BATCH new ones:
+                # complete only up to the last of those.
+                if len(above) < FILL_BATCH:
+                    tally.highest_id = max(above, default=highest)
+                    return tally
+                tally.highest_id = above[FILL_BATCH - 1]
