@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     db_commands.required = True
     db_commands.add_parser("upgrade", parents=[common], help="apply database migrations")
+    db_down = db_commands.add_parser(
+        "downgrade", parents=[common],
+        help="undo migrations down to REVISION; lists them and what data they drop, then asks")
+    db_down.add_argument("revision", metavar="REVISION",
+                         help="a revision id or its unique prefix (0011), or base for all")
+    db_down.add_argument("--yes", action="store_true",
+                         help="do not ask (needed when stdin is not a terminal)")
 
     incidents = commands.add_parser("incidents", help="incidents and their logs")
     incident_commands = incidents.add_subparsers(dest="incidents_command", metavar="ACTION",
@@ -131,6 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`incidents export 1 | head`): nothing to say, to nobody. As
+        # the Python docs advise (signal module, "Note on SIGPIPE"): point stdout at
+        # /dev/null so the interpreter's last flush at exit cannot fail and print again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as error:
         if args.debug:
             raise
@@ -162,7 +176,12 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return _run_event_loop(App(
             config, own_process=True, service=ServiceNotifier.from_environment(),
             reload_config=(lambda: load_config(source)) if source is not None else None,
+            config_source=str(source),
         ).run())
+    if args.command == "db" and args.db_command == "downgrade":
+        from bot.rollback_cli import run_downgrade
+
+        return asyncio.run(run_downgrade(config, args))
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))
     if args.command == "tokens":

@@ -69,8 +69,8 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
-    alembic_command.upgrade(_alembic_config(connection), "head")
+def _upgrade(connection: Connection, target: str = "head") -> None:
+    alembic_command.upgrade(_alembic_config(connection), target)
 
 
 def _revisions(connection: Connection) -> tuple[str | None, str | None]:
@@ -83,14 +83,15 @@ MIGRATION_LOCK_KEY = 0x5D5D_0002_D8A7_10E5
 """Advisory lock that serialises migrations when several instances start at once."""
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending migration (idempotent, and safe when instances start together:
-    on PostgreSQL the second waits for the first, then finds nothing left to do)."""
+async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
+    """Apply every pending migration, or those up to `target` (idempotent, and safe when
+    instances start together: on PostgreSQL the second waits for the first, then finds
+    nothing left to do)."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                      {"key": MIGRATION_LOCK_KEY})
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_upgrade, target)
 
 
 async def revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:
