@@ -267,3 +267,7 @@ async def test_the_bot_makes_only_system_calls_the_unit_allows(
             if (found := TRACED_CALL.match(line))}
     assert len(used) > 40, sorted(used)  # the trace is real
     assert sorted(used - allowed_system_calls()) == []
+    # RestrictAddressFamilies=: the sockets it opens are of those families only.
+    families = set(re.findall(r"\bsocket(?:pair)?\((AF_[A-Z0-9]+)", trace.read_text()))
+    allowed_families = set(unit_settings()["RestrictAddressFamilies"][0].split())
+    assert families and families <= allowed_families, families
