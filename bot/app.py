@@ -28,6 +28,7 @@ from bot.core.ports import (
     DeliveryRejected,
     DeliveryUnavailable,
     Message,
+    OperatorInput,
     OperatorSession,
     Transport,
     TransportPlugin,
@@ -106,6 +107,11 @@ LEASE_RECHECK_SECONDS = 0.2
 STANDBY_READY_SECONDS = 2.0
 """A service manager waits for readiness (`READY=1`): an instance that has not become leader
 this long after its page serves is ready as a standby (the page is its whole job then)."""
+
+INPUT_END_GRACE_SECONDS = 2.0
+"""After the console's stdin ends, how long an instance that does not lead yet may take to
+lead (and apply what was typed, as `printf '#status ok\\n' | statusdesk run` wants) before it
+stops as a standby."""
 
 
 def whitelist_from(config: Config) -> Whitelist:
@@ -483,6 +489,10 @@ class App:
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
         self._tell_status(f"status page on port {self.web_port}")
         standby_ready = asyncio.create_task(self._ready_as_standby(), name="standby ready")
+        input_ended = self._watch_operator_input()
+        standby_input = (asyncio.create_task(self._stop_standby_at_end_of_input(input_ended),
+                                             name="standby stdin")
+                         if input_ended is not None else None)
         http.guard.start()
         if self._own_process:
             freeze_startup_heap()
@@ -508,6 +518,8 @@ class App:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
             standby_ready.cancel()
+            if standby_input is not None:
+                standby_input.cancel()
             for reload_task in list(self._reload_tasks):
                 reload_task.cancel()
             await leadership.release()
@@ -530,6 +542,25 @@ class App:
             if tickets is not None:
                 await tickets.close()
         return 0
+
+    def _watch_operator_input(self) -> asyncio.Event | None:
+        """The end of the operator's input (the console's stdin), watched from the start;
+        None without a console."""
+        for key, plugin in self._transport_plugins.items():
+            if getattr(self.config, key, None) and isinstance(plugin, OperatorInput):
+                return plugin.watch_input(self._stdin)
+        return None
+
+    async def _stop_standby_at_end_of_input(self, ended: asyncio.Event) -> None:
+        """Ctrl-D stops a standby as it stops a leader (README: a console bot stops when its
+        stdin closes). A leader's console reads what was typed to the end first, then stops
+        the app itself; a standby never reads it, and says so."""
+        await ended.wait()
+        await asyncio.sleep(INPUT_END_GRACE_SECONDS)
+        if not self.leadership.is_leader and not self._stop.is_set():
+            log.warning("stdin closed while another instance leads: stopping; commands typed "
+                        "here were not applied")
+            self.request_stop()
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
         """Run `work` unless a stop comes first; True when `work` finished."""
