@@ -220,3 +220,25 @@ def test_a_standby_is_ready_once_its_page_serves(notify: NotifySocket, tmp_path:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
+
+
+def test_the_watchdogs_sigabrt_leaves_the_stacks_in_the_log(notify: NotifySocket,
+                                                            tmp_path: Path) -> None:
+    """When the pings stop, systemd ends the service with SIGABRT (WatchdogSignal=): the
+    log then shows where each thread was, so a hang can be found afterwards."""
+    config, _ = write_console_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db")
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below
+    bot = start_bot(config, tmp_path, notify, stderr=log)
+    try:
+        notify.wait_for(lambda f: f.get("READY") == "1")
+        bot.send_signal(signal.SIGABRT)
+        assert bot.wait(timeout=30) == -signal.SIGABRT
+        log.seek(0)
+        text = log.read()
+        assert "Fatal Python error: Aborted" in text, text
+        assert "most recent call first" in text, text
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+        log.close()
