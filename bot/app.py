@@ -173,14 +173,20 @@ class App:
         own_process: bool = False,
         service: ServiceNotifier | None = None,
         reload_config: Callable[[], Config] | None = None,
+        config_source: str = "the configuration",
     ) -> None:
         """`service`: the service manager to notify (systemd, bot/service/notify.py);
-        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload)."""
+        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload);
+        `config_source`: what it reads (a file name), for the log."""
         self.config = config
         self._service = service if service is not None else ServiceNotifier(None)
         self._reload_config = reload_config
+        self._config_source = config_source
         self._reloading = asyncio.Lock()
         self._reload_tasks: set[asyncio.Task[bool]] = set()
+        self._reload_pending: bool | None = None
+        """None until the desk runs (a SIGHUP then only sets it True: reloaded once it
+        runs); False from then on."""
         self._status = "starting"
         """What the service manager last heard (STATUS=), said again after a reload."""
         self._own_process = own_process
@@ -218,6 +224,11 @@ class App:
         config = self.config
         # Pinging from the start: a migration that hangs the loop is a hung service too.
         self._service.start_watchdog()
+        # SIGHUP's default is to end the process: from the first moment to the last it
+        # means "reload" (deferred until the desk runs).
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self._tell_status("upgrading the database")
         self.instance = instance_id()
         store = self.store = open_store(config.database.url,
@@ -228,6 +239,8 @@ class App:
             return await self._serve(store)
         finally:
             self._service.stopping()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
             await store.close()
             await self._service.stop_watchdog()
             self._service.close()
@@ -249,16 +262,26 @@ class App:
                        else "standing by: another instance leads"))
 
     def request_reload(self) -> None:
-        """SIGHUP: read the configuration again and apply what can change while running."""
+        """SIGHUP: read the configuration again and apply what can change while running
+        (once the desk runs: while starting, the request waits; while stopping, it is moot)."""
+        if self._reload_pending is not False:
+            if self._reload_pending is None:
+                log.info("SIGHUP while starting: the configuration is read again once running")
+            self._reload_pending = True
+            return
+        if self._stop.is_set():
+            log.info("SIGHUP while stopping: nothing to reload")
+            return
         task = asyncio.create_task(self.reload(), name="reload")
         self._reload_tasks.add(task)
         task.add_done_callback(self._reload_tasks.discard)
 
     async def reload(self) -> bool:
-        """Apply a new configuration's users, components, rotation and escalation managers
-        all at once, and re-read the playbooks; True when applied. A configuration that does
-        not load is refused (each problem logged as `PATH: message`) and the running one
-        stays; changed keys that need a restart are named in a warning, the rest applied."""
+        """Apply a new configuration's users, incident roles, components, rotation and
+        escalation managers all at once, and re-read the playbooks; True when applied. A
+        configuration that does not load is refused (each problem logged as `PATH:
+        message`) and the running one stays; changed keys that need a restart are named in
+        a warning, the rest applied."""
         if self._reload_config is None:
             log.warning("reload: running on the built-in default configuration, there is no "
                         "file to read again")
@@ -269,13 +292,14 @@ class App:
                 try:
                     new = self._reload_config()
                 except ConfigError as error:
-                    log.error("configuration reload refused, the running configuration stays:")
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays:", self._config_source)
                     for problem in error.problems:
                         log.error("%s", problem)
                     return False
                 except Exception as error:
-                    log.error("configuration reload refused, the running configuration stays: "
-                              "%s", error)
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays: %s", self._config_source, error)
                     return False
                 plan = plan_reload(self.config, new)
                 if plan.kept:
@@ -288,7 +312,7 @@ class App:
                     log.exception("configuration reload failed, the running configuration "
                                   "stays")
                     return False
-                log.info("configuration reloaded: %s",
+                log.info("configuration reloaded from %s: %s", self._config_source,
                          ", ".join(plan.applied) if plan.applied else "no reloadable change")
                 return True
             finally:
@@ -306,6 +330,7 @@ class App:
         self.desk.replace_whitelist(whitelist)
         if self.paging is not None and any(key.startswith("paging.") for key in plan.applied):
             self.paging.reconfigure(config.paging)
+        self.follow_up.replace_roles(config.incidents.roles)
         self.config = config
         if self.playbooks is not None:
             self.playbooks.store.refresh(force=True)
@@ -479,8 +504,9 @@ class App:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.request_stop)
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        pending, self._reload_pending = self._reload_pending, False
+        if pending:
+            self.request_reload()
         try:
             while not self._stop.is_set():
                 if not await self._until_stopped(leadership.acquire()):
@@ -488,7 +514,7 @@ class App:
                 await self._lead(store, outbox)
         finally:
             self._service.stopping()
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
             standby_ready.cancel()

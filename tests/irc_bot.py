@@ -73,7 +73,9 @@ class Bot:
 async def running_bot(db_url: str, port: int, channels: list[str], *, nick: str,
                       users: str = "", network_extra: str = "",
                       host: str = "127.0.0.1",
-                      rate: str = "{burst: 10, per_second: 5.0}") -> AsyncIterator[Bot]:
+                      rate: str = "{burst: 10, per_second: 5.0}",
+                      extra: str = "") -> AsyncIterator[Bot]:
+    """`extra`: more top-level configuration (YAML lines)."""
     chans = ", ".join(f"'{c}'" for c in channels)
     config = load_config_text(
         f"database: {{url: '{db_url}'}}\n"
@@ -82,6 +84,7 @@ async def running_bot(db_url: str, port: int, channels: list[str], *, nick: str,
         f"  - {{name: {NETWORK}, host: '{host}', port: {port}, tls: false, nick: {nick},\n"
         f"     channels: [{chans}], rate: {rate}{network_extra}}}\n"
         + (f"users:\n{users}" if users else "")
+        + extra
     )
     async with started_app(config) as app:
         yield Bot(app, nick)

@@ -500,3 +500,39 @@ async def test_a_nick_longer_than_the_servers_nicklen_is_shortened_not_retried_f
             assert bot.irc.health()["nick"] == "statusdes"
     finally:
         server.cleanup()
+
+
+async def test_chatter_skips_parsing_but_commands_and_captured_chat_are_handled(
+    ngircd: NgircdServer, channels: list[str], sqlite_url: str
+) -> None:
+    """Issue 21: ordinary lines of a channel nobody captures are dropped unparsed; a command
+    there (also addressed by nick), and every line of a captured channel, still count."""
+    captured, plain = channels[0], channels[1]
+    nick = unique("desk")
+    talker = await RawClient.connect(ngircd.host, ngircd.port, unique("talk"))
+    try:
+        async with running_bot(sqlite_url, ngircd.port, [captured, plain], nick=nick,
+                               extra=f"incidents: {{capture: ['{captured}']}}\n") as bot:
+            await bot.joined()
+            await talker.join(captured)
+            await talker.join(plain)
+            await bot.console("#incident open Mirror slow")
+            conn = bot.irc._conn
+            assert conn is not None
+            ignored = conn.lines_ignored
+            await talker.say(plain, "the mirror is slow again")
+            await talker.say(captured, "load on mirror01 is 40")
+            since = talker.mark()
+            await talker.say(plain, f"{nick.upper()}: what's happening?")
+            answer = await talker.wait_for(
+                lambda m: m.command == "PRIVMSG" and m.nick == nick, since=since)
+            assert answer.params[0] == plain
+            assert conn.lines_ignored == ignored + 1  # the plain channel's chatter only
+            await bot.app.desk.flush_captured()
+            assert bot.app.store is not None
+            async with bot.app.store.reading() as tx:
+                chats = [(e.actor, e.text) for e in await tx.timeline.entries(1)
+                         if e.kind == "chat"]
+            assert chats == [(talker.nick, "load on mirror01 is 40")]
+    finally:
+        await talker.close()

@@ -2,7 +2,8 @@
 process, so the command in hand waits), lines pile up in its input queue. The queue is
 bounded; when it overflows, chatter is dropped and commands are kept: the command typed
 after a flood of 1,500 chatter lines is applied once the database is back, and /healthz
-counts what was dropped, by kind."""
+counts what was dropped, by kind. The channel's chat is captured (`incidents.capture`):
+elsewhere ordinary chatter is dropped unparsed before it reaches the queue at all."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ async def test_a_full_input_queue_drops_chatter_never_commands(tmp_path: Path) -
     try:
         async with running_bot(f"sqlite+aiosqlite:///{path}", server.port, [channel],
                                nick=nick, users=users,
-                               rate="{burst: 50, per_second: 50.0}") as bot:
+                               rate="{burst: 50, per_second: 50.0}",
+                               extra=f"incidents: {{capture: ['{channel}']}}\n") as bot:
             await bot.joined()
             alice = await RawClient.connect(server.host, server.port, alice_nick)
             talker = await RawClient.connect(server.host, server.port, unique("talk"))

@@ -29,7 +29,7 @@ INSPIRCD_CONF = """\
 <bind address="127.0.0.1" port="{port}" type="clients">
 <bind address="127.0.0.1" port="{link_port}" type="servers">
 <connect allow="*" resolvehostnames="no" useident="no" recvq="40960" timeout="20"
-         localmax="1000" globalmax="1000">
+         localmax="1000" globalmax="1000" maxchans="100"{connect_options}>
 <pid file="{dir}/inspircd.pid">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{dir}/inspircd.log">
 <options casemapping="ascii">
@@ -126,6 +126,8 @@ class InspircdServer:
     ircv3: bool = True
     """False also leaves out account-notify and extended-join: nothing tells a client of
     logins, so it must ask at every command."""
+    connect_options: str = ""
+    """More attributes of the clients' `<connect>` class (` commandrate="2000"`, say)."""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     @property
@@ -136,7 +138,8 @@ class InspircdServer:
         inspircd = _binary("inspircd", "inspircd")
         anope = _binary("anope", "anope")
         values = {"port": self.port, "link_port": self.link_port, "dir": self.directory,
-                  "services": SERVICES, "password": LINK_PASSWORD}
+                  "services": SERVICES, "password": LINK_PASSWORD,
+                  "connect_options": self.connect_options}
         config = INSPIRCD_CONF.format(**values)
         if not self.account_tag:
             config = config.replace('<module name="ircv3_accounttag">\n', "")
@@ -230,9 +233,11 @@ class InspircdServer:
         await asyncio.sleep(0.2)
 
 
-def start_inspircd(*, account_tag: bool = True, ircv3: bool = True) -> InspircdServer:
+def start_inspircd(*, account_tag: bool = True, ircv3: bool = True,
+                   connect_options: str = "") -> InspircdServer:
     server = InspircdServer(free_port(), free_port(),
                             Path(tempfile.mkdtemp(prefix="statusdesk-inspircd-")),
-                            account_tag=account_tag, ircv3=ircv3)
+                            account_tag=account_tag, ircv3=ircv3,
+                            connect_options=connect_options)
     server.start()
     return server

@@ -93,3 +93,34 @@ async def test_a_staged_notice_whose_mark_fails_is_not_written() -> None:
         assert wire.lines == [] and wire.pings == []
     finally:
         runner.cancel()
+
+
+async def test_a_line_the_server_echoes_needs_no_ping_until_asked() -> None:
+    """A TOPIC is confirmed by its echo: written without a PING of its own (a PING is a line
+    under the server's flood limit); `confirm()` asks for one when the echo is late."""
+    wire = Wire()
+    queue = OutputQueue(TokenBucket(10, 10.0), lambda: True, "irc/test", ping=wire.ping)
+    runner = asyncio.create_task(queue.run())
+    try:
+        await asyncio.wait_for(queue.send([lambda: wire.write("TOPIC")], confirm=False), 1)
+        await asyncio.sleep(0.05)
+        assert wire.lines == ["TOPIC"] and wire.pings == []
+        asked = asyncio.create_task(queue.confirm())
+        await asyncio.sleep(0.05)
+        assert wire.pings == [f"{CONFIRM_PREFIX}1"] and not asked.done()
+        assert queue.confirmed(wire.pings[0])
+        await asyncio.wait_for(asked, 1)
+    finally:
+        runner.cancel()
+
+
+async def test_a_line_sent_unconfirmed_still_fails_when_not_connected() -> None:
+    wire = Wire()
+    queue = OutputQueue(TokenBucket(10, 10.0), lambda: False, "irc/test", ping=wire.ping)
+    runner = asyncio.create_task(queue.run())
+    try:
+        with pytest.raises(DeliveryUnavailable):
+            await asyncio.wait_for(queue.send([lambda: wire.write("TOPIC")], confirm=False), 1)
+        assert wire.lines == []
+    finally:
+        runner.cancel()

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,8 @@ class Connection(AioConnection):  # type: ignore[misc]
         self.last_received = time.monotonic()
         self.lines_received = 0
         self.lines_ignored = 0
+        self.lines_sent: Counter[str] = Counter()
+        """Lines written, by command (for the benches' line counts)."""
         self.ignore: Callable[[str], bool] | None = None
         """True for a raw line that needs no parsing at all (see the module's docstring)."""
 
@@ -134,6 +137,7 @@ class Connection(AioConnection):  # type: ignore[misc]
         if log.isEnabledFor(logging.DEBUG):
             log.debug("> %s", redact(string))
         self.transport.write(data)
+        self.lines_sent[string.split(" ", 1)[0].upper()] += 1
 
     def abort(self) -> None:
         """Drop the connection now; no QUIT, no flushing, no `disconnect` event."""

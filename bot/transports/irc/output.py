@@ -15,13 +15,9 @@ repeat its first part.
 Announcements (outbox notices) are *staged*: the caller's `before_write` is awaited right
 before the first line is written (the outbox records there that the notice may have gone
 out), and a staged message is written only once every staged message before it has been
-confirmed, with its PING sent at once after it. Staged messages of one announcement (the
-same `announcement` key: one alert's notice to many channels, where the server takes one
-target a line) are the exception: they go back-to-back, each told right before its line,
-and one PING confirms them all, rather than a PING (a line, under the flood limit) per
-channel. So at any instant at most one announcement per network is written and
-unconfirmed: a crash can leave only its channels in doubt (as with one multi-target line),
-while every one still waiting here is sent again after the restart.
+confirmed, with its PING sent at once after it. So at any instant at most one announcement
+per network is written and unconfirmed: a crash can leave only that one in doubt, while
+every one still waiting here is sent again after the restart.
 
 A message whose line the server echoes to us (a TOPIC) may skip the PING (`confirm=False`):
 it counts as handled once written, and its caller waits for the echo instead.
@@ -63,8 +59,6 @@ class _Message:
     sent: int = 0
     before_write: BeforeWrite | None = None
     """Set for a staged message (see the module's docstring)."""
-    announcement: str | None = None
-    """Staged messages with the same key are written back-to-back under one PING."""
     confirm: bool = True
 
 
@@ -122,8 +116,7 @@ class OutputQueue:
         await done
 
     def put(self, lines: list[Write], done: asyncio.Future[None] | None = None,
-            *, before_write: BeforeWrite | None = None, announcement: str | None = None,
-            confirm: bool = True) -> None:
+            *, before_write: BeforeWrite | None = None, confirm: bool = True) -> None:
         """Queue lines; `done` (if any) is resolved when they are written (confirmed, with
         confirmations) or cannot be. With `before_write` the message is staged: `done` is
         then required, and resolved only once the server confirmed it."""
@@ -133,7 +126,6 @@ class OutputQueue:
         if before_write is not None and (done is None or self._ping is None):
             raise ValueError("a staged message needs a future and confirmations")
         self._queue.append(_Message(lines, done, before_write=before_write,
-                                    announcement=announcement if before_write else None,
                                     confirm=confirm or before_write is not None))
         self._wakeup.set()
 
@@ -199,19 +191,9 @@ class OutputQueue:
         if not await self._told(message):
             return
         await self._write(message)
-        written = [message.done]
-        while (message.announcement is not None and written[-1] in self._unconfirmed
-               and self._queue and self._queue[0].announcement == message.announcement):
-            # The same announcement to the next channel(s): no PING in between.
-            following = self._current = self._queue.popleft()
-            assert following.before_write is not None and following.done is not None
-            if not await self._told(following):
-                break
-            await self._write(following)
-            written.append(following.done)
-        while any(done in self._unconfirmed for done in written):
+        while message.done in self._unconfirmed:
             await self._ask_confirmation()
-        await asyncio.wait(written)
+        await asyncio.wait([message.done])
 
     async def _told(self, message: _Message) -> bool:
         """Flood control, then the staged message's `before_write`; False (and `done`

@@ -607,8 +607,7 @@ class IrcTransport:
             hooks = [q.before_write for q in group if q.before_write is not None]
             target = ",".join(targets)
             self._output.put([functools.partial(conn.notice, target, line) for line in lines],
-                             done, before_write=_all_of(hooks) if hooks else None,
-                             announcement=text)
+                             done, before_write=_all_of(hooks) if hooks else None)
 
     # --- channels -------------------------------------------------------------------------
 
