@@ -229,6 +229,12 @@ def _paths() -> Json:
                                "tags": ["page"],
                                "responses": {"200": _typed("application/atom+xml",
                                                            "Atom 1.0")}}},
+        "/favicon.ico": {"get": {"summary": "the page's icon (32x32)", "tags": ["page"],
+                                 "responses": {"200": {
+                                     "description": "an ICO holding one PNG",
+                                     "content": {"image/x-icon": {"schema": {
+                                         "type": "string", "contentMediaType": "image/x-icon"}}}},
+                                     "304": {"description": "not modified (If-None-Match)"}}}},
         "/maintenances.ics": {"get": {"summary": "iCalendar (RFC 5545) of maintenance windows",
                                       "tags": ["page"],
                                       "responses": {"200": _typed("text/calendar",
