@@ -34,7 +34,10 @@ $(STAMP): $(VENV_STAMP) pyproject.toml constraints.txt
 run: $(RUN_STAMP)
 	$(BIN)/statusdesk run $(ARGS)
 
-lock: $(STAMP)
+# Installs without the old constraints (a range changed in pyproject.toml may exclude them),
+# keeping what is installed where it still fits, then records what is there.
+lock: $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@echo "# Versions for reproducible installs: make run / make test install with" > constraints.txt.new
 	@echo "# 'pip install -c constraints.txt'. Regenerate with 'make lock' after changing a" >> constraints.txt.new
 	@echo "# dependency in pyproject.toml." >> constraints.txt.new

@@ -28,6 +28,7 @@ from bot.core.ports import (
     DeliveryRejected,
     DeliveryUnavailable,
     Message,
+    OperatorInput,
     OperatorSession,
     Transport,
     TransportPlugin,
@@ -107,6 +108,11 @@ STANDBY_READY_SECONDS = 2.0
 """A service manager waits for readiness (`READY=1`): an instance that has not become leader
 this long after its page serves is ready as a standby (the page is its whole job then)."""
 
+INPUT_END_GRACE_SECONDS = 2.0
+"""After the console's stdin ends, how long an instance that does not lead yet may take to
+lead (and apply what was typed, as `printf '#status ok\\n' | statusdesk run` wants) before it
+stops as a standby."""
+
 
 def whitelist_from(config: Config) -> Whitelist:
     principals = []
@@ -167,14 +173,20 @@ class App:
         own_process: bool = False,
         service: ServiceNotifier | None = None,
         reload_config: Callable[[], Config] | None = None,
+        config_source: str = "the configuration",
     ) -> None:
         """`service`: the service manager to notify (systemd, bot/service/notify.py);
-        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload)."""
+        `reload_config`: reads the configuration again for SIGHUP (None: nothing to reload);
+        `config_source`: what it reads (a file name), for the log."""
         self.config = config
         self._service = service if service is not None else ServiceNotifier(None)
         self._reload_config = reload_config
+        self._config_source = config_source
         self._reloading = asyncio.Lock()
         self._reload_tasks: set[asyncio.Task[bool]] = set()
+        self._reload_pending: bool | None = None
+        """None until the desk runs (a SIGHUP then only sets it True: reloaded once it
+        runs); False from then on."""
         self._status = "starting"
         """What the service manager last heard (STATUS=), said again after a reload."""
         self._own_process = own_process
@@ -212,6 +224,11 @@ class App:
         config = self.config
         # Pinging from the start: a migration that hangs the loop is a hung service too.
         self._service.start_watchdog()
+        # SIGHUP's default is to end the process: from the first moment to the last it
+        # means "reload" (deferred until the desk runs).
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self._tell_status("upgrading the database")
         self.instance = instance_id()
         store = self.store = open_store(config.database.url,
@@ -222,6 +239,8 @@ class App:
             return await self._serve(store)
         finally:
             self._service.stopping()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
             await store.close()
             await self._service.stop_watchdog()
             self._service.close()
@@ -243,16 +262,26 @@ class App:
                        else "standing by: another instance leads"))
 
     def request_reload(self) -> None:
-        """SIGHUP: read the configuration again and apply what can change while running."""
+        """SIGHUP: read the configuration again and apply what can change while running
+        (once the desk runs: while starting, the request waits; while stopping, it is moot)."""
+        if self._reload_pending is not False:
+            if self._reload_pending is None:
+                log.info("SIGHUP while starting: the configuration is read again once running")
+            self._reload_pending = True
+            return
+        if self._stop.is_set():
+            log.info("SIGHUP while stopping: nothing to reload")
+            return
         task = asyncio.create_task(self.reload(), name="reload")
         self._reload_tasks.add(task)
         task.add_done_callback(self._reload_tasks.discard)
 
     async def reload(self) -> bool:
-        """Apply a new configuration's users, components, rotation and escalation managers
-        all at once, and re-read the playbooks; True when applied. A configuration that does
-        not load is refused (each problem logged as `PATH: message`) and the running one
-        stays; changed keys that need a restart are named in a warning, the rest applied."""
+        """Apply a new configuration's users, incident roles, components, rotation and
+        escalation managers all at once, and re-read the playbooks; True when applied. A
+        configuration that does not load is refused (each problem logged as `PATH:
+        message`) and the running one stays; changed keys that need a restart are named in
+        a warning, the rest applied."""
         if self._reload_config is None:
             log.warning("reload: running on the built-in default configuration, there is no "
                         "file to read again")
@@ -263,13 +292,14 @@ class App:
                 try:
                     new = self._reload_config()
                 except ConfigError as error:
-                    log.error("configuration reload refused, the running configuration stays:")
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays:", self._config_source)
                     for problem in error.problems:
                         log.error("%s", problem)
                     return False
                 except Exception as error:
-                    log.error("configuration reload refused, the running configuration stays: "
-                              "%s", error)
+                    log.error("configuration reload refused (%s), the running configuration "
+                              "stays: %s", self._config_source, error)
                     return False
                 plan = plan_reload(self.config, new)
                 if plan.kept:
@@ -282,7 +312,7 @@ class App:
                     log.exception("configuration reload failed, the running configuration "
                                   "stays")
                     return False
-                log.info("configuration reloaded: %s",
+                log.info("configuration reloaded from %s: %s", self._config_source,
                          ", ".join(plan.applied) if plan.applied else "no reloadable change")
                 return True
             finally:
@@ -300,6 +330,7 @@ class App:
         self.desk.replace_whitelist(whitelist)
         if self.paging is not None and any(key.startswith("paging.") for key in plan.applied):
             self.paging.reconfigure(config.paging)
+        self.follow_up.replace_roles(config.incidents.roles)
         self.config = config
         if self.playbooks is not None:
             self.playbooks.store.refresh(force=True)
@@ -458,6 +489,10 @@ class App:
         log.info("status page on http://%s:%s", config.status_page.host, self.web_port)
         self._tell_status(f"status page on port {self.web_port}")
         standby_ready = asyncio.create_task(self._ready_as_standby(), name="standby ready")
+        input_ended = self._watch_operator_input()
+        standby_input = (asyncio.create_task(self._stop_standby_at_end_of_input(input_ended),
+                                             name="standby stdin")
+                         if input_ended is not None else None)
         http.guard.start()
         if self._own_process:
             freeze_startup_heap()
@@ -469,8 +504,9 @@ class App:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.request_stop)
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        pending, self._reload_pending = self._reload_pending, False
+        if pending:
+            self.request_reload()
         try:
             while not self._stop.is_set():
                 if not await self._until_stopped(leadership.acquire()):
@@ -478,10 +514,12 @@ class App:
                 await self._lead(store, outbox)
         finally:
             self._service.stopping()
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signum)
             standby_ready.cancel()
+            if standby_input is not None:
+                standby_input.cancel()
             for reload_task in list(self._reload_tasks):
                 reload_task.cancel()
             await leadership.release()
@@ -504,6 +542,25 @@ class App:
             if tickets is not None:
                 await tickets.close()
         return 0
+
+    def _watch_operator_input(self) -> asyncio.Event | None:
+        """The end of the operator's input (the console's stdin), watched from the start;
+        None without a console."""
+        for key, plugin in self._transport_plugins.items():
+            if getattr(self.config, key, None) and isinstance(plugin, OperatorInput):
+                return plugin.watch_input(self._stdin)
+        return None
+
+    async def _stop_standby_at_end_of_input(self, ended: asyncio.Event) -> None:
+        """Ctrl-D stops a standby as it stops a leader (README: a console bot stops when its
+        stdin closes). A leader's console reads what was typed to the end first, then stops
+        the app itself; a standby never reads it, and says so."""
+        await ended.wait()
+        await asyncio.sleep(INPUT_END_GRACE_SECONDS)
+        if not self.leadership.is_leader and not self._stop.is_set():
+            log.warning("stdin closed while another instance leads: stopping; commands typed "
+                        "here were not applied")
+            self.request_stop()
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
         """Run `work` unless a stop comes first; True when `work` finished."""

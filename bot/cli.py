@@ -37,11 +37,13 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("-c", "--config", metavar="FILE",
-                        help="configuration file (default: ./config.yaml, else built-in)")
-    common.add_argument("--log-level", default="INFO",
+                        help="configuration file (default: $STATUSDESK_CONFIG, else "
+                             "./config.yaml, else /etc/statusdesk/config.yaml, else built-in)")
+    common.add_argument("--log-level", default=None,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info",
                                  "warning", "error"],
-                        help="log verbosity on stderr (default INFO)")
+                        help="log verbosity on stderr (default: logging.level of the "
+                             "configuration, else INFO)")
     common.add_argument("--debug", action="store_true",
                         help="show tracebacks on errors (and log at DEBUG)")
 
@@ -59,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     db_commands.required = True
     db_commands.add_parser("upgrade", parents=[common], help="apply database migrations")
+    db_down = db_commands.add_parser(
+        "downgrade", parents=[common],
+        help="undo migrations down to REVISION; lists them and what data they drop, then asks")
+    db_down.add_argument("revision", metavar="REVISION",
+                         help="a revision id or its unique prefix (0011), or base for all")
+    db_down.add_argument("--yes", action="store_true",
+                         help="do not ask (needed when stdin is not a terminal)")
 
     incidents = commands.add_parser("incidents", help="incidents and their logs")
     incident_commands = incidents.add_subparsers(dest="incidents_command", metavar="ACTION",
@@ -114,10 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = "DEBUG" if args.debug else args.log_level
-    configure_logging(level)
+    configure_logging(level or "INFO")
     try:
         config = _load(args)
-        configure_logging(level, config.secrets())
+        configure_logging(level or config.logging.level, config.secrets(),
+                          config.logging.format)
         return _dispatch(args, config)
     except ConfigError as error:
         for problem in error.problems:
@@ -128,6 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`incidents export 1 | head`): nothing to say, to nobody. As
+        # the Python docs advise (signal module, "Note on SIGPIPE"): point stdout at
+        # /dev/null so the interpreter's last flush at exit cannot fail and print again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as error:
         if args.debug:
             raise
@@ -140,24 +157,31 @@ class UsageError(Exception):
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return load_config(find_config_file(args.config))
+    args.config_file = find_config_file(args.config)
+    return load_config(args.config_file)
 
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "check-config":
-        source = find_config_file(args.config)
-        print(f"{source or 'built-in default'}: ok")
+        print(f"{args.config_file or 'built-in default'}: ok")
         return EXIT_OK
     if args.command == "run":
         from bot.app import App
         from bot.service.notify import ServiceNotifier
 
+        log.info("using configuration %s", args.config_file or "built-in default "
+                 "(console, SQLite ./statusdesk.db)")
         # SIGHUP reads the file found at start again (bot/service/reload.py).
-        source = find_config_file(args.config)
+        source = args.config_file
         return _run_event_loop(App(
             config, own_process=True, service=ServiceNotifier.from_environment(),
             reload_config=(lambda: load_config(source)) if source is not None else None,
+            config_source=str(source),
         ).run())
+    if args.command == "db" and args.db_command == "downgrade":
+        from bot.rollback_cli import run_downgrade
+
+        return asyncio.run(run_downgrade(config, args))
     if args.command == "db":
         return asyncio.run(_db_upgrade(config))
     if args.command == "tokens":

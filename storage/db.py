@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -69,8 +69,8 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
-    alembic_command.upgrade(_alembic_config(connection), "head")
+def _upgrade(connection: Connection, target: str = "head") -> None:
+    alembic_command.upgrade(_alembic_config(connection), target)
 
 
 def _revisions(connection: Connection) -> tuple[str | None, str | None]:
@@ -83,14 +83,15 @@ MIGRATION_LOCK_KEY = 0x5D5D_0002_D8A7_10E5
 """Advisory lock that serialises migrations when several instances start at once."""
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending migration (idempotent, and safe when instances start together:
-    on PostgreSQL the second waits for the first, then finds nothing left to do)."""
+async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
+    """Apply every pending migration, or those up to `target` (idempotent, and safe when
+    instances start together: on PostgreSQL the second waits for the first, then finds
+    nothing left to do)."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                      {"key": MIGRATION_LOCK_KEY})
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_upgrade, target)
 
 
 async def revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:
@@ -134,7 +135,9 @@ def is_transient(error: BaseException) -> bool:
         sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
             return True
-        if isinstance(current, asyncpg.ConnectionDoesNotExistError):
+        # asyncpg is the `postgres` extra: if nothing imported it, no error can be its own.
+        asyncpg = sys.modules.get("asyncpg")
+        if asyncpg is not None and isinstance(current, asyncpg.ConnectionDoesNotExistError):
             return True
         current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
     return False

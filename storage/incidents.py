@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Incident
@@ -90,26 +91,32 @@ class IncidentRepository:
     ) -> list[tuple[int, Milestones]]:
         """(id, milestones) of the incidents (not maintenance windows) that are `ids`, or open
         now, or above `after_id` (the lowest `limit` of those), or resolved at or after
-        `resolved_since`: one indexed query each (primary key, state, resolved_at), so what a
-        /metrics refresh reads grows with what changed, not with history
-        (bot/incidents/milestone_tally.py)."""
+        `resolved_since`. One statement, each part of it served by an index (primary key,
+        state, resolved_at), so what a /metrics refresh reads grows with what changed, not
+        with history (bot/incidents/milestone_tally.py). An incident in several parts comes
+        back once per part."""
         columns = (Incident.id, Incident.state, Incident.opened_at, Incident.acknowledged_at,
                    Incident.identified_at, Incident.monitoring_at, Incident.resolved_at)
-        queries = []
+        incident = Incident.kind == "incident"
+        parts: list[Any] = []
         if ids:
-            queries.append(select(*columns).where(Incident.id.in_(sorted(ids))))
+            parts.append(select(*columns).where(incident, Incident.id.in_(sorted(ids))))
         if open_now:
-            queries.append(select(*columns).where(Incident.state.in_(OPEN_STATES)))
+            parts.append(select(*columns).where(incident, Incident.state.in_(OPEN_STATES)))
         if resolved_since is not None:
-            queries.append(select(*columns).where(Incident.resolved_at >= resolved_since))
+            parts.append(select(*columns).where(incident,
+                                                Incident.resolved_at >= resolved_since))
         if after_id is not None:
-            new = select(*columns).where(Incident.id > after_id).order_by(Incident.id)
-            queries.append(new if limit is None else new.limit(limit))
-        found: list[tuple[int, Milestones]] = []
-        for query in queries:
-            rows = await self._session.execute(query.where(Incident.kind == "incident"))
-            found.extend((row[0], Milestones(*row[1:])) for row in rows.all())
-        return found
+            new: Any = select(*columns).where(incident, Incident.id > after_id)
+            if limit is not None:
+                # A part with its own LIMIT must be a subquery inside a UNION (SQLite).
+                new = select(new.order_by(Incident.id).limit(limit).subquery())
+            parts.append(new)
+        if not parts:
+            return []
+        query: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+        rows = (await self._session.execute(query)).all()
+        return [(row[0], Milestones(*row[1:])) for row in rows]
 
     async def milestones(self) -> list[Milestones]:
         # Maintenance windows share the table; they are not incidents to count or time.

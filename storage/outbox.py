@@ -182,6 +182,15 @@ class OutboxRepository:
             .execution_options(synchronize_session=False))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def counts(self) -> tuple[int, int]:
+        """(pending, failed) in one statement, each counted from its index."""
+        pending = select(func.count()).select_from(OutboxEffect).where(_pending())
+        failed = (select(func.count()).select_from(OutboxEffect)
+                  .where(OutboxEffect.failed_at.is_not(None)))
+        row = (await self._session.execute(
+            select(pending.scalar_subquery(), failed.scalar_subquery()))).one()
+        return int(row[0]), int(row[1])
+
     async def failed_count(self) -> int:
         # `IS NOT NULL` as written in ix_outbox_failed's predicate, so that index answers.
         query = (

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, insert, select, true
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    SQLColumnExpression,
+    column,
+    func,
+    insert,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import TimelineEntry
 
 
-def _is_public(column: SQLColumnExpression[bool]) -> ColumnElement[bool]:
+def _is_public(flag: SQLColumnExpression[bool]) -> ColumnElement[bool]:
     """`public = true`, which ix_incident_events_public (incident_id, public, id) serves as an
     equality: `public IS true`, SQLAlchemy's `is_(True)`, is no index condition on PostgreSQL,
     and public reads then filtered every captured chat line of the incident."""
-    return column == true()
+    return flag == true()
 
 
 class TimelineRecord(Protocol):
@@ -49,6 +58,77 @@ class TimelineRecord(Protocol):
     def text(self) -> str | None: ...
     @property
     def public(self) -> bool: ...
+
+
+_STORED_FIELDS = ("id", "incident_id", "at", "kind", "actor", "identity", "transport",
+                  "network", "channel", "old_value", "new_value", "text", "public")
+_RAW_COLUMNS: list[ColumnClause[Any]] = [column(name) for name in _STORED_FIELDS]
+"""Untyped columns: the driver's values come back as they are (SQLite: `at` a string,
+`public` 0 or 1), with none of SQLAlchemy's per-row conversions."""
+
+
+class StoredEntry:
+    """A timeline row as the driver returned it, converted field by field when read."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self._row = row
+
+    @property
+    def id(self) -> int:
+        return int(self._row[0])
+
+    @property
+    def incident_id(self) -> int:
+        return int(self._row[1])
+
+    @property
+    def at(self) -> datetime:
+        value: datetime | str = self._row[2]
+        if isinstance(value, str):  # SQLite keeps UTC as text without an offset
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @property
+    def kind(self) -> str:
+        return str(self._row[3])
+
+    @property
+    def actor(self) -> str:
+        return str(self._row[4])
+
+    @property
+    def identity(self) -> str | None:
+        return self._row[5]  # type: ignore[no-any-return]
+
+    @property
+    def transport(self) -> str | None:
+        return self._row[6]  # type: ignore[no-any-return]
+
+    @property
+    def network(self) -> str | None:
+        return self._row[7]  # type: ignore[no-any-return]
+
+    @property
+    def channel(self) -> str | None:
+        return self._row[8]  # type: ignore[no-any-return]
+
+    @property
+    def old_value(self) -> str | None:
+        return self._row[9]  # type: ignore[no-any-return]
+
+    @property
+    def new_value(self) -> str | None:
+        return self._row[10]  # type: ignore[no-any-return]
+
+    @property
+    def text(self) -> str | None:
+        return self._row[11]  # type: ignore[no-any-return]
+
+    @property
+    def public(self) -> bool:
+        return bool(self._row[12])
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +217,22 @@ class TimelineRepository:
         return list((await self._session.execute(query)).scalars())
 
     async def stream(
-        self, incident_id: int, *, public_only: bool = False, batch: int = 2000,
+        self, incident_id: int, *, public_only: bool = False, batch: int = 500,
         kinds: Sequence[str] = (),
     ) -> AsyncIterator[TimelineRecord]:
         """Entries in order, in batches so memory stays flat for long incidents.
 
-        Plain rows rather than ORM objects: an export reads each once, and building 50,000
-        tracked instances cost half of its time (bench/incident_log.py).
+        As the driver returns them, wrapped (`StoredEntry`): no ORM objects, and no type
+        conversion on the event loop. An export reads each row once, in a worker thread
+        (bot/incidents/handoff.py), so converting there keeps 50,000 rows from holding the
+        loop (bench/export.py).
         """
         table = TimelineEntry.__table__
         after = 0
         while True:
             query = (
-                select(table)
+                select(*_RAW_COLUMNS)
+                .select_from(table)
                 .where(table.c.incident_id == incident_id, table.c.id > after)
                 .order_by(table.c.id)
                 .limit(batch)
@@ -160,10 +243,10 @@ class TimelineRepository:
                 query = query.where(table.c.kind.in_(kinds))
             rows = (await self._session.execute(query)).all()
             for row in rows:
-                yield row
+                yield StoredEntry(row)
             if len(rows) < batch:
                 return
-            after = rows[-1].id
+            after = rows[-1][0]
 
     async def places(self, incident_id: int, kind: str) -> list[tuple[str | None, str]]:
         """Every (network, channel) with entries of `kind` in the incident: where its chat

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,12 +12,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.web.app import ANSWER_OBSERVERS
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
-from tests import secret_scan
-from tests.figures import FIGURES
+from tests import figures, secret_scan
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
+from tests.openapi_check import CHECK as OPENAPI_CHECK
+from tests.recorded_cli import ENV as RECORDED_ANSWERS_ENV
 from tests.servers import ngircd as ngircd_server
 from tests.servers import synapse as synapse_server
 from tests.servers.postgres import (
@@ -168,11 +171,29 @@ async def watcher(ngircd: ngircd_server.NgircdServer) -> AsyncIterator[RawClient
 
 def pytest_configure(config: pytest.Config) -> None:
     secret_scan.register(config)
+    if OPENAPI_CHECK not in ANSWER_OBSERVERS:
+        ANSWER_OBSERVERS.append(OPENAPI_CHECK)
+    # Bots run as subprocesses (tests/recorded_cli.py) write their JSON answers here.
+    if RECORDED_ANSWERS_ENV not in os.environ:
+        answers = Path(tempfile.mkdtemp(prefix="statusdesk-answers-")) / "answers.jsonl"
+        os.environ[RECORDED_ANSWERS_ENV] = str(answers)
+
+
+@pytest.fixture(autouse=True)
+def answers_match_the_openapi_document() -> Iterator[None]:
+    """Fails the test when a JSON answer it got from a web app (in this process, or a bot it
+    ran through tests/recorded_cli.py) does not match /api/openapi.json
+    (tests/openapi_check.py)."""
+    mark = len(OPENAPI_CHECK.mismatches)
+    answers = Path(os.environ[RECORDED_ANSWERS_ENV])
+    offset = answers.stat().st_size if answers.exists() else 0
+    yield
+    OPENAPI_CHECK.check_recorded(answers, offset)
+    wrong = OPENAPI_CHECK.new_since(mark)
+    if wrong:
+        pytest.fail("answers that do not match /api/openapi.json:\n" + "\n".join(wrong),
+                    pytrace=False)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("statusdesk figures")
-    for topic, line in FIGURES:
-        terminalreporter.write_line(f"{topic}: {line}")
+    figures.summary(terminalreporter)

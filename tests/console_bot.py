@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -24,19 +24,30 @@ from tests.servers.ports import free_port
 Sample = TypeVar("Sample")
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _with_repo(environ: Mapping[str, str]) -> str:
+    """PYTHONPATH with the repository first: the bot runs from a temporary directory, and
+    `tests.recorded_cli` is not installed."""
+    return os.pathsep.join(p for p in (str(REPO), environ.get("PYTHONPATH", "")) if p)
+
+
 class Bot:
     """`statusdesk run` on the console, read line by line."""
 
-    def __init__(self, config: Path, cwd: Path, open_files: int | None = None) -> None:
-        """`open_files`: the process's open-file limit (soft and hard), instead of ours."""
+    def __init__(self, config: Path, cwd: Path, open_files: int | None = None,
+                 preexec: Callable[[], None] | None = None) -> None:
+        """`open_files`: the process's open-file limit (soft and hard), instead of ours;
+        `preexec`: run in the child before the bot starts (a restriction to put on it)."""
         # stderr goes to a file: a pipe nobody reads would block a chatty bot.
         self.stderr_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives with the bot
         secret_scan.watch(f"stderr of the bot run with {config}", self.stderr_file)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
+            [sys.executable, "-m", "tests.recorded_cli", "run", "-c", str(config)], cwd=cwd,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file, text=True,
-            env={**os.environ, "USER": "op"},
-            preexec_fn=None if open_files is None else functools.partial(
+            env={**os.environ, "USER": "op", "PYTHONPATH": _with_repo(os.environ)},
+            preexec_fn=preexec if open_files is None else functools.partial(
                 resource.setrlimit, resource.RLIMIT_NOFILE, (open_files, open_files)),
         )
         self.lines: queue.Queue[str] = queue.Queue()

@@ -81,7 +81,7 @@ class SecretScan:
         self._scan_watched()
         figures.record("secret scan", f"scanned {self.reports} reports, "
                        f"{self.subprocess_logs} subprocess logs, "
-                       f"{len(self.found)} secrets found")
+                       f"{len(self.found)} secrets found", echo=False)
         if self.found and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -7,8 +7,9 @@ Loading goes through four steps, and every problem found on the way is collected
 
 1. read the file and parse it with a `yaml.SafeLoader` (syntax errors carry `FILE:LINE:COL`;
    aliases that expand to a huge or recursive tree are refused);
-2. replace `${NAME}` references in string values from the environment (on the parsed tree, so a
-   value never breaks YAML quoting and a missing variable is reported at the value's path);
+2. replace `${NAME}` references in string values from the environment, `${file:PATH}` and
+   `${cred:NAME}` from files (on the parsed tree, so a value never breaks YAML quoting and a
+   missing variable or file is reported at the value's path);
 3. validate the tree with the pydantic models (unknown keys, types and formats);
 4. cross-field checks on the tree that need to see several entries at once (duplicates, references
    between sections).  They run on the raw tree, so they are reported together with the schema
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from bot.config import plugins
+from bot.config.extras import missing_extras
 from bot.config.fields import (
     _CHANNEL_RE,
     _MATRIX_ROOM_RE,
@@ -56,9 +58,14 @@ class Problem:
 
     path: str
     message: str
+    file: str | None = None
+    """The configuration file it is in, named first when the path does not already name it
+    (operators must see which file was read: `-c`, `$STATUSDESK_CONFIG`, ./config.yaml...)."""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        if self.file is None or self.path == self.file or self.path.startswith(self.file + ":"):
+            return f"{self.path}: {self.message}"
+        return f"{self.file}: {self.path}: {self.message}"
 
 
 class ConfigError(Exception):
@@ -87,13 +94,35 @@ def _format_path(loc: Loc) -> str:
 # --- loading -------------------------------------------------------------------------------------
 
 
-def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
-    """`-c FILE` if given (even if missing: loading reports it), else `./config.yaml` if it
-    exists, else None (the embedded default)."""
+ETC_CONFIG_FILE = "/etc/statusdesk/config.yaml"
+"""The system-wide configuration, read when neither `-c`, `$STATUSDESK_CONFIG` nor
+./config.yaml says otherwise (DESIGN §1.9)."""
+
+CONFIG_ENV = "STATUSDESK_CONFIG"
+
+ETC_CONFIG_OVERRIDE_ENV = "STATUSDESK_INTERNAL_ETC_CONFIG"
+"""Internal, for the tests only (they cannot write /etc): where to look instead of
+ETC_CONFIG_FILE. Not documented for users; `$STATUSDESK_CONFIG` is the way to name a file."""
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None,
+                     env: Mapping[str, str] | None = None) -> Path | None:
+    """The configuration file to read, in the order of DESIGN §1.9: `-c FILE`, else
+    `$STATUSDESK_CONFIG` (both returned even if missing: loading reports it), else
+    ./config.yaml, else /etc/statusdesk/config.yaml if it exists, else None (the embedded
+    default)."""
     if explicit is not None:
         return Path(explicit)
-    candidate = Path(DEFAULT_CONFIG_FILE)
-    return candidate if candidate.exists() else None
+    env = os.environ if env is None else env
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    for candidate in (DEFAULT_CONFIG_FILE, env.get(ETC_CONFIG_OVERRIDE_ENV) or ETC_CONFIG_FILE):
+        try:
+            if Path(candidate).exists():
+                return Path(candidate)
+        except PermissionError:
+            return Path(candidate)  # there, but not for us: loading says so, naming it
+    return None
 
 
 def default_config() -> Config:
@@ -121,13 +150,17 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(source, f"not valid UTF-8 (byte {exc.start})")]) from None
-    return load_config_text(text, source=source, env=env)
+    try:
+        return load_config_text(text, source=source, env=env)
+    except ConfigError as error:
+        raise ConfigError([replace(p, file=source) for p in error.problems]) from None
 
 
 def load_config_text(
     text: str, source: str = "<config>", env: Mapping[str, str] | None = None
 ) -> Config:
-    """Validate configuration text; `source` names it in syntax errors. Raises ConfigError."""
+    """Validate configuration text; `source` names it in syntax errors and in problems of
+    the whole file (empty, not a mapping). Raises ConfigError."""
     try:
         tree = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except RecursionError:
@@ -142,18 +175,21 @@ def load_config_text(
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(source, f"invalid YAML: {exc}")]) from None
     if tree is None:
-        raise ConfigError([Problem(FILE_PATH, "empty configuration (expected a mapping)")])
+        raise ConfigError([Problem(source, "empty configuration (expected a mapping)")])
     if not isinstance(tree, dict):
         raise ConfigError(
-            [Problem(FILE_PATH, "must be a mapping of sections (database, irc, users, ...)")]
+            [Problem(source, "must be a mapping of sections (database, irc, users, ...)")]
         )
     shape = _shape_problem(tree)
     if shape is not None:
-        raise ConfigError([Problem(FILE_PATH, shape)])
+        raise ConfigError([Problem(source, shape)])
 
     problems: dict[Loc, str] = {}
     tree = _interpolate(tree, (), os.environ if env is None else env, problems)
     env_locs = set(problems)
+    # First: a missing extra explains whatever else is wrong at the same place.
+    for loc, message in missing_extras(tree):
+        problems.setdefault(loc, message)
 
     config: Config | None = None
     try:
@@ -162,7 +198,7 @@ def load_config_text(
         for error in exc.errors(include_url=False, include_input=False):
             loc = _clean_loc(error["loc"], tree)
             if any(loc[: len(e)] == e for e in env_locs):
-                continue  # the value is an unresolved ${NAME}: that is the problem
+                continue  # the value is an unresolved ${...}: that is the problem
             problems.setdefault(loc, _message(error, loc))
 
     for loc, message in _cross_checks(tree):
@@ -183,6 +219,9 @@ a few lines stand for billions of values (or for themselves), which every later 
 MAX_DEPTH = 32
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Loader(yaml.SafeLoader):
     """`yaml.SafeLoader` whose every failure is a `yaml.YAMLError` with a position: the safe
     constructors raise ValueError, KeyError, AttributeError... on values such as `!!int x`,
@@ -195,6 +234,22 @@ class _Loader(yaml.SafeLoader):
             raise yaml.scanner.ScannerError(
                 None, None, f"nested more than {MAX_DEPTH} levels deep", self.get_mark())
         super().fetch_flow_collection_start(token_class)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of two equal keys: a second `users:` section would silently
+        # replace the first. Checked before merges (`<<: *base`), which may override.
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node)
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_q(key)} (first at line "
+                    f"{first[key].start_mark.line + 1})", key_node.start_mark)
+            first[key] = key_node
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -227,11 +282,21 @@ def _shape_problem(tree: object) -> str | None:
     return None
 
 
-# --- ${NAME} interpolation -----------------------------------------------------------------------
+# --- ${NAME}, ${file:PATH}, ${cred:NAME} ---------------------------------------------------------
 
-# `${NAME}` is replaced by the environment variable NAME; `$${` stands for a literal `${`
-# (so `$${NAME}` yields the text `${NAME}`). Any other `${` is an error.
-_REFERENCE_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+# `${NAME}` is replaced by the environment variable NAME, `${file:PATH}` by the content of the
+# file PATH (relative to the current directory, like every path in the configuration) and
+# `${cred:NAME}` by that of `$CREDENTIALS_DIRECTORY/NAME` (systemd's LoadCredential=), one
+# trailing newline dropped from both; `$${` stands for a literal `${` (so `$${NAME}` yields
+# the text `${NAME}`). Any other `${` is an error. Problems name the reference, never what a
+# file holds: it is a secret more often than not.
+_REFERENCE_RE = re.compile(
+    r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{(file|cred):([^{}]+)\}|\$\{")
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+_CREDENTIAL_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
+"""What systemd accepts as a credential's name: a file name, no `/`, not `.` or `..`."""
+MAX_REFERENCED_FILE = 1 << 20
+"""A secret is a few hundred bytes; a megabyte is a mistake (`${file:/dev/zero}`)."""
 
 
 def _interpolate(node: Any, loc: Loc, env: Mapping[str, str], problems: dict[Loc, str]) -> Any:
@@ -250,6 +315,7 @@ def _interpolate_str(text: str, loc: Loc, env: Mapping[str, str], problems: dict
     if "${" not in text:
         return text
     missing: list[str] = []
+    unreadable: list[str] = []
     malformed = False
 
     def replace(match: re.Match[str]) -> str:
@@ -257,6 +323,12 @@ def _interpolate_str(text: str, loc: Loc, env: Mapping[str, str], problems: dict
         if match.group(0) == "$${":
             return "${"
         name = match.group(1)
+        if match.group(2) is not None:
+            content, problem = _read_reference(match.group(2), match.group(3), env)
+            if problem is not None:
+                unreadable.append(f"{match.group(0)}: {problem}")
+                return match.group(0)
+            return content
         if name is None:
             malformed = True
             return match.group(0)
@@ -272,12 +344,47 @@ def _interpolate_str(text: str, loc: Loc, env: Mapping[str, str], problems: dict
         plural = "" if len(set(missing)) == 1 else "s"
         problems.setdefault(loc, f"environment variable{plural} {names} {verb} not set")
         return text
+    if unreadable:
+        problems.setdefault(loc, "; ".join(unreadable))
+        return text
     if malformed:
         problems.setdefault(
-            loc, "invalid ${...} reference (write ${NAME}, or $${ for a literal ${)"
+            loc, "invalid ${...} reference (write ${NAME}, ${file:PATH}, ${cred:NAME}, "
+            "or $${ for a literal ${)"
         )
         return text
     return result
+
+
+def _read_reference(kind: str, name: str, env: Mapping[str, str]) -> tuple[str, str | None]:
+    """The content `${file:NAME}` or `${cred:NAME}` stands for, or why there is none."""
+    if kind == "cred":
+        directory = env.get(CREDENTIALS_ENV)
+        if not directory:
+            return "", (f"${CREDENTIALS_ENV} is not set (systemd sets it for a unit with "
+                        "LoadCredential=)")
+        if not _CREDENTIAL_NAME_RE.fullmatch(name) or name in (".", ".."):
+            return "", "not a credential name (a file name in $CREDENTIALS_DIRECTORY)"
+        path = Path(directory) / name
+    else:
+        path = Path(name)
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_REFERENCED_FILE + 1)
+    except FileNotFoundError:
+        where = f" in ${CREDENTIALS_ENV} ({path.parent})" if kind == "cred" else ""
+        return "", f"no such file{where}"
+    except IsADirectoryError:
+        return "", "is a directory, not a file"
+    except OSError as exc:
+        return "", f"cannot read: {exc.strerror or type(exc).__name__}"
+    if len(data) > MAX_REFERENCED_FILE:
+        return "", f"larger than {MAX_REFERENCED_FILE} bytes"
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return "", f"not valid UTF-8 (byte {exc.start})"
+    return content.removesuffix("\n").removesuffix("\r"), None
 
 
 # --- pydantic errors -> problems -----------------------------------------------------------------

@@ -588,6 +588,15 @@ class ComponentEntry(_Model):
         return slug(self.name)
 
 
+class LoggingConfig(_Model):
+    """`logging:` what goes to stderr (DESIGN §1.9); `--log-level` and `--debug` win."""
+
+    level: Annotated[Literal["debug", "info", "warning", "error"],
+                     BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = "info"
+    format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line (time, level, logger, message, exc_info)."""
+
+
 class Config(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     irc: list[IrcNetwork] = Field(default_factory=list)
@@ -604,6 +613,7 @@ class Config(_Model):
     components: list[ComponentEntry] = Field(default_factory=list)
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
     subscribers: SubscribersConfig = Field(default_factory=SubscribersConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration (for log redaction), without duplicates."""

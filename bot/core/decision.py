@@ -160,6 +160,8 @@ class Decision:
     broadcasts: list[Broadcast] = field(default_factory=list)
     events: list[DeskEvent] = field(default_factory=list)
     replies: list[Say] = field(default_factory=list)
+    not_configured: str | None = None
+    """The config section the command needs and this desk lacks: it did nothing."""
 
     def say(self, render: Callable[..., str], *args: Any, private: bool = False) -> None:
         self.replies.append(Say(render, args, private))

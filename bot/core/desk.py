@@ -251,6 +251,11 @@ class Desk:
         if outcome.queued:
             self._on_queued()
         self.outcomes["accepted" if role is not None else "question"] += 1
+        if outcome.not_configured is not None:
+            # Answered, not applied: the log, the command API and `statusdesk say` say so.
+            log.info("did not apply %s from %s: the %s section is not configured", name,
+                     message.sender, outcome.not_configured)
+            return Handled(False, outcome.replies)
         if role is not None:
             log.info("applied %s from %s", name, message.sender)
         return Handled(True, outcome.replies)
@@ -263,6 +268,7 @@ class Desk:
         channels = self._channels() if decision.broadcasts else ()
         applied = await write(decision, loaded, ctx.tx, ctx.where, channels, ctx.now)
         ctx.out.replies.extend(Reply(say.text, say.private) for say in applied.replies)
+        ctx.out.not_configured = decision.not_configured
         ctx.out.events.extend(applied.events)
         if applied.broadcasts:
             ctx.out.queued = True

@@ -47,6 +47,9 @@ class Outcome:
     replies: list[Reply] = field(default_factory=list)
     events: list[DeskEvent] = field(default_factory=list)
     queued: bool = False
+    not_configured: str | None = None
+    """The config section the command needs and this desk lacks: it did nothing (the log
+    must not say it was applied)."""
 
     def say(self, *lines: str, private: bool = False) -> None:
         self.replies.extend(Reply(line, private) for line in lines)

@@ -196,6 +196,17 @@ class OperatorSession(Protocol):
     closed: asyncio.Event
 
 
+@runtime_checkable
+class OperatorInput(Protocol):
+    """A transport plug-in whose transport reads a person's input (the console's stdin):
+    it watches that input from the start, so that its end (Ctrl-D) stops an instance that
+    stands by as well as one that leads."""
+
+    def watch_input(self, stdin: TextIO | None) -> asyncio.Event:
+        """Start reading now; the event is set at the input's end."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class TransportSetup:
     """What the process hands a transport plug-in to build this term's connections."""

@@ -293,19 +293,19 @@ def decide(command: Command, view: View, context: Context) -> Decision:
                 out.events.append(BugLinked(at=now, incident_id=incident.id, url=url))
                 out.say(replies.bug_linked, url, incident.id)
         case m.Page() | m.Ack() | m.OnCall() | m.OnCallOverride():
-            out.say(replies.not_configured, command_name(command), "paging")
+            _not_configured(command, "paging", out)
         case m.PlaybookShow() | m.PlaybookLink():
-            out.say(replies.not_configured, command_name(command), "playbooks")
+            _not_configured(command, "playbooks", out)
         case m.MaintenanceSchedule() | m.MaintenanceAct() | m.MaintenanceList():
             # Applied by bot/maintenance's extension, which the app always plugs in.
-            out.say(replies.not_configured, command_name(command), "maintenance")
+            _not_configured(command, "maintenance", out)
         case m.ComponentSet() | m.ComponentList() | m.IncidentAffects():
             # The components extension applies these; a desk without it has none.
-            out.say(replies.not_configured, command_name(command), "components")
+            _not_configured(command, "components", out)
         case m.Why() | m.ActionAdd() | m.ActionClose() | m.ActionFile() | m.ActionList() | \
                 m.IncidentSetRole():
             # The follow-up extension (bot/followup) applies these.
-            out.say(replies.not_configured, command_name(command), "incidents")
+            _not_configured(command, "incidents", out)
         case m.Now():
             alert = view.alert
             alert_view = (AlertView(alert.text, alert.set_by, alert.set_at)
@@ -315,6 +315,11 @@ def decide(command: Command, view: View, context: Context) -> Decision:
                                          maintenance=[(w.id, w.title, w.ends_at, w.timezone)
                                                       for w in view.maintenance]))
     return out
+
+
+def _not_configured(command: Command, section: str, out: Decision) -> None:
+    out.not_configured = section
+    out.say(replies.not_configured, command_name(command), section)
 
 
 def _alert(text: str, view: View, context: Context, out: Decision) -> None:

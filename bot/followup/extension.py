@@ -43,6 +43,11 @@ class FollowUpExtension:
         """Set by whatever files tickets (it reacts to `ActionFilingRequested`); without
         it, `#action A7 file` says it cannot, rather than promise a ticket nobody makes."""
 
+    def replace_roles(self, roles: Sequence[str]) -> None:
+        """`incidents.roles` of a reloaded configuration (roles already assigned stay on
+        their incidents)."""
+        self.roles = list(dict.fromkeys(["lead", "em", *roles]))
+
     async def apply(self, command: Command, ctx: Applying) -> None:
         match command:
             case m.Why(text, incident_id, number):

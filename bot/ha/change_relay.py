@@ -20,8 +20,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from bot.core.events import DeskEvent, event_fields, event_from
 
 log = logging.getLogger("statusdesk.relay")
@@ -108,6 +106,8 @@ class ChangeRelay:
                 await self._task
 
     async def _run(self) -> None:
+        import asyncpg  # the `postgres` extra: a relay exists only on PostgreSQL
+
         while True:
             connection: Any = None
             try:

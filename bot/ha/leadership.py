@@ -22,8 +22,6 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy.engine import make_url
 
-from bot.ha.lease import DEFAULT_LEASE_SECONDS, LeaderLease, application_name
-
 log = logging.getLogger("statusdesk.leadership")
 
 POLL_SECONDS = 0.5
@@ -166,15 +164,23 @@ def session_settings(url: str, instance: str) -> dict[str, Any]:
     (`application_name`): whoever takes the lease from it ends them (bot/ha/lease.py)."""
     if make_url(url).get_backend_name() != "postgresql":
         return {}
+    from bot.ha.lease import application_name  # asyncpg: the `postgres` extra
+
     return {"connect_args": {"server_settings": {"application_name": application_name(instance)}}}
 
 
 def leadership_for(url: str, *, holder: str | None = None,
-                   lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Leadership:
-    """The election that fits the configured database."""
+                   lease_seconds: float | None = None) -> Leadership:
+    """The election that fits the configured database (`lease_seconds`: the PostgreSQL
+    lease's length, default `bot.ha.lease.DEFAULT_LEASE_SECONDS`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return LeaderLease(asyncpg_dsn(url), holder or instance_id(), lease=lease_seconds)
+        # Imported here: bot.ha.lease needs asyncpg, the `postgres` extra.
+        from bot.ha.lease import DEFAULT_LEASE_SECONDS, LeaderLease
+
+        return LeaderLease(asyncpg_dsn(url), holder or instance_id(),
+                           lease=DEFAULT_LEASE_SECONDS if lease_seconds is None
+                           else lease_seconds)
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return SoleInstance()

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from bot.incidents.metrics import Aggregate, IncidentTimes
 from storage.incidents import Milestones
-from storage.unit_of_work import Store
+from storage.unit_of_work import Transaction
 
 MEASURES = ("to_acknowledge", "to_identify", "to_mitigate", "to_resolve")
 
@@ -72,7 +72,8 @@ class MilestoneTally:
         self._open: set[int] = set()
         self._measures = {name: _Measure([]) for name in MEASURES}
         self.highest_id = 0
-        """The highest incident id seen: newer ones are read as new."""
+        """Every incident up to this id has been read: those above are read as new (set by
+        the reader, which knows how far its reads were complete)."""
         self.resolved_since: datetime | None = None
         """Resolutions from this moment on are read again at each refresh."""
 
@@ -104,7 +105,6 @@ class MilestoneTally:
                 self._open.discard(incident_id)
             else:
                 self._open.add(incident_id)
-            self.highest_id = max(self.highest_id, incident_id)
             resolved = milestones.resolved_at
             if resolved is not None and (newest_resolution is None
                                          or resolved - RESOLVED_LOOKBACK > newest_resolution):
@@ -124,25 +124,27 @@ enough that no single read and update holds the event loop for long."""
 class TallyReader:
     """Keeps a `MilestoneTally` current from the database, one refresh per scrape."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self) -> None:
         self.tally = MilestoneTally()
         self._lock = asyncio.Lock()
 
-    async def refresh(self) -> MilestoneTally:
+    async def refresh(self, tx: Transaction) -> MilestoneTally:
+        """Read what can have changed since the last refresh, in `tx`: one statement, more
+        only while catching up (the first refresh reads every incident, FILL_BATCH at a
+        time)."""
         # One refresh at a time: two scrapes at once would apply their reads out of order.
         async with self._lock:
             tally = self.tally
             while True:
-                async with self._store.reading() as tx:
-                    rows = await tx.incidents.milestones_of(after_id=tally.highest_id,
-                                                            limit=FILL_BATCH)
-                tally.update(rows)
-                if len(rows) < FILL_BATCH:
-                    break
-            async with self._store.reading() as tx:
+                highest = tally.highest_id
                 rows = await tx.incidents.milestones_of(
-                    ids=tally.open_ids, open_now=True, after_id=tally.highest_id,
+                    ids=tally.open_ids, open_now=True, after_id=highest, limit=FILL_BATCH,
                     resolved_since=tally.resolved_since)
-            tally.update(rows)
-            return tally
+                tally.update(rows)
+                above = sorted({i for i, _ in rows if i > highest})
+                # Open and lately resolved incidents may lie beyond the FILL_BATCH new ones:
+                # complete only up to the last of those.
+                if len(above) < FILL_BATCH:
+                    tally.highest_id = max(above, default=highest)
+                    return tally
+                tally.highest_id = above[FILL_BATCH - 1]

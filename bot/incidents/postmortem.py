@@ -76,8 +76,8 @@ class TimelineRow:
         change = _change(row)
         detail = f"{change} {row.text}" if change and row.text else (change or row.text or "")
         self.id = row.id
-        self.at = row.at
-        self.when = _when(row.at)
+        self.at = at = row.at  # read once: a streamed row parses it on each read
+        self.when = _when(at)
         self.actor = _md_name(row.actor)
         self.where = _md_name(where)
         self.kind = row.kind

@@ -1,7 +1,10 @@
-"""Logging: one line per event on stderr, with every configured secret redacted."""
+"""Logging: one line per event on stderr, with every configured secret redacted; as text
+(`logging.format: text`, the default) or as one JSON object per line (`json`, for a log
+collector)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -34,9 +37,33 @@ class RedactingFormatter(logging.Formatter):
         return _URL_PASSWORD.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
 
 
-def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per record: `time` (UTC, milliseconds), `level`, `logger`, `message`,
+    and `exc_info` (the traceback) when there is one. Each value is redacted before encoding,
+    so a secret is found whatever JSON would escape in it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": self.redact(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exc_info"] = self.redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack_info"] = self.redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+LOG_FORMATS = {"text": RedactingFormatter, "json": JsonFormatter}
+
+
+def configure_logging(level: str = "INFO", secrets: Iterable[str] = (),
+                      log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(secrets))
+    handler.setFormatter(LOG_FORMATS[log_format](secrets))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -97,11 +97,18 @@ class ServiceNotifier:
 
     def reloading(self) -> None:
         """A reload starts; `reloaded()` says it ended. MONOTONIC_USEC is what systemd 253+
-        requires with RELOADING=1 (and older ones ignore)."""
+        requires with RELOADING=1 (and older ones ignore). Before READY=1 the service is
+        still starting: only the status changes (a READY=1 would come too early)."""
+        if not self.ready_sent:
+            self.status("reloading the configuration")
+            return
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading the configuration")
 
     def reloaded(self, status: str) -> None:
+        if not self.ready_sent:
+            self.status(status)
+            return
         self.send("READY=1", f"STATUS={status}")
 
     def stopping(self, status: str = "shutting down") -> None:

@@ -1,7 +1,8 @@
 """What a configuration reload (SIGHUP) may change in a running bot, and what it may not.
 
-Reloadable: who may do what (`users`, with their roles), the components, the on-call
-rotation and the escalation managers, the playbook entries (re-read from `playbooks.dir`).
+Reloadable: who may do what (`users`, with their roles), the incident roles
+(`incidents.roles`), the components, the on-call rotation and the escalation managers, the
+playbook entries (re-read from `playbooks.dir`).
 Everything else (transports, database, listen address, ...) is wired into connections and
 sockets that a reload must not drop: a change there is named in a warning and waits for a
 restart. Pure functions over two Configs; bot/app.py applies the result.
@@ -15,7 +16,8 @@ from typing import Any
 
 from bot.config.models import Config
 
-RELOADABLE = ("users", "components", "paging.rotation", "paging.escalation_managers")
+RELOADABLE = ("users", "incidents.roles", "components", "paging.rotation",
+              "paging.escalation_managers")
 """Dotted keys a reload applies. `paging.*` only while paging stays on (it needs escalation
 managers before and after: turning it on or off rebuilds the pager, its HTTP session and its
 web hooks)."""
@@ -52,6 +54,8 @@ def plan_reload(running: Config, new: Config) -> ReloadPlan:
         update["users"] = new.users
     if any(_under(key, "components") for key in applied):
         update["components"] = new.components
+    if "incidents.roles" in applied:
+        update["incidents"] = running.incidents.model_copy(update={"roles": new.incidents.roles})
     paging = {name: getattr(new.paging, name) for name in ("rotation", "escalation_managers")
               if any(_under(key, f"paging.{name}") for key in applied)}
     if paging:

@@ -31,6 +31,24 @@ log = logging.getLogger("statusdesk.console")
 CHANNEL = "console"
 NETWORK = "console"
 MAX_LINE = 64 * 1024
+HINT = ("*** Type a command: #status alert TEXT, #status ok, #incident open TEXT, #now; "
+        "#help lists them all. Ctrl-D stops the bot.")
+"""Shown once when the console starts: a newcomer at the terminal otherwise sees nothing."""
+
+
+class InputLines:
+    """The lines of the operator's input, read on a daemon thread from the moment they are
+    first wanted to the input's end. One reader for the life of the process: a console
+    stopped and started again (a leader stepping down, then leading again) must not leave a
+    second thread competing for stdin lines."""
+
+    def __init__(self, stdin: TextIO) -> None:
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        """The lines as read, then None at the end."""
+        self.ended = asyncio.Event()
+        """Set when the input reached its end (Ctrl-D); lines read before may still wait in
+        `queue`."""
+        _feed_lines(stdin, self.queue, asyncio.get_running_loop(), self.ended)
 
 
 class ConsoleTransport:
@@ -45,14 +63,18 @@ class ConsoleTransport:
         operator: str | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        lines: InputLines | None = None,
     ) -> None:
+        """`lines`: stdin's lines if someone reads them already (a standby watching for
+        Ctrl-D, see `ConsolePlugin.watch_input`)."""
         self._state = state
         self._bot_nick = bot_nick
         self._operator = operator or _local_user()
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._reader: asyncio.Task[None] | None = None
-        self._lines: asyncio.Queue[str | None] | None = None
+        self._lines = lines
+        self._hinted = False
         self.closed = asyncio.Event()
         """Set when stdin reaches its end (Ctrl-D): the app then shuts down."""
         self._topic: str | None = None
@@ -62,6 +84,9 @@ class ConsoleTransport:
 
     async def start(self, sink: MessageSink) -> None:
         self._topic = (await self._state.load()).get("topic")
+        if not self._hinted:
+            self._hinted = True
+            self._write(HINT)
         self._reader = asyncio.create_task(self._read(sink), name="console-reader")
 
     async def stop(self) -> None:
@@ -98,12 +123,8 @@ class ConsoleTransport:
 
     async def _read(self, sink: MessageSink) -> None:
         if self._lines is None:
-            # One reader thread for the life of the process: a transport stopped and
-            # started again (a leader stepping down, then leading again) must not leave a
-            # second thread competing for stdin lines.
-            self._lines = asyncio.Queue()
-            _feed_lines(self._stdin, self._lines, asyncio.get_running_loop())
-        lines = self._lines
+            self._lines = InputLines(self._stdin)
+        lines = self._lines.queue
         try:
             while True:
                 line = await lines.get()
@@ -135,7 +156,8 @@ class ConsoleTransport:
 
 
 def _feed_lines(
-    stdin: TextIO, queue: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop
+    stdin: TextIO, queue: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop,
+    ended: asyncio.Event,
 ) -> None:
     """Read stdin on a daemon thread, so a blocked read never holds up shutdown."""
 
@@ -148,6 +170,7 @@ def _feed_lines(
         finally:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(queue.put_nowait, None)
+                loop.call_soon_threadsafe(ended.set)
 
     threading.Thread(target=pump, name="console-stdin", daemon=True).start()
 
@@ -168,17 +191,28 @@ class ConsolePlugin:
 
     def __init__(self) -> None:
         self._console: ConsoleTransport | None = None
+        self._input: InputLines | None = None
 
     def build(self, config: bool | None, setup: TransportSetup) -> list[Transport]:
         if not config:
             return []
         if self._console is None:
             self._console = ConsoleTransport(setup.state("console"), bot_nick=setup.bot_nick,
-                                             stdin=setup.stdin, stdout=setup.stdout)
+                                             stdin=setup.stdin, stdout=setup.stdout,
+                                             lines=self._input)
         return [self._console]
+
+    def watch_input(self, stdin: TextIO | None) -> asyncio.Event:
+        """Start reading stdin now, before this instance leads: the lines wait for the
+        console (commands typed at a standby wait until it leads); the event returned is set
+        at the input's end, which stops a standby too."""
+        if self._input is None:
+            self._input = InputLines(stdin or sys.stdin)
+        return self._input.ended
 
 
 if TYPE_CHECKING:
-    from bot.core.ports import TransportPlugin
+    from bot.core.ports import OperatorInput, TransportPlugin
 
     _plugin: TransportPlugin = ConsolePlugin()  # what the entry point names fits the protocol
+    _input: OperatorInput = ConsolePlugin()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -18,7 +19,7 @@ from bot.incidents.aftermath import load_aftermath
 from bot.incidents.bundle import BundleSources, stream_bundle
 from bot.incidents.export import export_json, export_markdown
 from bot.incidents.milestone_tally import TallyReader
-from bot.web import metrics
+from bot.web import metrics, openapi
 from bot.web.document import Document
 from bot.web.metrics import MetricSources
 from bot.web.refusal import refusal
@@ -70,6 +71,12 @@ class PlaybookSite(Protocol):
 
 PLAYBOOKS_KEY: web.AppKey[PlaybookSite | None] = web.AppKey("playbooks")
 
+AnswerObserver = Callable[[web.Request, web.StreamResponse], None]
+ANSWER_OBSERVERS: list[AnswerObserver] = []
+"""Shown every answer of the web apps created while they are listed, in this process. Empty
+in production (no middleware is added then); the test suite lists its check of every JSON
+answer against /api/openapi.json here (tests/openapi_check.py)."""
+
 
 def create_web_app(
     snapshot: Snapshot,
@@ -83,6 +90,8 @@ def create_web_app(
     postmortem_template: Path | None = None,
     routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
+    if ANSWER_OBSERVERS:
+        middlewares = (_observed, *middlewares)
     app = web.Application(middlewares=middlewares)
     app[TEMPLATE_KEY] = postmortem_template
     app[API_TOKEN_KEY] = api_token
@@ -94,6 +103,7 @@ def create_web_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_get("/api/events", snapshot.stream.handle)
+    app.router.add_get(openapi.PATH, serve_openapi)
     # [0-9], not \d: \d also matches other scripts' digits (`٣`), which int() reads as 3.
     app.router.add_get(r"/api/incidents/{id:[0-9]+}/log.{format:md|json}", incident_log)
     app.router.add_get(r"/api/incidents/{id:[0-9]+}/bundle.tar.gz", incident_bundle)
@@ -113,6 +123,16 @@ def create_web_app(
     return app
 
 
+@web.middleware
+async def _observed(request: web.Request,
+                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                    ) -> web.StreamResponse:
+    response = await handler(request)
+    for observer in ANSWER_OBSERVERS:
+        observer(request, response)
+    return response
+
+
 async def serve_document(request: web.Request) -> web.StreamResponse:
     snapshot = request.app[SNAPSHOT_KEY]
     # The herd asks for the same few hot documents: answer those without a coroutine.
@@ -129,6 +149,15 @@ async def serve_document(request: web.Request) -> web.StreamResponse:
     return document.response(request)
 
 
+@functools.cache
+def _openapi_document() -> Document:
+    return Document.json(openapi.document())
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    return _openapi_document().response(request)
+
+
 async def serve_playbook(request: web.Request) -> web.StreamResponse:
     snapshot = request.app[SNAPSHOT_KEY]
     playbooks = request.app[PLAYBOOKS_KEY]
@@ -140,20 +169,20 @@ async def serve_playbook(request: web.Request) -> web.StreamResponse:
 
 
 async def _read_database_metrics(store: Store, sources: MetricSources) -> None:
-    async with store.reading() as tx:
-        sources.outbox_pending = await tx.outbox.pending_count()
-        sources.outbox_failed = await tx.outbox.failed_count()
-    # Running tallies: a scrape reads what can have changed, not every incident ever.
     if sources.tally_reader is None:
-        sources.tally_reader = TallyReader(store)
-    tally = await sources.tally_reader.refresh()
+        sources.tally_reader = TallyReader()
+    # Two statements: the outbox counts, and (running tallies) the incidents that can have
+    # changed since the last scrape, not every incident ever.
+    async with store.reading() as tx:
+        sources.outbox_pending, sources.outbox_failed = await tx.outbox.counts()
+        tally = await sources.tally_reader.refresh(tx)
     sources.incidents_open = tally.incidents_open
     sources.incident_aggregates = tally.aggregates()
 
 
 async def _outbox_counts(store: Store) -> tuple[int, int]:
     async with store.reading() as tx:
-        return await tx.outbox.pending_count(), await tx.outbox.failed_count()
+        return await tx.outbox.counts()
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -1,5 +1,8 @@
 """A rendered public document: its bytes, pre-compressed variants and strong ETags, served with
-the contract's cache headers. Compression happens once per change, never per request."""
+the contract's cache headers. Compression happens at most once per document, never per
+request, and never before the change is announced: the snapshot compresses what it rendered
+in a thread once the SSE event is out (`compress`), and serves the uncompressed bytes until
+then (the same document; `Vary: Accept-Encoding` keeps caches apart)."""
 
 from __future__ import annotations
 
@@ -20,10 +23,14 @@ MIN_COMPRESS = 256
 """Smaller bodies are sent as they are: compression would not pay for its headers."""
 
 BROTLI_QUALITY = 5
-"""Every change re-compresses every hot document, on the bot's own CPU. On our pages (4 KB of
+"""Every change compresses the documents it changed, on the bot's own CPU. On our pages (4 KB of
 HTML each) quality 5 takes 0.3 ms and comes within 1% of quality 9's size, which takes
 13 ms holding the GIL: with 45 documents a rebuild cost 600 ms and, in the load soak, more
 than half the bot's CPU, and every command waited behind it."""
+
+GZIP_LEVEL = 6
+"""zlib's default: with 1,000 open incidents gzip-9 of the JSON documents took 3x as long
+for under 1% fewer bytes."""
 
 _TEXT_TYPES = ("text/", "application/json", "application/atom+xml", "application/javascript")
 
@@ -45,7 +52,12 @@ class Document:
     content_type: str
     status: int = 200
     encodings: dict[str, Representation] = field(default_factory=dict)
-    """Pre-compressed variants by content coding (`br`, `gzip`), each with its own ETag."""
+    """Pre-compressed variants by content coding (`br`, `gzip`), each with its own ETag;
+    empty until `compress` ran (or for a body too small to compress)."""
+    compressible: bool = False
+    """Whether `compress` makes variants (text, at least MIN_COMPRESS bytes)."""
+    shared_headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = ""
 
     @property
     def body(self) -> bytes:
@@ -56,41 +68,52 @@ class Document:
         return self.identity.etag
 
     @classmethod
-    def of(cls, body: bytes, content_type: str, *, status: int = 200) -> Document:
+    def of(cls, body: bytes, content_type: str, *, status: int = 200,
+           compressed: bool = True) -> Document:
+        """`compressed=False`: the variants are made later, by `compress`."""
         digest = hashlib.sha256(body).hexdigest()[:32]
-        compress = len(body) >= MIN_COMPRESS
+        compressible = len(body) >= MIN_COMPRESS
         shared = {"Cache-Control": PUBLIC_CACHE}
-        if compress:
+        if compressible:
             shared["Vary"] = "Accept-Encoding"
         if content_type == "application/json":
             shared["Access-Control-Allow-Origin"] = "*"
         media = f"{content_type}; charset=utf-8" if content_type.startswith(_TEXT_TYPES) \
             else content_type
+        document = cls(_representation(body, f'"{digest}"', None, shared, media), content_type,
+                       status, {}, compressible, shared, media)
+        if compressed:
+            document.compress()
+        return document
 
-        def representation(data: bytes, etag: str, coding: str | None) -> Representation:
-            not_modified = CIMultiDict({**shared, "ETag": etag})
-            headers = CIMultiDict({**shared, "ETag": etag, "Content-Type": media})
-            if coding is not None:
-                headers["Content-Encoding"] = coding
-            return Representation(data, etag, headers, not_modified)
+    @property
+    def compressed(self) -> bool:
+        return bool(self.encodings) or not self.compressible
 
-        encodings: dict[str, Representation] = {}
-        if compress:
-            # A strong ETag names one representation: each coding gets its own.
-            encodings["br"] = representation(brotli.compress(body, quality=BROTLI_QUALITY),
-                                             f'"{digest}-br"', "br")
-            encodings["gzip"] = representation(gzip.compress(body, 9, mtime=0),
-                                               f'"{digest}-gz"', "gzip")
-        return cls(representation(body, f'"{digest}"', None), content_type, status, encodings)
+    def compress(self) -> None:
+        """Make the `br` and `gzip` variants, once (safe from any thread: a second call
+        finds them made, or makes equal ones)."""
+        if self.compressed:
+            return
+        body, digest = self.identity.body, self.identity.etag.strip('"')
+        # A strong ETag names one representation: each coding gets its own.
+        encodings = {
+            "br": _representation(brotli.compress(body, quality=BROTLI_QUALITY),
+                                  f'"{digest}-br"', "br", self.shared_headers,
+                                  self.media_type),
+            "gzip": _representation(gzip.compress(body, GZIP_LEVEL, mtime=0), f'"{digest}-gz"',
+                                    "gzip", self.shared_headers, self.media_type),
+        }
+        self.encodings.update(encodings)
 
     @classmethod
-    def json(cls, value: Any) -> Document:
+    def json(cls, value: Any, *, compressed: bool = True) -> Document:
         body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-        return cls.of(body, "application/json")
+        return cls.of(body, "application/json", compressed=compressed)
 
     @classmethod
-    def html(cls, text: str, *, status: int = 200) -> Document:
-        return cls.of(text.encode(), "text/html", status=status)
+    def html(cls, text: str, *, status: int = 200, compressed: bool = True) -> Document:
+        return cls.of(text.encode(), "text/html", status=status, compressed=compressed)
 
     def response(self, request: web.Request) -> web.Response:
         coding = _pick_coding(request.headers.get("Accept-Encoding", ""), self.encodings)
@@ -98,6 +121,15 @@ class Document:
         if self.status == 200 and _matches(request.headers.get("If-None-Match"), chosen.etag):
             return web.Response(status=304, headers=chosen.not_modified_headers)
         return web.Response(status=self.status, body=chosen.body, headers=chosen.headers)
+
+
+def _representation(data: bytes, etag: str, coding: str | None, shared: dict[str, str],
+                    media: str) -> Representation:
+    not_modified = CIMultiDict({**shared, "ETag": etag})
+    headers = CIMultiDict({**shared, "ETag": etag, "Content-Type": media})
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+    return Representation(data, etag, headers, not_modified)
 
 
 def _pick_coding(accept: str, available: dict[str, Representation]) -> str | None:

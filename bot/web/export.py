@@ -98,6 +98,7 @@ class StaticExport:
                 continue
             target = self.directory / name
             _atomic_write(target, document.body)
+            document.compress()  # made already, unless written before the announcement
             for coding, encoded in document.encodings.items():
                 _atomic_write(target.with_name(target.name + _SUFFIX[coding]), encoded.body)
             self.files_written += 1

@@ -11,6 +11,7 @@ post (linked to the incident page).
 
 from __future__ import annotations
 
+import heapq
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -80,11 +81,14 @@ def _entries(state: PageState, base: str) -> list[_Entry]:
         (p.incident_id, f"status.{p.kind}", p.at, p.text or "") for p in state.posts
         if p.incident_id is not None
     }
-    for view in incidents.values():
-        for update in view.updates:
-            if (view.id, update.kind, update.at, update.text or "") in mirrored:
-                continue
-            entries.append(_update_entry(update, view, base))
+    # Every update of 1,000 open incidents is a candidate, but only the newest
+    # FEED_ENTRIES become entries: choose by (time, order) first, format those alone.
+    candidates = heapq.nlargest(FEED_ENTRIES, (
+        (update.at, (0, update.id), update, view)
+        for view in incidents.values() for update in view.updates
+        if (view.id, update.kind, update.at, update.text or "") not in mirrored
+    ), key=lambda c: (c[0], c[1]))
+    entries += [_update_entry(update, view, base) for _, _, update, view in candidates]
     for window in state.maintenances:
         entries.extend(_maintenance_entry(update, window, base) for update in window.updates)
     entries.sort(key=lambda e: (e.at, e.order), reverse=True)

@@ -7,6 +7,7 @@ root-relative, so an exported copy works under any host name.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -25,6 +26,7 @@ from bot.web.state import (
 )
 from bot.web.statuspage import indicator, update_body
 from bot.web.uptime import bar_title, format_uptime, status_label
+from bot.web.view_memo import ViewMemo
 from commands.component_status import label, worst
 
 SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
@@ -196,13 +198,24 @@ def _render(name: str, state: PageState, current: str, **context: Any) -> str:
     return _env.get_template(name).render(state=state, current=current, **context)
 
 
+_CARDS: ViewMemo[Markup] = ViewMemo()
+
+
 def render_index(state: PageState) -> str:
     """`/`: overall state, the current alert, open incidents, recent status posts."""
     level, description = indicator(state)
     return _render(
         "index.html", state, "index", indicator=level, description=description,
         recently_resolved=state.recent_resolved[:RECENTLY_RESOLVED_ON_INDEX],
+        open_cards=[_CARDS.get(incident, None, functools.partial(_open_card, incident))
+                    for incident in state.open_incidents],
     )
+
+
+def _open_card(incident: IncidentPageView) -> Markup:
+    """An open incident's card on `/`: a function of its view alone, so made once per
+    change of the incident (not of the page)."""
+    return Markup(_env.get_template("_open_incident.html").render(incident=incident))
 
 
 def render_incident(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from pathlib import Path
@@ -24,11 +26,16 @@ from bot.web.document import Document
 from bot.web.export import StaticExport
 from bot.web.sse import EventStream
 from bot.web.state import (
+    EPOCH,
+    EVERYTHING,
     IncidentLinks,
     IncidentPageView,
     PageState,
+    Touched,
     incident_view,
     load_page_state,
+    newest,
+    touched_by,
 )
 from bot.web.uptime import MAJOR, PARTIAL
 from bot.web.whole_numbers import parse_whole
@@ -97,6 +104,9 @@ class Snapshot:
         self.stream = stream or EventStream()
         self.export = export
         self._documents: dict[str, Document] = {}
+        self._rendered: Rendered = {}
+        self._everything = True
+        """The next rebuild reads everything (the first, after `refresh`, after a failure)."""
         self._cold: dict[str, Document] = {}
         self._static = _static_documents()
         self._pending: list[DeskEvent] = []
@@ -137,27 +147,32 @@ class Snapshot:
     def not_found(self) -> Document:
         return self._documents.get("/404") or Document.html("Not found", status=404)
 
-    async def rebuild(self) -> None:
+    async def rebuild(self, touched: Touched = EVERYTHING) -> list[Document]:
+        """Read what `touched` says changed, render the documents that show it; the
+        documents rendered are returned uncompressed (`compress_later`)."""
         started = time.perf_counter()
         now = self._clock()
         state = await load_page_state(self._store, title=self._title, url=self._url, now=now,
-                                      subscribe=self._subscribe)
-        # Rendering and compressing every hot document is CPU work that grows with the page
-        # (half a second for 40 incidents on a busy machine): on the loop it would hold up
+                                      subscribe=self._subscribe, previous=self._state,
+                                      touched=touched)
+        # Rendering is CPU work that grows with the page: on the loop it would hold up
         # every command, IRC PING and request meanwhile, so it runs in a thread. The
         # annotations come first, on the loop: they may start lookups there.
         links = ({i.id: self._annotate(i) for i in (*state.open_incidents,
                                                       *state.recent_resolved)}
                  if self._annotate is not None else None)
-        documents = await asyncio.to_thread(
-            render_hot, state, (lambda incident: links[incident.id]) if links else None)
+        rendered, paths = await asyncio.to_thread(
+            render_changed, state, self._rendered,
+            (lambda incident: links[incident.id]) if links else None)
         self._state = state
         self._day = now.astimezone(UTC).date()
         self._built_at = now
-        self._documents = documents
+        self._rendered = rendered
+        self._documents = {path: document for path, (_, document) in rendered.items()}
         self._cold = {}
         self.renders += 1
         self.last_render_seconds = time.perf_counter() - started
+        return [self._documents[path] for path in paths]
 
     def on_event(self, event: DeskEvent) -> None:
         """EventBus subscriber: queue the event; the rebuild runs on its own task."""
@@ -167,10 +182,12 @@ class Snapshot:
     def refresh(self) -> None:
         """Rebuild from the database without an event (changes made by another instance
         that were not announced to this one)."""
+        self._everything = True
         self._dirty.set()
 
     async def start(self) -> None:
-        await self.rebuild()
+        await _compress(await self.rebuild())
+        self._everything = False
         await self._export()
         self._task = asyncio.create_task(self._rebuild_when_dirty(), name="snapshot")
         self._day_watch = asyncio.create_task(self._rebuild_each_day(), name="snapshot-day")
@@ -199,9 +216,11 @@ class Snapshot:
             self._last_rebuild = loop.time()
             self._dirty.clear()
             events, self._pending = self._pending, []
+            touched = EVERYTHING if self._everything else touched_by(events)
+            self._everything = False
             self._busy = True
             try:
-                await self.rebuild()
+                fresh = await self.rebuild(touched)
             except Exception as error:
                 if is_transient(error):  # the database is away for a moment: no traceback
                     log.warning("status page rebuild failed (database unavailable: %s); "
@@ -209,11 +228,15 @@ class Snapshot:
                 else:
                     log.exception("status page rebuild failed; serving the previous snapshot")
                 self._pending[:0] = events
+                self._everything = True
                 self._busy = False
                 await asyncio.sleep(1.0)
                 self._dirty.set()
                 continue
             self.stream.publish(events)
+            # After the announcement: readers get the uncompressed bytes for these few
+            # milliseconds rather than the event late.
+            await _compress(fresh)
             await self._export()
             self._busy = False
 
@@ -300,37 +323,122 @@ class Snapshot:
         return document
 
 
+Rendered = dict[str, tuple[tuple[object, ...], Document]]
+"""Hot documents by request path, each with the key of what it was rendered from."""
+
+
 def render_hot(state: PageState, annotate: Annotate | None = None) -> dict[str, Document]:
     """Every document that changes with the page's state, keyed by request path."""
-    documents = {
-        "/": Document.html(pages.render_index(state)),
-        "/alert.json": Document.json({"alert": state.alert.text if state.alert else None}),
-        "/api/v2/summary.json": Document.json(statuspage.summary(state)),
-        "/api/v2/status.json": Document.json(statuspage.status(state)),
-        "/api/v2/incidents.json": Document.json(statuspage.incidents(state)),
-        "/api/v2/incidents/unresolved.json": Document.json(statuspage.unresolved(state)),
-        "/api/v2/components.json": Document.json(statuspage.components_document(state)),
-        "/feed.atom": Document.of(feed.atom(state), "application/atom+xml"),
-        "/success": Document.html(pages.render_kudos(state, "success")),
-        "/thanks": Document.html(pages.render_kudos(state, "thanks")),
-        "/history": Document.html(pages.render_history(
-            state, state.recent_resolved[:HISTORY_PAGE_SIZE], 1,
-            len(state.recent_resolved) > HISTORY_PAGE_SIZE,
-        )),
-        "/404": Document.html(pages.render_not_found(state), status=404),
-        "/api/v2/scheduled-maintenances.json": Document.json(
-            maintenances.all_document(state)),
-        "/api/v2/scheduled-maintenances/upcoming.json": Document.json(
-            maintenances.upcoming_document(state)),
-        "/api/v2/scheduled-maintenances/active.json": Document.json(
-            maintenances.active_document(state)),
-        "/maintenances.ics": Document.of(maintenances.ics(state), "text/calendar"),
-    }
-    for incident in (*state.open_incidents, *state.recent_resolved):
-        documents[f"/incidents/{incident.id}"] = Document.html(
-            pages.render_incident(state, incident, annotate(incident) if annotate else None)
-        )
-    return documents
+    return {path: document for path, (_, document) in render_changed(state, {}, annotate)[
+        0].items()}
+
+
+def render_changed(state: PageState, before: Rendered, annotate: Annotate | None = None
+                   ) -> tuple[Rendered, list[str]]:
+    """Every hot document, rendering only those whose inputs differ from `before`'s (the
+    others are `before`'s own); and the paths rendered.
+
+    A document's key holds everything it shows, so equal keys mean equal bytes. Unchanged
+    incident views are the previous state's own objects (load_page_state), so comparing
+    keys is a pass of identity checks, not a walk through every incident's updates. Each
+    document carries its own "updated" time, the newest of what it shows: a site-wide one
+    would change every document on every change."""
+    documents: Rendered = {}
+    rendered: list[str] = []
+
+    def document(path: str, key: tuple[object, ...], updated: datetime,
+                 render: Callable[[PageState], Document]) -> None:
+        old = before.get(path)
+        if old is not None and old[0] == key:
+            documents[path] = old
+            return
+        documents[path] = (key, render(replace(state, updated_at=updated)))
+        rendered.append(path)
+
+    open_, resolved = state.open_incidents, state.recent_resolved
+    page = (state.title, state.url, state.subscribe)
+    alert = state.alert
+    alert_at = [alert.set_at] if alert else []
+    incident_times = [i.updated_at for i in (*open_, *resolved)]
+    open_times = [i.updated_at for i in open_]
+    component_times = [c.updated_at for c in state.components]
+    maintenance_times = [m.updated_at for m in state.maintenances]
+    # An in-progress window's text says how long it has overrun: it changes with the clock.
+    clock = state.now if state.active_maintenances else None
+    index_resolved = resolved[:pages.RECENTLY_RESOLVED_ON_INDEX]
+    document("/", (page, alert, open_, index_resolved, state.posts, state.components,
+                   state.uptime, state.maintenances, clock),
+             newest(alert_at, open_times, [i.updated_at for i in index_resolved],
+                    [p.at for p in state.posts], component_times, maintenance_times),
+             lambda s: Document.html(pages.render_index(s), compressed=False))
+    document("/alert.json", (alert.text if alert else None,), EPOCH,
+             lambda s: Document.json({"alert": s.alert.text if s.alert else None},
+                                               compressed=False))
+    status_key = (page, alert, tuple(i.severity for i in open_),
+                  tuple(c.status for c in state.components))
+    document("/api/v2/summary.json",
+             (page, alert, open_, state.components, state.maintenances, clock),
+             newest(alert_at, open_times, component_times, maintenance_times),
+             lambda s: Document.json(statuspage.summary(s), compressed=False))
+    document("/api/v2/status.json", status_key,
+             newest(alert_at, open_times, component_times),
+             lambda s: Document.json(statuspage.status(s), compressed=False))
+    document("/api/v2/incidents.json", (page, open_, resolved, state.components),
+             newest(incident_times),
+             lambda s: Document.json(statuspage.incidents(s), compressed=False))
+    document("/api/v2/incidents/unresolved.json", (page, open_, state.components),
+             newest(open_times),
+             lambda s: Document.json(statuspage.unresolved(s), compressed=False))
+    document("/api/v2/components.json", (page, state.components), newest(component_times),
+             lambda s: Document.json(statuspage.components_document(s), compressed=False))
+    document("/feed.atom", (page, open_, resolved, state.posts, state.maintenances),
+             newest(incident_times, [p.at for p in state.posts], maintenance_times),
+             lambda s: Document.of(feed.atom(s), "application/atom+xml", compressed=False))
+    document("/success", (page, state.success), newest([k.at for k in state.success]),
+             lambda s: Document.html(pages.render_kudos(s, "success"), compressed=False))
+    document("/thanks", (page, state.thanks), newest([k.at for k in state.thanks]),
+             lambda s: Document.html(pages.render_kudos(s, "thanks"), compressed=False))
+    first_page = resolved[:HISTORY_PAGE_SIZE]
+    document("/history", (page, first_page, len(resolved) > HISTORY_PAGE_SIZE),
+             newest([i.updated_at for i in first_page]),
+             lambda s: Document.html(pages.render_history(
+                 s, first_page, 1, len(resolved) > HISTORY_PAGE_SIZE), compressed=False))
+    document("/404", (page,), EPOCH,
+             lambda s: Document.html(pages.render_not_found(s), status=404, compressed=False))
+    maintenance_key = (page, state.maintenances, state.components, clock)
+    document("/api/v2/scheduled-maintenances.json", maintenance_key,
+             newest(maintenance_times),
+             lambda s: Document.json(maintenances.all_document(s), compressed=False))
+    document("/api/v2/scheduled-maintenances/upcoming.json", maintenance_key,
+             newest(maintenance_times),
+             lambda s: Document.json(maintenances.upcoming_document(s), compressed=False))
+    document("/api/v2/scheduled-maintenances/active.json", maintenance_key,
+             newest(maintenance_times),
+             lambda s: Document.json(maintenances.active_document(s), compressed=False))
+    document("/maintenances.ics", (page, state.maintenances, state.components, clock),
+             newest(maintenance_times),
+             lambda s: Document.of(maintenances.ics(s), "text/calendar", compressed=False))
+    for incident in (*open_, *resolved):
+        links = annotate(incident) if annotate else None
+        document(f"/incidents/{incident.id}", (page, incident, links, state.components),
+                 incident.updated_at,
+                 functools.partial(_incident_document, incident=incident, links=links))
+    return documents, rendered
+
+
+def _incident_document(state: PageState, *, incident: IncidentPageView,
+                       links: IncidentLinks | None) -> Document:
+    return Document.html(pages.render_incident(state, incident, links), compressed=False)
+
+
+async def _compress(documents: list[Document]) -> None:
+    if any(not d.compressed for d in documents):
+        await asyncio.to_thread(_compress_all, documents)
+
+
+def _compress_all(documents: list[Document]) -> None:
+    for document in documents:
+        document.compress()
 
 
 def _static_documents() -> dict[str, Document]:

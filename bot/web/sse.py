@@ -4,7 +4,6 @@ client (its bounded queue overflows and it is dropped; EventSource reconnects an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -12,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from bot.core.events import DeskEvent
 from bot.web.live_clients import LiveClientLimit
@@ -21,8 +20,9 @@ from bot.web.whole_numbers import parse_whole
 
 log = logging.getLogger("statusdesk.sse")
 
-CLIENT_QUEUE = 256
-"""Events a client may fall behind by before it is dropped."""
+CLIENT_BUFFER = 64 * 1024
+"""Bytes a client may fall behind by (in its connection's send buffer, beyond what the
+kernel holds) before it is dropped: a few hundred events."""
 
 REPLAY = 1024
 """Recent events kept for clients resuming with Last-Event-ID."""
@@ -43,6 +43,15 @@ class Frame:
     data: bytes
     """The whole `id:/event:/data:` block, encoded once for every client."""
 
+    @property
+    def chunk(self) -> bytes:
+        return _chunk(self.data)
+
+
+def _chunk(data: bytes) -> bytes:
+    """`data` as one HTTP/1.1 chunk (the stream has no length, so it is chunked)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
 
 def encode(event: DeskEvent, frame_id: int) -> Frame:
     payload = {"kind": event.kind, "at": event.at.isoformat().replace("+00:00", "Z"),
@@ -53,9 +62,19 @@ def encode(event: DeskEvent, frame_id: int) -> Frame:
 
 
 class _Client:
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(CLIENT_QUEUE)
-        self.dropped = False
+    """A live client: its connection, written to directly. Nothing runs per client between
+    events (no task, queue or timer of its own): with 10,000 of them the fan-out is one
+    loop of writes of the same bytes, and an idle client costs little more than aiohttp's
+    own request objects."""
+
+    __slots__ = ("chunked", "done", "transport")
+
+    def __init__(self, transport: asyncio.Transport, chunked: bool,
+                 done: asyncio.Future[None]) -> None:
+        self.transport = transport
+        self.chunked = chunked
+        self.done = done
+        """Set when the stream is to end (dropped, gone, shutting down)."""
 
 
 WhenLost = Callable[[object, Callable[[], None]], bool]
@@ -68,11 +87,13 @@ class EventStream:
         self.limit = limit
         """At most so many clients overall and per address (None: no limit)."""
         self._when_lost = when_lost
-        """Without it, a client that left is noticed at the next write (the heartbeat, up to
-        HEARTBEAT_SECONDS later), and holds its place in `limit` until then."""
+        """Without it, a client that left is noticed at the next write (an event or the
+        heartbeat, up to HEARTBEAT_SECONDS later), and holds its place in `limit` until
+        then."""
         self._clients: set[_Client] = set()
         self._recent: deque[Frame] = deque(maxlen=REPLAY)
         self._next_id = 1
+        self._heartbeat: asyncio.TimerHandle | None = None
         self.dropped_total = 0
 
     @property
@@ -80,34 +101,56 @@ class EventStream:
         return len(self._clients)
 
     def publish(self, events: Iterable[DeskEvent]) -> None:
+        frames = []
         for event in events:
             frame = encode(event, self._next_id)
             self._next_id += 1
             self._recent.append(frame)
-            for client in list(self._clients):
-                try:
-                    client.queue.put_nowait(frame)
-                except asyncio.QueueFull:
-                    self._drop(client)
+            frames.append(frame)
+        if frames:
+            data = frames[0].data if len(frames) == 1 else b"".join(f.data for f in frames)
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        """Write `data` to every client; encoded (and chunked) once for all of them."""
+        chunk = _chunk(data)
+        for client in list(self._clients):
+            transport = client.transport
+            if transport.is_closing():
+                self._gone(client)
+            elif transport.get_write_buffer_size() > CLIENT_BUFFER:
+                self._drop(client)
+            else:
+                transport.write(chunk if client.chunked else data)
+
+    def _beat(self) -> None:
+        """Every HEARTBEAT_SECONDS, one comment line to every client: proxies keep the
+        connection, and a client that left is noticed."""
+        self._heartbeat = None
+        if self._clients:
+            self._send(b": heartbeat\n\n")
+            self._heartbeat = asyncio.get_running_loop().call_later(HEARTBEAT_SECONDS,
+                                                                     self._beat)
 
     def close(self) -> None:
         """Tell every client to go (at shutdown); they reconnect to whoever serves next."""
         for client in list(self._clients):
             self._drop(client)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
 
     def _drop(self, client: _Client) -> None:
-        client.dropped = True
         self._clients.discard(client)
         self.dropped_total += 1
-        with contextlib.suppress(asyncio.QueueFull):
-            client.queue.put_nowait(None)
-        # A full queue cannot take the None: the handler notices `dropped` on its next get.
+        if not client.done.done():
+            client.done.set_result(None)
 
     def _gone(self, client: _Client) -> None:
         """The client's connection closed: its handler stops now, not at the heartbeat."""
         self._clients.discard(client)
-        with contextlib.suppress(asyncio.QueueFull):
-            client.queue.put_nowait(None)
+        if not client.done.done():
+            client.done.set_result(None)
 
     def _missed_since(self, last_id: int) -> list[Frame] | None:
         """Frames after `last_id`, or None when they are no longer all in the buffer."""
@@ -151,29 +194,33 @@ class EventStream:
             "X-Accel-Buffering": "no",
         })
         await response.prepare(request)
-        client = _Client()
+        transport = request.transport
+        if transport is None:  # gone already
+            return response
+        opening = [f"retry: {RETRY_MS}\n\n".encode()]
+        if last is not None:
+            missed = self._missed_since(last)
+            if missed is None:
+                # Too far behind to replay: one event that says "reload everything".
+                missed = [Frame(self._next_id - 1, f"id: {self._next_id - 1}\n"
+                                "event: reset\ndata: {}\n\n".encode())]
+            opening += [old.data for old in missed]
+        # aiohttp chunks a body of no length for HTTP/1.1 and sends it as it is for 1.0:
+        # `_send` writes to the connection itself and must frame it the same way.
+        client = _Client(transport, request.version >= HttpVersion11,
+                         asyncio.get_running_loop().create_future())
+        # Joined before the opening is written, and nothing can be published between
+        # the two (the write reaches the connection before its first await): no event
+        # falls between the replay and the live ones, and none comes twice.
         self._clients.add(client)
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().call_later(HEARTBEAT_SECONDS,
+                                                                     self._beat)
         if self._when_lost is not None:
             self._when_lost(request.protocol, functools.partial(self._gone, client))
         try:
-            await response.write(f"retry: {RETRY_MS}\n\n".encode())
-            if last is not None:
-                missed = self._missed_since(last)
-                if missed is None:
-                    # Too far behind to replay: one event that says "reload everything".
-                    missed = [Frame(self._next_id - 1, f"id: {self._next_id - 1}\n"
-                                    "event: reset\ndata: {}\n\n".encode())]
-                for old in missed:
-                    await response.write(old.data)
-            while True:
-                try:
-                    frame = await asyncio.wait_for(client.queue.get(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    await response.write(b": heartbeat\n\n")
-                    continue
-                if frame is None or client.dropped:
-                    break
-                await response.write(frame.data)
+            await response.write(b"".join(opening))
+            await client.done
         except ConnectionResetError:
             pass  # the client went away: nothing to clean up beyond the finally
         finally:

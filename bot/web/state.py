@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.core.events import DeskEvent, KudosRecorded
 from bot.web.uptime import (
     OPERATIONAL,
     IncidentSpan,
@@ -22,9 +23,10 @@ from bot.web.uptime import (
 )
 from commands.component_status import worst
 from storage.incident_roles import PUBLIC_ROLES
+from storage.incidents import OPEN_STATES
 from storage.maintenance import Maintenance
 from storage.models import Incident, TimelineEntry, utcnow
-from storage.unit_of_work import Store
+from storage.unit_of_work import Store, Transaction
 from storage.uptime import UptimeRows
 
 RECENT_RESOLVED = 50
@@ -304,21 +306,60 @@ def _maintenance_updates(entries: Sequence[TimelineEntry]) -> tuple[UpdateView, 
     return tuple(updates)
 
 
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What a batch of committed changes may have altered, as far as the page's state goes:
+    the incidents they name, whether a kudos list grew, or (`everything`) unknown."""
+
+    incidents: frozenset[int] = frozenset()
+    kudos: bool = False
+    everything: bool = False
+
+
+EVERYTHING = Touched(everything=True)
+
+
+def touched_by(events: Sequence[DeskEvent]) -> Touched:
+    """The part of the page state `events` change. Every event names the incident it
+    changed, if any; the alert, posts, components and maintenance windows are small and
+    read on every change; kudos lists (400 rows) only when one grew."""
+    incidents = frozenset(e.incident_id for e in events if e.incident_id is not None)
+    return Touched(incidents, kudos=any(isinstance(e, KudosRecorded) for e in events))
+
+
 async def load_page_state(store: Store, *, title: str, url: str,
-                          now: datetime | None = None, subscribe: bool = False) -> PageState:
-    """`now` ends the uptime history (the time of the rebuild; the clock's now if None)."""
+                          now: datetime | None = None, subscribe: bool = False,
+                          previous: PageState | None = None,
+                          touched: Touched = EVERYTHING) -> PageState:
+    """`now` ends the uptime history (the time of the rebuild; the clock's now if None).
+
+    With `previous` (the state of the last load) and `touched` (what changed since), only
+    the incidents `touched` names are read again: the views of the others are `previous`'s
+    own objects, so a renderer can tell them unchanged by identity. With 1,000 open
+    incidents, reading every public entry of each on every change took most of a rebuild."""
     now = now or utcnow()
+    full = previous is None or touched.everything
     async with store.reading() as tx:
         alert = await tx.alert.current()
-        open_incidents = await tx.incidents.list_open()
-        resolved = await tx.incidents.list_resolved(limit=RECENT_RESOLVED)
-        incidents = [*open_incidents, *resolved]
+        if full or previous is None:
+            open_incidents = list(await tx.incidents.list_open())
+            resolved = list(await tx.incidents.list_resolved(limit=RECENT_RESOLVED))
+            kept: dict[int, IncidentPageView] = {}
+        else:
+            open_incidents, resolved, kept = await _changed_incidents(tx, previous,
+                                                                     touched.incidents)
+        incidents = [i for i in (*open_incidents, *resolved) if i.id not in kept]
         # Public entries only: the page never shows the others, and a long incident's
         # captured chat would otherwise be read on every change.
         entries = await tx.timeline.entries_of([i.id for i in incidents], public_only=True)
         posts = await tx.status_posts.recent(RECENT_POSTS)
-        success = await tx.kudos.recent("success", RECENT_KUDOS)
-        thanks = await tx.kudos.recent("thanks", RECENT_KUDOS)
+        if full or touched.kudos or previous is None:
+            success = tuple(KudosView(k.id, k.text, k.author, k.at)
+                            for k in await tx.kudos.recent("success", RECENT_KUDOS))
+            thanks = tuple(KudosView(k.id, k.text, k.author, k.at)
+                           for k in await tx.kudos.recent("thanks", RECENT_KUDOS))
+        else:
+            success, thanks = previous.success, previous.thanks
         windows = await tx.maintenance.recent(now - RECENT_MAINTENANCE)
         window_entries = await tx.timeline.entries_of([w.id for w in windows],
                                                       public_only=True)
@@ -331,35 +372,83 @@ async def load_page_state(store: Store, *, title: str, url: str,
                                  [(h.component_id, h.status) for h in held.get(i.id, ())],
                                  [(r.role, r.nick) for r in roles.get(i.id, ())])
              for i in incidents}
+    views.update(kept)
     maintenances = sorted((maintenance_view(w, window_entries.get(w.id, ())) for w in windows),
                           key=lambda m: (m.starts_at, m.id))
-    times = [i.updated_at for i in incidents] + [p.at for p in posts]
-    times += [c.updated_at for c in components]
-    times += [k.at for k in (*success, *thanks)]
-    times += [m.updated_at for m in maintenances]
-    if alert is not None:
-        times.append(alert.set_at)
+    open_views = tuple(sorted((views[i.id] for i in open_incidents),
+                              key=lambda v: v.id, reverse=True))
+    resolved_views = tuple(views[i.id] for i in resolved)
+    post_views = tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
+                       for p in posts)
+    component_views = tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
+                                          c.position, c.created_at, c.updated_at)
+                            for c in components)
+    alert_view = (AlertState(alert.text, alert.set_by, alert.set_at, alert.incident_id)
+                  if alert else None)
     return PageState(
         title=title,
         url=url,
-        updated_at=max(times, default=_EPOCH),
-        alert=AlertState(alert.text, alert.set_by, alert.set_at, alert.incident_id)
-        if alert else None,
-        open_incidents=tuple(sorted((views[i.id] for i in open_incidents),
-                                    key=lambda v: v.id, reverse=True)),
-        recent_resolved=tuple(views[i.id] for i in resolved),
-        posts=tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
-                    for p in posts),
-        success=tuple(KudosView(k.id, k.text, k.author, k.at) for k in success),
-        thanks=tuple(KudosView(k.id, k.text, k.author, k.at) for k in thanks),
+        updated_at=newest(
+            [v.updated_at for v in (*open_views, *resolved_views)],
+            [p.at for p in post_views], [c.updated_at for c in component_views],
+            [k.at for k in (*success, *thanks)], [m.updated_at for m in maintenances],
+            [alert_view.set_at] if alert_view else []),
+        alert=alert_view,
+        open_incidents=open_views,
+        recent_resolved=resolved_views,
+        posts=post_views,
+        success=success,
+        thanks=thanks,
         maintenances=tuple(maintenances),
         rendered_at=now,
-        components=tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
-                                       c.position, c.created_at, c.updated_at)
-                         for c in components),
+        components=component_views,
         uptime=uptime_of(components, history, now) if history is not None else {},
         subscribe=subscribe,
     )
+
+
+async def _changed_incidents(tx: Transaction, previous: PageState,
+                             touched: frozenset[int]
+                             ) -> tuple[list[Any], list[Any], dict[int, IncidentPageView]]:
+    """(open rows, recent resolved rows, views kept from `previous` by id): rows of the
+    incidents to view again, stand-ins for the others (their ids, in page order)."""
+    rows = {i: row for i in sorted(touched) if (row := await tx.incidents.get(i)) is not None}
+    kept = {v.id: v for v in (*previous.open_incidents, *previous.recent_resolved)
+            if v.id not in rows}
+    open_rows: list[Any] = [row for row in rows.values() if row.state in OPEN_STATES]
+    open_rows += [_Kept(v.id) for v in previous.open_incidents if v.id not in rows]
+    was_recent = {v.id for v in previous.recent_resolved}
+    if any(i in was_recent and row.state != "resolved" for i, row in rows.items()):
+        # Reopened: the 51st most recent moves up, and only the database knows which.
+        listed = await tx.incidents.list_resolved(limit=RECENT_RESOLVED)
+        resolved: list[Any] = [rows.get(r.id) or (_Kept(r.id) if r.id in kept else r)
+                               for r in listed]
+    else:
+        # Same order as list_resolved: the latest resolution first, then the higher id.
+        candidates: list[tuple[datetime, int, Any]] = [
+            (v.resolved_at or v.updated_at, v.id, _Kept(v.id))
+            for v in previous.recent_resolved if v.id not in rows]
+        candidates += [(row.resolved_at or row.updated_at, row.id, row)
+                       for row in rows.values() if row.state == "resolved"]
+        candidates.sort(key=lambda c: (_aware(c[0]), c[1]), reverse=True)
+        resolved = [c[2] for c in candidates[:RECENT_RESOLVED]]
+    return open_rows, resolved, kept
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """An incident whose view the last load made, unchanged since."""
+
+    id: int
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def newest(*groups: Sequence[datetime]) -> datetime:
+    """The latest time of all `groups` (a fixed old date when all are empty)."""
+    return max((t for group in groups for t in group), key=_aware, default=EPOCH)
 
 
 def uptime_of(components: Sequence[ComponentLike], rows: UptimeRows,
@@ -388,7 +477,7 @@ class ComponentLike(Protocol):
     created_at: datetime
 
 
-_EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
 
 
 # --- playbooks and linked bugs (filled by bot/playbooks when it is configured) ------------

@@ -13,12 +13,14 @@ statusdesk has no scheduled maintenances here: that list is always empty, and
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.web.state import PAGE_ID, ComponentView, IncidentPageView, PageState, UpdateView
+from bot.web.view_memo import ViewMemo
 from commands.component_names import slug
 from commands.component_status import (
     DEGRADED_PERFORMANCE,
@@ -186,8 +188,14 @@ def incident(view: IncidentPageView, state: PageState) -> Json:
     }
 
 
+_INCIDENT_MEMO: ViewMemo[Json] = ViewMemo()
+
+
 def _incidents(views: Iterable[IncidentPageView], state: PageState) -> list[Json]:
-    return [incident(view, state) for view in views]
+    # An incident's object shows its view, the page's URL and the components' names.
+    context = (state.url, state.components)
+    return [_INCIDENT_MEMO.get(view, context, functools.partial(incident, view, state))
+            for view in views]
 
 
 # --- components ----------------------------------------------------------------------------

@@ -187,7 +187,11 @@ def test_check_config_prints_one_line_per_problem(tmp_path: Path) -> None:
     )
     result = statusdesk("check-config", "-c", str(bad), cwd=tmp_path)
     assert result.returncode == 2
+    # Each line names the file (DESIGN §1.9), then `PATH: message`.
+    prefix = f"{bad}: "
     lines = result.stderr.strip().splitlines()
+    assert all(line.startswith(prefix) for line in lines), lines
+    lines = [line.removeprefix(prefix) for line in lines]
     assert "no_such_key: unknown key" in lines
     assert "irc[0].port: must be 1-65535" in lines
     assert any(line.startswith('paging.ack_timeout: invalid duration "10 minutes"')
@@ -202,7 +206,7 @@ def test_run_with_a_bad_config_exits_2(tmp_path: Path) -> None:
     bad.write_text("console: maybe\n")
     result = statusdesk("run", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "console: must be true or false"
+    assert result.stderr.strip() == "config.yaml: console: must be true or false"
 
 
 def test_version_and_bad_usage(tmp_path: Path) -> None:

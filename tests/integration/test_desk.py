@@ -4,6 +4,7 @@ real console transport (writing to a buffer instead of the terminal)."""
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -267,6 +268,20 @@ async def test_later_features_say_they_are_not_configured(rig: Rig) -> None:
         "#oncall is not configured here (see the `paging` section of the config)"]
     assert await rig.say("#playbook zuul") == [
         "#playbook is not configured here (see the `playbooks` section of the config)"]
+
+
+async def test_a_command_not_configured_is_not_logged_or_reported_as_applied(
+    rig: Rig, caplog: pytest.LogCaptureFixture,
+) -> None:
+    identity = Identity(transport="irc", nick="alice", network="oftc", account="alice")
+    with caplog.at_level(logging.INFO, logger="statusdesk.desk"):
+        handled = await rig.desk.handle_command(
+            Message("irc", "oftc", "#infra", "alice", identity, "#page"))
+    assert not handled.applied  # what the command API and `statusdesk say` report
+    assert [r.text for r in handled.replies] == [
+        "#page is not configured here (see the `paging` section of the config)"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "statusdesk.desk"]
+    assert logged == ["did not apply #page from alice: the paging section is not configured"]
 
 
 async def test_bug_link_goes_on_the_timeline(rig: Rig) -> None:

@@ -21,7 +21,8 @@ async def _recount(store: Store) -> tuple[int, dict[str, Aggregate]]:
 
 
 async def _assert_tally_is_a_recount(store: Store, reader: TallyReader) -> None:
-    tally = await reader.refresh()
+    async with store.reading() as tx:
+        tally = await reader.refresh(tx)
     open_count, expected = await _recount(store)
     assert tally.incidents_open == open_count
     assert tally.aggregates() == expected
@@ -35,7 +36,7 @@ async def _set(store: Store, incident_id: int, state: str, at: datetime) -> None
 
 
 async def test_tally_follows_every_change_that_moves_a_figure(store: Store) -> None:
-    reader = TallyReader(store)
+    reader = TallyReader()
     await _assert_tally_is_a_recount(store, reader)  # nothing yet
     ids = []
     async with store.transaction() as tx:
@@ -72,4 +73,4 @@ async def test_tally_follows_every_change_that_moves_a_figure(store: Store) -> N
                                       at=T0 + timedelta(hours=3002))
     await _assert_tally_is_a_recount(store, reader)
     # A fresh reader (a restarted instance) gets the same figures.
-    await _assert_tally_is_a_recount(store, TallyReader(store))
+    await _assert_tally_is_a_recount(store, TallyReader())

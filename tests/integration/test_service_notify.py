@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -82,8 +83,11 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     sock.close()
 
 
-def start_bot(config: Path, cwd: Path, notify: NotifySocket) -> subprocess.Popen[str]:
-    stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read by the test, closed with it
+def start_bot(config: Path, cwd: Path, notify: NotifySocket, stderr: TextIO | None = None
+              ) -> subprocess.Popen[str]:
+    """`statusdesk run` as systemd would start it; its log goes to `stderr` (a file)."""
+    if stderr is None:
+        stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the bot
     secret_scan.watch(f"stderr of the bot run with {config}", stderr)
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "-c", str(config)], cwd=cwd,
@@ -162,3 +166,57 @@ def test_sighup_says_reloading_then_ready(notify: NotifySocket, tmp_path: Path) 
         if bot.poll() is None:
             bot.kill()
             bot.wait()
+
+
+def test_sighup_while_starting_is_kept_for_later(notify: NotifySocket, tmp_path: Path) -> None:
+    """SIGHUP's default action ends a process: while the bot starts (migrating its
+    database) it must not, and the reload happens once the desk runs."""
+    config, port = write_console_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db")
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below
+    bot = start_bot(config, tmp_path, notify, stderr=log)
+    try:
+        notify.wait_for(lambda f: f.get("STATUS") == "upgrading the database")
+        bot.send_signal(signal.SIGHUP)
+        ready_at, _ = notify.wait_for(lambda f: f.get("READY") == "1")
+        assert bot.poll() is None
+        assert page_answers(port)
+        # Not ready before it was: no RELOADING=1 (nor READY=1) while starting.
+        assert not [f for at, f in notify.got if at < ready_at and "RELOADING" in f]
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=30) == 0
+        log.seek(0)
+        text = log.read()
+        # Read again once running (a SIGHUP after the page served is reloaded at once).
+        assert f"configuration reloaded from {config}" in text, text
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+        log.close()
+
+
+def test_a_standby_is_ready_once_its_page_serves(notify: NotifySocket, tmp_path: Path) -> None:
+    """A second instance on the same database never leads while the first runs: it is ready
+    (its page is its whole job) and says it stands by."""
+    database = f"sqlite+aiosqlite:///{tmp_path}/desk.db"
+    first_config, first_port = write_console_config(tmp_path, database, name="first")
+    second_config, second_port = write_console_config(tmp_path, database, name="second")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "-c", str(first_config)], cwd=tmp_path,
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    second: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while not page_answers(first_port):
+            assert time.monotonic() < deadline, "the first instance never served"
+            time.sleep(0.1)
+        second = start_bot(second_config, tmp_path, notify)
+        _, ready = notify.wait_for(lambda f: f.get("READY") == "1")
+        assert ready["STATUS"] == (f"status page on port {second_port}; "
+                                   "standing by: another instance leads"), ready
+        assert page_answers(second_port)
+    finally:
+        for process in (second, first):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)

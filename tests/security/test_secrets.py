@@ -422,8 +422,12 @@ async def test_the_scanner_fails_a_run_that_printed_a_secret(tmp_path: Path,
     (tmp_path / "test_inner.py").write_text(source)
     done = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "pytest", "-p", "tests.secret_scan",
-                         "-p", "no:cacheprovider", "-q", str(tmp_path)],
+                         "-p", "tests.figures", "-p", "no:cacheprovider", "-q", str(tmp_path)],
         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    # The scan's figure is one line of the figures section: not also printed onto the
+    # progress line (`....  [100%][secret scan] ...`).
+    scan_lines = [line for line in done.stdout.splitlines() if "secrets found" in line]
+    assert len(scan_lines) == 1 and scan_lines[0].startswith("secret scan: "), done.stdout
     if not leaky:
         assert done.returncode == 0, done.stdout
         assert "0 secrets found" in done.stdout

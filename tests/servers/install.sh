@@ -22,6 +22,10 @@ done
 # Prometheus and promtool for the metrics tests (tests/servers/prometheus.py).
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 
+# systemd-analyze checks contrib/systemd/statusdesk.service (it is in Debian's systemd
+# package, which does not become PID 1 by being installed).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+
 # Synapse: from PyPI into its own cached virtualenv (Twisted and its pins stay out of ours).
 (cd "$(dirname "$0")/../.." && "${PYTHON:-python3}" -m tests.servers.synapse install)
 

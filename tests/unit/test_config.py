@@ -168,7 +168,7 @@ def test_example_needs_its_environment() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(EXAMPLE, env=env)
     assert [str(p) for p in info.value.problems] == [
-        "matrix.password: environment variable MATRIX_PASSWORD is not set"
+        f"{EXAMPLE}: matrix.password: environment variable MATRIX_PASSWORD is not set"
     ]
 
 
@@ -563,10 +563,12 @@ def test_one_mistake_one_line(text: str, expected: str) -> None:
 
 
 def test_whole_file_problems() -> None:
-    assert one_problem("") == "(file): empty configuration (expected a mapping)"
-    assert one_problem("# only a comment\n") == "(file): empty configuration (expected a mapping)"
+    # Named after the file (`source`), never a placeholder.
+    assert one_problem("") == "config.yaml: empty configuration (expected a mapping)"
+    assert one_problem("# only a comment\n") == (
+        "config.yaml: empty configuration (expected a mapping)")
     assert one_problem("- a\n- b\n") == (
-        "(file): must be a mapping of sections (database, irc, users, ...)"
+        "config.yaml: must be a mapping of sections (database, irc, users, ...)"
     )
 
 
@@ -676,8 +678,72 @@ def test_dollar_escape() -> None:
 
 def test_malformed_reference() -> None:
     assert one_problem("status_page: {title: 'x ${not closed'}") == (
-        "status_page.title: invalid ${...} reference (write ${NAME}, or $${ for a literal ${)"
+        "status_page.title: invalid ${...} reference (write ${NAME}, ${file:PATH}, "
+        "${cred:NAME}, or $${ for a literal ${)"
     )
+
+
+def test_logging_section() -> None:
+    assert (load("{}").logging.level, load("{}").logging.format) == ("info", "text")
+    config = load("logging: {level: WARNING, format: json}")
+    assert (config.logging.level, config.logging.format) == ("warning", "json")
+    assert one_problem("logging: {format: xml}") == "logging.format: must be text or json"
+    assert one_problem("logging: {level: loud}").startswith("logging.level: must be debug, ")
+
+
+# --- ${file:PATH} and ${cred:NAME} (DESIGN §1.9) ----------------------------------------------
+
+MATRIX_WITH = ("matrix: {{homeserver: 'https://m.example.org', user_id: '@bot:example.org', "
+               "password: '{}', rooms: ['#a:example.org']}}\n")
+
+
+def test_file_and_credential_references_read_the_file(tmp_path: Path) -> None:
+    (tmp_path / "matrix-password").write_text("from a file\n")  # the trailing newline goes
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "api-token").write_text("from systemd\r\n")
+    (credentials / "host").write_text("irc.example.org")  # none to drop
+    config = load(
+        MATRIX_WITH.format(f"${{file:{tmp_path}/matrix-password}}")
+        + "status_page: {api_token: '${cred:api-token}'}\n"
+        + "irc: [{name: a, host: 'x.${cred:host}', channels: ['#a']}]\n",
+        {"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert config.matrix is not None
+    assert config.matrix.password is not None
+    assert config.matrix.password.get_secret_value() == "from a file"
+    assert config.status_page.api_token is not None
+    assert config.status_page.api_token.get_secret_value() == "from systemd"
+    assert config.irc[0].host == "x.irc.example.org"
+    # Redacted from logs like any secret written in the file itself.
+    assert {"from a file", "from systemd"} <= set(config.secrets())
+
+
+def test_file_and_credential_problems_name_the_key_never_the_content(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("hunter2-in-a-file")
+    (tmp_path / "binary").write_bytes(b"\xff\xfe")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    text = ("status_page: {api_token: '${cred:api-token}', title: '${file:DIR/missing}'}\n"
+            "subscribers: {email: {host: h, from: a@b.org, password: '${file:DIR/binary}'}}\n"
+            ).replace("DIR", str(tmp_path))
+    assert problems(text, {}) == [
+        "status_page.api_token: ${cred:api-token}: $CREDENTIALS_DIRECTORY is not set "
+        "(systemd sets it for a unit with LoadCredential=)",
+        f"status_page.title: ${{file:{tmp_path}/missing}}: no such file",
+        f"subscribers.email.password: ${{file:{tmp_path}/binary}}: not valid UTF-8 (byte 0)",
+    ]
+    assert problems(text.replace("/missing", "/secret"), {
+        "CREDENTIALS_DIRECTORY": str(credentials)})[:1] == [
+        f"status_page.api_token: ${{cred:api-token}}: no such file in $CREDENTIALS_DIRECTORY "
+        f"({credentials})"]
+    assert one_problem("status_page: {api_token: '${cred:../secret}'}\n", {
+        "CREDENTIALS_DIRECTORY": str(credentials)}) == (
+        "status_page.api_token: ${cred:../secret}: not a credential name "
+        "(a file name in $CREDENTIALS_DIRECTORY)")
+    # A value read from a file that the schema refuses: the message does not quote it.
+    lines = problems(f"status_page: {{listen: '${{file:{secret}}}'}}\n", {})
+    assert len(lines) == 1 and "hunter2" not in lines[0], lines
 
 
 # --- durations -----------------------------------------------------------------------------------
@@ -763,13 +829,53 @@ def test_secret_values_never_in_messages() -> None:
 
 def test_find_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert find_config_file(None) is None
-    assert find_config_file("other.yaml") == Path("other.yaml")  # returned even if missing
+    etc = tmp_path / "etc.yaml"
+    no_env = {"STATUSDESK_INTERNAL_ETC_CONFIG": str(etc)}
+    assert find_config_file(None, no_env) is None
+    # -c and $STATUSDESK_CONFIG are returned even if missing (loading reports it).
+    assert find_config_file("other.yaml", no_env) == Path("other.yaml")
+    assert find_config_file(None, {**no_env, "STATUSDESK_CONFIG": "env.yaml"}) == Path("env.yaml")
+    etc.write_text(MINIMAL)
+    assert find_config_file(None, no_env) == etc
     (tmp_path / "config.yaml").write_text(MINIMAL)
-    found = find_config_file(None)
+    found = find_config_file(None, no_env)
     assert found is not None and found.resolve() == (tmp_path / "config.yaml").resolve()
-    assert find_config_file(tmp_path / "x.yaml") == tmp_path / "x.yaml"  # -c wins
+    assert find_config_file(None, {**no_env, "STATUSDESK_CONFIG": "env.yaml"}) == Path("env.yaml")
+    assert find_config_file(tmp_path / "x.yaml", {"STATUSDESK_CONFIG": "env.yaml"}) == (
+        tmp_path / "x.yaml")  # -c wins
     assert load_config(found).database.url == "sqlite+aiosqlite:///test.db"
+
+
+def test_problems_of_a_file_name_it(tmp_path: Path) -> None:
+    path = tmp_path / "desk.yaml"
+    path.write_text("console: maybe\nirc: [1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems  # a syntax error's path names the file already
+    assert str(problem).startswith(f"{path}:3:1: ")
+    path.write_text("console: maybe\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: console: must be true or false"
+    assert info.value.problems[0].path == "console"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("users: []\nconsole: true\nusers: []\n", 'config.yaml:3:1: duplicate key "users" '
+     "(first at line 1)"),
+    ("status_page:\n  title: A\n  title: B\n", 'config.yaml:3:3: duplicate key "title" '
+     "(first at line 2)"),
+    ("irc: [{name: a, name: b}]\n", 'config.yaml:1:17: duplicate key "name" (first at line 1)'),
+])
+def test_duplicate_keys_are_errors(text: str, expected: str) -> None:
+    assert one_problem(text) == expected
+
+
+def test_a_merge_may_override_its_base() -> None:
+    # `<<:` merges are not duplicates: overriding a merged key is what they are for.
+    config = load("status_page: {<<: {title: Base, listen: '127.0.0.1:9000'}, title: Ours}\n")
+    assert config.status_page.title == "Ours"
+    assert config.status_page.listen == "127.0.0.1:9000"
 
 
 def test_load_missing_file(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.observability.log_setup import RedactingFormatter
 
@@ -38,3 +39,33 @@ def test_one_line_per_record_even_with_a_traceback() -> None:
     line = formatter.format(record)
     assert "\\n" not in line and "\n" not in line
     assert "topsecret" not in line and "ValueError" in line
+
+
+def test_json_format_is_one_object_per_line_and_still_redacted() -> None:
+    import json
+    import sys
+
+    from bot.observability.log_setup import JsonFormatter
+
+    # A secret with characters JSON escapes: redacted before encoding, so it is still found.
+    secret = 'pa"ss\\wörd'
+    formatter = JsonFormatter([secret, "topsecret"])
+    plain = json.loads(format_record(formatter, "login as %s with %s", "desk", secret))
+    assert plain.keys() == {"time", "level", "logger", "message"}
+    assert plain["level"] == "INFO" and plain["logger"] == "statusdesk.test"
+    assert plain["message"] == "login as desk with ***"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", plain["time"])
+    try:
+        raise ValueError("bad token topsecret")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed: %s", ("topsecret",),
+                                   None)
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "\n" not in line and "topsecret" not in line
+    failed = json.loads(line)
+    assert failed["message"] == "failed: ***"
+    assert failed["exc_info"].startswith("Traceback (most recent call last):\n")
+    assert failed["exc_info"].endswith("ValueError: bad token ***")
+    url = json.loads(format_record(formatter, "db %s", "postgresql://u:pw123@h/d"))
+    assert url["message"] == "db postgresql://u:***@h/d"

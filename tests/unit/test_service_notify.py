@@ -68,13 +68,26 @@ def test_abstract_namespace_socket() -> None:
 
 def test_reloading_carries_the_monotonic_clock(receiver: tuple[socket.socket, str]) -> None:
     sock, path = receiver
+    notifier = ServiceNotifier(path)
+    notifier.ready("up")
     before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-    ServiceNotifier(path).reloading()
+    notifier.reloading()
     after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-    (_, text), = received(sock)
+    (_, _), (_, text) = received(sock)
     fields = dict(line.split("=", 1) for line in text.split("\n"))
     assert fields["RELOADING"] == "1"
     assert before <= int(fields["MONOTONIC_USEC"]) <= after
+
+
+def test_a_reload_before_ready_does_not_say_ready(receiver: tuple[socket.socket, str]
+                                                  ) -> None:
+    sock, path = receiver
+    notifier = ServiceNotifier(path)
+    notifier.reloading()
+    notifier.reloaded("starting")
+    notifier.ready("up")
+    assert [text for _, text in received(sock)] == [
+        "STATUS=reloading the configuration", "STATUS=starting", "READY=1\nSTATUS=up"]
 
 
 def test_watchdog_environment() -> None:

@@ -1,6 +1,5 @@
-"""The Matrix transport (matrix-nio), with end-to-end encryption."""
+"""The Matrix transport (matrix-nio), with end-to-end encryption.
 
-from bot.transports.matrix.crypto_store import crypto_store_path
-from bot.transports.matrix.transport import MatrixTransport
-
-__all__ = ["MatrixTransport", "crypto_store_path"]
+matrix-nio is the `matrix` extra: nothing here imports it until a Matrix transport is built
+(`plugin.MatrixPlugin.build`), so the plug-in loads, and an IRC-only bot runs, without it.
+Import `bot.transports.matrix.transport` for `MatrixTransport`."""

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bot.config import MatrixConfig
 from bot.core.ports import Transport, TransportSetup
 from bot.transports.matrix.crypto_store import crypto_store_path
-from bot.transports.matrix.transport import MatrixTransport
 
 
 class MatrixPlugin:
@@ -17,6 +16,9 @@ class MatrixPlugin:
     def build(self, config: MatrixConfig | None, setup: TransportSetup) -> list[Transport]:
         if config is None:
             return []
+        # matrix-nio is the `matrix` extra; the configuration check names it when missing.
+        from bot.transports.matrix.transport import MatrixTransport
+
         return [MatrixTransport(
             config, setup.state(f"matrix:{config.user_id}"),
             on_connected=lambda transport: setup.on_ready(transport.name, transport.network),
