@@ -65,6 +65,7 @@ unit: $(STAMP)
 
 bench: $(STAMP) test-servers
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/irc_broadcast.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
