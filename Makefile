@@ -68,6 +68,7 @@ bench: $(STAMP) test-servers
 	$(BIN)/python bench/metrics_scrape.py --quick
 	$(BIN)/python bench/export.py --quick
 	$(BIN)/python bench/now_query.py --quick
+	$(BIN)/python bench/irc_broadcast.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
