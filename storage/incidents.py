@@ -119,7 +119,9 @@ class IncidentRepository:
             if after_id is not None:
                 # Resolved again, among those read already: while the first refresh catches
                 # up, the rest of history would otherwise come in one read.
-                resolved = resolved.where(Incident.id <= after_id)
+                # (`id + 0`: a condition no index serves, so the planner keeps to the index
+                # on resolved_at; on `id <= ?` SQLite walked the primary key through history.)
+                resolved = resolved.where(Incident.id + 0 <= after_id)
             parts.append(resolved)
         if after_id is not None:
             new: Any = select(*columns).where(incident, Incident.id > after_id)
