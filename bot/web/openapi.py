@@ -142,11 +142,15 @@ def _own_schemas() -> Json:
                                 {"state": {"enum": ["ok", "slow"]},
                                  "lag_p99_seconds": {"type": "number"},
                                  "lag_max_seconds": {"type": "number"}}),
-             "export": {"oneOf": [
-                 _obj(["enabled"], {"enabled": {"const": False}}, additionalProperties=False),
-                 _obj(["enabled", "dir", "ok", "error"],
-                      {"enabled": {"const": True}, "dir": {"type": "string"},
-                       "ok": {"type": "boolean"}, "error": NULLABLE_STRING})]}}),
+             "export": {
+                 "description": "export_dir: off, or its directory and whether the last "
+                                "write worked",
+                 "oneOf": [
+                     _obj(["enabled"], {"enabled": {"const": False}},
+                          additionalProperties=False),
+                     _obj(["enabled", "dir", "ok", "error"],
+                          {"enabled": {"const": True}, "dir": {"type": "string"},
+                           "ok": {"type": "boolean"}, "error": NULLABLE_STRING})]}}),
         "CommandRequest": _obj(["text"], {"text": {"type": "string", "minLength": 1,
                                                    "maxLength": 2000}}),
         "CommandAnswer": _obj(["applied", "replies"],
@@ -159,7 +163,9 @@ def _own_schemas() -> Json:
         "SubscriptionAnswer": _obj(["detail"], {"detail": {"type": "string"}},
                                    additionalProperties=False),
         "PagerDutyAnswer": {"type": "object", "properties": {
-            "acknowledged": {"type": "boolean"}, "ignored": {"type": "string"}}},
+            "acknowledged": {"type": "integer", "minimum": 0,
+                             "description": "pages acknowledged by this event"},
+            "ignored": {"type": "string", "description": "why nothing was done"}}},
     }
 
 
