@@ -101,11 +101,11 @@ class IncidentRepository:
         resolved_since: datetime | None = None, limit: int | None = None,
     ) -> list[tuple[int, Milestones]]:
         """(id, milestones) of the incidents (not maintenance windows) that are `ids`, or open
-        now, or above `after_id` (the lowest `limit` of those), or resolved at or after
-        `resolved_since`. One statement, each part of it served by an index (primary key,
-        state, resolved_at), so what a /metrics refresh reads grows with what changed, not
-        with history (bot/incidents/milestone_tally.py). An incident in several parts comes
-        back once per part."""
+        now, or above `after_id` (the lowest `limit` of those), or up to `after_id` and
+        resolved at or after `resolved_since`. One statement, each part of it served by an
+        index (primary key, state, resolved_at), so what a /metrics refresh reads grows with
+        what changed, not with history (bot/incidents/milestone_tally.py). An incident in
+        several parts comes back once per part."""
         columns = (Incident.id, Incident.state, Incident.opened_at, Incident.acknowledged_at,
                    Incident.identified_at, Incident.monitoring_at, Incident.resolved_at)
         incident = Incident.kind == "incident"
@@ -115,8 +115,14 @@ class IncidentRepository:
         if open_now:
             parts.append(select(*columns).where(incident, self._is_open()))
         if resolved_since is not None:
-            parts.append(select(*columns).where(incident,
-                                                Incident.resolved_at >= resolved_since))
+            resolved = select(*columns).where(incident, Incident.resolved_at >= resolved_since)
+            if after_id is not None:
+                # Resolved again, among those read already: while the first refresh catches
+                # up, the rest of history would otherwise come in one read.
+                # (`id + 0`: a condition no index serves, so the planner keeps to the index
+                # on resolved_at; on `id <= ?` SQLite walked the primary key through history.)
+                resolved = resolved.where(Incident.id + 0 <= after_id)
+            parts.append(resolved)
         if after_id is not None:
             new: Any = select(*columns).where(incident, Incident.id > after_id)
             if limit is not None:

@@ -49,9 +49,8 @@ class _Measure:
                 insort(self.values, micros)
         self.total += sum(values)
 
-    def remove(self, value: timedelta | None) -> None:
-        if value is not None:
-            micros = _micros(value)
+    def remove(self, micros: int | None) -> None:
+        if micros is not None:
             del self.values[bisect_left(self.values, micros)]
             self.total -= micros
 
@@ -72,7 +71,10 @@ class MilestoneTally:
     """What /metrics reports of every incident ever opened, updated incrementally."""
 
     def __init__(self) -> None:
-        self._times: dict[int, IncidentTimes] = {}
+        self._times: dict[int, tuple[int | None, ...]] = {}
+        """Per incident, each measure in whole microseconds (None: not reached): tuples of
+        plain numbers, which the garbage collector stops tracking, so 100,000 of them do
+        not lengthen every full collection."""
         self._open: set[int] = set()
         self._measures = {name: _Measure([]) for name in MEASURES}
         self.highest_id = 0
@@ -99,15 +101,16 @@ class MilestoneTally:
         newest_resolution = self.resolved_since
         added: dict[str, list[int]] = {name: [] for name in MEASURES}
         for incident_id, milestones in dict(rows).items():
-            times = IncidentTimes.of(milestones)
+            of = IncidentTimes.of(milestones)
+            times = tuple(None if (value := getattr(of, name)) is None else _micros(value)
+                          for name in MEASURES)
             old = self._times.get(incident_id)
             if old != times:
-                for name, measure in self._measures.items():
+                for at, (name, measure) in enumerate(self._measures.items()):
                     if old is not None:
-                        measure.remove(getattr(old, name))
-                    value = getattr(times, name)
-                    if value is not None:
-                        added[name].append(_micros(value))
+                        measure.remove(old[at])
+                    if (micros := times[at]) is not None:
+                        added[name].append(micros)
                 self._times[incident_id] = times
             if milestones.state == "resolved":
                 self._open.discard(incident_id)
