@@ -29,8 +29,8 @@ HTML each) quality 5 takes 0.3 ms and comes within 1% of quality 9's size, which
 than half the bot's CPU, and every command waited behind it."""
 
 GZIP_LEVEL = 6
-"""zlib's default: with 1,000 open incidents gzip-9 of the JSON documents took 3x as long
-for under 1% fewer bytes."""
+"""zlib's default. On 400 KB of JSON (1,000 open incidents) level 9 took 30 ms, 3.4x
+level 6's 8.7 ms, for 3% fewer bytes."""
 
 _TEXT_TYPES = ("text/", "application/json", "application/atom+xml", "application/javascript")
 

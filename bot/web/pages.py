@@ -207,8 +207,10 @@ def render_index(state: PageState) -> str:
     return _render(
         "index.html", state, "index", indicator=level, description=description,
         recently_resolved=state.recent_resolved[:RECENTLY_RESOLVED_ON_INDEX],
-        open_cards=[_CARDS.get(incident, None, functools.partial(_open_card, incident))
-                    for incident in state.open_incidents],
+        # One piece of markup for all the cards: one escape check, not one per incident.
+        open_cards=Markup("\n".join(
+            "  " + _CARDS.get(incident, None, functools.partial(_open_card, incident))
+            for incident in state.open_incidents)),
     )
 
 

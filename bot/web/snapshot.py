@@ -58,7 +58,9 @@ MAX_COLD = 512
 """Cold documents kept between changes; beyond that the oldest is forgotten."""
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
+STATIC_TYPES = {".css": "text/css", ".js": "application/javascript", ".ico": "image/x-icon"}
+ROOT_STATIC = {"/favicon.ico": "favicon.ico"}
+"""Static files also served at the root, where browsers ask for them unprompted."""
 
 DAY_CHECK_SECONDS = 60.0
 """The longest the day watch sleeps before it looks at the clock again (a clock that jumps,
@@ -114,6 +116,8 @@ class Snapshot:
         self._task: asyncio.Task[None] | None = None
         self._state: PageState | None = None
         self._busy = False
+        self._after: asyncio.Task[None] | None = None
+        """Compressing and exporting the last rebuild's documents."""
         self._last_rebuild = float("-inf")
         self.renders = 0
         self.last_render_seconds = 0.0
@@ -121,7 +125,8 @@ class Snapshot:
     @property
     def idle(self) -> bool:
         """True when every committed change is in the documents and announced."""
-        return not self._dirty.is_set() and not self._pending and not self._busy
+        return (not self._dirty.is_set() and not self._pending and not self._busy
+                and (self._after is None or self._after.done()))
 
     @property
     def state(self) -> PageState | None:
@@ -194,7 +199,7 @@ class Snapshot:
 
     async def stop(self) -> None:
         self.stream.close()
-        for task in (self._task, self._day_watch):
+        for task in (self._task, self._day_watch, self._after):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -234,10 +239,11 @@ class Snapshot:
                 self._dirty.set()
                 continue
             self.stream.publish(events)
-            # After the announcement: readers get the uncompressed bytes for these few
-            # milliseconds rather than the event late.
-            await _compress(fresh)
-            await self._export()
+            # After the announcement, and beside the next rebuild rather than before it:
+            # readers get the uncompressed bytes for these few milliseconds rather than the
+            # event late. Each export waits for the one before (files never go back).
+            self._after = asyncio.create_task(self._compress_and_export(fresh, self._after),
+                                              name="snapshot-compress")
             self._busy = False
 
     async def _rebuild_each_day(self) -> None:
@@ -268,6 +274,17 @@ class Snapshot:
         state = self._state
         return state is not None and any(
             c.status in (PARTIAL, MAJOR) for c in state.components)
+
+    async def _compress_and_export(self, documents: list[Document],
+                                   before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            with contextlib.suppress(Exception):  # logged where it failed
+                await before
+        try:
+            await _compress(documents)
+            await self._export()
+        except Exception:
+            log.exception("compressing or exporting the status page failed")
 
     async def _export(self) -> None:
         if self.export is not None:
@@ -348,6 +365,7 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
 
     def document(path: str, key: tuple[object, ...], updated: datetime,
                  render: Callable[[PageState], Document]) -> None:
+        key = (*key, updated)  # the time it shows is part of what it shows
         old = before.get(path)
         if old is not None and old[0] == key:
             documents[path] = old
@@ -379,16 +397,19 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
     document("/api/v2/summary.json",
              (page, alert, open_, state.components, state.maintenances, clock),
              newest(alert_at, open_times, component_times, maintenance_times),
-             lambda s: Document.json(statuspage.summary(s), compressed=False))
+             lambda s: Document.of(statuspage.summary_body(s), "application/json",
+                                 compressed=False))
     document("/api/v2/status.json", status_key,
              newest(alert_at, open_times, component_times),
              lambda s: Document.json(statuspage.status(s), compressed=False))
     document("/api/v2/incidents.json", (page, open_, resolved, state.components),
              newest(incident_times),
-             lambda s: Document.json(statuspage.incidents(s), compressed=False))
+             lambda s: Document.of(statuspage.incidents_body(s), "application/json",
+                                 compressed=False))
     document("/api/v2/incidents/unresolved.json", (page, open_, state.components),
              newest(open_times),
-             lambda s: Document.json(statuspage.unresolved(s), compressed=False))
+             lambda s: Document.of(statuspage.unresolved_body(s), "application/json",
+                                 compressed=False))
     document("/api/v2/components.json", (page, state.components), newest(component_times),
              lambda s: Document.json(statuspage.components_document(s), compressed=False))
     document("/feed.atom", (page, open_, resolved, state.posts, state.maintenances),
@@ -447,4 +468,6 @@ def _static_documents() -> dict[str, Document]:
         content_type = STATIC_TYPES.get(path.suffix)
         if content_type is not None:
             documents[f"/static/{path.name}"] = Document.of(path.read_bytes(), content_type)
+    for root_path, name in ROOT_STATIC.items():
+        documents[root_path] = documents[f"/static/{name}"]
     return documents

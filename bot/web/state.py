@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.core.events import DeskEvent, KudosRecorded
+from bot.core.events import ComponentChanged, DeskEvent, KudosRecorded, MaintenanceChanged
 from bot.web.uptime import (
     OPERATIONAL,
     IncidentSpan,
@@ -309,10 +309,13 @@ def _maintenance_updates(entries: Sequence[TimelineEntry]) -> tuple[UpdateView, 
 @dataclass(frozen=True, slots=True)
 class Touched:
     """What a batch of committed changes may have altered, as far as the page's state goes:
-    the incidents they name, whether a kudos list grew, or (`everything`) unknown."""
+    the incidents they name, whether a kudos list grew, whether components or maintenance
+    windows changed; or (`everything`) unknown."""
 
     incidents: frozenset[int] = frozenset()
     kudos: bool = False
+    components: bool = False
+    maintenance: bool = False
     everything: bool = False
 
 
@@ -321,10 +324,15 @@ EVERYTHING = Touched(everything=True)
 
 def touched_by(events: Sequence[DeskEvent]) -> Touched:
     """The part of the page state `events` change. Every event names the incident it
-    changed, if any; the alert, posts, components and maintenance windows are small and
-    read on every change; kudos lists (400 rows) only when one grew."""
+    changed, if any (a window shares the incidents' ids); an incident's change may change
+    the components it holds. The alert and the posts are read on every change."""
     incidents = frozenset(e.incident_id for e in events if e.incident_id is not None)
-    return Touched(incidents, kudos=any(isinstance(e, KudosRecorded) for e in events))
+    maintenance = any(isinstance(e, MaintenanceChanged) for e in events)
+    return Touched(
+        incidents, kudos=any(isinstance(e, KudosRecorded) for e in events),
+        components=bool(incidents) or maintenance
+        or any(isinstance(e, ComponentChanged) for e in events),
+        maintenance=maintenance)
 
 
 async def load_page_state(store: Store, *, title: str, url: str,
@@ -360,29 +368,46 @@ async def load_page_state(store: Store, *, title: str, url: str,
                            for k in await tx.kudos.recent("thanks", RECENT_KUDOS))
         else:
             success, thanks = previous.success, previous.thanks
-        windows = await tx.maintenance.recent(now - RECENT_MAINTENANCE)
-        window_entries = await tx.timeline.entries_of([w.id for w in windows],
-                                                      public_only=True)
-        components = await tx.components.all()
-        held = await tx.components.of_incidents([i.id for i in incidents]) if components \
+        maintenances: list[MaintenanceView] | None = None
+        if full or previous is None or touched.maintenance or any(
+                m.id in touched.incidents for m in previous.maintenances):
+            windows = await tx.maintenance.recent(now - RECENT_MAINTENANCE)
+            window_entries = await tx.timeline.entries_of([w.id for w in windows],
+                                                          public_only=True)
+            maintenances = sorted((maintenance_view(w, window_entries.get(w.id, ()))
+                                   for w in windows), key=lambda m: (m.starts_at, m.id))
+        history = None
+        if full or previous is None or touched.components:
+            components = await tx.components.all()
+            history = await tx.uptime.since(history_start(now)) if components else None
+        else:
+            components = None
+        configured = (components if components is not None
+                      else previous.components if previous is not None else ())
+        held = await tx.components.of_incidents([i.id for i in incidents]) if configured \
             else {}
-        roles = await tx.roles.of_many([i.id for i in incidents])
-        history = await tx.uptime.since(history_start(now)) if components else None
+        roles = await tx.roles.of_many([i.id for i in incidents]) if incidents else {}
     views = {i.id: incident_view(i, entries.get(i.id, ()),
                                  [(h.component_id, h.status) for h in held.get(i.id, ())],
                                  [(r.role, r.nick) for r in roles.get(i.id, ())])
              for i in incidents}
     views.update(kept)
-    maintenances = sorted((maintenance_view(w, window_entries.get(w.id, ())) for w in windows),
-                          key=lambda m: (m.starts_at, m.id))
+    if maintenances is None:
+        assert previous is not None
+        maintenances = list(previous.maintenances)
     open_views = tuple(sorted((views[i.id] for i in open_incidents),
                               key=lambda v: v.id, reverse=True))
     resolved_views = tuple(views[i.id] for i in resolved)
     post_views = tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
                        for p in posts)
-    component_views = tuple(ComponentView(c.id, c.name, c.group_name, c.description, c.status,
-                                          c.position, c.created_at, c.updated_at)
-                            for c in components)
+    if components is None:
+        assert previous is not None
+        component_views, uptime = previous.components, previous.uptime
+    else:
+        component_views = tuple(ComponentView(c.id, c.name, c.group_name, c.description,
+                                              c.status, c.position, c.created_at, c.updated_at)
+                                for c in components)
+        uptime = uptime_of(components, history, now) if history is not None else {}
     alert_view = (AlertState(alert.text, alert.set_by, alert.set_at, alert.incident_id)
                   if alert else None)
     return PageState(
@@ -402,7 +427,7 @@ async def load_page_state(store: Store, *, title: str, url: str,
         maintenances=tuple(maintenances),
         rendered_at=now,
         components=component_views,
-        uptime=uptime_of(components, history, now) if history is not None else {},
+        uptime=uptime,
         subscribe=subscribe,
     )
 

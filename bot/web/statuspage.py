@@ -14,8 +14,9 @@ statusdesk has no scheduled maintenances here: that list is always empty, and
 from __future__ import annotations
 
 import functools
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -155,7 +156,23 @@ def status_object(state: PageState) -> Json:
     return {"indicator": level, "description": description}
 
 
-def incident_update(update: UpdateView, incident: IncidentPageView) -> Json:
+NOTIFYING_KINDS = frozenset({"opened", "state", "status.alert", "status.notice", "status.ok"})
+"""The entries e-mail subscribers are told of (bot/subscribers/notices.py: an incident or a
+window opened, a change of state or phase, an alert or a notice on it; `#status ok` resolves
+its incident). Statuspage's `deliver_notifications`, true only when the page takes
+subscriptions."""
+
+
+def delivery(update: UpdateView, state: PageState) -> Json:
+    """Statuspage's delivery fields of an update. No Twitter integration: no tweets."""
+    return {
+        "deliver_notifications": state.subscribe and update.kind in NOTIFYING_KINDS,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
+
+
+def incident_update(update: UpdateView, incident: IncidentPageView, state: PageState) -> Json:
     at = iso(update.at)
     return {
         "id": str(update.id),
@@ -166,6 +183,7 @@ def incident_update(update: UpdateView, incident: IncidentPageView) -> Json:
         "updated_at": at,
         "display_at": at,
         "affected_components": None,
+        **delivery(update, state),
     }
 
 
@@ -184,7 +202,7 @@ def incident(view: IncidentPageView, state: PageState) -> Json:
         "page_id": PAGE_ID,
         "shortlink": f"{_base(state)}/incidents/{view.id}",
         "components": _incident_components(view, state),
-        "incident_updates": [incident_update(u, view) for u in updates],
+        "incident_updates": [incident_update(u, view, state) for u in updates],
     }
 
 
@@ -192,8 +210,9 @@ _INCIDENT_MEMO: ViewMemo[Json] = ViewMemo()
 
 
 def _incidents(views: Iterable[IncidentPageView], state: PageState) -> list[Json]:
-    # An incident's object shows its view, the page's URL and the components' names.
-    context = (state.url, state.components)
+    # An incident's object shows its view, the page's URL, the components' names and
+    # whether the page takes subscriptions (its updates' deliver_notifications).
+    context = (state.url, state.components, state.subscribe)
     return [_INCIDENT_MEMO.get(view, context, functools.partial(incident, view, state))
             for view in views]
 
@@ -291,12 +310,60 @@ def status(state: PageState) -> Json:
 
 def incidents(state: PageState) -> Json:
     """Open and recently resolved incidents, newest first (by creation), at most 50."""
+    return {"page": page(state), "incidents": _incidents(_newest_incidents(state), state)}
+
+
+def _newest_incidents(state: PageState) -> list[IncidentPageView]:
     seen: dict[int, IncidentPageView] = {}
     for view in (*state.open_incidents, *state.recent_resolved):
         seen.setdefault(view.id, view)
     newest = sorted(seen.values(), key=lambda v: (v.opened_at, v.id), reverse=True)
-    return {"page": page(state), "incidents": _incidents(newest[:INCIDENTS_LIMIT], state)}
+    return newest[:INCIDENTS_LIMIT]
 
 
 def unresolved(state: PageState) -> Json:
     return {"page": page(state), "incidents": _incidents(state.open_incidents, state)}
+
+
+# --- the documents as bytes, for the snapshot ------------------------------------------------
+
+_INCIDENT_TEXT: ViewMemo[str] = ViewMemo()
+_SLOT = "\x00incidents\x00"
+"""Stands for the incidents while the rest is serialized; chat text never holds a NUL (IRC
+and Matrix carry none), and a string that did would be serialized `\\u0000`-escaped
+inside its own quotes, never as this whole JSON string."""
+
+
+def encode(value: object) -> str:
+    """The JSON text of a document (compact, UTF-8 as it is)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _with_incidents(document: Json, views: Sequence[IncidentPageView],
+                    state: PageState) -> bytes:
+    """`encode(document)`, but each incident object is serialized once per change of the
+    incident, not once per change of the page: with 1,000 open incidents, serializing them
+    all took most of a rebuild of summary.json."""
+    context = (state.url, state.components)
+    pieces = [_INCIDENT_TEXT.get(view, context, functools.partial(_incident_text, view, state))
+              for view in views]
+    text = encode({**document, "incidents": _SLOT})
+    return text.replace(encode(_SLOT), "[" + ",".join(pieces) + "]", 1).encode()
+
+
+def _incident_text(view: IncidentPageView, state: PageState) -> str:
+    return encode(incident(view, state))
+
+
+def summary_body(state: PageState) -> bytes:
+    """`encode(summary(state))` as bytes."""
+    return _with_incidents(summary(state), state.open_incidents, state)
+
+
+def unresolved_body(state: PageState) -> bytes:
+    return _with_incidents({"page": page(state), "incidents": []}, state.open_incidents, state)
+
+
+def incidents_body(state: PageState) -> bytes:
+    return _with_incidents({"page": page(state), "incidents": []}, _newest_incidents(state),
+                           state)

@@ -15,7 +15,7 @@ import pytest
 from tests.console_bot import Bot, http_get
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
-from tests.lease_rig import irc_joined, until
+from tests.lease_rig import health, irc_joined, until
 from tests.servers.ngircd import NgircdServer
 from tests.servers.ports import free_port
 
@@ -108,6 +108,11 @@ async def scene(tmp_path: Path, ngircd: NgircdServer) -> AsyncIterator[Scene]:
             print(f"--- stderr of the bot ---\n{bot.stderr()}")
 
 
+def connects(scene: Scene) -> object:
+    """How many times the IRC transport connected to the server (/healthz)."""
+    return health(scene.port)["transports"]["irc/testnet"]["connects"]  # type: ignore[index]
+
+
 def bot_came_or_went(scene: Scene, since: int) -> list[str]:
     """QUIT, JOIN or PART by the bot the watcher saw: a dropped or new connection."""
     return [m.raw for m in scene.watcher.lines[since:]
@@ -133,8 +138,9 @@ async def test_sighup_swaps_the_whitelist_and_components_on_the_same_connection(
         "bob", "alice")
     status, _, page = http_get(scene.port, "/")
     assert status == 200 and b"Wiki" in page
-    # The bot never left: no QUIT, no JOIN, and the transport's session is the first one.
+    # The bot never left: no QUIT, no JOIN, and its one connection is the first one.
     assert bot_came_or_went(scene, since) == []
+    assert connects(scene) == 1
 
 
 async def test_a_broken_file_is_refused_and_the_old_configuration_stays(
