@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,8 +62,9 @@ class _Stream(asyncio.Protocol):
         self.ready = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(b"GET /api/events HTTP/1.1\r\nHost: bench\r\n\r\n")
+        # uvloop's transports are no asyncio.Transport subclass, but write all the same.
+        typing.cast(asyncio.WriteTransport, transport).write(
+            b"GET /api/events HTTP/1.1\r\nHost: bench\r\n\r\n")
 
     def data_received(self, data: bytes) -> None:
         if not self.ready and b"retry:" in data:

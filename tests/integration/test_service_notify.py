@@ -116,12 +116,13 @@ def test_ready_watchdog_stall_and_stopping(notify: NotifySocket, tmp_path: Path)
         before_ready = [f for at, f in notify.got if at < ready_at]
         assert any("STATUS" in f for f in before_ready), notify.got  # what it was doing
 
-        # Pings every half period: in 3 s, 6 of them (one lost to a busy machine at most).
+        # Pings every half period: in 3 s, 6 of them (one lost to a busy machine at most),
+        # and never a whole period without one (systemd would end the service).
         time.sleep(3.0)
         window = notify.pings(ready_at, ready_at + 3.0)
         assert 5 <= len(window) <= 7, window
         gaps = [b - a for a, b in itertools.pairwise(window)]
-        assert all(0.3 < gap < 0.8 for gap in gaps), gaps
+        assert all(0.3 < gap < WATCHDOG_SECONDS for gap in gaps), gaps
         assert notify.pings(started, ready_at), "the watchdog runs before readiness too"
 
         # A stopped process (as good as a hung one) pings no more...
@@ -154,7 +155,7 @@ def test_sighup_says_reloading_then_ready(notify: NotifySocket, tmp_path: Path) 
         ready_at, _ = notify.wait_for(lambda f: f.get("READY") == "1")
         bot.send_signal(signal.SIGHUP)
         reloading_at, reloading = notify.wait_for(lambda f: f.get("RELOADING") == "1",
-                                                  after=ready_at + 0.001)
+                                                  after=ready_at)
         # The service manager compares it with its own clock: CLOCK_MONOTONIC, in µs.
         assert abs(int(reloading["MONOTONIC_USEC"]) / 1e6 - reloading_at) < 1.0
         _, again = notify.wait_for(lambda f: f.get("READY") == "1", after=reloading_at)

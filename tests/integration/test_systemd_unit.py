@@ -271,3 +271,41 @@ async def test_the_bot_makes_only_system_calls_the_unit_allows(
     families = set(re.findall(r"\bsocket(?:pair)?\((AF_[A-Z0-9]+)", trace.read_text()))
     allowed_families = set(unit_settings()["RestrictAddressFamilies"][0].split())
     assert families and families <= allowed_families, families
+
+
+def service_section_yaml() -> list[str]:
+    """The configuration examples of README "Running as a service"."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Running as a service"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.findall(r"```yaml\n(.*?)```", section, re.S)
+
+
+def test_the_readme_service_configurations_load_with_their_credentials(tmp_path: Path
+                                                                       ) -> None:
+    """As the unit runs them: every secret from $CREDENTIALS_DIRECTORY (what LoadCredential=
+    fills), the credentials the single-host example names being those the unit loads."""
+    examples = service_section_yaml()
+    assert len(examples) == 2
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    loaded = {line.split("=", 1)[1].split(":", 1)[0]
+              for line in UNIT.read_text().splitlines() if line.startswith("LoadCredential=")}
+    assert set(re.findall(r"\$\{cred:([^}]+)\}", examples[0])) <= loaded
+    for name in {*loaded, "pg-password"}:  # the two-host example's drop-in adds pg-password
+        (credentials / name).write_text(f"secret {name}\n")
+    for number, example in enumerate(examples):
+        config = tmp_path / f"example{number}.yaml"
+        config.write_text(example.replace("/var/lib/statusdesk/", f"{tmp_path}/"))
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "check-config", "-c", str(config)],
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+            env={**os.environ, "CREDENTIALS_DIRECTORY": str(credentials)})
+        assert (result.returncode, result.stdout.strip()) == (0, f"{config}: ok"), (
+            result.stdout + result.stderr)
+    # Without the credentials the unit provides, the same file is refused.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check-config", "-c", str(tmp_path / "example0.yaml")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"})
+    assert result.returncode == 2 and "cred:" in result.stderr, result.stderr

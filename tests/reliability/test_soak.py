@@ -152,9 +152,6 @@ def _config(directory: Path, db_url: str, irc_port: int, web_port: int) -> Path:
         "users:\n"
         "  - {name: alice, roles: [status, incident, escalation], irc: {nick: alice}}\n"
         "  - {name: bob, roles: [status], irc: {nick: bob}}\n"
-        # Three speakers sending as fast as the bot answers are what the per-person limit
-        # exists to stop; the soak measures the bot, so the limit is off.
-        "commands: {rate_limit: null}\n"
     )
     return path
 
