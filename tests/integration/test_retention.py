@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, insert, select
+from alembic import command
+from sqlalchemy import Connection, event, func, insert, inspect, select
 
 from bot.config import RetentionConfig
 from bot.retention import Pruner
+from storage.db import _alembic_config, revisions, upgrade
 from storage.models import AuditRecord, OutboxEffect, TimelineEntry
 from storage.timeline import Where
 from storage.unit_of_work import Store, Transaction
@@ -182,3 +184,23 @@ async def test_maintenance_and_public_reads_use_indexes(store: Store) -> None:
             pass
 
     _assert_no_scan(await _plans(store, stream), "ix_incident_events_public")
+
+
+async def test_migration_0013_rolls_back_and_forward(store: Store) -> None:
+    def indexes(connection: Connection) -> set[str]:
+        found = set()
+        for table in ("incident_events", "outbox"):
+            found |= {i["name"] for i in inspect(connection).get_indexes(table)}
+        return found
+
+    new = {"ix_incident_events_public", "ix_outbox_failed"}
+    async with store.engine.begin() as connection:
+        assert new <= await connection.run_sync(indexes)
+        await connection.run_sync(
+            lambda c: command.downgrade(_alembic_config(c), "0012_api_tokens"))
+        assert not new & await connection.run_sync(indexes)
+    await upgrade(store.engine)
+    async with store.engine.connect() as connection:
+        assert new <= await connection.run_sync(indexes)
+    current, head = await revisions(store.engine)
+    assert current == head
