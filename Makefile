@@ -65,6 +65,10 @@ unit: $(STAMP)
 
 bench: $(STAMP) test-servers
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/metrics_scrape.py --quick
+	$(BIN)/python bench/export.py --quick
+	$(BIN)/python bench/now_query.py --quick
+	$(BIN)/python bench/irc_broadcast.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -326,10 +326,11 @@ class App:
             # Its own transaction: if it fails, nothing of the reload is applied.
             await sync_components(self.store, config.components)
         # From here on no await: a command sees all of the old configuration or all of the
-        # new one.
-        self.desk.replace_whitelist(whitelist)
+        # new one. The pager goes first: it builds the new rotation before it swaps, so if
+        # that fails nothing has changed.
         if self.paging is not None and any(key.startswith("paging.") for key in plan.applied):
             self.paging.reconfigure(config.paging)
+        self.desk.replace_whitelist(whitelist)
         self.follow_up.replace_roles(config.incidents.roles)
         self.config = config
         if self.playbooks is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import sys
@@ -173,6 +174,9 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
                  "(console, SQLite ./statusdesk.db)")
         # SIGHUP reads the file found at start again (bot/service/reload.py).
         source = args.config_file
+        # systemd's watchdog ends a hung bot with SIGABRT: every thread's stack is then
+        # written to stderr (the journal), showing where the event loop hung.
+        faulthandler.enable(all_threads=True)
         return _run_event_loop(App(
             config, own_process=True, service=ServiceNotifier.from_environment(),
             reload_config=(lambda: load_config(source)) if source is not None else None,

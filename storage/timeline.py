@@ -18,8 +18,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from storage.models import TimelineEntry
+from storage.models import Incident, TimelineEntry
 
 
 def _is_public(flag: SQLColumnExpression[bool]) -> ColumnElement[bool]:
@@ -291,16 +292,18 @@ class TimelineRepository:
     async def _edge_of(
         self, incident_ids: Sequence[int], pick: Any, *, public_only: bool
     ) -> dict[int, TimelineEntry]:
+        """Per incident, one index seek to its first or last entry: a GROUP BY over the
+        incidents' entries read every public entry of a long incident on each `#now`."""
         if not incident_ids:
             return {}
-        edge = (
-            select(pick(TimelineEntry.id))
-            .where(TimelineEntry.incident_id.in_(incident_ids))
-            .group_by(TimelineEntry.incident_id)
-        )
+        entry = aliased(TimelineEntry)
+        order = entry.id.asc() if pick is func.min else entry.id.desc()
+        edge = select(entry.id).where(entry.incident_id == Incident.id)
         if public_only:
-            edge = edge.where(_is_public(TimelineEntry.public))
-        query = select(TimelineEntry).where(TimelineEntry.id.in_(edge.scalar_subquery()))
+            edge = edge.where(_is_public(entry.public))
+        edges = (select(edge.order_by(order).limit(1).scalar_subquery())
+                 .where(Incident.id.in_(incident_ids)))
+        query = select(TimelineEntry).where(TimelineEntry.id.in_(edges.scalar_subquery()))
         rows = (await self._session.execute(query)).scalars().all()
         return {row.incident_id: row for row in rows}
 

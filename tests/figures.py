@@ -8,6 +8,8 @@ the section for a run without the suite's conftest.)
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 FIGURES: list[tuple[str, str]] = []
@@ -22,12 +24,21 @@ def record(topic: str, line: str, *, echo: bool = True) -> None:
         print(f"[{topic}] {line}", flush=True)
 
 
+def summary_lines() -> list[str]:
+    """One line per figure; a figure recorded again word for word (the same measurement
+    by two tests, or one test run twice) is one line with its count."""
+    counts = Counter(FIGURES)
+    return [f"{topic}: {line}" + (f" (x{counts[topic, line]})" if counts[topic, line] > 1
+                                  else "")
+            for topic, line in counts]
+
+
 def summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not FIGURES:
         return
     terminalreporter.section("statusdesk figures")
-    for topic, line in FIGURES:
-        terminalreporter.write_line(f"{topic}: {line}")
+    for line in summary_lines():
+        terminalreporter.write_line(line)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Generic, TypeVar
@@ -41,10 +42,15 @@ class Handoff(Generic[_Item]):
 
     def run(self, work: Coroutine[Any, Any, _T]) -> _T:
         """From the producer's thread: run `work` on the loop and wait for its result."""
+        return self._wait(self._submit(work))
+
+    def _submit(self, work: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
         if self._stopped.is_set():
             work.close()
             raise Stopped
-        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+        return asyncio.run_coroutine_threadsafe(work, self.loop)
+
+    def _wait(self, future: concurrent.futures.Future[_T]) -> _T:
         while True:
             try:
                 return future.result(timeout=POLL_SECONDS)
@@ -54,8 +60,9 @@ class Handoff(Generic[_Item]):
                     raise Stopped from None
 
     def batches(self, rows: AsyncIterator[_Row], size: int) -> Iterator[list[_Row]]:
-        """From the producer's thread: `rows` (read on the loop) in lists of up to `size`,
-        each read when the producer asks for it."""
+        """From the producer's thread: `rows` (read on the loop) in lists of up to `size`.
+        The next list is read while the producer works on this one, so reading and
+        formatting overlap instead of taking turns."""
 
         async def take() -> list[_Row]:
             batch: list[_Row] = []
@@ -65,10 +72,22 @@ class Handoff(Generic[_Item]):
                     break
             return batch
 
-        while batch := self.run(take()):
-            yield batch
-            if len(batch) < size:
-                return
+        ahead: concurrent.futures.Future[list[_Row]] | None = self._submit(take())
+        try:
+            while ahead is not None:
+                batch = self._wait(ahead)
+                ahead = None
+                if not batch:
+                    return
+                if len(batch) == size:
+                    ahead = self._submit(take())
+                yield batch
+        finally:
+            if ahead is not None:
+                # The reader stopped early: let the read under way finish before `rows` is
+                # closed (an async generator cannot be closed while it runs).
+                with contextlib.suppress(Stopped, Exception):
+                    self._wait(ahead)
 
     def send(self, item: _Item) -> None:
         """From the producer's thread: one more piece (waits while the reader is behind)."""

@@ -78,7 +78,10 @@ class Subscriptions:
         html = (
             "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<meta name=\"description\" content=\"{escape(heading)}: e-mail updates from "
+            f"{escape(self._title)}.\">\n"
             f"<title>{escape(heading)} — {escape(self._title)}</title>\n"
+            "<link rel=\"icon\" href=\"/favicon.ico\" sizes=\"32x32\">\n"
             "<link rel=\"stylesheet\" href=\"/static/statusdesk.css\">\n</head>\n<body>\n"
             f"<main id=\"content\" class=\"wrap\">\n<p><a href=\"/\">{escape(self._title)}"
             f"</a></p>\n<h1>{escape(heading)}</h1>\n{body}\n</main>\n</body>\n</html>\n")

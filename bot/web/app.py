@@ -38,6 +38,7 @@ FIXED_PATHS = (
     "/", "/alert.json", "/api/v2/summary.json", "/api/v2/status.json",
     "/api/v2/incidents.json", "/api/v2/incidents/unresolved.json", "/feed.atom",
     "/success", "/thanks", "/history", "/static/statusdesk.css", "/static/live.js",
+    "/favicon.ico",
     "/api/v2/components.json",
     "/api/v2/scheduled-maintenances.json", "/api/v2/scheduled-maintenances/upcoming.json",
     "/api/v2/scheduled-maintenances/active.json", "/maintenances.ics",

@@ -33,7 +33,8 @@ def file_for(path: str) -> str | None:
         return "index.html"
     if path == "/404":
         return "404.html"
-    if path.startswith(("/static/", "/api/")) or path.endswith((".json", ".atom", ".ics")):
+    if path.startswith(("/static/", "/api/")) or path.endswith((".json", ".atom", ".ics",
+                                                                 ".ico")):
         return path.lstrip("/")
     return path.lstrip("/") + ".html"
 

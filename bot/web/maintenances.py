@@ -21,7 +21,7 @@ from icalendar import Calendar, Event
 
 from bot.web import statuspage
 from bot.web.state import PAGE_ID, MaintenanceView, PageState, UpdateView
-from bot.web.statuspage import iso, page, update_body
+from bot.web.statuspage import delivery, iso, page, update_body
 from commands import maintenance_replies as say
 from storage.models import utcnow
 
@@ -89,7 +89,7 @@ def body(update: UpdateView) -> str:
 # --- Statuspage ----------------------------------------------------------------------------------
 
 
-def _update(update: UpdateView, view: MaintenanceView) -> Json:
+def _update(update: UpdateView, view: MaintenanceView, state: PageState) -> Json:
     at = iso(update.at)
     return {
         "id": str(update.id),
@@ -100,6 +100,7 @@ def _update(update: UpdateView, view: MaintenanceView) -> Json:
         "updated_at": at,
         "display_at": at,
         "affected_components": None,
+        **delivery(update, state),
     }
 
 
@@ -119,7 +120,7 @@ def scheduled_maintenance(view: MaintenanceView, state: PageState,
         "shortlink": f"{state.url.rstrip('/')}/incidents/{view.id}",
         "started_at": iso(view.started_at or view.created_at),
         "page_id": PAGE_ID,
-        "incident_updates": [_update(u, view) for u in updates],
+        "incident_updates": [_update(u, view, state) for u in updates],
         "components": components(view.components),
         "scheduled_for": iso(view.starts_at),
         "scheduled_until": iso(view.ends_at),

@@ -47,11 +47,17 @@ COMPONENT_STATES = ["operational", "degraded_performance", "partial_outage", "ma
 
 def _statuspage_schemas() -> Json:
     update = _obj(
-        ["id", "status", "body", "incident_id", "created_at", "updated_at", "display_at"],
+        ["id", "status", "body", "incident_id", "created_at", "updated_at", "display_at",
+         "deliver_notifications", "custom_tweet", "tweet_id"],
         {"id": ID, "status": {"enum": INCIDENT_STATES + MAINTENANCE_STATES},
          "body": {"type": "string"}, "incident_id": ID, "created_at": TIME,
          "updated_at": TIME, "display_at": TIME,
-         "affected_components": {"type": ["array", "null"]}})
+         "affected_components": {"type": ["array", "null"]},
+         "deliver_notifications": {
+             "type": "boolean",
+             "description": "whether e-mail subscribers are told of this update"},
+         "custom_tweet": {"type": ["string", "null"], "description": "always null"},
+         "tweet_id": {"type": ["string", "null"], "description": "always null"}})
     component = _obj(
         ["id", "name", "status", "created_at", "updated_at", "position", "description",
          "group_id", "page_id", "group", "only_show_if_degraded", "showcase", "start_date"],
@@ -136,11 +142,15 @@ def _own_schemas() -> Json:
                                 {"state": {"enum": ["ok", "slow"]},
                                  "lag_p99_seconds": {"type": "number"},
                                  "lag_max_seconds": {"type": "number"}}),
-             "export": {"oneOf": [
-                 _obj(["enabled"], {"enabled": {"const": False}}, additionalProperties=False),
-                 _obj(["enabled", "dir", "ok", "error"],
-                      {"enabled": {"const": True}, "dir": {"type": "string"},
-                       "ok": {"type": "boolean"}, "error": NULLABLE_STRING})]}}),
+             "export": {
+                 "description": "export_dir: off, or its directory and whether the last "
+                                "write worked",
+                 "oneOf": [
+                     _obj(["enabled"], {"enabled": {"const": False}},
+                          additionalProperties=False),
+                     _obj(["enabled", "dir", "ok", "error"],
+                          {"enabled": {"const": True}, "dir": {"type": "string"},
+                           "ok": {"type": "boolean"}, "error": NULLABLE_STRING})]}}),
         "CommandRequest": _obj(["text"], {"text": {"type": "string", "minLength": 1,
                                                    "maxLength": 2000}}),
         "CommandAnswer": _obj(["applied", "replies"],
@@ -153,7 +163,9 @@ def _own_schemas() -> Json:
         "SubscriptionAnswer": _obj(["detail"], {"detail": {"type": "string"}},
                                    additionalProperties=False),
         "PagerDutyAnswer": {"type": "object", "properties": {
-            "acknowledged": {"type": "boolean"}, "ignored": {"type": "string"}}},
+            "acknowledged": {"type": "integer", "minimum": 0,
+                             "description": "pages acknowledged by this event"},
+            "ignored": {"type": "string", "description": "why nothing was done"}}},
     }
 
 
@@ -229,6 +241,12 @@ def _paths() -> Json:
                                "tags": ["page"],
                                "responses": {"200": _typed("application/atom+xml",
                                                            "Atom 1.0")}}},
+        "/favicon.ico": {"get": {"summary": "the page's icon (32x32)", "tags": ["page"],
+                                 "responses": {"200": {
+                                     "description": "an ICO holding one PNG",
+                                     "content": {"image/x-icon": {"schema": {
+                                         "type": "string", "contentMediaType": "image/x-icon"}}}},
+                                     "304": {"description": "not modified (If-None-Match)"}}}},
         "/maintenances.ics": {"get": {"summary": "iCalendar (RFC 5545) of maintenance windows",
                                       "tags": ["page"],
                                       "responses": {"200": _typed("text/calendar",

@@ -58,7 +58,9 @@ MAX_COLD = 512
 """Cold documents kept between changes; beyond that the oldest is forgotten."""
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
+STATIC_TYPES = {".css": "text/css", ".js": "application/javascript", ".ico": "image/x-icon"}
+ROOT_STATIC = {"/favicon.ico": "favicon.ico"}
+"""Static files also served at the root, where browsers ask for them unprompted."""
 
 DAY_CHECK_SECONDS = 60.0
 """The longest the day watch sleeps before it looks at the clock again (a clock that jumps,
@@ -466,4 +468,6 @@ def _static_documents() -> dict[str, Document]:
         content_type = STATIC_TYPES.get(path.suffix)
         if content_type is not None:
             documents[f"/static/{path.name}"] = Document.of(path.read_bytes(), content_type)
+    for root_path, name in ROOT_STATIC.items():
+        documents[root_path] = documents[f"/static/{name}"]
     return documents

@@ -156,7 +156,23 @@ def status_object(state: PageState) -> Json:
     return {"indicator": level, "description": description}
 
 
-def incident_update(update: UpdateView, incident: IncidentPageView) -> Json:
+NOTIFYING_KINDS = frozenset({"opened", "state", "status.alert", "status.notice", "status.ok"})
+"""The entries e-mail subscribers are told of (bot/subscribers/notices.py: an incident or a
+window opened, a change of state or phase, an alert or a notice on it; `#status ok` resolves
+its incident). Statuspage's `deliver_notifications`, true only when the page takes
+subscriptions."""
+
+
+def delivery(update: UpdateView, state: PageState) -> Json:
+    """Statuspage's delivery fields of an update. No Twitter integration: no tweets."""
+    return {
+        "deliver_notifications": state.subscribe and update.kind in NOTIFYING_KINDS,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
+
+
+def incident_update(update: UpdateView, incident: IncidentPageView, state: PageState) -> Json:
     at = iso(update.at)
     return {
         "id": str(update.id),
@@ -167,6 +183,7 @@ def incident_update(update: UpdateView, incident: IncidentPageView) -> Json:
         "updated_at": at,
         "display_at": at,
         "affected_components": None,
+        **delivery(update, state),
     }
 
 
@@ -185,7 +202,7 @@ def incident(view: IncidentPageView, state: PageState) -> Json:
         "page_id": PAGE_ID,
         "shortlink": f"{_base(state)}/incidents/{view.id}",
         "components": _incident_components(view, state),
-        "incident_updates": [incident_update(u, view) for u in updates],
+        "incident_updates": [incident_update(u, view, state) for u in updates],
     }
 
 
@@ -193,8 +210,9 @@ _INCIDENT_MEMO: ViewMemo[Json] = ViewMemo()
 
 
 def _incidents(views: Iterable[IncidentPageView], state: PageState) -> list[Json]:
-    # An incident's object shows its view, the page's URL and the components' names.
-    context = (state.url, state.components)
+    # An incident's object shows its view, the page's URL, the components' names and
+    # whether the page takes subscriptions (its updates' deliver_notifications).
+    context = (state.url, state.components, state.subscribe)
     return [_INCIDENT_MEMO.get(view, context, functools.partial(incident, view, state))
             for view in views]
 

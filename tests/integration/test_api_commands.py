@@ -180,7 +180,7 @@ async def test_migration_0012_rolls_back_and_forward(store: Store) -> None:
     async with store.engine.connect() as connection:
         assert "api_tokens" in await connection.run_sync(tables)
     current, head = await revisions(store.engine)
-    assert current == head == "0012_api_tokens"
+    assert current == head  # back at the newest, whatever came after 0012
 
 
 async def test_the_chat_rate_limit_holds_for_a_token(sqlite_url: str, tmp_path: Path) -> None:

@@ -9,6 +9,10 @@ from bot.transports.console import HINT
 from tests.console_bot import Bot, wait_for_http, wait_for_role, write_console_config
 
 
+def test_the_readme_shows_the_hint_as_it_is() -> None:
+    assert f"\n{HINT}\n" in (Path(__file__).parents[2] / "README.md").read_text()
+
+
 def test_the_console_starts_with_a_hint(tmp_path: Path) -> None:
     config, _ = write_console_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/desk.db")
     bot = Bot(config, tmp_path)

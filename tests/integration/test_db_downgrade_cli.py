@@ -50,6 +50,10 @@ def _downgrade(config: Path, *args: str, stdin: int | None = subprocess.DEVNULL,
         os.close(follower)
 
 
+def _revision_named(prefix: str) -> str:
+    return next(r for r in all_revisions() if r.startswith(prefix))
+
+
 async def _revision(config: Path) -> str | None:
     url = f"sqlite+aiosqlite:///{config.parent}/desk.db"
     store = open_store(url)
@@ -65,15 +69,17 @@ async def test_a_script_without_yes_is_refused_and_nothing_changes(config: Path)
     assert done.returncode == 2
     assert "pass --yes" in done.stderr and "stdin is not a terminal" in done.stderr
     # The plan and the warning come first, so a script's log says what it would have done.
-    assert "undoes 1 migration" in done.stdout
+    history = all_revisions()
+    newer = len(history) - 1 - history.index(_revision_named("0011"))
+    plural = "s" if newer > 1 else ""
+    assert f"undoes {newer} migration{plural}, newest first" in done.stdout
     assert "DROPS table api_tokens (2 rows)" in done.stdout
-    assert "WARNING: 1 of these drop data for good" in done.stdout
+    assert "of these drop data for good (2 rows in the tables dropped)" in done.stdout
     assert await _revision(config) == head
 
 
 async def test_yes_downgrades_and_reports_the_revision(config: Path) -> None:
-    history = all_revisions()
-    target = next(r for r in history if r.startswith("0010"))
+    target = _revision_named("0010")
     done = _downgrade(config, "0010", "--yes")
     assert done.returncode == 0, done.stderr
     assert f"database at revision {target}" in done.stdout.splitlines()[-1]
@@ -92,7 +98,7 @@ async def test_at_a_terminal_it_asks_and_only_yes_goes_ahead(config: Path) -> No
     assert await _revision(config) == head
     accepted = _downgrade(config, "0011", answer="y")
     assert accepted.returncode == 0, accepted.stderr
-    assert await _revision(config) == next(r for r in all_revisions() if r.startswith("0011"))
+    assert await _revision(config) == _revision_named("0011")
 
 
 async def test_unknown_or_newer_targets_are_usage_errors(config: Path) -> None:

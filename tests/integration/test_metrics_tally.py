@@ -41,7 +41,7 @@ async def test_tally_follows_every_change_that_moves_a_figure(store: Store) -> N
     ids = []
     async with store.transaction() as tx:
         # More than one batch of the first fill.
-        for n in range(2500):
+        for n in range(1200):
             incident = await tx.incidents.open(title=f"Outage {n}", severity=2,
                                                opened_by="alice", at=T0 + timedelta(hours=n))
             ids.append(incident.id)

@@ -15,9 +15,12 @@ import pytest
 from tests.console_bot import Bot, http_get
 from tests.irc_bot import unique
 from tests.irc_client import RawClient
-from tests.lease_rig import irc_joined, until
+from tests.lease_rig import health, irc_joined, until
+from tests.matrix_scene import Scene as MatrixScene
+from tests.matrix_scene import make_scene
 from tests.servers.ngircd import NgircdServer
 from tests.servers.ports import free_port
+from tests.servers.synapse import SynapseServer
 
 
 @dataclass
@@ -108,6 +111,11 @@ async def scene(tmp_path: Path, ngircd: NgircdServer) -> AsyncIterator[Scene]:
             print(f"--- stderr of the bot ---\n{bot.stderr()}")
 
 
+def connects(scene: Scene) -> object:
+    """How many times the IRC transport connected to the server (/healthz)."""
+    return health(scene.port)["transports"]["irc/testnet"]["connects"]  # type: ignore[index]
+
+
 def bot_came_or_went(scene: Scene, since: int) -> list[str]:
     """QUIT, JOIN or PART by the bot the watcher saw: a dropped or new connection."""
     return [m.raw for m in scene.watcher.lines[since:]
@@ -131,10 +139,11 @@ async def test_sighup_swaps_the_whitelist_and_components_on_the_same_connection(
         "bob: Notice sent")
     assert await scene.answer(scene.alice, "#status notice After") == refused.replace(
         "bob", "alice")
-    status, _, page = http_get(scene.port, "/")
-    assert status == 200 and b"Wiki" in page
-    # The bot never left: no QUIT, no JOIN, and the transport's session is the first one.
+    # The page is rebuilt beside the commands (at most every 0.25 s, longer on a busy host).
+    await until(lambda: b"Wiki" in http_get(scene.port, "/")[2], 10, "Wiki on the page")
+    # The bot never left: no QUIT, no JOIN, and its one connection is the first one.
     assert bot_came_or_went(scene, since) == []
+    assert connects(scene) == 1
 
 
 async def test_a_broken_file_is_refused_and_the_old_configuration_stays(
@@ -185,3 +194,61 @@ async def test_sighup_changes_the_incident_roles(scene: Scene) -> None:
     await scene.logged(f"configuration reloaded from {scene.config}: incidents.roles")
     after = await scene.answer(scene.alice, "#incident 1 role liaison carol")
     assert "is not a role here" not in after, after
+
+
+@pytest.fixture
+async def matrix_scene(synapse: SynapseServer) -> AsyncIterator[MatrixScene]:
+    """The Matrix scene (tests/matrix_scene.py) under another name: `scene` is IRC's here."""
+    made = await make_scene(synapse)
+    try:
+        yield made
+    finally:
+        await made.alice.close()
+        await made.mallory.close()
+
+
+async def test_sighup_on_matrix_keeps_the_session(matrix_scene: MatrixScene,
+                                                  tmp_path: Path) -> None:
+    """On Synapse: Mallory whitelisted by a reload is obeyed at once; the bot neither logs in
+    again nor leaves a room (one login, the same device, every room still joined)."""
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    base = (f"database: {{url: 'sqlite+aiosqlite:///{tmp_path}/desk.db'}}\n"
+            f"status_page: {{listen: '127.0.0.1:{port}', title: Test}}\n"
+            + matrix_scene.config())
+    config.write_text(base)
+    bot = Bot(config, tmp_path)
+    try:
+        await until(lambda: matrix_joined(port), 90, "bot joined its Matrix rooms")
+        device = health(port)["transports"]["matrix/localhost"]["device_id"]  # type: ignore[index]
+        mallory = matrix_scene.mallory
+        await mallory.say(matrix_scene.ops, "#status notice Before")
+        await mallory.wait_for(lambda seen: seen.sender == matrix_scene.bot
+                               and "Notice sent" not in seen.body
+                               and mallory.user_id.split(":")[0].lstrip("@") in seen.body)
+
+        config.write_text(base + "  - name: mallory\n    roles: [status, incident]\n"
+                          f"    matrix: '{mallory.user_id}'\n")
+        bot.process.send_signal(signal.SIGHUP)
+        await until(lambda: f"configuration reloaded from {config}: users" in bot.stderr(),
+                    15, "reloaded")
+        await mallory.say(matrix_scene.ops, "#status notice After")
+        await mallory.wait_for(matrix_scene.from_bot(matrix_scene.ops, "NOTICE: After"))
+
+        assert matrix_joined(port)
+        assert health(port)["transports"]["matrix/localhost"]["device_id"] == device  # type: ignore[index]
+        log = bot.stderr()
+        assert log.count("matrix: logged in as") + log.count("matrix: resumed as") == 1, log
+    finally:
+        if bot.process.poll() is None:
+            bot.kill()
+        print(f"--- stderr of the bot ---\n{bot.stderr()}")
+
+
+def matrix_joined(port: int) -> bool:
+    try:
+        detail = health(port)["transports"].get("matrix/localhost")  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return False
+    return bool(detail and detail.get("connected")
+                and all(state == "joined" for state in detail["channels"].values()))

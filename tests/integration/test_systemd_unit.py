@@ -1,6 +1,8 @@
 """contrib/systemd/statusdesk.service, checked by systemd's own tools (`systemd-analyze
-verify` and `security`, Debian's systemd package: tests/servers/install.sh), and the one
-hardening option that could break the bot, MemoryDenyWriteExecute=, tried on the bot itself.
+verify`, `security` and `syscall-filter`, Debian's systemd package: tests/servers/install.sh),
+and the hardening options that could break the bot tried on the bot itself:
+MemoryDenyWriteExecute= (under the kernel's equivalent) and SystemCallFilter= (every call
+the bot makes, traced, is one the filter allows).
 
 There is no systemd as PID 1 here: the unit is not started by systemd. What systemd would do
 with it is what `verify` checks; the protocol it speaks with the bot is
@@ -10,6 +12,7 @@ tests/integration/test_service_notify.py's.
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 import shutil
 import signal
@@ -21,6 +24,7 @@ import pytest
 
 from tests.console_bot import Bot, http_get
 from tests.irc_bot import unique
+from tests.irc_client import RawClient
 from tests.lease_rig import irc_config, irc_joined, until
 from tests.servers.ngircd import NgircdServer
 
@@ -173,3 +177,135 @@ async def test_the_bot_runs_with_memory_deny_write_execute(
     stderr = bot.stderr()
     assert code == 0, stderr
     assert "Traceback" not in stderr, stderr
+
+
+def system_calls(group: str) -> set[str]:
+    """The system calls in one of systemd's groups (`@system-service`), groups expanded, as
+    systemd-analyze lists them."""
+    listed = subprocess.run([systemd_analyze(), "syscall-filter", group], capture_output=True,
+                            text=True, timeout=60, check=True).stdout
+    calls: set[str] = set()
+    for line in listed.splitlines()[1:]:
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        calls |= system_calls(name) if name.startswith("@") else {name}
+    return calls
+
+
+def allowed_system_calls() -> set[str]:
+    """What the unit's SystemCallFilter= lines let through: the first is an allow list, each
+    `~` one takes from it."""
+    allowed: set[str] = set()
+    for entry in unit_settings()["SystemCallFilter"]:
+        if entry.startswith("~"):
+            for group in entry[1:].split():
+                allowed -= system_calls(group)
+        else:
+            for group in entry.split():
+                allowed |= system_calls(group)
+    return allowed
+
+
+def start_traced(strace: str, trace: Path, config: Path, log: Path
+                 ) -> subprocess.Popen[bytes]:
+    """`statusdesk run` under strace, every thread's calls into `trace`, its log in `log`."""
+    with log.open("w") as stderr:
+        return subprocess.Popen(
+            [strace, "-f", "-qq", "-o", str(trace), sys.executable, "-m", "bot.cli", "run",
+             "-c", str(config)], cwd=config.parent, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def child_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+
+
+TRACED_CALL = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
+
+
+async def test_the_bot_makes_only_system_calls_the_unit_allows(
+        tmp_path: Path, ngircd: NgircdServer, pg_url: str) -> None:
+    """Every system call of a bot that starts, migrates PostgreSQL, joins IRC, applies a
+    command, serves its page and metrics, reloads and stops (traced by strace) is one the
+    unit's filter allows: a call outside it would fail with EPERM under systemd."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace not found: install Debian's strace package "
+                    "(tests/servers/install.sh does)")
+    channel = unique("#calls-")
+    config, port = irc_config(tmp_path, "calls", pg_url, ngircd, unique("sd"), [channel])
+    trace = tmp_path / "trace"
+    log = tmp_path / "log"
+    tracer = start_traced(strace, trace, config, log)
+    alice = watcher = None
+    try:
+        await until(lambda: irc_joined(port, [channel]), 60, "traced bot joined")
+        bot_pid = child_of(tracer.pid)
+        watcher = await RawClient.connect(ngircd.host, ngircd.port, unique("watch"))
+        await watcher.join(channel)
+        alice = await RawClient.connect(ngircd.host, ngircd.port, "alice")
+        await alice.join(channel)
+        await alice.say(channel, "#status alert Gate is down")
+        await watcher.wait_for(lambda m: m.command == "NOTICE" and "Gate is down" in m.text,
+                               within=30)
+        for path in ("/", "/metrics", "/api/v2/summary.json"):
+            status, _, body = http_get(port, path)
+            assert status == 200, (path, body[:200])
+        os.kill(bot_pid, signal.SIGHUP)
+        await until(lambda: "configuration reloaded" in log.read_text(), 30, "reloaded")
+        os.kill(bot_pid, signal.SIGTERM)
+        assert tracer.wait(timeout=60) == 0, log.read_text()
+    finally:
+        for client in (alice, watcher):
+            if client is not None:
+                await client.close()
+        if tracer.poll() is None:
+            tracer.kill()
+            tracer.wait()
+    used = {found[1] for line in trace.read_text().splitlines()
+            if (found := TRACED_CALL.match(line))}
+    assert len(used) > 40, sorted(used)  # the trace is real
+    assert sorted(used - allowed_system_calls()) == []
+    # RestrictAddressFamilies=: the sockets it opens are of those families only.
+    families = set(re.findall(r"\bsocket(?:pair)?\((AF_[A-Z0-9]+)", trace.read_text()))
+    allowed_families = set(unit_settings()["RestrictAddressFamilies"][0].split())
+    assert families and families <= allowed_families, families
+
+
+def service_section_yaml() -> list[str]:
+    """The configuration examples of README "Running as a service"."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Running as a service"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.findall(r"```yaml\n(.*?)```", section, re.S)
+
+
+def test_the_readme_service_configurations_load_with_their_credentials(tmp_path: Path
+                                                                       ) -> None:
+    """As the unit runs them: every secret from $CREDENTIALS_DIRECTORY (what LoadCredential=
+    fills), the credentials the single-host example names being those the unit loads."""
+    examples = service_section_yaml()
+    assert len(examples) == 2
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    loaded = {line.split("=", 1)[1].split(":", 1)[0]
+              for line in UNIT.read_text().splitlines() if line.startswith("LoadCredential=")}
+    assert set(re.findall(r"\$\{cred:([^}]+)\}", examples[0])) <= loaded
+    for name in {*loaded, "pg-password"}:  # the two-host example's drop-in adds pg-password
+        (credentials / name).write_text(f"secret {name}\n")
+    for number, example in enumerate(examples):
+        config = tmp_path / f"example{number}.yaml"
+        config.write_text(example.replace("/var/lib/statusdesk/", f"{tmp_path}/"))
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "check-config", "-c", str(config)],
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+            env={**os.environ, "CREDENTIALS_DIRECTORY": str(credentials)})
+        assert (result.returncode, result.stdout.strip()) == (0, f"{config}: ok"), (
+            result.stdout + result.stderr)
+    # Without the credentials the unit provides, the same file is refused.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check-config", "-c", str(tmp_path / "example0.yaml")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"})
+    assert result.returncode == 2 and "cred:" in result.stderr, result.stderr

@@ -118,7 +118,11 @@ class _Skipped(logging.Handler):
         error = record.exc_info[1]
         frames = traceback.extract_tb(error.__traceback__)
         # The first frame is Connection.process_data (ours, the catcher) or the reader loop.
-        ours = [f for f in frames[1:] if f.filename.startswith(_OURS)]
+        # Connection._process_line is the library's dispatch run on our split of the line
+        # (bot/transports/irc/message_parts.py): what fails below it in the library's
+        # handlers is the library's, as it was when the library called them itself.
+        ours = [f for f in frames[1:] if f.filename.startswith(_OURS)
+                and not (f.name == "_process_line" and f.filename.endswith("connection.py"))]
         if ours and not isinstance(error, _REFUSALS):
             text = "".join(traceback.format_exception(error))
             self.faults.append(f"{record.getMessage()}\n{text}")

@@ -26,7 +26,7 @@ from tests.security.hostile import RAW_IRC, SAMPLES, TOO_LONG, expected_text
 from tests.servers.ngircd import NgircdServer
 
 ALICE = "  - {name: alice, roles: [status, incident], irc: {nick: alice}}\n"
-FAST_RATE = ", rate: {burst: 40, per_second: 20.0}"
+FAST_RATE = "{burst: 40, per_second: 20.0}"
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 IRC_SAMPLES = ("crlf-injection", "lf-injection", "nul", "ctcp-action", "ctcp-dcc",
@@ -72,7 +72,7 @@ async def test_hostile_texts_reach_irc_as_single_safe_lines(
     channel = unique("#hostile-")
     nick = unique("desk")
     async with running_bot(sqlite_url, ngircd.port, [channel], nick=nick, users=ALICE,
-                           network_extra=FAST_RATE) as bot:
+                           rate=FAST_RATE) as bot:
         await bot.joined()
         await watcher.join(channel)
         alice = await RawClient.connect(ngircd.host, ngircd.port, "alice")

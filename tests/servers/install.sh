@@ -25,6 +25,8 @@ done
 # systemd-analyze checks contrib/systemd/statusdesk.service (it is in Debian's systemd
 # package, which does not become PID 1 by being installed).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# strace lists the system calls the bot makes, checked against the unit's filter.
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 
 # Synapse: from PyPI into its own cached virtualenv (Twisted and its pins stay out of ours).
 (cd "$(dirname "$0")/../.." && "${PYTHON:-python3}" -m tests.servers.synapse install)

@@ -98,3 +98,30 @@ async def test_more_readers_than_workers_all_finish_in_turn() -> None:
     readers = 3 * WORKERS + 1
     assert await asyncio.wait_for(asyncio.gather(*(one() for _ in range(readers))), 30) == \
         [sum(range(100))] * readers
+
+
+async def test_batches_are_read_ahead_and_a_producer_stopping_early_leaves_rows_closable(
+) -> None:
+    read: list[int] = []
+
+    async def rows() -> AsyncIterator[int]:
+        for n in range(100):
+            await asyncio.sleep(0)
+            read.append(n)
+            yield n
+
+    source = rows()
+    got: list[list[int]] = []
+
+    def produce(out: Handoff[int]) -> None:
+        for batch in out.batches(source, 10):
+            got.append(batch)
+            if len(got) == 2:
+                break  # the third batch is being read ahead meanwhile
+        out.send(len(got))
+
+    handoff: Handoff[int] = Handoff(asyncio.get_running_loop())
+    assert [p async for p in handoff.pieces(produce)] == [2]
+    assert got == [list(range(10)), list(range(10, 20))]
+    assert len(read) == 30  # the read-ahead batch finished before the producer went on
+    await source.aclose()  # not "already running": nothing reads it any more

@@ -71,3 +71,14 @@ def test_the_statusdesk_package_is_installed() -> None:
     find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "statusdesk*" in find["packages"]["find"]["include"]
     assert (REPO / "statusdesk" / "__main__.py").is_file()
+
+
+def test_both_make_targets_install_with_the_constraints() -> None:
+    """`make run` installs '.' (no test or dev tools), `make test` '.[dev]'; both pinned."""
+    makefile = (REPO / "Makefile").read_text()
+    installs = [line.strip() for line in makefile.splitlines()
+                if line.startswith("\t$(PIP_INSTALL)")]
+    assert installs == ["$(PIP_INSTALL) .", "$(PIP_INSTALL) -e '.[dev]'"]
+    assert re.search(r"^PIP_INSTALL := .*pip install .*-c constraints\.txt$", makefile, re.M)
+    assert re.search(r"^run: \$\(RUN_STAMP\)$", makefile, re.M)
+    assert re.search(r"^test: \$\(STAMP\) ", makefile, re.M)

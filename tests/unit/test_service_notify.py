@@ -153,8 +153,8 @@ async def test_pings_at_half_the_period_and_none_while_the_loop_is_blocked(
     # which leave 0.8 s where 4 pings were due.)
     during = [at for at in pings if blocked_from + 0.1 < at < blocked_until - 0.1]
     after = [at for at in pings if at >= blocked_until - 0.1]
-    # Every 0.2 s from the start: 0, 0.2, ..., 1.0 (a slow machine may lose one).
-    assert 5 <= len(before) <= 6, [round(at - started, 2) for at in pings]
+    # Every 0.2 s from the start: 0, 0.2, ..., 1.0 (a busy machine may lose one or two).
+    assert 4 <= len(before) <= 6, [round(at - started, 2) for at in pings]
     assert during == [], ("a blocked loop must not ping", str(
                           [round(at - blocked_from, 3) for at in pings]))
     # Once the loop runs again the pings come back at once, then every 0.2 s.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable
@@ -156,13 +157,9 @@ def full_state() -> PageState:
 
 # --- the documented shape ------------------------------------------------------------------
 
-OMITTED = {
-    "incidents[].incident_updates[].deliver_notifications":
-        "Statuspage's e-mail/SMS subscriber delivery flag; statusdesk announces in chat",
-    "incidents[].incident_updates[].custom_tweet": "Statuspage's Twitter integration",
-    "incidents[].incident_updates[].tweet_id": "Statuspage's Twitter integration",
-}
-"""Keys the documented responses have that statusdesk deliberately leaves out."""
+OMITTED: dict[str, str] = {}
+"""Keys the documented responses have that statusdesk deliberately leaves out (none: clients
+may read every key of an update, `deliver_notifications` and the tweet fields included)."""
 
 DOCUMENTED_EXTRA = {
     "components[].components":
@@ -420,21 +417,45 @@ def test_incident_object() -> None:
         "incident_updates": [
             {"id": "704", "status": "monitoring", "body": "Fix deployed", "incident_id": "7",
              "created_at": "2026-11-21T14:32:00.000Z", "updated_at": "2026-11-21T14:32:00.000Z",
-             "display_at": "2026-11-21T14:32:00.000Z", "affected_components": None},
+             "display_at": "2026-11-21T14:32:00.000Z", "affected_components": None,
+             **NO_DELIVERY},
             {"id": "703", "status": "identified", "body": "Status changed to identified.",
              "incident_id": "7", "created_at": "2026-11-21T14:22:00.000Z",
              "updated_at": "2026-11-21T14:22:00.000Z", "display_at": "2026-11-21T14:22:00.000Z",
-             "affected_components": None},
+             "affected_components": None, **NO_DELIVERY},
             {"id": "702", "status": "investigating", "body": "Gerrit is down",
              "incident_id": "7", "created_at": "2026-11-21T14:12:00.000Z",
              "updated_at": "2026-11-21T14:12:00.000Z", "display_at": "2026-11-21T14:12:00.000Z",
-             "affected_components": None},
+             "affected_components": None, **NO_DELIVERY},
             {"id": "701", "status": "investigating", "body": "Gerrit is down",
              "incident_id": "7", "created_at": "2026-11-21T14:12:00.000Z",
              "updated_at": "2026-11-21T14:12:00.000Z", "display_at": "2026-11-21T14:12:00.000Z",
-             "affected_components": None},
+             "affected_components": None, **NO_DELIVERY},
         ],
     }
+
+
+NO_DELIVERY = {"deliver_notifications": False, "custom_tweet": None, "tweet_id": None}
+"""A page without subscriptions delivers nothing; there is no Twitter integration."""
+
+
+def test_delivery_fields_say_which_updates_subscribers_are_told_of() -> None:
+    view = incident(9, 2, updates=[
+        update(901, "opened", 0, text="Zuul queue stuck", new="investigating"),
+        update(902, "severity", 1, old="2", new="1"),
+        update(903, "status.notice", 2, text="Still looking"),
+        update(904, "state", 3, state="identified", old="investigating", new="identified"),
+        update(905, "lead", 4, new="bob"),
+    ])
+    subscribed = dataclasses.replace(page_state(open=[view]), subscribe=True)
+    updates = statuspage.summary(subscribed)["incidents"][0]["incident_updates"]
+    assert {u["id"]: u["deliver_notifications"] for u in updates} == {
+        "905": False, "904": True, "903": True, "902": False, "901": True}
+    assert all(u["custom_tweet"] is None and u["tweet_id"] is None for u in updates)
+    unsubscribed = statuspage.summary(page_state(open=[view]))["incidents"][0]
+    assert not any(u["deliver_notifications"] for u in unsubscribed["incident_updates"])
+    for item in updates:
+        assert_conforms(item, "incidents[].incident_updates[]")
 
 
 def test_page_object() -> None:

@@ -12,6 +12,9 @@ keep one connection object across reconnects and to feed it hostile input:
 - outgoing lines are checked (no CR, LF or NUL, at most 512 bytes) and logged with the
   secrets (PASS, AUTHENTICATE) hidden;
 - `abort()` drops a dead connection at once instead of waiting to flush to it;
+- a line is split by `message_parts` (the library's split, with a tag value's trailing
+  lone backslash dropped and a `nick@host` source read as nick and host, as IRCv3 and the
+  ircdocs parser tests say);
 - `ignore` (set by the transport) recognises, on the raw line, what nobody would act on
   (ordinary channel chatter): such a line skips the library's parse and its event object,
   which cost more than everything else a busy channel makes the bot do.
@@ -28,9 +31,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from irc import events
 from irc.client import Event, InvalidCharacters, ServerNotConnectedError, is_channel
 from irc.client_aio import AioConnection, AioReactor, IrcProtocol
 from jaraco.stream.buffer import LenientDecodingLineBuffer
+
+from bot.transports.irc.message_parts import split_line
 
 log = logging.getLogger("statusdesk.irc.wire")
 
@@ -59,6 +65,9 @@ class _Protocol(IrcProtocol):  # type: ignore[misc]
 class Connection(AioConnection):  # type: ignore[misc]
     buffer_class = LenientDecodingLineBuffer
     protocol_class = _Protocol
+    real_server_name: str
+    real_nickname: str
+    """(The library's, set at connect and by `_process_line`.)"""
 
     def __init__(self, reactor: Any) -> None:
         super().__init__(reactor)
@@ -107,6 +116,29 @@ class Connection(AioConnection):  # type: ignore[misc]
             except Exception:
                 log.warning("skipped a line that could not be handled: %r", line[:300],
                             exc_info=True)
+
+    def _process_line(self, line: str) -> None:
+        """The library's `_process_line` (irc 20.5), on our split of the line."""
+        self._handle_event(Event("all_raw_messages", self.get_server_name(), None, [line]))
+        parts = split_line(line)
+        if parts is None:
+            log.debug("skipped a line that is no IRC message: %r", line[:300])
+            return
+        source, arguments, tags = parts.source, parts.params, parts.tags
+        command = events.Command.lookup(parts.verb)
+        if source and not self.real_server_name:
+            self.real_server_name = source
+        if command == "nick" and arguments:
+            if source is not None and source.nick == self.real_nickname:
+                self.real_nickname = arguments[0]
+        elif command == "welcome" and arguments:
+            # The nick the server gave us (a nicknameinuse callback may have changed it).
+            self.real_nickname = arguments[0]
+        elif command == "featurelist":
+            self.features.load(arguments)
+        handler = (self._handle_message if command in ("privmsg", "notice")
+                   else self._handle_other)
+        handler(arguments, command, source, tags)
 
     def _handle_message(self, arguments: Any, command: str, source: Any, tags: Any) -> None:
         """PRIVMSG and NOTICE. The library follows the 1994 CTCP draft: `a \\x01X\\x01 b`
