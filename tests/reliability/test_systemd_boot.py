@@ -18,6 +18,7 @@ minute or two (the venv is built by pip each time). Marked soak: `make test-soak
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -147,6 +148,30 @@ def need(thing: str) -> str:
     return found
 
 
+def remove_systemd_cgroups() -> None:
+    """The booted systemd's cgroups, left in the host's cgroup2 hierarchy (its cgroup
+    namespace is rooted at ours): init.scope, where PID 1 lived, outlives it. Only empty
+    cgroups can be removed, so nothing else's goes."""
+    own = next((line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                if line.startswith("0::")), None)
+    if own is None:
+        return
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" - ")
+        if len(fields) == 2 and fields[1].startswith("cgroup2 "):
+            base = Path(line.split()[4] + own.rstrip("/"))
+            for name in ("system.slice", "init.scope"):
+                top = base / name
+                if not top.is_dir():
+                    continue
+                for directory in sorted((d for d in top.rglob("*") if d.is_dir()),
+                                        key=lambda d: -len(d.parts)):
+                    with contextlib.suppress(OSError):
+                        directory.rmdir()
+                with contextlib.suppress(OSError):
+                    top.rmdir()
+
+
 @pytest.fixture()
 def booted(tmp_path: Path) -> Iterator[Booted]:
     if os.geteuid() != 0:
@@ -203,6 +228,7 @@ def booted(tmp_path: Path) -> Iterator[Booted]:
                 os.killpg(outer.pid, signal.SIGKILL)
                 outer.wait(10)
         log.close()
+        remove_systemd_cgroups()
 
 
 @pytest.fixture()
@@ -296,13 +322,13 @@ def test_the_unit_under_a_real_systemd(booted: Booted, ngircd: NgircdServer) -> 
     time.sleep(WATCHDOG_SEC * 1.5)
     assert booted.show("MainPID", "NRestarts") == {"MainPID": first_pid, "NRestarts": "0"}
 
-    # Reload: a user added; systemd waits for the bot's READY=1; the connection stays.
+    # Reload: a user added; the connection stays. (No check that `systemctl reload` waits for
+    # the bot: with ExecReload=kill, systemd 252 calls it reloaded when kill exits, and the
+    # journal's order between systemd's lines and the bot's is not the order they were said.)
     booted.ok("cat > /etc/statusdesk/config.yaml", input=config(ngircd, page_port, BOB + ALICE))
     booted.ok("systemctl reload statusdesk")
-    journal = booted.journal_with("configuration reloaded from /etc/statusdesk/config.yaml: users",
-                                  "Reloaded statusdesk")
-    assert journal.index("configuration reloaded from") < journal.rindex("Reloaded statusdesk"), \
-        journal
+    booted.journal_with("configuration reloaded from /etc/statusdesk/config.yaml: users",
+                        "Reloaded statusdesk")
     # A refused file: exit 0 all the same (README says so), the old configuration stays.
     booted.ok("sed -i 's/roles: \\[status\\]/roles: [status, incidnt]/' "
               "/etc/statusdesk/config.yaml && systemctl reload statusdesk")
@@ -328,11 +354,12 @@ def test_the_unit_under_a_real_systemd(booted: Booted, ngircd: NgircdServer) -> 
     assert health(page_port)["role"] == "leader"
     wait_for(lambda: irc_state(page_port)["connected"] is True, 30, "IRC logged in again")
 
-    # Stop: STOPPING=1 with its status, QUIT to the server, exit 0.
+    # Stop: QUIT to the server, exit 0. (Not StatusText: systemd may see the process gone
+    # before it reads the last STATUS=, and then keeps the one before.)
     booted.ok("systemctl stop statusdesk", timeout=60)
-    state = booted.show("ActiveState", "Result", "StatusText", "ExecMainStatus")
-    assert state == {"ActiveState": "inactive", "Result": "success",
-                     "StatusText": "shutting down", "ExecMainStatus": "0"}, state
+    state = booted.show("ActiveState", "Result", "ExecMainStatus")
+    assert state == {"ActiveState": "inactive", "Result": "success", "ExecMainStatus": "0"}, \
+        state
     wait_for(lambda: "Got QUIT command" in (ngircd.directory / "ngircd.log").read_text(
         errors="replace"), 10, "QUIT seen by ngIRCd")
 
