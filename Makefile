@@ -69,6 +69,9 @@ bench: $(STAMP) test-servers
 	$(BIN)/python bench/export.py --quick
 	$(BIN)/python bench/now_query.py --quick
 	$(BIN)/python bench/irc_broadcast.py --quick
+	$(BIN)/python bench/page_update.py --quick
+	$(BIN)/python bench/sse_fanout.py --quick
+	$(BIN)/python bench/page.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

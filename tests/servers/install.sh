@@ -25,6 +25,9 @@ done
 # systemd-analyze checks contrib/systemd/statusdesk.service (it is in Debian's systemd
 # package, which does not become PID 1 by being installed).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# wrk and nginx for bench/page.py (statusdesk beside nginx serving its export; `make bench`).
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+{ command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; } || missing+=(nginx-light)
 # strace lists the system calls the bot makes, checked against the unit's filter.
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 
