@@ -114,6 +114,12 @@ class StoredEntry:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @property
+    def at_as_stored(self) -> datetime | str:
+        """`at` as the driver returned it (SQLite: UTC text such as `2026-01-01 12:00:00.000000`),
+        for a writer that only copies its digits."""
+        return self._row[2]  # type: ignore[no-any-return]
+
+    @property
     def kind(self) -> str:
         return str(self._row[3])
 
