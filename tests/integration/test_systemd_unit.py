@@ -4,9 +4,10 @@ and the hardening options that could break the bot tried on the bot itself:
 MemoryDenyWriteExecute= (under the kernel's equivalent) and SystemCallFilter= (every call
 the bot makes, traced, is one the filter allows).
 
-There is no systemd as PID 1 here: the unit is not started by systemd. What systemd would do
-with it is what `verify` checks; the protocol it speaks with the bot is
-tests/integration/test_service_notify.py's.
+There is no systemd as PID 1 here: what systemd would do with the unit is what `verify`
+checks, and the protocol it speaks with the bot is tests/integration/test_service_notify.py's.
+tests/reliability/test_systemd_boot.py (soak) boots a real systemd in namespaces and runs the
+unit under it.
 """
 
 from __future__ import annotations
