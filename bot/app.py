@@ -49,6 +49,7 @@ from bot.ha.leadership import (
     session_settings,
 )
 from bot.ha.write_probe import WriteProbe
+from bot.incidents.milestone_tally import TallyReader
 from bot.incidents.reminders import ReminderScheduler
 from bot.maintenance.assembly import Maintenance
 from bot.maintenance.holds import BoardHolds
@@ -211,6 +212,8 @@ class App:
         self.playbooks: Playbooks | None = None
         self.tickets: Tickets | None = None
         self.outbox: OutboxWorker | None = None
+        self.tally_reader = TallyReader()
+        """/metrics' incident figures; the leader warms it up at the start of each term."""
         self.component_board: ComponentBoard | None = None
         """Changes components inside a transaction (set once running); what holds
         components besides chat (maintenance windows) goes through it too."""
@@ -431,6 +434,7 @@ class App:
             await relay.start()
         loop_lag = self.loop_lag = LoopLagMonitor()
         sources = MetricSources(
+            tally_reader=self.tally_reader,
             commands=lambda: self.desk.outcomes,
             delivered=lambda: outbox.delivered,
             delivery_failures=lambda: outbox.failed,
@@ -643,6 +647,9 @@ class App:
         ticket_states = (asyncio.create_task(self.tickets.refresher.run(), name="ticket states")
                          if self.tickets is not None else None)
         retention = asyncio.create_task(Pruner(store, config.retention).run(), name="retention")
+        # /metrics' incident figures: read every incident once now, in the background, not
+        # in the first scrape (which may not take as long as that takes).
+        tally_warm = asyncio.create_task(self.tally_reader.warm(store), name="metrics warm-up")
         lost = False
         try:
             for transport in self.transports:
@@ -704,6 +711,9 @@ class App:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
+            tally_warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tally_warm
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():

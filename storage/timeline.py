@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnClause,
     ColumnElement,
     SQLColumnExpression,
+    bindparam,
     column,
     func,
     insert,
@@ -68,6 +69,27 @@ _RAW_COLUMNS: list[ColumnClause[Any]] = [column(name) for name in _STORED_FIELDS
 `public` 0 or 1), with none of SQLAlchemy's per-row conversions."""
 
 
+def _edge(*, newest: bool, public_only: bool) -> Any:
+    """Per incident, one index seek to its first or last entry (a GROUP BY over the
+    incidents' entries read every public entry of a long incident on each `#now`), read as
+    plain rows of the table. Built once: building it (an aliased subquery) cost more than
+    running it on every `#now`; the incident ids are an expanding parameter."""
+    entry = aliased(TimelineEntry)
+    edge = select(entry.id).where(entry.incident_id == Incident.id)
+    if public_only:
+        edge = edge.where(_is_public(entry.public))
+    edge = edge.order_by(entry.id.desc() if newest else entry.id.asc()).limit(1)
+    edges = (select(edge.scalar_subquery())
+             .where(Incident.id.in_(bindparam("ids", expanding=True))))
+    table = TimelineEntry.__table__
+    return select(table).where(table.c.id.in_(edges.scalar_subquery()))
+
+
+_FIRST = _edge(newest=False, public_only=False)
+_NEWEST = _edge(newest=True, public_only=False)
+_NEWEST_PUBLIC = _edge(newest=True, public_only=True)
+
+
 class StoredEntry:
     """A timeline row as the driver returned it, converted field by field when read."""
 
@@ -90,6 +112,12 @@ class StoredEntry:
         if isinstance(value, str):  # SQLite keeps UTC as text without an offset
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @property
+    def at_as_stored(self) -> datetime | str:
+        """`at` as the driver returned it (SQLite: UTC text such as `2026-01-01 12:00:00.000000`),
+        for a writer that only copies its digits."""
+        return self._row[2]  # type: ignore[no-any-return]
 
     @property
     def kind(self) -> str:
@@ -279,32 +307,22 @@ class TimelineRepository:
             found[entry.incident_id].append(entry)
         return found
 
-    async def first_of(self, incident_ids: Sequence[int]) -> dict[int, TimelineEntry]:
+    async def first_of(self, incident_ids: Sequence[int]) -> dict[int, TimelineRecord]:
         """The first entry of each incident (where it was opened), in one query."""
-        return await self._edge_of(incident_ids, func.min, public_only=False)
+        return await self._edge_of(incident_ids, _FIRST)
 
     async def latest_of(
         self, incident_ids: Sequence[int], *, public_only: bool = True
-    ) -> dict[int, TimelineEntry]:
+    ) -> dict[int, TimelineRecord]:
         """The newest entry of each incident, in one query."""
-        return await self._edge_of(incident_ids, func.max, public_only=public_only)
+        return await self._edge_of(incident_ids,
+                                   _NEWEST_PUBLIC if public_only else _NEWEST)
 
-    async def _edge_of(
-        self, incident_ids: Sequence[int], pick: Any, *, public_only: bool
-    ) -> dict[int, TimelineEntry]:
-        """Per incident, one index seek to its first or last entry: a GROUP BY over the
-        incidents' entries read every public entry of a long incident on each `#now`."""
+    async def _edge_of(self, incident_ids: Sequence[int], query: Any
+                       ) -> dict[int, TimelineRecord]:
         if not incident_ids:
             return {}
-        entry = aliased(TimelineEntry)
-        order = entry.id.asc() if pick is func.min else entry.id.desc()
-        edge = select(entry.id).where(entry.incident_id == Incident.id)
-        if public_only:
-            edge = edge.where(_is_public(entry.public))
-        edges = (select(edge.order_by(order).limit(1).scalar_subquery())
-                 .where(Incident.id.in_(incident_ids)))
-        query = select(TimelineEntry).where(TimelineEntry.id.in_(edges.scalar_subquery()))
-        rows = (await self._session.execute(query)).scalars().all()
+        rows = await self._session.execute(query, {"ids": list(incident_ids)})
         return {row.incident_id: row for row in rows}
 
     async def last(self, incident_id: int, count: int) -> Sequence[TimelineEntry]:

@@ -54,9 +54,16 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
             rows[found.id] = found
             alert_incident = _facts(found)
     open_rows: Sequence[Incident] = ()
+    latest: dict[int, object] = {}
     if needs.open_incidents or (needs.open_incidents_unless_alert_incident
                                 and alert_incident is None):
-        open_rows = await tx.incidents.list_open()
+        if needs.latest:
+            # With their newest public entries, in the same statement.
+            with_latest = await tx.incidents.list_open_with_latest()
+            open_rows = [row for row, _ in with_latest]
+            latest = {row.id: entry for row, entry in with_latest if entry is not None}
+        else:
+            open_rows = await tx.incidents.list_open()
         for row in open_rows:
             rows.setdefault(row.id, row)
     incident = None
@@ -70,10 +77,9 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
             incident = found
     if needs.alert_if_alert_incident and incident is not None and incident.is_alert:
         alert = await _alert(tx)
-    latest = {}
-    if needs.latest:
-        ids = [row.id for row in open_rows] + ([incident.id] if incident is not None else [])
-        latest = await tx.timeline.latest_of(ids) if ids else {}
+    if needs.latest and incident is not None and all(row.id != incident.id
+                                                     for row in open_rows):
+        latest.update(await tx.timeline.latest_of([incident.id]))
     roles: dict[int, list[tuple[str, str]]] = {}
     if needs.latest:
         ids = [row.id for row in open_rows] + ([incident.id] if incident is not None else [])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,12 +60,19 @@ _MD_ESCAPES = str.maketrans({
 })
 
 
+_MD_SPECIAL = re.compile(r"[\\&|<>`\[\]*_]")
+"""The characters _MD_ESCAPES changes: most chat lines have none, and looking for them costs
+a fraction of translating (a 50,000-line export spent a sixth of its time in translate)."""
+
+
 def _md(text: str | None) -> str:
     """Chat text inside Markdown: no table breaks, no line breaks, no raw HTML, no links that
     render as something else, no entity (`&amp;`, `&#0;`) that renders as another character."""
     if not text:
         return ""
-    return " ".join(text.translate(_MD_ESCAPES).split())
+    if _MD_SPECIAL.search(text) is not None:
+        text = text.translate(_MD_ESCAPES)
+    return " ".join(text.split())
 
 
 @functools.lru_cache(maxsize=4096)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from bot.incidents.metrics import Aggregate, IncidentTimes
 from storage.incidents import Milestones
-from storage.unit_of_work import Transaction
+from storage.unit_of_work import Store, Transaction
 
 MEASURES = ("to_acknowledge", "to_identify", "to_mitigate", "to_resolve")
 
@@ -140,26 +140,51 @@ class TallyReader:
     def __init__(self) -> None:
         self.tally = MilestoneTally()
         self._lock = asyncio.Lock()
+        self.caught_up = False
+        """Every incident has been read once: from here on a refresh reads only what can
+        have changed."""
+        self.warming = False
+        """`warm` is reading every incident in the background; a scrape meanwhile leaves the
+        incident figures alone rather than wait for it (or report a part of them)."""
 
-    async def refresh(self, tx: Transaction) -> MilestoneTally:
+    async def refresh(self, tx: Transaction, *, batches: int | None = None) -> MilestoneTally:
         """Read what can have changed since the last refresh, in `tx`: one statement, more
         only while catching up (the first refresh reads every incident, FILL_BATCH at a
-        time)."""
+        time; `batches`: at most that many reads, `caught_up` says whether it got there)."""
         # One refresh at a time: two scrapes at once would apply their reads out of order.
         async with self._lock:
             tally = self.tally
+            read = 0
             while True:
                 highest = tally.highest_id
                 rows = await tx.incidents.milestones_of(
                     ids=tally.open_ids, open_now=True, after_id=highest, limit=FILL_BATCH,
                     resolved_since=tally.resolved_since)
                 tally.update(rows)
+                read += 1
                 above = sorted({i for i, _ in rows if i > highest})
                 # Open and lately resolved incidents may lie beyond the FILL_BATCH new ones:
                 # complete only up to the last of those.
                 if len(above) < FILL_BATCH:
                     tally.highest_id = max(above, default=highest)
+                    self.caught_up = True
                     return tally
                 tally.highest_id = above[FILL_BATCH - 1]
+                if batches is not None and read >= batches:
+                    return tally
                 # Catching up: let chat and the page in between two batches.
                 await asyncio.sleep(0)
+
+    async def warm(self, store: Store) -> None:
+        """Read every incident once, in the background (the leader starts this): a batch per
+        short read-only transaction, the loop free in between, so that the first scrape
+        after a start need not do it (7-10 s at 100,000 incidents, longer than a scrape
+        may take). Cancelled, it leaves what it read; the next refresh goes on from there."""
+        self.warming = True
+        try:
+            while not self.caught_up:
+                async with store.reading() as tx:
+                    await self.refresh(tx, batches=1)
+                await asyncio.sleep(0)
+        finally:
+            self.warming = False

@@ -33,8 +33,8 @@ from bot.core.ports import Channel
 from bot.followup.overdue import overdue, overdue_key, reminder_day
 from bot.incidents.metrics import format_duration
 from commands import followup_replies as say
-from storage.models import Incident, TimelineEntry, utcnow
-from storage.timeline import Where
+from storage.models import Incident, utcnow
+from storage.timeline import TimelineRecord, Where
 from storage.unit_of_work import Store, Transaction
 from storage.write_refusals import write_refusal
 
@@ -265,7 +265,7 @@ class ReminderScheduler:
         return new
 
 
-def _channel_of(entry: TimelineEntry | None) -> Channel | None:
+def _channel_of(entry: TimelineRecord | None) -> Channel | None:
     if entry is None or not (entry.transport and entry.network and entry.channel):
         return None
     return Channel(entry.transport, entry.network, entry.channel)

@@ -174,9 +174,14 @@ async def _read_database_metrics(store: Store, sources: MetricSources) -> None:
         sources.tally_reader = TallyReader()
     # Two statements: the outbox counts, and (running tallies) the incidents that can have
     # changed since the last scrape, not every incident ever.
+    reader = sources.tally_reader
     async with store.reading() as tx:
         sources.outbox_pending, sources.outbox_failed = await tx.outbox.counts()
-        tally = await sources.tally_reader.refresh(tx)
+        if reader.warming and not reader.caught_up:
+            # The leader's warm-up is reading every incident: its figures come when it is
+            # done, not a part of them now (nor a scrape that waits for all of them).
+            return
+        tally = await reader.refresh(tx)
     sources.incidents_open = tally.incidents_open
     sources.incident_aggregates = tally.aggregates()
 

@@ -117,6 +117,8 @@ class Snapshot:
         self._state: PageState | None = None
         self._busy = False
         self._after: asyncio.Task[None] | None = None
+        self._links: dict[int, IncidentLinks] | None = None
+        """The annotations of the last read's incidents (rendered with both halves)."""
         """Compressing and exporting the last rebuild's documents."""
         self._last_rebuild = float("-inf")
         self.renders = 0
@@ -155,29 +157,49 @@ class Snapshot:
     async def rebuild(self, touched: Touched = EVERYTHING) -> list[Document]:
         """Read what `touched` says changed, render the documents that show it; the
         documents rendered are returned uncompressed (`compress_later`)."""
+        fresh = await self._rebuild_first(touched)
+        return fresh + await self._render_later()
+
+    async def _rebuild_first(self, touched: Touched) -> list[Document]:
+        """The read and the documents a browser fetches when told of a change (all but
+        LATER, which keep their previous bytes until `_render_later`)."""
         started = time.perf_counter()
         now = self._clock()
         state = await load_page_state(self._store, title=self._title, url=self._url, now=now,
                                       subscribe=self._subscribe, previous=self._state,
                                       touched=touched)
-        # Rendering is CPU work that grows with the page: on the loop it would hold up
-        # every command, IRC PING and request meanwhile, so it runs in a thread. The
-        # annotations come first, on the loop: they may start lookups there.
+        # The annotations come first, on the loop: they may start lookups there.
         links = ({i.id: self._annotate(i) for i in (*state.open_incidents,
                                                       *state.recent_resolved)}
                  if self._annotate is not None else None)
+        self._links = links
+        # Rendering is CPU work that grows with the page: on the loop it would hold up
+        # every command, IRC PING and request meanwhile, so it runs in a thread.
         rendered, paths = await asyncio.to_thread(
             render_changed, state, self._rendered,
-            (lambda incident: links[incident.id]) if links else None)
+            (lambda incident: links[incident.id]) if links else None, LATER)
         self._state = state
         self._day = now.astimezone(UTC).date()
         self._built_at = now
-        self._rendered = rendered
-        self._documents = {path: document for path, (_, document) in rendered.items()}
-        self._cold = {}
+        self._install(rendered)
         self.renders += 1
         self.last_render_seconds = time.perf_counter() - started
         return [self._documents[path] for path in paths]
+
+    async def _render_later(self) -> list[Document]:
+        """The LATER documents of the state `_rebuild_first` read."""
+        state, links = self._state, self._links
+        assert state is not None
+        rendered, paths = await asyncio.to_thread(
+            render_changed, state, self._rendered,
+            (lambda incident: links[incident.id]) if links else None)
+        self._install(rendered)
+        return [self._documents[path] for path in paths]
+
+    def _install(self, rendered: Rendered) -> None:
+        self._rendered = rendered
+        self._documents = {path: document for path, (_, document) in rendered.items()}
+        self._cold = {}
 
     def on_event(self, event: DeskEvent) -> None:
         """EventBus subscriber: queue the event; the rebuild runs on its own task."""
@@ -209,7 +231,8 @@ class Snapshot:
 
     async def _rebuild_when_dirty(self) -> None:
         # A burst of changes coalesces into one rebuild; SSE clients hear of each change
-        # only after the documents that show it are in place.
+        # only after the HTML pages that show it are in place (the JSON documents and the
+        # feed, LATER, follow).
         loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
@@ -224,21 +247,31 @@ class Snapshot:
             touched = EVERYTHING if self._everything else touched_by(events)
             self._everything = False
             self._busy = True
+            announced = False
             try:
-                fresh = await self.rebuild(touched)
+                fresh = await self._rebuild_first(touched)
+                # Browsers fetch the HTML page they show: it is in place, so they may be
+                # told now; the JSON documents and the feed follow a few ms later.
+                self.stream.publish(events)
+                announced = True
+                fresh += await self._render_later()
             except Exception as error:
                 if is_transient(error):  # the database is away for a moment: no traceback
                     log.warning("status page rebuild failed (database unavailable: %s); "
                                 "serving the previous snapshot", type(error).__name__)
                 else:
                     log.exception("status page rebuild failed; serving the previous snapshot")
-                self._pending[:0] = events
+                if announced:  # the HTML half is in place: compressed as usual
+                    self._after = asyncio.create_task(
+                        self._compress_and_export(fresh, self._after),
+                        name="snapshot-compress")
+                else:
+                    self._pending[:0] = events
                 self._everything = True
                 self._busy = False
                 await asyncio.sleep(1.0)
                 self._dirty.set()
                 continue
-            self.stream.publish(events)
             # After the announcement, and beside the next rebuild rather than before it:
             # readers get the uncompressed bytes for these few milliseconds rather than the
             # event late. Each export waits for the one before (files never go back).
@@ -350,10 +383,22 @@ def render_hot(state: PageState, annotate: Annotate | None = None) -> dict[str, 
         0].items()}
 
 
-def render_changed(state: PageState, before: Rendered, annotate: Annotate | None = None
-                   ) -> tuple[Rendered, list[str]]:
+LATER = frozenset({
+    "/api/v2/summary.json", "/api/v2/incidents.json", "/api/v2/incidents/unresolved.json",
+    "/api/v2/components.json", "/feed.atom", "/api/v2/scheduled-maintenances.json",
+    "/api/v2/scheduled-maintenances/upcoming.json",
+    "/api/v2/scheduled-maintenances/active.json", "/maintenances.ics",
+})
+"""Documents rendered after the SSE event rather than before it: nothing a browser's page
+fetches when told of a change (bot/web/static/live.js fetches the HTML page it shows), and
+with 1,000 open incidents the JSON documents and the feed are most of a rebuild."""
+
+
+def render_changed(state: PageState, before: Rendered, annotate: Annotate | None = None,
+                   defer: frozenset[str] = frozenset()) -> tuple[Rendered, list[str]]:
     """Every hot document, rendering only those whose inputs differ from `before`'s (the
-    others are `before`'s own); and the paths rendered.
+    others are `before`'s own); and the paths rendered. A path in `defer` that `before`
+    has keeps `before`'s document even when stale (a second call renders it).
 
     A document's key holds everything it shows, so equal keys mean equal bytes. Unchanged
     incident views are the previous state's own objects (load_page_state), so comparing
@@ -367,7 +412,7 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
                  render: Callable[[PageState], Document]) -> None:
         key = (*key, updated)  # the time it shows is part of what it shows
         old = before.get(path)
-        if old is not None and old[0] == key:
+        if old is not None and (old[0] == key or path in defer):
             documents[path] = old
             return
         documents[path] = (key, render(replace(state, updated_at=updated)))

@@ -3,11 +3,18 @@ incident, on SQLite and PostgreSQL, through the changes that move them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.incidents.metrics import Aggregate, IncidentTimes
 from bot.incidents.milestone_tally import MEASURES, TallyReader
+from bot.web.app import _read_database_metrics
+from bot.web.metrics import MetricSources
+from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
+from tests.harness import eventually, run_app
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -74,3 +81,75 @@ async def test_tally_follows_every_change_that_moves_a_figure(store: Store) -> N
     await _assert_tally_is_a_recount(store, reader)
     # A fresh reader (a restarted instance) gets the same figures.
     await _assert_tally_is_a_recount(store, TallyReader())
+
+
+async def test_warm_up_reads_every_incident_and_scrapes_meanwhile_do_not_wait(
+        store: Store) -> None:
+    """The leader's warm-up (bot/app.py, at the start of a term) reads every incident in
+    the background, a batch per transaction; a scrape meanwhile reports the outbox figures
+    and leaves the incident ones alone rather than wait or report a part of them."""
+    async with store.transaction() as tx:
+        for n in range(1200):  # three batches
+            incident = await tx.incidents.open(title=f"Outage {n}", severity=2,
+                                               opened_by="alice", at=T0 + timedelta(hours=n))
+            if n % 2:
+                tx.incidents.set_state(incident, "resolved", T0 + timedelta(hours=n, minutes=9))
+    reader = TallyReader()
+    sources = MetricSources(
+        commands=dict, delivered=int, delivery_failures=int, renders=int,
+        render_seconds=float, sse_clients=int, sse_dropped=int, transports_connected=dict,
+        tally_reader=reader)
+    warm = asyncio.create_task(reader.warm(store))
+    await asyncio.sleep(0)
+    assert reader.warming and not reader.caught_up
+    await _read_database_metrics(store, sources)
+    assert sources.incident_aggregates is None and sources.incidents_open == 0
+    await warm
+    assert reader.caught_up and not reader.warming
+    assert len(reader.tally) == 1200
+    await _read_database_metrics(store, sources)
+    open_count, expected = await _recount(store)
+    assert sources.incidents_open == open_count == 600
+    assert sources.incident_aggregates == expected
+    await _assert_tally_is_a_recount(store, reader)
+
+
+async def test_a_cancelled_warm_up_leaves_the_catch_up_to_the_next_scrape(
+        store: Store) -> None:
+    async with store.transaction() as tx:
+        for n in range(1200):  # resolved: the first batch reads 500 of them, not all
+            incident = await tx.incidents.open(title=f"Outage {n}", severity=2,
+                                               opened_by="alice", at=T0 + timedelta(hours=n))
+            tx.incidents.set_state(incident, "resolved", T0 + timedelta(hours=n, minutes=9))
+    reader = TallyReader()
+    warm = asyncio.create_task(reader.warm(store))
+    for _ in range(5000):  # until its first batch is in
+        if len(reader.tally):
+            break
+        await asyncio.sleep(0.001)
+    assert 0 < len(reader.tally) < 1200
+    warm.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await warm
+    assert not reader.warming and not reader.caught_up
+    await _assert_tally_is_a_recount(store, reader)
+
+
+async def test_the_leader_warms_the_tally_up_without_a_scrape(db_url: str,
+                                                               tmp_path: Path) -> None:
+    store = open_store(db_url)
+    await upgrade(store.engine)
+    async with store.transaction() as tx:
+        for n in range(1200):
+            incident = await tx.incidents.open(title=f"Outage {n}", severity=2,
+                                               opened_by="alice", at=T0 + timedelta(hours=n))
+            if n % 4:
+                tx.incidents.set_state(incident, "resolved", T0 + timedelta(hours=n, minutes=9))
+    await store.close()
+    async with run_app(db_url, tmp_path) as running:
+        reader = running.app.tally_reader
+        await eventually(lambda: reader.caught_up)
+        assert len(reader.tally) == 1200 and reader.tally.incidents_open == 300
+        status, _, body = await running.get("/metrics")
+    assert status == 200
+    assert "\nstatusdesk_incidents_open 300.0\n" in body.decode()

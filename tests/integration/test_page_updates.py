@@ -106,3 +106,30 @@ async def test_each_document_says_when_what_it_shows_last_changed(running: Runni
     # The front page does not show kudos: neither their time, nor a new ETag for them.
     assert index_after == index
     assert last_updated(index) < last_updated(thanks)
+
+
+async def test_changes_that_leave_components_alone_give_what_a_full_rebuild_gives(
+        db_url: str, tmp_path: Path) -> None:
+    # A notice, a role, a bug or a note reuses the components, their uptime and the
+    # incidents' holds of the state before; the ones that change them read them again.
+    components = ("components:\n  - {name: Gerrit, group: Code review}\n"
+                  "  - {name: Zuul, group: CI}\n")
+    async with run_app(db_url, tmp_path, extra=components) as running:
+        steps = [
+            "#incident open sev2 Gerrit is slow", "#incident 1 affects gerrit major_outage",
+            "#status notice looking at gerrit", "#incident 1 role comms carol",
+            "#status alert Zuul is broken", "#status notice still broken",
+            "#bug 2 https://bugs.example.org/7", "#component zuul degraded merges slow",
+            "#incident 2 affects zuul partial_outage", "#status notice zuul held",
+            "#incident 1 resolved fixed", "#status notice gerrit is back", "#status ok",
+        ]
+        await running.settled()
+        for step in steps:
+            await running.say(step)
+            await running.settled()
+            incremental, full = served(running), await full_rebuild(running)
+            assert incremental.keys() == full.keys(), step
+            for path, body in full.items():
+                assert incremental[path] == body, (step, path)
+        _, _, index = await running.get("/")
+        assert b"Zuul" in index and b"carol" in (await running.get("/incidents/1"))[2]

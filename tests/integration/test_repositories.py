@@ -212,6 +212,26 @@ async def test_latest_of_many_incidents_in_one_query(store: Store) -> None:
         assert await tx.timeline.latest_of([]) == {}
 
 
+async def test_open_incidents_with_their_newest_public_entry(store: Store) -> None:
+    async with store.transaction() as tx:
+        incidents = [await tx.incidents.open(title=f"i{n}", severity=3, opened_by="a", at=T0)
+                     for n in range(3)]
+        ids = [incident.id for incident in incidents]
+        for n in (0, 1):
+            await tx.timeline.append(ids[n], "note", ALICE, T0, text=f"old {n}")
+            await tx.timeline.append(ids[n], "state", ALICE, T0, text=f"public {n}")
+            await tx.timeline.append(ids[n], "chat", ALICE, T0, text=f"chat {n}",
+                                     public=False)
+        await tx.timeline.append(ids[2], "chat", ALICE, T0, text="only chat", public=False)
+        incidents[1].state = "resolved"
+    async with store.reading() as tx:
+        found = await tx.incidents.list_open_with_latest()
+    newest = {incident.id: entry.text if entry is not None else None
+              for incident, entry in found}
+    assert newest == {ids[0]: "public 0", ids[2]: None}
+    assert [incident.id for incident, _ in found] == [ids[0], ids[2]]
+
+
 async def test_add_many_keeps_order_and_skips_known_keys(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.outbox.add("notice", "lane", {"n": 0}, "k0", T0)

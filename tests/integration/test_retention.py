@@ -175,6 +175,7 @@ async def test_maintenance_and_public_reads_use_indexes(store: Store) -> None:
             ids=[1, 2], open_now=True, after_id=incident_id, limit=10,
             resolved_since=cutoff)), index)
     for read in (lambda tx: tx.timeline.latest_of([incident_id]),
+                 lambda tx: tx.incidents.list_open_with_latest(),
                  lambda tx: tx.timeline.entries(incident_id, public_only=True),
                  lambda tx: tx.timeline.entries_of([incident_id], public_only=True)):
         _assert_no_scan(await _plans(store, read), "ix_incident_events_public")

@@ -248,3 +248,36 @@ def test_the_readme_error_example_is_what_check_config_says(tmp_path: Path) -> N
         load_config_text(f"postmortem: {{template: '{path}'}}\n", env={})
     assert [str(p) for p in info.value.problems] == [
         "postmortem.template: not a valid Jinja2 template (line 3): unexpected '}'"]
+
+
+PER_ROW_LOOP = (
+    "{% for row in timeline %}\n"
+    "| {{ row.when }} | {{ row.actor }} | {{ row.where }} | {{ row.kind }}"
+    "{% if not row.public %} _(private)_{% endif %} | {{ row.detail }} |\n"
+    "{% endfor %}\n")
+
+
+async def test_the_built_in_table_lines_are_what_the_per_row_template_wrote(
+        store: Store, tmp_path: Path) -> None:
+    """The built-in template's timeline table is built in Python (postmortem.table_line): it
+    must be the very bytes its former per-row loop wrote, over more than one batch."""
+    texts = ["plain", "a | b *c* _d_ `e` <f> [g](h) &amp; \\ i", None, "", "two\nlines\t x",
+             "ünïcode → arrow"]
+    wheres = [Where("fungi", network="oftc", channel="#opendev"), Where("b|ob", channel="!r:x"),
+              Where("c_d"), Where("e", network="oftc")]
+    async with store.transaction() as tx:
+        for n in range(1_100):
+            kind = ("note", "chat", "state", "severity")[n % 4]
+            await tx.timeline.append(
+                1, kind, wheres[n % 4], T0 + timedelta(seconds=n), text=texts[n % 6],
+                public=n % 3 != 0, old="investigating" if n % 8 == 2 else None,
+                new="identified" if kind in ("state", "severity") else None)
+    built_in = (Path(__file__).parent.parent.parent / "bot" / "incidents" / "templates"
+                / "postmortem.md.j2").read_text()
+    table = "{% for lines in timeline_table %}{{ lines }}{% endfor %}\n"
+    assert table in built_in
+    per_row = tmp_path / "per_row.md.j2"
+    per_row.write_text(built_in.replace(table, PER_ROW_LOOP))
+    fast = await _render(store, aftermath=FOLLOWUPS)
+    assert fast.count("\n| 2026-11-") > 1_100
+    assert fast == await _render(store, template=per_row, aftermath=FOLLOWUPS)
