@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import IO
 
 REDACTED = "***"
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.I)
@@ -22,9 +24,9 @@ class RedactingFormatter(logging.Formatter):
     def converter(seconds: float | None = None, /) -> time.struct_time:
         return time.gmtime(seconds)
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                         "%Y-%m-%dT%H:%M:%SZ")
+    def __init__(self, secrets: Iterable[str] = (), *, timestamps: bool = True) -> None:
+        super().__init__(("%(asctime)s " if timestamps else "")
+                         + "%(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ")
         # Longest first, so a secret containing another is replaced whole.
         self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
 
@@ -60,10 +62,30 @@ class JsonFormatter(RedactingFormatter):
 LOG_FORMATS = {"text": RedactingFormatter, "json": JsonFormatter}
 
 
+def stderr_is_the_journal(environ: Mapping[str, str] | None = None,
+                          stream: IO[str] | None = None) -> bool:
+    """True when systemd connected stderr to journald, which stamps every line itself: the
+    text format then leaves its own time out, so `journalctl` does not show two. Per
+    systemd.exec(5), `$JOURNAL_STREAM` is "DEVICE:INODE" of that stream; a child whose stderr
+    was redirected elsewhere inherits the variable, so the numbers are compared."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        status = os.fstat((sys.stderr if stream is None else stream).fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (status.st_dev, status.st_ino) == (int(device), int(inode))
+
+
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = (),
                       log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LOG_FORMATS[log_format](secrets))
+    if log_format == "text":
+        handler.setFormatter(RedactingFormatter(secrets, timestamps=not stderr_is_the_journal()))
+    else:
+        handler.setFormatter(LOG_FORMATS[log_format](secrets))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

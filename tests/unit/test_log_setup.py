@@ -69,3 +69,22 @@ def test_json_format_is_one_object_per_line_and_still_redacted() -> None:
     assert failed["exc_info"].endswith("ValueError: bad token ***")
     url = json.loads(format_record(formatter, "db %s", "postgresql://u:pw123@h/d"))
     assert url["message"] == "db postgresql://u:***@h/d"
+
+
+def test_under_journald_the_text_format_leaves_the_time_to_the_journal(tmp_path) -> None:
+    """journald stamps each line: with $JOURNAL_STREAM naming stderr, our own time goes;
+    a stream it does not name (a child's stderr sent elsewhere) keeps it."""
+    import os
+
+    from bot.observability.log_setup import RedactingFormatter, stderr_is_the_journal
+
+    with open(tmp_path / "journal", "w") as stream:
+        status = os.fstat(stream.fileno())
+        named = {"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"}
+        assert stderr_is_the_journal(named, stream)
+        assert not stderr_is_the_journal({}, stream)
+        assert not stderr_is_the_journal({"JOURNAL_STREAM": f"{status.st_dev}:1"}, stream)
+        assert not stderr_is_the_journal({"JOURNAL_STREAM": "garbage"}, stream)
+    record = logging.LogRecord("statusdesk.app", logging.INFO, __file__, 1, "ready", None, None)
+    assert RedactingFormatter(timestamps=False).format(record) == "INFO statusdesk.app: ready"
+    assert RedactingFormatter().format(record).endswith("Z INFO statusdesk.app: ready")
