@@ -154,27 +154,35 @@ class StatusdeskCollector(Collector):
             yield GaugeMetricFamily("statusdesk_leader_lease_expiry_seconds",
                                     "When the lease this instance holds or held runs out "
                                     "(Unix time, the database's clock)", value=expiry)
-        yield GaugeMetricFamily("statusdesk_incidents_open", "Open incidents",
-                                value=s.incidents_open)
-        for measure, label in (("to_acknowledge", "acknowledge"), ("to_identify", "identify"),
-                               ("to_mitigate", "mitigate"), ("to_resolve", "resolve")):
-            if s.incident_aggregates is not None:
-                aggregate = s.incident_aggregates[measure]
-            else:
-                aggregate = Aggregate.of([getattr(t, measure) for t in s.incident_times])
-            yield SummaryMetricFamily(
-                f"statusdesk_incident_time_to_{label}_seconds",
-                f"Time from opening an incident to its {label} milestone",
-                count_value=aggregate.count, sum_value=aggregate.total.total_seconds(),
-            )
-            yield GaugeMetricFamily(
-                f"statusdesk_incident_time_to_{label}_median_seconds",
-                f"Median time from opening an incident to its {label} milestone",
-                value=aggregate.median.total_seconds() if aggregate.median else float("nan"),
-            )
+        if s.incident_aggregates is not None or s.tally_reader is None:
+            yield from _incidents(s)
 
         yield from _runtime(s)
         yield from _http(s)
+
+
+def _incidents(s: MetricSources) -> Iterator[Metric]:
+    """Open incidents and the times to each milestone. Left out (absent, Prometheus's way of
+    saying unknown) until the running tallies have read every incident once after a start:
+    a 0 there would read as "no open incidents" in the middle of an outage."""
+    yield GaugeMetricFamily("statusdesk_incidents_open", "Open incidents",
+                            value=s.incidents_open)
+    for measure, label in (("to_acknowledge", "acknowledge"), ("to_identify", "identify"),
+                           ("to_mitigate", "mitigate"), ("to_resolve", "resolve")):
+        if s.incident_aggregates is not None:
+            aggregate = s.incident_aggregates[measure]
+        else:
+            aggregate = Aggregate.of([getattr(t, measure) for t in s.incident_times])
+        yield SummaryMetricFamily(
+            f"statusdesk_incident_time_to_{label}_seconds",
+            f"Time from opening an incident to its {label} milestone",
+            count_value=aggregate.count, sum_value=aggregate.total.total_seconds(),
+        )
+        yield GaugeMetricFamily(
+            f"statusdesk_incident_time_to_{label}_median_seconds",
+            f"Median time from opening an incident to its {label} milestone",
+            value=aggregate.median.total_seconds() if aggregate.median else float("nan"),
+        )
 
 
 def _runtime(s: MetricSources) -> Iterator[Metric]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.incidents.metrics import Aggregate, IncidentTimes
 from bot.incidents.milestone_tally import MEASURES, TallyReader
 from bot.web.app import _read_database_metrics
-from bot.web.metrics import MetricSources
+from bot.web.metrics import MetricSources, render
 from storage.db import open_store, upgrade
 from storage.unit_of_work import Store
 from tests.harness import eventually, run_app
@@ -104,6 +104,9 @@ async def test_warm_up_reads_every_incident_and_scrapes_meanwhile_do_not_wait(
     assert reader.warming and not reader.caught_up
     await _read_database_metrics(store, sources)
     assert sources.incident_aggregates is None and sources.incidents_open == 0
+    # Unknown is absent, not 0: "no open incidents" would be a lie in mid-outage.
+    assert b"statusdesk_incidents_open" not in render(sources)
+    assert b"statusdesk_incident_time_to_resolve" not in render(sources)
     await warm
     assert reader.caught_up and not reader.warming
     assert len(reader.tally) == 1200
@@ -111,6 +114,7 @@ async def test_warm_up_reads_every_incident_and_scrapes_meanwhile_do_not_wait(
     open_count, expected = await _recount(store)
     assert sources.incidents_open == open_count == 600
     assert sources.incident_aggregates == expected
+    assert b"\nstatusdesk_incidents_open 600.0\n" in render(sources)
     await _assert_tally_is_a_recount(store, reader)
 
 
