@@ -173,11 +173,16 @@ class Snapshot:
                                                       *state.recent_resolved)}
                  if self._annotate is not None else None)
         self._links = links
-        # Rendering is CPU work that grows with the page: on the loop it would hold up
-        # every command, IRC PING and request meanwhile, so it runs in a thread.
-        rendered, paths = await asyncio.to_thread(
-            render_changed, state, self._rendered,
-            (lambda incident: links[incident.id]) if links else None, LATER)
+        # After a change the HTML half is small beside LATER (cards and incident pages are
+        # made once per change of an incident): rendered on the loop, without a hop to a
+        # thread and back before the event can go out. A full read renders every page:
+        # in a thread, like LATER.
+        annotate = (lambda incident: links[incident.id]) if links else None
+        if touched.everything or not self._rendered:
+            rendered, paths = await asyncio.to_thread(render_changed, state, self._rendered,
+                                                      annotate, LATER)
+        else:
+            rendered, paths = render_changed(state, self._rendered, annotate, LATER)
         self._state = state
         self._day = now.astimezone(UTC).date()
         self._built_at = now
@@ -187,7 +192,9 @@ class Snapshot:
         return [self._documents[path] for path in paths]
 
     async def _render_later(self) -> list[Document]:
-        """The LATER documents of the state `_rebuild_first` read."""
+        """The LATER documents of the state `_rebuild_first` read. Rendering them is CPU
+        work that grows with the page: on the loop it would hold up every command, IRC
+        PING and request meanwhile, so it runs in a thread."""
         state, links = self._state, self._links
         assert state is not None
         rendered, paths = await asyncio.to_thread(

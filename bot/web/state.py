@@ -330,6 +330,8 @@ class Touched:
     kudos: bool = False
     components: bool = False
     maintenance: bool = False
+    roles: bool = True
+    """Whether someone's role changed (else the roles of the incidents on the page stay)."""
     everything: bool = False
 
 
@@ -345,7 +347,7 @@ def touched_by(events: Sequence[DeskEvent]) -> Touched:
     return Touched(
         incidents, kudos=any(isinstance(e, KudosRecorded) for e in events),
         components=not all(isinstance(e, LEAVE_COMPONENTS) for e in events),
-        maintenance=maintenance)
+        maintenance=maintenance, roles=any(isinstance(e, RoleAssigned) for e in events))
 
 
 LEAVE_COMPONENTS = (StatusPosted, KudosRecorded, NoteAdded, BugLinked, RoleAssigned,
@@ -414,10 +416,15 @@ async def load_page_state(store: Store, *, title: str, url: str,
         else:
             holds = {i.id: list(before[i.id].components) for i in incidents
                      if i.id in before}
-        roles = await tx.roles.of_many([i.id for i in incidents]) if incidents else {}
+        if incidents and (full or touched.roles or any(i.id not in before
+                                                       for i in incidents)):
+            roles = {i: [(r.role, r.nick) for r in rows]
+                     for i, rows in (await tx.roles.of_many([i.id for i in incidents])).items()}
+        else:  # roles change only with a RoleAssigned event (bot/core/rules.py)
+            roles = {i.id: list(before[i.id].roles) for i in incidents}
     views = {i.id: incident_view(i, entries.get(i.id, ()),
                                  holds.get(i.id, ()),
-                                 [(r.role, r.nick) for r in roles.get(i.id, ())])
+                                 roles.get(i.id, ()))
              for i in incidents}
     views.update(kept)
     if maintenances is None:
