@@ -128,4 +128,5 @@ async def test_check_without_playbooks_dir_or_with_bad_config_exits_2(tmp_path: 
     config.write_text("playbooks: {dir: x, cache_ttl: soon}\n")
     code, _, err = await statusdesk("playbooks", "check", "-c", str(config), cwd=tmp_path)
     assert code == 2
-    assert err.startswith("playbooks.cache_ttl: invalid duration")
+    # Every problem names the file it is in (DESIGN §1.9), then the key path.
+    assert err.startswith(f"{config}: playbooks.cache_ttl: invalid duration")
