@@ -691,29 +691,8 @@ class App:
                 # After a lost term, answers queued from here on wait for the next term
                 # (`_transport_to_answer`); draining now would cancel them.
                 await self.answers.drain(SHUTDOWN_DRAIN_SECONDS)
-            reminders.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reminders
-            em_prompts.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await em_prompts
-            if escalations is not None:
-                escalations.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await escalations
-            maintenance_timers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance_timers
-            if ticket_states is not None:
-                ticket_states.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticket_states
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
-            tally_warm.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tally_warm
+            await _cancel_and_wait(reminders, em_prompts, escalations, maintenance_timers,
+                                   ticket_states, retention, tally_warm)
             outbox.stop()
             await asyncio.wait([worker], timeout=SHUTDOWN_DRAIN_SECONDS)
             if not worker.done():
@@ -937,3 +916,14 @@ def transport_plugins(config: Config) -> dict[str, TransportPlugin]:
         except Exception as exc:
             raise plugins.building(plugins.TRANSPORTS, key, exc) from exc
     return found
+
+
+async def _cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel the leader's background loops (None: a loop this configuration has not) and
+    wait until each has stopped."""
+    for task in tasks:
+        if task is None:
+            continue
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

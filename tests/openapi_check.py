@@ -12,7 +12,6 @@ test pays for a check per distinct answer, not per request.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAPIWebResponse
 
 from bot.web import openapi
+from tests.recorded_cli import new_json_answer
 
 
 def _reason(error: BaseException) -> str:
@@ -43,17 +43,8 @@ class AnswerCheck:
         self.checked = 0
 
     def __call__(self, request: web.Request, response: web.StreamResponse) -> None:
-        if not isinstance(response, web.Response) or response.status == 304:
+        if new_json_answer(request, response, self._seen) is None:
             return
-        if response.content_type != "application/json" or \
-                response.headers.get("Content-Encoding"):
-            return
-        body = response.body if isinstance(response.body, bytes) else b""
-        key = hashlib.sha256(b"%s %s %d\n%s" % (request.method.encode(), request.path.encode(),
-                                               response.status, body)).digest()
-        if key in self._seen:
-            return
-        self._seen.add(key)
         self.checked += 1
         if request.method == "HEAD":
             # aiohttp answers HEAD with the GET handler, and drops the body on the wire: the

@@ -22,23 +22,32 @@ from bot.web.app import ANSWER_OBSERVERS
 ENV = "STATUSDESK_TEST_ANSWERS"
 
 
+def new_json_answer(request: web.Request, response: web.StreamResponse,
+                    seen: set[bytes]) -> bytes | None:
+    """The body of an uncompressed JSON answer (not a 304) not `seen` before, else None;
+    what the recorder here and the OpenAPI check (tests/openapi_check.py) both look at."""
+    if not isinstance(response, web.Response) or response.status == 304:
+        return None
+    if response.content_type != "application/json" or response.headers.get("Content-Encoding"):
+        return None
+    body = response.body if isinstance(response.body, bytes) else b""
+    key = hashlib.sha256(b"%s %s %d\n%s" % (request.method.encode(), request.path.encode(),
+                                           response.status, body)).digest()
+    if key in seen:
+        return None
+    seen.add(key)
+    return body
+
+
 class AnswerRecorder:
     def __init__(self, path: str) -> None:
         self._path = path
         self._seen: set[bytes] = set()
 
     def __call__(self, request: web.Request, response: web.StreamResponse) -> None:
-        if not isinstance(response, web.Response) or response.status == 304:
+        body = new_json_answer(request, response, self._seen)
+        if body is None:
             return
-        if response.content_type != "application/json" or \
-                response.headers.get("Content-Encoding"):
-            return
-        body = response.body if isinstance(response.body, bytes) else b""
-        key = hashlib.sha256(b"%s %s %d\n%s" % (request.method.encode(), request.path.encode(),
-                                               response.status, body)).digest()
-        if key in self._seen:
-            return
-        self._seen.add(key)
         record = {"method": request.method, "path": request.path, "status": response.status,
                   "body": base64.b64encode(body).decode()}
         # One write per line, O_APPEND: lines from several bots at once do not interleave.
