@@ -419,6 +419,10 @@ class App:
                                             else None,
                                             subscribe=config.subscribers.email is not None)
         bus.subscribe(snapshot.on_event)
+        # The page's event first, then the chat: both are the same change's, the page's is
+        # the one measured in milliseconds (issue 21), and beside the outbox's transactions
+        # its reads took twice as long.
+        outbox.goes_first = snapshot.announced
         self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
         overruns = OverrunTicker(lambda: snapshot.state, snapshot.refresh)
