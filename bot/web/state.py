@@ -390,13 +390,18 @@ async def load_page_state(store: Store, *, title: str, url: str,
             open_incidents = list(await tx.incidents.list_open())
             resolved = list(await tx.incidents.list_resolved(limit=RECENT_RESOLVED))
             kept: dict[int, IncidentPageView] = {}
+            read: dict[int, list[TimelineEntry]] = {}
         else:
-            open_incidents, resolved, kept = await _changed_incidents(tx, previous,
-                                                                     touched.incidents)
+            open_incidents, resolved, kept, read = await _changed_incidents(
+                tx, previous, touched.incidents)
         incidents = [i for i in (*open_incidents, *resolved) if i.id not in kept]
         # Public entries only: the page never shows the others, and a long incident's
         # captured chat would otherwise be read on every change.
-        entries = await tx.timeline.entries_of([i.id for i in incidents], public_only=True)
+        # (A change's incidents came with theirs, read with their rows.)
+        entries = read
+        missing = [i.id for i in incidents if i.id not in read]
+        if missing:
+            entries = {**read, **await tx.timeline.entries_of(missing, public_only=True)}
         if full or previous is None or touched.posts:
             post_views = tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
                                for p in await tx.status_posts.recent(RECENT_POSTS))
@@ -485,12 +490,15 @@ async def load_page_state(store: Store, *, title: str, url: str,
     )
 
 
-async def _changed_incidents(tx: Transaction, previous: PageState,
-                             touched: frozenset[int]
-                             ) -> tuple[list[Any], list[Any], dict[int, IncidentPageView]]:
-    """(open rows, recent resolved rows, views kept from `previous` by id): rows of the
-    incidents to view again, stand-ins for the others (their ids, in page order)."""
-    rows = {i: row for i in sorted(touched) if (row := await tx.incidents.get(i)) is not None}
+async def _changed_incidents(
+    tx: Transaction, previous: PageState, touched: frozenset[int]
+) -> tuple[list[Any], list[Any], dict[int, IncidentPageView], dict[int, list[TimelineEntry]]]:
+    """(open rows, recent resolved rows, views kept from `previous` by id, public entries
+    of the incidents read): rows of the incidents to view again, stand-ins for the others
+    (their ids, in page order). The touched incidents and their public entries are one
+    statement."""
+    read = await tx.timeline.incidents_with_public_entries(sorted(touched))
+    rows = {i: row for i, (row, _) in read.items()}
     kept = {v.id: v for v in (*previous.open_incidents, *previous.recent_resolved)
             if v.id not in rows}
     open_rows: list[Any] = [row for row in rows.values() if row.state in OPEN_STATES]
@@ -510,7 +518,7 @@ async def _changed_incidents(tx: Transaction, previous: PageState,
                        for row in rows.values() if row.state == "resolved"]
         candidates.sort(key=lambda c: (_aware(c[0]), c[1]), reverse=True)
         resolved = [c[2] for c in candidates[:RECENT_RESOLVED]]
-    return open_rows, resolved, kept
+    return open_rows, resolved, kept, {i: entries for i, (_, entries) in read.items()}
 
 
 @dataclass(frozen=True, slots=True)
