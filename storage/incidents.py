@@ -20,7 +20,8 @@ def _open_with_latest(*, sqlite: bool) -> Any:
     """Open incidents (by ix_incidents_state; `unlikely` on SQLite, see `_is_open`), each
     joined to its newest public entry: one seek on ix_incident_events_public per incident
     (`public = true`, not `IS true`, which is no index condition on PostgreSQL). Built once
-    per dialect: building it cost about as much as running it."""
+    per dialect: building it cost about as much as running it. Plain columns, not ORM
+    objects: `#now` only reads them, and building the objects cost more than the read."""
     entry = aliased(TimelineEntry)
     newest = aliased(TimelineEntry)
     newest_id = (select(newest.id)
@@ -29,13 +30,44 @@ def _open_with_latest(*, sqlite: bool) -> Any:
     condition: Any = Incident.state.in_(OPEN_STATES)
     if sqlite:
         condition = func.unlikely(condition)
-    return (select(Incident, entry).outerjoin(entry, entry.id == newest_id)
+    return (select(Incident.id, Incident.title, Incident.severity, Incident.state,
+                   Incident.lead, Incident.manager, Incident.opened_at, Incident.is_alert,
+                   entry.id, entry.at, entry.kind, entry.text, entry.old_value,
+                   entry.new_value)
+            .outerjoin(entry, entry.id == newest_id)
             .where(condition).order_by(Incident.id))
 
 
 _OPEN_WITH_LATEST = {False: _open_with_latest(sqlite=False),
                      True: _open_with_latest(sqlite=True)}
 
+
+@dataclass(frozen=True, slots=True)
+class PublicUpdate:
+    """An incident's newest public timeline entry, the fields an answer shows of it."""
+
+    at: datetime
+    kind: str
+    text: str | None
+    old_value: str | None
+    new_value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncidentSummary:
+    """An open incident as `#now` and `#incident list` read it: the columns they show, and
+    its newest public entry (None: it has none). Read only; a command that changes an
+    incident reads it as an `Incident` (`get(..., for_update=True)`)."""
+
+    id: int
+    title: str
+    severity: int
+    state: str
+    lead: str | None
+    manager: str | None
+    opened_at: datetime
+    is_alert: bool
+    latest: PublicUpdate | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +131,19 @@ class IncidentRepository:
         query = select(Incident).where(self._is_open()).order_by(Incident.id)
         return (await self._session.execute(query)).scalars().all()
 
-    async def list_open_with_latest(self) -> list[tuple[Incident, TimelineEntry | None]]:
-        """The open incidents, each with its newest public timeline entry (None: it has
-        none), in one statement: `#now` read them in two."""
+    async def list_open_with_latest(self) -> list[OpenIncidentSummary]:
+        """The open incidents, each with its newest public timeline entry, in one
+        statement: `#now` read them in two."""
         sqlite = self._session.get_bind().dialect.name == "sqlite"
-        rows = await self._session.execute(_OPEN_WITH_LATEST[sqlite])
-        return [(incident, entry) for incident, entry in rows]
+        found = []
+        for (incident_id, title, severity, state, lead, manager, opened_at, is_alert,
+             entry_id, at, kind, text, old_value, new_value) in await self._session.execute(
+                _OPEN_WITH_LATEST[sqlite]):
+            latest = (PublicUpdate(at, kind, text, old_value, new_value)
+                      if entry_id is not None else None)
+            found.append(OpenIncidentSummary(incident_id, title, severity, state, lead,
+                                             manager, opened_at, is_alert, latest))
+        return found
 
     async def open_alert_incident(self) -> Incident | None:
         query = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -32,12 +33,32 @@ class StatusPostRepository:
         return (await self._session.execute(query)).scalars().all()
 
 
+@dataclass(frozen=True, slots=True)
+class AlertInForce:
+    """The alert in force, the fields an answer shows."""
+
+    text: str
+    set_by: str
+    set_at: datetime
+    incident_id: int | None
+
+
+_IN_FORCE = (select(CurrentAlert.text, CurrentAlert.set_by, CurrentAlert.set_at,
+                    CurrentAlert.incident_id).where(CurrentAlert.id == ALERT_ROW))
+
+
 class AlertRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def current(self) -> CurrentAlert | None:
         return await self._session.get(CurrentAlert, ALERT_ROW)
+
+    async def in_force(self) -> AlertInForce | None:
+        """`current` as a plain row, for a reader that changes nothing (`#now`): no ORM
+        object, a statement built once."""
+        row = (await self._session.execute(_IN_FORCE)).first()
+        return AlertInForce(*row) if row is not None else None
 
     async def set(
         self, text: str, set_by: str, at: datetime, incident_id: int | None, post_id: int

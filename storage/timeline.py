@@ -62,9 +62,9 @@ class TimelineRecord(Protocol):
     def public(self) -> bool: ...
 
 
-_STORED_FIELDS = ("id", "incident_id", "at", "kind", "actor", "identity", "transport",
+STORED_FIELDS = ("id", "incident_id", "at", "kind", "actor", "identity", "transport",
                   "network", "channel", "old_value", "new_value", "text", "public")
-_RAW_COLUMNS: list[ColumnClause[Any]] = [column(name) for name in _STORED_FIELDS]
+_RAW_COLUMNS: list[ColumnClause[Any]] = [column(name) for name in STORED_FIELDS]
 """Untyped columns: the driver's values come back as they are (SQLite: `at` a string,
 `public` 0 or 1), with none of SQLAlchemy's per-row conversions."""
 
@@ -90,6 +90,13 @@ _NEWEST = _edge(newest=True, public_only=False)
 _NEWEST_PUBLIC = _edge(newest=True, public_only=True)
 
 
+def stored_time(value: datetime | str) -> datetime:
+    """A timestamp as the driver returned it, timezone-aware UTC (what `UTCDateTime` reads)."""
+    if isinstance(value, str):  # SQLite keeps UTC as text without an offset
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class StoredEntry:
     """A timeline row as the driver returned it, converted field by field when read."""
 
@@ -97,6 +104,13 @@ class StoredEntry:
 
     def __init__(self, row: Sequence[Any]) -> None:
         self._row = row
+
+    @property
+    def stored(self) -> Sequence[Any]:
+        """Every field as the driver returned it, in `STORED_FIELDS` order (`at` as
+        `at_as_stored`, `public` perhaps 0 or 1), for a writer that reads every field of
+        thousands of rows: a property call per field was a good part of an export's time."""
+        return self._row
 
     @property
     def id(self) -> int:
@@ -108,10 +122,7 @@ class StoredEntry:
 
     @property
     def at(self) -> datetime:
-        value: datetime | str = self._row[2]
-        if isinstance(value, str):  # SQLite keeps UTC as text without an offset
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return stored_time(self._row[2])
 
     @property
     def at_as_stored(self) -> datetime | str:

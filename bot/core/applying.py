@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from bot.core.decision import (
     NEW_INCIDENT,
@@ -28,7 +29,7 @@ from bot.core.effects import broadcast, to_row
 from bot.core.ports import Channel
 from bot.core.rules import AlertFacts, MaintenanceFacts, Needs, View
 from commands.replies import IncidentView, LogLine
-from storage.maintenance import IN_PROGRESS
+from storage.incidents import OpenIncidentSummary
 from storage.models import Incident
 from storage.timeline import Where
 from storage.unit_of_work import Transaction
@@ -53,19 +54,21 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
         if found is not None:
             rows[found.id] = found
             alert_incident = _facts(found)
-    open_rows: Sequence[Incident] = ()
-    latest: dict[int, object] = {}
+    open_rows: Sequence[Incident | OpenIncidentSummary] = ()
+    latest: dict[int, _Update] = {}
     if needs.open_incidents or (needs.open_incidents_unless_alert_incident
                                 and alert_incident is None):
         if needs.latest:
-            # With their newest public entries, in the same statement.
+            # With their newest public entries, in the same statement, as plain rows: the
+            # commands that ask for them (`#now`, `#incident list`) change no incident.
             with_latest = await tx.incidents.list_open_with_latest()
-            open_rows = [row for row, _ in with_latest]
-            latest = {row.id: entry for row, entry in with_latest if entry is not None}
+            open_rows = with_latest
+            latest = {row.id: row.latest for row in with_latest if row.latest is not None}
         else:
-            open_rows = await tx.incidents.list_open()
-        for row in open_rows:
-            rows.setdefault(row.id, row)
+            listed = await tx.incidents.list_open()
+            open_rows = listed
+            for row in listed:
+                rows.setdefault(row.id, row)
     incident = None
     named = needs.incident
     if needs.alert_incident_for_update and alert is not None:
@@ -83,21 +86,18 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
     roles: dict[int, list[tuple[str, str]]] = {}
     if needs.latest:
         ids = [row.id for row in open_rows] + ([incident.id] if incident is not None else [])
-        held = await tx.roles.of_many(ids)
-        roles = {i: sorted((r.role, r.nick) for r in rows_) for i, rows_ in held.items()}
+        roles = await tx.roles.held_in(ids)
     log: tuple[LogLine, ...] = ()
     if needs.log and incident is not None:
         log = tuple(LogLine(e.at, e.actor, e.kind, e.public, e.text, e.old_value, e.new_value)
                     for e in await tx.timeline.last(incident.id, needs.log))
     components: tuple[tuple[str, str], ...] = ()
     if needs.components:
-        components = tuple((c.name, c.status) for c in await tx.components.all()
-                           if c.status != "operational")
+        components = tuple(await tx.components.not_operational())
     maintenance: tuple[MaintenanceFacts, ...] = ()
     if needs.maintenance:
-        maintenance = tuple(
-            MaintenanceFacts(one.id, one.incident.title, one.window.ends_at, one.window.timezone)
-            for one in await tx.maintenance.live() if one.window.phase == IN_PROGRESS)
+        maintenance = tuple(MaintenanceFacts(w.id, w.title, w.ends_at, w.timezone)
+                            for w in await tx.maintenance.in_progress())
     view = View(
         components=components,
         maintenance=maintenance,
@@ -113,22 +113,37 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
 
 
 async def _alert(tx: Transaction) -> AlertFacts | None:
-    current = await tx.alert.current()
+    current = await tx.alert.in_force()
     if current is None:
         return None
     return AlertFacts(current.text, current.set_by, current.set_at, current.incident_id)
 
 
-def _facts(row: Incident, entry: object = None,
+class _Update(Protocol):
+    """A public timeline entry as an answer shows it (`PublicUpdate`, or a stored entry)."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def old_value(self) -> str | None: ...
+    @property
+    def new_value(self) -> str | None: ...
+
+
+def _facts(row: Incident | OpenIncidentSummary, entry: _Update | None = None,
            roles: Sequence[tuple[str, str]] = ()) -> IncidentView:
     """An incident as rules and replies see it, with its latest public update if known."""
     text = None
     at = None
     if entry is not None:
-        at = entry.at  # type: ignore[attr-defined]
-        text = entry.text or (  # type: ignore[attr-defined]
-            f"{entry.kind} {entry.old_value or '-'} → {entry.new_value}"  # type: ignore[attr-defined]
-            if entry.new_value is not None else entry.kind  # type: ignore[attr-defined]
+        at = entry.at
+        text = entry.text or (
+            f"{entry.kind} {entry.old_value or '-'} → {entry.new_value}"
+            if entry.new_value is not None else entry.kind
         )
     return IncidentView(
         id=row.id, title=row.title, severity=row.severity, state=row.state, lead=row.lead,

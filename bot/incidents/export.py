@@ -89,9 +89,11 @@ def _link(url: str | None) -> str:
 
 
 def _change(entry: TimelineRecord) -> str:
-    if entry.old_value is None and entry.new_value is None:
-        return ""
-    return f"{entry.old_value or '-'} → {entry.new_value or '-'}"
+    return _change_of(entry.old_value, entry.new_value)
+
+
+def _change_of(old: str | None, new: str | None) -> str:
+    return "" if old is None and new is None else f"{old or '-'} → {new or '-'}"
 
 
 def _entry_document(entry: TimelineRecord) -> dict[str, Any]:

@@ -226,10 +226,10 @@ async def test_open_incidents_with_their_newest_public_entry(store: Store) -> No
         incidents[1].state = "resolved"
     async with store.reading() as tx:
         found = await tx.incidents.list_open_with_latest()
-    newest = {incident.id: entry.text if entry is not None else None
-              for incident, entry in found}
+    newest = {incident.id: incident.latest.text if incident.latest is not None else None
+              for incident in found}
     assert newest == {ids[0]: "public 0", ids[2]: None}
-    assert [incident.id for incident, _ in found] == [ids[0], ids[2]]
+    assert [incident.id for incident in found] == [ids[0], ids[2]]
 
 
 async def test_add_many_keeps_order_and_skips_known_keys(store: Store) -> None:
