@@ -20,6 +20,8 @@ from bot.incidents.aftermath import ActionRecord, Aftermath, WhyItem
 from bot.incidents.export import (
     _MD_ESCAPES,
     _OTHER_WHITESPACE,
+    _entry_document,
+    _entry_documents,
     _md,
     export_json,
     export_markdown,
@@ -309,3 +311,24 @@ def test_md_gives_plain_text_back_only_when_escaping_would_not_change_it() -> No
     for text in texts:
         assert _md(text) == escaped(text), repr(text)
     assert _md(None) == _md("") == ""
+
+
+async def test_json_entries_read_from_the_row_tuple_are_what_the_fields_give(
+        store: Store) -> None:
+    """The JSON log reads a streamed row's fields from its tuple, and its time from SQLite's
+    stored text: the same documents as reading each field, a time parsed and printed."""
+    async with store.transaction() as tx:
+        for n in range(600):
+            await tx.timeline.append(
+                1, ("note", "chat", "state")[n % 3],
+                Where("fungi", identity="fungi via irc", transport="irc", network="oftc",
+                      channel="#opendev") if n % 2 else Where("bob"),
+                T0 + timedelta(seconds=n, microseconds=(n % 4) * 250_001),
+                text=None if n % 5 == 0 else f"line {n} | *x*", public=n % 3 != 1,
+                old="investigating" if n % 3 == 2 else None,
+                new="identified" if n % 3 == 2 else None)
+    async with store.reading() as tx:
+        rows = [row async for row in tx.timeline.stream(1)]
+    assert len(rows) > 600
+    assert _entry_documents(rows) == [_entry_document(row) for row in rows]
+    assert {document["at"][19:] for document in _entry_documents(rows)} >= {"Z", ".250001Z"}
