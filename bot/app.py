@@ -64,7 +64,7 @@ from bot.service.reload import ReloadPlan, plan_reload
 from bot.subscribers.assembly import Subscribers
 from bot.tickets.runtime import Tickets
 from bot.transports.registry import Transports
-from bot.web.app import create_web_app
+from bot.web.app import ANSWER_OBSERVERS, create_web_app, serve_document
 from bot.web.connection_budget import (
     LISTEN_BACKLOG,
     current_open_file_limit,
@@ -74,6 +74,7 @@ from bot.web.connection_guard import GuardedSite
 from bot.web.console import Console
 from bot.web.console_sessions import ConsoleSessions
 from bot.web.export import StaticExport
+from bot.web.hot_path import HotPath
 from bot.web.http_limits import LINGERING_SECONDS, HttpLimits
 from bot.web.maintenances import OverrunTicker
 from bot.web.metrics import MetricSources, pool_connections
@@ -419,6 +420,10 @@ class App:
                                             else None,
                                             subscribe=config.subscribers.email is not None)
         bus.subscribe(snapshot.on_event)
+        # The page's event first, then the chat: both are the same change's, the page's is
+        # the one measured in milliseconds (issue 21), and beside the outbox's transactions
+        # its reads took twice as long.
+        outbox.goes_first = snapshot.announced
         self.desk.on_unannounced_change = snapshot.refresh
         await snapshot.start()
         overruns = OverrunTicker(lambda: snapshot.state, snapshot.refresh)
@@ -476,6 +481,9 @@ class App:
             lingering_time=LINGERING_SECONDS,
         )
         await runner.setup()
+        # The herd's GETs (the hot documents, the live-update stream) are answered below
+        # aiohttp, with the same bytes (bot/web/hot_path.py).
+        http.guard.hot_path = HotPath(snapshot, runner.app, serve_document, ANSWER_OBSERVERS)
         site = GuardedSite(runner, config.status_page.host, config.status_page.port,
                            http.guard, backlog=LISTEN_BACKLOG)
         try:

@@ -318,6 +318,29 @@ class TimelineRepository:
             found[entry.incident_id].append(entry)
         return found
 
+    async def incidents_with_public_entries(
+        self, incident_ids: Sequence[int]
+    ) -> dict[int, tuple[Incident, list[TimelineEntry]]]:
+        """Each incident of `incident_ids` that exists, with its public entries in order:
+        `IncidentRepository.get` and `entries_of(public_only=True)` in one statement (the
+        status page's read after a change: each statement is a round trip, and on SQLite
+        several hops to the driver's thread)."""
+        found: dict[int, tuple[Incident, list[TimelineEntry]]] = {}
+        if not incident_ids:
+            return found
+        query = (
+            select(Incident, TimelineEntry)
+            .outerjoin(TimelineEntry, (TimelineEntry.incident_id == Incident.id)
+                       & _is_public(TimelineEntry.public))
+            .where(Incident.id.in_(incident_ids))
+            .order_by(Incident.id, TimelineEntry.id)
+        )
+        for incident, entry in await self._session.execute(query):
+            entries = found.setdefault(incident.id, (incident, []))[1]
+            if entry is not None:
+                entries.append(entry)
+        return found
+
     async def first_of(self, incident_ids: Sequence[int]) -> dict[int, TimelineRecord]:
         """The first entry of each incident (where it was opened), in one query."""
         return await self._edge_of(incident_ids, _FIRST)

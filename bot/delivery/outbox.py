@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -122,6 +122,9 @@ class OutboxWorker:
         """Deliveries `run()` started and that have not settled, with their lanes."""
         self.delivered = 0
         self.failed = 0
+        self.goes_first: Callable[[], Awaitable[None]] | None = None
+        """Awaited before each pass: what must go out before chat deliveries (the status
+        page's announcement of the change that queued them; bot/app.py sets it)."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -139,6 +142,8 @@ class OutboxWorker:
         try:
             while not self._stopping:
                 self._wake.clear()
+                if self.goes_first is not None:
+                    await self.goes_first()
                 try:
                     await self._make_retries_due()
                     started = await self._start_due()

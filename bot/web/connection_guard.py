@@ -17,6 +17,9 @@ request bodies by bot/web/request_body.py.
 aiohttp's own keep-alive timer closes a connection that has not sent a whole request head
 only after `keepalive_timeout` (an hour by default), and has no cap or eviction; this wraps
 each of its RequestHandler protocols, and a middleware says when a request starts and ends.
+
+With a hot path (bot/web/hot_path.py), a connection's protocol here answers the hot GETs
+itself and makes aiohttp's protocol only at the first request it leaves to aiohttp.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.web.hot_path import HotPath
 
 log = logging.getLogger("statusdesk.web")
 
@@ -51,10 +57,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Connection:
-    __slots__ = ("closing", "extended", "on_lost", "since", "transport")
+    __slots__ = ("closing", "extended", "handler", "on_lost", "since", "transport")
 
     def __init__(self, transport: asyncio.Transport, since: float) -> None:
         self.transport = transport
+        self.handler: object | None = None
+        """aiohttp's protocol, once the connection was handed to aiohttp."""
         self.on_lost: Callable[[], None] | None = None
         self.since = since
         """When it started waiting for its next request head."""
@@ -71,35 +79,76 @@ class _Connection:
 
 
 class _GuardedProtocol(asyncio.Protocol):
-    """Passes everything to aiohttp's protocol; tells the guard when the connection opens
-    and closes."""
+    """Tells the guard when the connection opens and closes; answers what the hot path can
+    (bot/web/hot_path.py) until the first request it cannot, then passes everything to
+    aiohttp's protocol, made then (at once when there is no hot path)."""
 
-    __slots__ = ("_guard", "_inner")
+    __slots__ = ("_guard", "_inner", "_make", "_streaming", "transport")
 
-    def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
+    def __init__(self, guard: ConnectionGuard, make: Callable[[], asyncio.Protocol]) -> None:
         self._guard = guard
-        self._inner = inner
+        self._make = make
+        self._inner: asyncio.Protocol | None = None
+        self._streaming = False
+        """A live-update stream opened by the hot path holds the connection."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._inner.connection_made(transport)
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
-        self._guard._opened(self._inner, cast(asyncio.Transport, transport))
+        self.transport = cast(asyncio.Transport, transport)
+        self._guard._opened(self, self.transport)
+        if self._guard.hot_path is None:
+            self._hand_over()
+
+    def _hand_over(self) -> asyncio.Protocol:
+        inner = self._inner = self._make()
+        self._guard._handed_over(self, inner)
+        inner.connection_made(self.transport)
+        return inner
 
     def data_received(self, data: bytes) -> None:
-        self._inner.data_received(data)
+        inner = self._inner
+        if inner is None:
+            if self._streaming:
+                # More from a client during its live-update stream (EventSource sends
+                # nothing): the stream and the connection end, and it reconnects.
+                self.transport.close()
+                return
+            hot = self._guard.hot_path
+            if hot is not None and hot.answer(data, self):
+                return
+            inner = self._hand_over()
+        inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
+        return self._inner.eof_received() if self._inner is not None else None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._guard._lost(self._inner)
-        self._inner.connection_lost(exc)
+        self._guard._lost(self)
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        # Answers from the hot path are written whole; a live-update client that falls
+        # behind is dropped by its buffer's size (bot/web/sse.py).
+        if self._inner is not None:
+            self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        if self._inner is not None:
+            self._inner.resume_writing()
+
+    # --- what the hot path tells (bot/web/hot_path.HotConnection) ------------------------
+
+    def when_lost(self, callback: Callable[[], None]) -> bool:
+        return self._guard.when_lost(self, callback)
+
+    def busy(self) -> None:
+        self._streaming = True
+        self._guard.request_started(self)
+
+    def done(self) -> None:
+        self._streaming = False
+        self._guard.request_finished(self)
 
 
 class ConnectionGuard:
@@ -111,6 +160,13 @@ class ConnectionGuard:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self._connections: dict[object, _Connection] = {}
+        """By our protocol (`_GuardedProtocol`)."""
+        self._handlers: dict[object, _Connection] = {}
+        """By aiohttp's protocol, for connections handed to aiohttp (what its requests
+        know as `request.protocol`)."""
+        self.hot_path: HotPath | None = None
+        """Answers the hot GETs below aiohttp (bot/web/hot_path.py); None: aiohttp answers
+        every request."""
         self._waiting: OrderedDict[_Connection, None] = OrderedDict()
         """Connections waiting for a request head, longest waiting first."""
         self._closing = 0
@@ -139,7 +195,7 @@ class ConnectionGuard:
                          ) -> Callable[[], asyncio.Protocol]:
         """What `loop.create_server` calls for each accepted connection, wrapping `make`
         (aiohttp's `Server`)."""
-        return lambda: _GuardedProtocol(self, make())
+        return lambda: _GuardedProtocol(self, make)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -162,6 +218,10 @@ class ConnectionGuard:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        # aiohttp's shutdown closes the connections it was given; these it never saw.
+        for connection in list(self._connections.values()):
+            if connection.handler is None:
+                self._close(connection)
 
     # --- events ----------------------------------------------------------------------------
 
@@ -174,10 +234,22 @@ class ConnectionGuard:
         if live > self.max_connections:
             self._make_room(connection)
 
+    def _handed_over(self, protocol: object, handler: object) -> None:
+        connection = self._connections.get(protocol)
+        if connection is not None:
+            connection.handler = handler
+            self._handlers[handler] = connection
+
+    def _find(self, protocol: object) -> _Connection | None:
+        """The connection of our protocol, or of aiohttp's."""
+        return self._handlers.get(protocol) or self._connections.get(protocol)
+
     def _lost(self, protocol: object) -> None:
         connection = self._connections.pop(protocol, None)
         if connection is None:
             return
+        if connection.handler is not None:
+            self._handlers.pop(connection.handler, None)
         self._waiting.pop(connection, None)
         if connection.closing:
             self._closing -= 1
@@ -191,19 +263,19 @@ class ConnectionGuard:
         """Call `callback` when the connection of `protocol` (a request's) closes; False when
         it is not watched here. aiohttp does not tell a handler that waits on something else
         (a live-update stream waiting for the next change) that its client left."""
-        connection = self._connections.get(protocol)
+        connection = self._find(protocol)
         if connection is None:
             return False
         connection.on_lost = callback
         return True
 
     def request_started(self, protocol: object) -> None:
-        connection = self._connections.get(protocol)
+        connection = self._find(protocol)
         if connection is not None:
             self._waiting.pop(connection, None)
 
     def request_finished(self, protocol: object) -> None:
-        connection = self._connections.get(protocol)
+        connection = self._find(protocol)
         if connection is None or connection.closing:
             return
         connection.since = self._clock()

@@ -43,6 +43,10 @@ class Representation:
     etag: str
     headers: CIMultiDict[str]
     not_modified_headers: CIMultiDict[str]
+    wire_headers: bytes
+    """`headers` and the Content-Length as they go on the wire (bot/web/hot_path.py writes
+    them as they are, in aiohttp's order; Date and Server follow)."""
+    wire_not_modified_headers: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +119,18 @@ class Document:
     def html(cls, text: str, *, status: int = 200, compressed: bool = True) -> Document:
         return cls.of(text.encode(), "text/html", status=status, compressed=compressed)
 
-    def response(self, request: web.Request) -> web.Response:
-        coding = _pick_coding(request.headers.get("Accept-Encoding", ""), self.encodings)
+    def negotiate(self, accept_encoding: str, if_none_match: str | None
+                  ) -> tuple[Representation, bool]:
+        """The representation a request gets, and whether its answer is 304 Not Modified
+        (its ETag is one the client has)."""
+        coding = _pick_coding(accept_encoding, self.encodings)
         chosen = self.encodings[coding] if coding is not None else self.identity
-        if self.status == 200 and _matches(request.headers.get("If-None-Match"), chosen.etag):
+        return chosen, self.status == 200 and _matches(if_none_match, chosen.etag)
+
+    def response(self, request: web.Request) -> web.Response:
+        chosen, not_modified = self.negotiate(request.headers.get("Accept-Encoding", ""),
+                                              request.headers.get("If-None-Match"))
+        if not_modified:
             return web.Response(status=304, headers=chosen.not_modified_headers)
         return web.Response(status=self.status, body=chosen.body, headers=chosen.headers)
 
@@ -129,7 +141,12 @@ def _representation(data: bytes, etag: str, coding: str | None, shared: dict[str
     headers = CIMultiDict({**shared, "ETag": etag, "Content-Type": media})
     if coding is not None:
         headers["Content-Encoding"] = coding
-    return Representation(data, etag, headers, not_modified)
+    wire = _wire(headers) + b"Content-Length: %d\r\n" % len(data)
+    return Representation(data, etag, headers, not_modified, wire, _wire(not_modified))
+
+
+def _wire(headers: CIMultiDict[str]) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
 
 
 def _pick_coding(accept: str, available: dict[str, Representation]) -> str | None:

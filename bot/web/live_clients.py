@@ -66,6 +66,11 @@ class LiveClientLimit:
         self._count += 1
         return None
 
+    def admits(self, peer: str | None) -> bool:
+        """Whether `enter` would admit a client from `peer` now (nothing is counted)."""
+        return (self._count < self.total
+                and self._by_address.get(address_key(peer), 0) < self.per_address)
+
     def leave(self, peer: str | None) -> None:
         key = address_key(peer)
         if key not in self._by_address:

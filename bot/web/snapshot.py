@@ -65,6 +65,10 @@ ROOT_STATIC = {"/favicon.ico": "favicon.ico"}
 DAY_CHECK_SECONDS = 60.0
 """The longest the day watch sleeps before it looks at the clock again (a clock that jumps,
 a suspended machine): the page's uptime bars shift at UTC midnight, not a day late."""
+ANNOUNCE_FIRST_SECONDS = 0.05
+"""The longest the outbox's pass waits for the page's announcement of a change (see
+`Snapshot.announced`): chat deliveries are rate-limited to seconds anyway, while the page's
+event is measured in milliseconds, and the two competed for the loop and the database."""
 OUTAGE_REFRESH_SECONDS = 300.0
 """While a component is down (partial or major outage) nothing may change for hours, yet
 its uptime drops by the minute: the page is rebuilt this often meanwhile, so the figure and
@@ -113,6 +117,9 @@ class Snapshot:
         self._static = _static_documents()
         self._pending: list[DeskEvent] = []
         self._dirty = asyncio.Event()
+        self._announced = asyncio.Event()
+        """Set while every change queued is announced to live clients (or given up on)."""
+        self._announced.set()
         self._task: asyncio.Task[None] | None = None
         self._state: PageState | None = None
         self._busy = False
@@ -211,6 +218,7 @@ class Snapshot:
     def on_event(self, event: DeskEvent) -> None:
         """EventBus subscriber: queue the event; the rebuild runs on its own task."""
         self._pending.append(event)
+        self._announced.clear()
         self._dirty.set()
 
     def refresh(self) -> None:
@@ -218,6 +226,15 @@ class Snapshot:
         that were not announced to this one)."""
         self._everything = True
         self._dirty.set()
+
+    async def announced(self, within: float = ANNOUNCE_FIRST_SECONDS) -> None:
+        """Return once every change queued so far is in the HTML pages and announced to
+        live clients (or its rebuild failed), or after `within` seconds. The outbox waits
+        for this before a pass (bot/app.py): its claims, sends and settlements are several
+        transactions, and run beside the rebuild they doubled its reads' time."""
+        if not self._announced.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._announced.wait(), within)
 
     async def start(self) -> None:
         await _compress(await self.rebuild())
@@ -227,6 +244,7 @@ class Snapshot:
         self._day_watch = asyncio.create_task(self._rebuild_each_day(), name="snapshot-day")
 
     async def stop(self) -> None:
+        self._announced.set()
         self.stream.close()
         for task in (self._task, self._day_watch, self._after):
             if task is not None:
@@ -260,6 +278,8 @@ class Snapshot:
                 # Browsers fetch the HTML page they show: it is in place, so they may be
                 # told now; the JSON documents and the feed follow a few ms later.
                 self.stream.publish(events)
+                if not self._pending:
+                    self._announced.set()
                 announced = True
                 fresh += await self._render_later()
             except Exception as error:
@@ -268,6 +288,7 @@ class Snapshot:
                                 "serving the previous snapshot", type(error).__name__)
                 else:
                     log.exception("status page rebuild failed; serving the previous snapshot")
+                self._announced.set()  # nobody waits for a rebuild that failed
                 if announced:  # the HTML half is in place: compressed as usual
                     self._after = asyncio.create_task(
                         self._compress_and_export(fresh, self._after),
@@ -491,10 +512,18 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
     document("/maintenances.ics", (page, state.maintenances, state.components, clock),
              newest(maintenance_times),
              lambda s: Document.of(maintenances.ics(s), "text/calendar", compressed=False))
+    components = state.components
     for incident in (*open_, *resolved):
+        path = f"/incidents/{incident.id}"
         links = annotate(incident) if annotate else None
-        document(f"/incidents/{incident.id}", (page, incident, links, state.components),
-                 incident.updated_at,
+        old = before.get(path)
+        # Most of 1,000 incidents are the previous state's own views (load_page_state):
+        # told apart by identity here, without building a key and a renderer for each.
+        if (old is not None and old[0][1] is incident and old[0][2] == links
+                and old[0][3] == components and old[0][0] == page):
+            documents[path] = old
+            continue
+        document(path, (page, incident, links, components), incident.updated_at,
                  functools.partial(_incident_document, incident=incident, links=links))
     return documents, rendered
 

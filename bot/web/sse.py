@@ -17,6 +17,7 @@ from bot.core.events import DeskEvent
 from bot.web.live_clients import LiveClientLimit
 from bot.web.refusal import refusal
 from bot.web.whole_numbers import parse_whole
+from bot.web.wire_head import closing_lines
 
 log = logging.getLogger("statusdesk.sse")
 
@@ -35,6 +36,21 @@ MAX_EVENT_ID = 2**63 - 1
 
 RETRY_AFTER_SECONDS = 30
 """What a client turned away for lack of room is told (Retry-After)."""
+
+HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-store",
+    "Access-Control-Allow-Origin": "*",
+    "X-Accel-Buffering": "no",
+}
+
+_WIRE_HEAD = ("HTTP/1.1 200 OK\r\n"
+              + "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
+              + "Transfer-Encoding: chunked\r\n").encode()
+"""What aiohttp writes for `HEADERS` on an HTTP/1.1 stream, up to its Date and Server."""
+
+STREAM_END = b"0\r\n\r\n"
+"""The last chunk: the stream is over (the connection stays, as keep-alive)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +80,24 @@ def encode(event: DeskEvent, frame_id: int) -> Frame:
 class _Client:
     """A live client: its connection, written to directly. Nothing runs per client between
     events (no task, queue or timer of its own): with 10,000 of them the fan-out is one
-    loop of writes of the same bytes, and an idle client costs little more than aiohttp's
-    own request objects."""
+    loop of writes of the same bytes.
 
-    __slots__ = ("chunked", "done", "transport")
+    A client opened by aiohttp's handler (`handle`) has `done`, which its handler awaits.
+    One opened below aiohttp (`open_below`, from bot/web/hot_path.py) has no handler, no
+    request or response object and no task: an idle one costs its connection and this;
+    `peer` and `finished` are what its end gives back."""
+
+    __slots__ = ("chunked", "done", "finished", "peer", "transport")
 
     def __init__(self, transport: asyncio.Transport, chunked: bool,
-                 done: asyncio.Future[None]) -> None:
+                 done: asyncio.Future[None] | None, peer: str | None = None,
+                 finished: Callable[[], None] | None = None) -> None:
         self.transport = transport
         self.chunked = chunked
         self.done = done
         """Set when the stream is to end (dropped, gone, shutting down)."""
+        self.peer = peer
+        self.finished = finished
 
 
 WhenLost = Callable[[object, Callable[[], None]], bool]
@@ -141,6 +164,11 @@ class EventStream:
             self._heartbeat = None
 
     def _drop(self, client: _Client) -> None:
+        if client.done is None:
+            if client in self._clients:
+                self.dropped_total += 1
+                self._end_below(client, connected=True)
+            return
         self._clients.discard(client)
         self.dropped_total += 1
         if not client.done.done():
@@ -148,9 +176,25 @@ class EventStream:
 
     def _gone(self, client: _Client) -> None:
         """The client's connection closed: its handler stops now, not at the heartbeat."""
+        if client.done is None:
+            if client in self._clients:
+                self._end_below(client, connected=False)
+            return
         self._clients.discard(client)
         if not client.done.done():
             client.done.set_result(None)
+
+    def _end_below(self, client: _Client, *, connected: bool) -> None:
+        """End a stream opened by `open_below` the way aiohttp ends one whose handler
+        returned: the last chunk, and the connection back to keep-alive."""
+        self._clients.discard(client)
+        if self.limit is not None:
+            self.limit.leave(client.peer)
+        if connected:
+            if not client.transport.is_closing():
+                client.transport.write(STREAM_END)
+            if client.finished is not None:
+                client.finished()
 
     def _missed_since(self, last_id: int) -> list[Frame] | None:
         """Frames after `last_id`, or None when they are no longer all in the buffer."""
@@ -186,17 +230,38 @@ class EventStream:
             if self.limit is not None:
                 self.limit.leave(peer)
 
-    async def _stream(self, request: web.Request, last: int | None) -> web.StreamResponse:
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "Access-Control-Allow-Origin": "*",
-            "X-Accel-Buffering": "no",
-        })
-        await response.prepare(request)
-        transport = request.transport
-        if transport is None:  # gone already
-            return response
+    def open_below(self, transport: asyncio.Transport, last_event_id: str, peer: str | None,
+                   when_lost: Callable[[Callable[[], None]], object],
+                   finished: Callable[[], None]) -> bool:
+        """Open a stream on a connection aiohttp never saw (bot/web/hot_path.py), with the
+        same bytes as `handle` writes; False, having done nothing, for a request `handle`
+        refuses (a bad Last-Event-ID, no room), which aiohttp then answers.
+        `when_lost` registers what to call when the connection closes; `finished` is called
+        when the stream ends with the connection still open (dropped, shutting down)."""
+        last: int | None = None
+        if last_event_id:
+            last = parse_whole(last_event_id, lowest=0, highest=MAX_EVENT_ID)
+            if last is None:
+                return False
+        if self.limit is not None:
+            if not self.limit.admits(peer):
+                return False
+            self.limit.enter(peer)
+        client = _Client(transport, True, None, peer, finished)
+        # As in `_stream`: joined and its opening written in one go, nothing between.
+        self._join(client)
+        transport.write(_WIRE_HEAD + closing_lines() + _chunk(self._opening(last)))
+        when_lost(functools.partial(self._gone, client))
+        return True
+
+    def _join(self, client: _Client) -> None:
+        self._clients.add(client)
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().call_later(HEARTBEAT_SECONDS,
+                                                                     self._beat)
+
+    def _opening(self, last: int | None) -> bytes:
+        """The retry interval, and what a client resuming after `last` missed."""
         opening = [f"retry: {RETRY_MS}\n\n".encode()]
         if last is not None:
             missed = self._missed_since(last)
@@ -205,22 +270,28 @@ class EventStream:
                 missed = [Frame(self._next_id - 1, f"id: {self._next_id - 1}\n"
                                 "event: reset\ndata: {}\n\n".encode())]
             opening += [old.data for old in missed]
+        return b"".join(opening)
+
+    async def _stream(self, request: web.Request, last: int | None) -> web.StreamResponse:
+        response = web.StreamResponse(headers=HEADERS)
+        await response.prepare(request)
+        transport = request.transport
+        if transport is None:  # gone already
+            return response
+        opening = self._opening(last)
         # aiohttp chunks a body of no length for HTTP/1.1 and sends it as it is for 1.0:
         # `_send` writes to the connection itself and must frame it the same way.
-        client = _Client(transport, request.version >= HttpVersion11,
-                         asyncio.get_running_loop().create_future())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        client = _Client(transport, request.version >= HttpVersion11, done)
         # Joined before the opening is written, and nothing can be published between
         # the two (the write reaches the connection before its first await): no event
         # falls between the replay and the live ones, and none comes twice.
-        self._clients.add(client)
-        if self._heartbeat is None:
-            self._heartbeat = asyncio.get_running_loop().call_later(HEARTBEAT_SECONDS,
-                                                                     self._beat)
+        self._join(client)
         if self._when_lost is not None:
             self._when_lost(request.protocol, functools.partial(self._gone, client))
         try:
-            await response.write(b"".join(opening))
-            await client.done
+            await response.write(opening)
+            await done
         except ConnectionResetError:
             pass  # the client went away: nothing to clean up beyond the finally
         finally:

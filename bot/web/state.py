@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from bot.core.events import (
     ActionChanged,
     ActionFilingRequested,
+    AlertCleared,
+    AlertSet,
     BugLinked,
     DeskEvent,
     KudosRecorded,
@@ -332,6 +334,10 @@ class Touched:
     maintenance: bool = False
     roles: bool = True
     """Whether someone's role changed (else the roles of the incidents on the page stay)."""
+    alert: bool = True
+    """Whether the alert was set or cleared (else the previous state's alert stays)."""
+    posts: bool = True
+    """Whether a `#status` post was written (else the previous state's posts stay)."""
     everything: bool = False
 
 
@@ -341,13 +347,17 @@ EVERYTHING = Touched(everything=True)
 def touched_by(events: Sequence[DeskEvent]) -> Touched:
     """The part of the page state `events` change. Every event names the incident it
     changed, if any (a window shares the incidents' ids); an incident's change may change
-    the components it holds. The alert and the posts are read on every change."""
+    the components it holds. Only `#status` commands write posts and the alert
+    (bot/core/applying.py: AddPost, SetAlert, ClearAlert), each with its event: every other
+    batch keeps the previous state's, one read fewer each (the alert, the 50 posts)."""
     incidents = frozenset(e.incident_id for e in events if e.incident_id is not None)
     maintenance = any(isinstance(e, MaintenanceChanged) for e in events)
+    alert = any(isinstance(e, AlertSet | AlertCleared) for e in events)
     return Touched(
         incidents, kudos=any(isinstance(e, KudosRecorded) for e in events),
         components=not all(isinstance(e, LEAVE_COMPONENTS) for e in events),
-        maintenance=maintenance, roles=any(isinstance(e, RoleAssigned) for e in events))
+        maintenance=maintenance, roles=any(isinstance(e, RoleAssigned) for e in events),
+        alert=alert, posts=alert or any(isinstance(e, StatusPosted) for e in events))
 
 
 LEAVE_COMPONENTS = (StatusPosted, KudosRecorded, NoteAdded, BugLinked, RoleAssigned,
@@ -370,19 +380,33 @@ async def load_page_state(store: Store, *, title: str, url: str,
     now = now or utcnow()
     full = previous is None or touched.everything
     async with store.reading() as tx:
-        alert = await tx.alert.current()
+        if full or previous is None or touched.alert:
+            alert = await tx.alert.current()
+            alert_view = (AlertState(alert.text, alert.set_by, alert.set_at,
+                                     alert.incident_id) if alert else None)
+        else:
+            alert_view = previous.alert
         if full or previous is None:
             open_incidents = list(await tx.incidents.list_open())
             resolved = list(await tx.incidents.list_resolved(limit=RECENT_RESOLVED))
             kept: dict[int, IncidentPageView] = {}
+            read: dict[int, list[TimelineEntry]] = {}
         else:
-            open_incidents, resolved, kept = await _changed_incidents(tx, previous,
-                                                                     touched.incidents)
+            open_incidents, resolved, kept, read = await _changed_incidents(
+                tx, previous, touched.incidents)
         incidents = [i for i in (*open_incidents, *resolved) if i.id not in kept]
         # Public entries only: the page never shows the others, and a long incident's
         # captured chat would otherwise be read on every change.
-        entries = await tx.timeline.entries_of([i.id for i in incidents], public_only=True)
-        posts = await tx.status_posts.recent(RECENT_POSTS)
+        # (A change's incidents came with theirs, read with their rows.)
+        entries = read
+        missing = [i.id for i in incidents if i.id not in read]
+        if missing:
+            entries = {**read, **await tx.timeline.entries_of(missing, public_only=True)}
+        if full or previous is None or touched.posts:
+            post_views = tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
+                               for p in await tx.status_posts.recent(RECENT_POSTS))
+        else:
+            post_views = previous.posts
         if full or touched.kudos or previous is None:
             success = tuple(KudosView(k.id, k.text, k.author, k.at)
                             for k in await tx.kudos.recent("success", RECENT_KUDOS))
@@ -433,8 +457,6 @@ async def load_page_state(store: Store, *, title: str, url: str,
     open_views = tuple(sorted((views[i.id] for i in open_incidents),
                               key=lambda v: v.id, reverse=True))
     resolved_views = tuple(views[i.id] for i in resolved)
-    post_views = tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
-                       for p in posts)
     if components is None:
         assert previous is not None
         component_views, history = previous.components, previous.uptime_rows
@@ -445,8 +467,6 @@ async def load_page_state(store: Store, *, title: str, url: str,
                                               c.status, c.position, c.created_at, c.updated_at)
                                 for c in components)
         uptime = uptime_of(components, history, now) if history is not None else {}
-    alert_view = (AlertState(alert.text, alert.set_by, alert.set_at, alert.incident_id)
-                  if alert else None)
     return PageState(
         title=title,
         url=url,
@@ -470,12 +490,15 @@ async def load_page_state(store: Store, *, title: str, url: str,
     )
 
 
-async def _changed_incidents(tx: Transaction, previous: PageState,
-                             touched: frozenset[int]
-                             ) -> tuple[list[Any], list[Any], dict[int, IncidentPageView]]:
-    """(open rows, recent resolved rows, views kept from `previous` by id): rows of the
-    incidents to view again, stand-ins for the others (their ids, in page order)."""
-    rows = {i: row for i in sorted(touched) if (row := await tx.incidents.get(i)) is not None}
+async def _changed_incidents(
+    tx: Transaction, previous: PageState, touched: frozenset[int]
+) -> tuple[list[Any], list[Any], dict[int, IncidentPageView], dict[int, list[TimelineEntry]]]:
+    """(open rows, recent resolved rows, views kept from `previous` by id, public entries
+    of the incidents read): rows of the incidents to view again, stand-ins for the others
+    (their ids, in page order). The touched incidents and their public entries are one
+    statement."""
+    read = await tx.timeline.incidents_with_public_entries(sorted(touched))
+    rows = {i: row for i, (row, _) in read.items()}
     kept = {v.id: v for v in (*previous.open_incidents, *previous.recent_resolved)
             if v.id not in rows}
     open_rows: list[Any] = [row for row in rows.values() if row.state in OPEN_STATES]
@@ -495,7 +518,7 @@ async def _changed_incidents(tx: Transaction, previous: PageState,
                        for row in rows.values() if row.state == "resolved"]
         candidates.sort(key=lambda c: (_aware(c[0]), c[1]), reverse=True)
         resolved = [c[2] for c in candidates[:RECENT_RESOLVED]]
-    return open_rows, resolved, kept
+    return open_rows, resolved, kept, {i: entries for i, (_, entries) in read.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,7 +534,20 @@ def _aware(moment: datetime) -> datetime:
 
 def newest(*groups: Sequence[datetime]) -> datetime:
     """The latest time of all `groups` (a fixed old date when all are empty)."""
-    return max((t for group in groups for t in group), key=_aware, default=EPOCH)
+    tops = [top for group in groups if (top := latest(group)) is not None]
+    return max(tops, key=_aware, default=EPOCH)
+
+
+def latest(times: Sequence[datetime]) -> datetime | None:
+    """The latest of `times` (None when empty). Stored times are all aware, and comparing
+    them directly is a C loop: with 1,000 open incidents a rebuild takes the latest of
+    their times a dozen times, and a key function per item made that milliseconds."""
+    if not times:
+        return None
+    try:
+        return max(times)
+    except TypeError:  # naive and aware mixed (a state made by hand)
+        return max(times, key=_aware)
 
 
 def uptime_of(components: Sequence[ComponentLike], rows: UptimeRows,

@@ -133,3 +133,22 @@ async def test_changes_that_leave_components_alone_give_what_a_full_rebuild_give
                 assert incremental[path] == body, (step, path)
         _, _, index = await running.get("/")
         assert b"Zuul" in index and b"carol" in (await running.get("/incidents/1"))[2]
+
+
+
+async def test_announced_returns_once_the_page_shows_the_change(running: Running) -> None:
+    # The outbox's pass waits for this (bot/app.py): it must not return before the HTML
+    # pages show the change, and must not wait when nothing is queued.
+    snapshot = running.app.snapshot
+    await running.say("#incident open sev2 Outage one")
+    await running.settled()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await snapshot.announced(within=5.0)
+    assert loop.time() - started < 0.05
+    renders = snapshot.renders
+    await running.say("#status notice mirrors are lagging")
+    await snapshot.announced(within=5.0)
+    assert snapshot.renders == renders + 1
+    page = snapshot.hot("/")
+    assert page is not None and b"mirrors are lagging" in page.body

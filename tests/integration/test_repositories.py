@@ -324,3 +324,25 @@ async def _fill_situation(store: Store) -> None:
             window.window.phase = window.incident.state = phase
         post = await tx.status_posts.add("alert", "Gate is broken", "alice", T0, ids[1])
         await tx.alert.set("Gate is broken", "alice", T0, ids[1], post.id)
+
+
+async def test_incidents_with_public_entries_is_get_and_entries_of_in_one(store: Store) -> None:
+    async with store.transaction() as tx:
+        ids = []
+        for n in range(3):
+            incident = await tx.incidents.open(title=f"i{n}", severity=3, opened_by="a", at=T0)
+            ids.append(incident.id)
+        await tx.timeline.append(ids[0], "opened", ALICE, T0, text="open 0")
+        await tx.timeline.append(ids[0], "note", ALICE, T0, text="private", public=False)
+        await tx.timeline.append(ids[0], "state", ALICE, T0, text="fixed", old="a", new="b")
+        await tx.timeline.append(ids[2], "opened", ALICE, T0, text="open 2")
+    async with store.reading() as tx:
+        found = await tx.timeline.incidents_with_public_entries([ids[1], ids[0], 99_999])
+        public = await tx.timeline.entries_of([ids[0], ids[1]], public_only=True)
+        assert sorted(found) == [ids[0], ids[1]]  # no row for an id that names none
+        for incident_id in (ids[0], ids[1]):
+            row, entries = found[incident_id]
+            assert row.id == incident_id and row.title == f"i{ids.index(incident_id)}"
+            assert [e.id for e in entries] == [e.id for e in public[incident_id]]
+        assert [e.text for e in found[ids[0]][1]] == ["open 0", "fixed"]
+        assert found[ids[1]][1] == []
