@@ -30,11 +30,6 @@ class DeclaredComponent:
     description: str | None = None
 
 
-_NOT_OPERATIONAL = (select(Component.name, Component.status)
-                    .where(Component.declared.is_(True), Component.status != OPERATIONAL)
-                    .order_by(Component.position, Component.id))
-
-
 class ComponentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -77,12 +72,6 @@ class ComponentRepository:
         if for_update:
             query = query.with_for_update().execution_options(populate_existing=True)
         return (await self._session.execute(query)).scalars().all()
-
-    async def not_operational(self) -> list[tuple[str, str]]:
-        """(name, status) of the declared components that are not operational, in page
-        order, as plain rows (`#now`; a statement built once)."""
-        return [(name, status) for name, status in await self._session.execute(
-            _NOT_OPERATIONAL)]
 
     async def get(self, component_id: str, *, for_update: bool = False) -> Component | None:
         query = select(Component).where(Component.id == component_id)

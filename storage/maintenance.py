@@ -51,13 +51,6 @@ class WindowInProgress:
     timezone: str
 
 
-_IN_PROGRESS = (select(Incident.id, Incident.title, MaintenanceWindow.ends_at,
-                       MaintenanceWindow.timezone)
-                .join(MaintenanceWindow, MaintenanceWindow.incident_id == Incident.id)
-                .where(MaintenanceWindow.phase == IN_PROGRESS)
-                .order_by(MaintenanceWindow.starts_at, Incident.id))
-
-
 class MaintenanceRepository:
     """Windows change only under their incident's row lock (`get(..., for_update=True)`),
     the same order of locks every writer of incidents takes."""
@@ -100,11 +93,6 @@ class MaintenanceRepository:
                  .where(MaintenanceWindow.phase.in_(LIVE_PHASES))
                  .order_by(MaintenanceWindow.starts_at, Incident.id))
         return [Maintenance(i, w) for i, w in (await self._session.execute(query)).all()]
-
-    async def in_progress(self) -> list[WindowInProgress]:
-        """Windows going on, soonest start first, as plain rows (`#now`; a statement
-        built once)."""
-        return [WindowInProgress(*row) for row in await self._session.execute(_IN_PROGRESS)]
 
     async def recent(self, since: datetime, limit: int = 50) -> list[Maintenance]:
         """Every live window, and the finished ones that ended (or were to end) after

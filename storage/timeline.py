@@ -259,7 +259,7 @@ class TimelineRepository:
     async def stream(
         self, incident_id: int, *, public_only: bool = False, batch: int = 500,
         kinds: Sequence[str] = (),
-    ) -> AsyncIterator[TimelineRecord]:
+    ) -> AsyncIterator[StoredEntry]:
         """Entries in order, in batches so memory stays flat for long incidents.
 
         As the driver returns them, wrapped (`StoredEntry`): no ORM objects, and no type

@@ -21,6 +21,7 @@ from storage.maintenance import MaintenanceRepository
 from storage.outbox import OutboxRepository
 from storage.paging import OverrideRepository, PageRepository
 from storage.playbook_links import PlaybookLinkRepository
+from storage.situation import SituationRepository
 from storage.status_posts import AlertRepository, StatusPostRepository
 from storage.subscribers import SubscriberRepository
 from storage.timeline import TimelineRepository
@@ -58,6 +59,7 @@ class Transaction:
         self.prompts = IncidentPromptRepository(session)
         self.subscribers = SubscriberRepository(session)
         self.api_tokens = ApiTokenRepository(session)
+        self.situation = SituationRepository(session)
 
 
 class Store:

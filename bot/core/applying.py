@@ -44,6 +44,8 @@ class Loaded:
 
 
 async def load_view(needs: Needs, tx: Transaction) -> Loaded:
+    if needs.situation:
+        return Loaded(await _situation(tx), {})
     rows: dict[int, Incident] = {}
     alert = None
     if needs.alert or needs.alert_incident_for_update:
@@ -91,16 +93,7 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
     if needs.log and incident is not None:
         log = tuple(LogLine(e.at, e.actor, e.kind, e.public, e.text, e.old_value, e.new_value)
                     for e in await tx.timeline.last(incident.id, needs.log))
-    components: tuple[tuple[str, str], ...] = ()
-    if needs.components:
-        components = tuple(await tx.components.not_operational())
-    maintenance: tuple[MaintenanceFacts, ...] = ()
-    if needs.maintenance:
-        maintenance = tuple(MaintenanceFacts(w.id, w.title, w.ends_at, w.timezone)
-                            for w in await tx.maintenance.in_progress())
     view = View(
-        components=components,
-        maintenance=maintenance,
         alert=alert,
         alert_incident=alert_incident,
         open_incidents=tuple(_facts(row, latest.get(row.id), roles.get(row.id, ()))
@@ -110,6 +103,21 @@ async def load_view(needs: Needs, tx: Transaction) -> Loaded:
         log=log,
     )
     return Loaded(view, rows)
+
+
+async def _situation(tx: Transaction) -> View:
+    """`#now`'s view, from one statement; it changes nothing, so no rows come with it."""
+    found = await tx.situation.read()
+    alert = found.alert
+    return View(
+        components=tuple(found.components),
+        maintenance=tuple(MaintenanceFacts(w.id, w.title, w.ends_at, w.timezone)
+                          for w in found.maintenance),
+        alert=AlertFacts(alert.text, alert.set_by, alert.set_at, alert.incident_id)
+        if alert is not None else None,
+        open_incidents=tuple(_facts(row, row.latest, found.roles.get(row.id, ()))
+                             for row in found.open_incidents),
+    )
 
 
 async def _alert(tx: Transaction) -> AlertFacts | None:

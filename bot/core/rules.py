@@ -91,10 +91,10 @@ class Needs:
     """How many of the named incident's last timeline entries."""
     alert_if_alert_incident: bool = False
     """The current alert, only when the named incident is one an alert opened."""
-    components: bool = False
-    """The components that are not operational (`View.components`)."""
-    maintenance: bool = False
-    """The maintenance windows in progress (`View.maintenance`)."""
+    situation: bool = False
+    """Everything `#now` tells: the alert, the open incidents with their latest public
+    update and roles, the components not operational, the maintenance in progress; read in
+    one statement (storage/situation.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +165,7 @@ def needs(command: Command) -> Needs:
         case m.IncidentList():
             return Needs(open_incidents=True, latest=True)
         case m.Now():
-            return Needs(alert=True, open_incidents=True, latest=True, components=True,
-                         maintenance=True)
+            return Needs(situation=True)
         case m.Note(_, incident_id) | m.BugLink(_, incident_id):
             if incident_id is not None:
                 return Needs(incident=incident_id)

@@ -149,14 +149,15 @@ async def postmortem_context(
     pages = []
     async for entry in timeline.stream(incident.id, kinds=PAGE_KINDS):
         detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
-        pages.append({"when": _when(entry.at), "what": entry.kind.removeprefix("page."),
-                      "who": _md_name(entry.actor), "detail": _md(detail)})
+        pages.append({"when": _when_stored(entry.at_as_stored),
+                      "what": entry.kind.removeprefix("page."), "who": _md_name(entry.actor),
+                      "detail": _md(detail)})
     links = []
     async for entry in timeline.stream(incident.id, kinds=LINK_KINDS):
         target = entry.new_value
         known = bug_line(target) if bug_line and entry.kind == "bug" and target else None
         links.append({"kind": entry.kind, "target": _link(target), "state": _md(known),
-                      "by": _md_name(entry.actor), "when": _when(entry.at)})
+                      "by": _md_name(entry.actor), "when": _when_stored(entry.at_as_stored)})
     milestones = []
     for name, label, column in MILESTONES:
         moment = getattr(incident, column)

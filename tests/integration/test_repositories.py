@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
+from storage.components import DeclaredComponent
 from storage.db import revisions, upgrade
 from storage.models import Base
 from storage.timeline import Where
@@ -256,6 +257,73 @@ async def test_resolved_newest_first_and_entries_of_many(store: Store) -> None:
         entries = await tx.timeline.entries_of([ids[1], ids[2]])
         assert [e.text for e in entries[ids[1]]] == ["open 1", "later"]
         assert [e.text for e in entries[ids[2]]] == ["open 2"]
+
+
+async def test_the_situation_in_one_statement_is_what_its_five_reads_give(
+        store: Store) -> None:
+    """`#now` reads the open incidents with their newest public entries, their roles, the
+    components not operational, the windows in progress and the alert in one UNION ALL:
+    each part as the repository read of its own gives it, in the same order."""
+    async with store.reading() as tx:
+        empty = await tx.situation.read()
+    assert (empty.open_incidents, empty.roles, empty.components, empty.maintenance,
+            empty.alert) == ([], {}, [], [], None)
+    await _fill_situation(store)
+    async with store.reading() as tx:
+        found = await tx.situation.read()
+        open_incidents = await tx.incidents.list_open_with_latest()
+        roles = await tx.roles.held_in([i.id for i in open_incidents])
+        components = [(c.name, c.status) for c in await tx.components.all()
+                      if c.status != "operational"]
+        windows = [(w.id, w.incident.title, w.window.ends_at, w.window.timezone)
+                   for w in await tx.maintenance.live() if w.window.phase == "in_progress"]
+        alert = await tx.alert.in_force()
+    assert found.open_incidents == open_incidents
+    assert [i.latest.text if i.latest else None for i in found.open_incidents] == [
+        "public 0", None, "public 3"]
+    assert found.open_incidents[0].latest is not None
+    assert found.open_incidents[0].latest.at.tzinfo is not None
+    assert found.roles == {i: held for i, held in roles.items() if held}
+    assert found.roles == {found.open_incidents[0].id: [("comms", "dan"), ("scribe", "eve")]}
+    assert found.components == components == [("Zuul", "partial_outage"),
+                                              ("Docs", "major_outage")]
+    assert [(w.id, w.title, w.ends_at, w.timezone) for w in found.maintenance] == windows
+    assert [w.title for w in found.maintenance] == ["Early window", "Late window"]
+    assert found.alert == alert
+    assert found.alert is not None and found.alert.text == "Gate is broken"
+
+
+async def _fill_situation(store: Store) -> None:
+    async with store.transaction() as tx:
+        ids = [(await tx.incidents.open(title=f"i{n}", severity=n % 4 + 1, opened_by="a",
+                                        at=T0 + timedelta(minutes=n))).id for n in range(4)]
+        for n in (0, 3):
+            await tx.timeline.append(ids[n], "note", ALICE, T0, text=f"old {n}")
+            await tx.timeline.append(ids[n], "state", ALICE, T0, text=f"public {n}")
+            await tx.timeline.append(ids[n], "chat", ALICE, T0, text="chat", public=False)
+        for role, nick in (("scribe", "eve"), ("comms", "dan")):
+            await tx.roles.assign(ids[0], role, nick, "a", T0)
+        await tx.roles.assign(ids[2], "comms", "zed", "a", T0)
+        resolved = await tx.incidents.get(ids[2])
+        assert resolved is not None
+        tx.incidents.set_state(resolved, "resolved", T0)  # its role is not read
+        await tx.components.sync([DeclaredComponent("gerrit", "Gerrit"),
+                                  DeclaredComponent("zuul", "Zuul"),
+                                  DeclaredComponent("docs", "Docs")], T0)
+        for component_id, status in (("docs", "major_outage"), ("zuul", "partial_outage")):
+            component = await tx.components.get(component_id)
+            assert component is not None
+            await tx.components.set_status(component, status, T0, actor="a")
+        for title, start, phase in (("Late window", 3, "in_progress"),
+                                    ("Early window", 1, "in_progress"),
+                                    ("Not yet", 0, "scheduled")):
+            window = await tx.maintenance.schedule(
+                title=title, starts_at=T0 + timedelta(hours=start),
+                ends_at=T0 + timedelta(hours=start + 2), timezone="Europe/Berlin",
+                components=[], scheduled_by="a", at=T0)
+            window.window.phase = window.incident.state = phase
+        post = await tx.status_posts.add("alert", "Gate is broken", "alice", T0, ids[1])
+        await tx.alert.set("Gate is broken", "alice", T0, ids[1], post.id)
 
 
 async def test_incidents_with_public_entries_is_get_and_entries_of_in_one(store: Store) -> None:

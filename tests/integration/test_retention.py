@@ -108,13 +108,18 @@ async def _plans(store: Store, action: Callable[[Transaction], Awaitable[object]
     return plans
 
 
-def _assert_no_scan(plans: list[str], index: str) -> None:
+def _assert_no_scan(plans: list[str], index: str, *, small: tuple[str, ...] = ()
+                    ) -> None:
     """Every table is reached by an index condition (or through a partial index that holds
-    just the rows asked for), and `index` is among those used."""
+    just the rows asked for), and `index` is among those used. `small`: tables this check
+    leaves alone, each as small as the configuration or as the open incidents, where the
+    planner's choice on these few test rows says nothing (PostgreSQL joined three roles to
+    the open incidents by reading them all rather than by their key)."""
     assert plans
     assert any(index in plan for plan in plans), plans
     for plan in plans:
-        assert "Seq Scan" not in plan, plan
+        scanned = re.findall(r"Seq Scan on (\w+)", plan)
+        assert all(table in small for table in scanned), plan
         # SQLite: SEARCH is an index lookup; SCAN reads a whole table or index.
         scans = re.findall(r"SCAN (incidents|incident_events|outbox|audit_log)\b"
                            r"(?: USING (?:COVERING )?INDEX (\w+))?", plan)
@@ -123,8 +128,10 @@ def _assert_no_scan(plans: list[str], index: str) -> None:
         # PostgreSQL: an index scan with no Index Cond under it reads the whole index.
         nodes = plan.split(" / ")
         for at, node in enumerate(nodes):
-            used = re.search(r"Scan using (\w+)", node) or re.search(
+            used = re.search(r"Scan using (\w+) on (\w+)", node) or re.search(
                 r"Bitmap Index Scan on (\w+)", node)
+            if used and used.lastindex == 2 and used[2] in small:
+                continue
             if used and used[1] not in PARTIAL:
                 details = []
                 for line in nodes[at + 1:]:
@@ -174,6 +181,11 @@ async def test_maintenance_and_public_reads_use_indexes(store: Store) -> None:
         _assert_no_scan(await _plans(store, lambda tx: tx.incidents.milestones_of(
             ids=[1, 2], open_now=True, after_id=incident_id, limit=10,
             resolved_since=cutoff)), index)
+    # `#now`'s one statement: the open incidents by ix_incidents_state (even after ANALYZE,
+    # above), their newest public entries by ix_incident_events_public.
+    for index in ("ix_incidents_state", "ix_incident_events_public"):
+        _assert_no_scan(await _plans(store, lambda tx: tx.situation.read()), index,
+                        small=("components", "incident_roles", "maintenance_windows"))
     for read in (lambda tx: tx.timeline.latest_of([incident_id]),
                  lambda tx: tx.incidents.list_open_with_latest(),
                  lambda tx: tx.timeline.entries(incident_id, public_only=True),

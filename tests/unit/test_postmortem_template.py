@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,7 +17,15 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from bot.config import ConfigError, load_config_text
 from bot.incidents.aftermath import ActionRecord, Aftermath, WhyItem
-from bot.incidents.export import export_json, export_markdown
+from bot.incidents.export import (
+    _MD_ESCAPES,
+    _OTHER_WHITESPACE,
+    _entry_document,
+    _entry_documents,
+    _md,
+    export_json,
+    export_markdown,
+)
 from storage.db import open_store, upgrade
 from storage.timeline import Where
 from storage.unit_of_work import Store
@@ -281,3 +291,44 @@ async def test_the_built_in_table_lines_are_what_the_per_row_template_wrote(
     fast = await _render(store, aftermath=FOLLOWUPS)
     assert fast.count("\n| 2026-11-") > 1_100
     assert fast == await _render(store, template=per_row, aftermath=FOLLOWUPS)
+
+
+def test_md_gives_plain_text_back_only_when_escaping_would_not_change_it() -> None:
+    """`_md` returns most chat lines as they are without splitting and joining them: the
+    same text the full escape (translate, then collapse whitespace) gives, for any text."""
+    split_on = "".join(c for c in map(chr, range(sys.maxunicode + 1))
+                       if c.isspace() and c != " ")
+    assert split_on == _OTHER_WHITESPACE
+
+    def escaped(text: str) -> str:
+        return " ".join(text.translate(_MD_ESCAPES).split())
+
+    alphabet = " \t\n|*_[]`<>&\\ab→\u00a0\x1c\u2028\x85\u3000"
+    rng = random.Random(21)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9)))
+             for _ in range(20_000)]
+    texts += ["event 1: the mirrors answer in 40 ms", " lead", "trail ", "a  b", "ünï"]
+    for text in texts:
+        assert _md(text) == escaped(text), repr(text)
+    assert _md(None) == _md("") == ""
+
+
+async def test_json_entries_read_from_the_row_tuple_are_what_the_fields_give(
+        store: Store) -> None:
+    """The JSON log reads a streamed row's fields from its tuple, and its time from SQLite's
+    stored text: the same documents as reading each field, a time parsed and printed."""
+    async with store.transaction() as tx:
+        for n in range(600):
+            await tx.timeline.append(
+                1, ("note", "chat", "state")[n % 3],
+                Where("fungi", identity="fungi via irc", transport="irc", network="oftc",
+                      channel="#opendev") if n % 2 else Where("bob"),
+                T0 + timedelta(seconds=n, microseconds=(n % 4) * 250_001),
+                text=None if n % 5 == 0 else f"line {n} | *x*", public=n % 3 != 1,
+                old="investigating" if n % 3 == 2 else None,
+                new="identified" if n % 3 == 2 else None)
+    async with store.reading() as tx:
+        rows = [row async for row in tx.timeline.stream(1)]
+    assert len(rows) > 600
+    assert _entry_documents(rows) == [_entry_document(row) for row in rows]
+    assert {document["at"][19:] for document in _entry_documents(rows)} >= {"Z", ".250001Z"}

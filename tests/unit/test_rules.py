@@ -385,8 +385,7 @@ def test_needs_read_only_what_the_rule_uses() -> None:
     assert needs(m.IncidentLog(3)) == Needs(incident=3, log=LOG_ENTRIES_IN_CHAT)
     assert needs(m.Note("x")) == Needs(open_incidents=True)
     assert needs(m.Note("x", 3)) == Needs(incident=3)
-    assert needs(m.Now()) == Needs(alert=True, open_incidents=True, latest=True,
-                                   components=True, maintenance=True)
+    assert needs(m.Now()) == Needs(situation=True)
 
 
 # --- who may ------------------------------------------------------------------------------
