@@ -403,8 +403,8 @@ async def load_page_state(store: Store, *, title: str, url: str,
         if missing:
             entries = {**read, **await tx.timeline.entries_of(missing, public_only=True)}
         if full or previous is None or touched.posts:
-            post_views = tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
-                               for p in await tx.status_posts.recent(RECENT_POSTS))
+            post_views = tuple(PostView(*fields) for fields
+                               in await tx.status_posts.recent_fields(RECENT_POSTS))
         else:
             post_views = previous.posts
         if full or touched.kudos or previous is None:
