@@ -39,6 +39,7 @@ from storage.incident_roles import PUBLIC_ROLES
 from storage.incidents import OPEN_STATES
 from storage.maintenance import Maintenance
 from storage.models import Incident, TimelineEntry, utcnow
+from storage.timeline import TimelineRecord
 from storage.unit_of_work import Store, Transaction
 from storage.uptime import UptimeRows
 
@@ -232,7 +233,7 @@ class PageState:
         return [names.get(cid, cid) for cid in ids]
 
 
-def incident_view(incident: Incident, entries: Sequence[TimelineEntry],
+def incident_view(incident: Incident, entries: Sequence[TimelineRecord],
                   components: Sequence[tuple[str, str]] = (),
                   roles: Sequence[tuple[str, str]] = ()) -> IncidentPageView:
     """An incident with its public entries, each carrying the state it left the incident in.
@@ -390,7 +391,7 @@ async def load_page_state(store: Store, *, title: str, url: str,
             open_incidents = list(await tx.incidents.list_open())
             resolved = list(await tx.incidents.list_resolved(limit=RECENT_RESOLVED))
             kept: dict[int, IncidentPageView] = {}
-            read: dict[int, list[TimelineEntry]] = {}
+            read: dict[int, Sequence[TimelineRecord]] = {}
         else:
             open_incidents, resolved, kept, read = await _changed_incidents(
                 tx, previous, touched.incidents)
@@ -398,7 +399,7 @@ async def load_page_state(store: Store, *, title: str, url: str,
         # Public entries only: the page never shows the others, and a long incident's
         # captured chat would otherwise be read on every change.
         # (A change's incidents came with theirs, read with their rows.)
-        entries = read
+        entries: dict[int, Sequence[TimelineRecord]] = read
         missing = [i.id for i in incidents if i.id not in read]
         if missing:
             entries = {**read, **await tx.timeline.entries_of(missing, public_only=True)}
@@ -492,7 +493,8 @@ async def load_page_state(store: Store, *, title: str, url: str,
 
 async def _changed_incidents(
     tx: Transaction, previous: PageState, touched: frozenset[int]
-) -> tuple[list[Any], list[Any], dict[int, IncidentPageView], dict[int, list[TimelineEntry]]]:
+) -> tuple[list[Any], list[Any], dict[int, IncidentPageView],
+           dict[int, Sequence[TimelineRecord]]]:
     """(open rows, recent resolved rows, views kept from `previous` by id, public entries
     of the incidents read): rows of the incidents to view again, and for the others their
     previous views as stand-ins (only their ids are read), in page order. The touched
