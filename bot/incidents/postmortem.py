@@ -145,19 +145,22 @@ async def postmortem_context(
     times = IncidentTimes.of(incident)
     end = incident.resolved_at
     generated = generated_at or datetime.now(UTC)
-    # Read as the driver returns them (no ORM objects): a long incident may have thousands.
+    # One read for both (each is a pass over the incident's entries), as the driver returns
+    # them (no ORM objects): a long incident may have thousands.
     pages = []
-    async for entry in timeline.stream(incident.id, kinds=PAGE_KINDS):
-        detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
-        pages.append({"when": _when_stored(entry.at_as_stored),
-                      "what": entry.kind.removeprefix("page."), "who": _md_name(entry.actor),
-                      "detail": _md(detail)})
     links = []
-    async for entry in timeline.stream(incident.id, kinds=LINK_KINDS):
-        target = entry.new_value
-        known = bug_line(target) if bug_line and entry.kind == "bug" and target else None
-        links.append({"kind": entry.kind, "target": _link(target), "state": _md(known),
-                      "by": _md_name(entry.actor), "when": _when_stored(entry.at_as_stored)})
+    async for entry in timeline.stream(incident.id, kinds=PAGE_KINDS + LINK_KINDS):
+        if entry.kind in LINK_KINDS:
+            target = entry.new_value
+            known = bug_line(target) if bug_line and entry.kind == "bug" and target else None
+            links.append({"kind": entry.kind, "target": _link(target), "state": _md(known),
+                          "by": _md_name(entry.actor),
+                          "when": _when_stored(entry.at_as_stored)})
+        else:
+            detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
+            pages.append({"when": _when_stored(entry.at_as_stored),
+                          "what": entry.kind.removeprefix("page."),
+                          "who": _md_name(entry.actor), "detail": _md(detail)})
     milestones = []
     for name, label, column in MILESTONES:
         moment = getattr(incident, column)
