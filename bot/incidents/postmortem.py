@@ -230,7 +230,7 @@ async def render_postmortem(
     context = await postmortem_context(incident, timeline, generated_at=generated_at,
                                        bug_line=bug_line, aftermath=aftermath)
     compiled = load_template(template)
-    rows = timeline.stream(incident.id)
+    rows = timeline.stream(incident.id, batch=timeline.whole_read_batch)
     handoff: Handoff[str] = Handoff(asyncio.get_running_loop())
     batches = handoff.batches(rows, ROW_BATCH)
     # Two views of the one stream (a template loops over one of them): rows for a custom
