@@ -83,7 +83,7 @@ class _GuardedProtocol(asyncio.Protocol):
     (bot/web/hot_path.py) until the first request it cannot, then passes everything to
     aiohttp's protocol, made then (at once when there is no hot path)."""
 
-    __slots__ = ("_guard", "_inner", "_make", "_streaming", "transport")
+    __slots__ = ("_guard", "_inner", "_make", "_paused", "_streaming", "transport")
 
     def __init__(self, guard: ConnectionGuard, make: Callable[[], asyncio.Protocol]) -> None:
         self._guard = guard
@@ -91,6 +91,8 @@ class _GuardedProtocol(asyncio.Protocol):
         self._inner: asyncio.Protocol | None = None
         self._streaming = False
         """A live-update stream opened by the hot path holds the connection."""
+        self._paused = False
+        """The transport's buffer is over its high-water mark: the client does not read."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
@@ -103,6 +105,8 @@ class _GuardedProtocol(asyncio.Protocol):
         inner = self._inner = self._make()
         self._guard._handed_over(self, inner)
         inner.connection_made(self.transport)
+        if self._paused:
+            inner.pause_writing()
         return inner
 
     def data_received(self, data: bytes) -> None:
@@ -114,7 +118,9 @@ class _GuardedProtocol(asyncio.Protocol):
                 self.transport.close()
                 return
             hot = self._guard.hot_path
-            if hot is not None and hot.answer(data, self):
+            # A client that sends requests without reading the answers would have them
+            # piling up in the buffer: aiohttp waits for the buffer to drain instead.
+            if hot is not None and not self._paused and hot.answer(data, self):
                 return
             inner = self._hand_over()
         inner.data_received(data)
@@ -128,12 +134,14 @@ class _GuardedProtocol(asyncio.Protocol):
             self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        # Answers from the hot path are written whole; a live-update client that falls
-        # behind is dropped by its buffer's size (bot/web/sse.py).
+        # A live-update client that falls behind is dropped by its buffer's size
+        # (bot/web/sse.py); requests stop being answered here (data_received).
+        self._paused = True
         if self._inner is not None:
             self._inner.pause_writing()
 
     def resume_writing(self) -> None:
+        self._paused = False
         if self._inner is not None:
             self._inner.resume_writing()
 

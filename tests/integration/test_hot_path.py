@@ -224,3 +224,35 @@ async def test_a_stream_ended_at_shutdown_ends_with_its_last_chunk(
     rest = await asyncio.wait_for(reader.read(), 5)
     assert rest == b"0\r\n\r\n"
     writer.close()
+
+
+async def test_a_client_that_does_not_read_is_left_to_aiohttps_flow_control(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """Requests sent one after the other without reading the answers: once the connection's
+    buffer is over its high-water mark the hot path stops answering (aiohttp waits for the
+    buffer to drain), and every answer still arrives, in order."""
+    async with run_app(sqlite_url, tmp_path) as running:
+        await running.say("#incident open sev2 Mirror lag")
+        await running.settled()
+        hot = _hot(running)
+        port = int(running.base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = b"GET /api/v2/summary.json HTTP/1.1\r\nHost: statusdesk\r\n\r\n"
+        before = hot.answered
+        sent = 0
+        try:
+            while sent < 20_000 and hot.answered - before == sent:
+                writer.write(request)
+                sent += 1
+                await asyncio.sleep(0)  # the server reads it on its own
+                await asyncio.sleep(0)
+            assert hot.answered - before < sent, "the hot path answered every request"
+            answers = 0
+            while answers < sent:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                await asyncio.wait_for(reader.readexactly(length), 10)
+                answers += 1
+        finally:
+            writer.close()
