@@ -132,6 +132,16 @@ def table_lines(batch: Sequence[TimelineRecord]) -> str:
     return "".join(lines)
 
 
+def link_lines(links: Sequence[dict[str, str]]) -> str:
+    """The built-in template's list of linked bugs and playbooks, built in Python: the same
+    characters its per-link loop wrote (Jinja looks up each of a dict's fields by trying an
+    attribute first: thousands of links took longer than their rows' whole table)."""
+    return "".join([
+        f"- {link['kind']}: {link['target']}"
+        f"{' — ' + link['state'] if link['state'] else ''} (linked by {link['by']}, "
+        f"{link['when']} UTC)\n" for link in links])
+
+
 async def postmortem_context(
     incident: Incident,
     timeline: TimelineRepository,
@@ -145,19 +155,22 @@ async def postmortem_context(
     times = IncidentTimes.of(incident)
     end = incident.resolved_at
     generated = generated_at or datetime.now(UTC)
-    # Read as the driver returns them (no ORM objects): a long incident may have thousands.
+    # One read for both (each is a pass over the incident's entries), as the driver returns
+    # them (no ORM objects): a long incident may have thousands.
     pages = []
-    async for entry in timeline.stream(incident.id, kinds=PAGE_KINDS):
-        detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
-        pages.append({"when": _when_stored(entry.at_as_stored),
-                      "what": entry.kind.removeprefix("page."), "who": _md_name(entry.actor),
-                      "detail": _md(detail)})
     links = []
-    async for entry in timeline.stream(incident.id, kinds=LINK_KINDS):
-        target = entry.new_value
-        known = bug_line(target) if bug_line and entry.kind == "bug" and target else None
-        links.append({"kind": entry.kind, "target": _link(target), "state": _md(known),
-                      "by": _md_name(entry.actor), "when": _when_stored(entry.at_as_stored)})
+    async for entry in timeline.stream(incident.id, kinds=PAGE_KINDS + LINK_KINDS):
+        if entry.kind in LINK_KINDS:
+            target = entry.new_value
+            known = bug_line(target) if bug_line and entry.kind == "bug" and target else None
+            links.append({"kind": entry.kind, "target": _link(target), "state": _md(known),
+                          "by": _md_name(entry.actor),
+                          "when": _when_stored(entry.at_as_stored)})
+        else:
+            detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
+            pages.append({"when": _when_stored(entry.at_as_stored),
+                          "what": entry.kind.removeprefix("page."),
+                          "who": _md_name(entry.actor), "detail": _md(detail)})
     milestones = []
     for name, label, column in MILESTONES:
         moment = getattr(incident, column)
@@ -185,6 +198,8 @@ async def postmortem_context(
         "links": links,
         "timeline": (),  # render_postmortem puts the rows here
         "timeline_table": (),  # and the built-in table's lines, a batch per string
+        # The built-in list of links as one string, made in the rendering thread.
+        "link_lines": (link_lines(links) for _ in range(1)),
         "whys": [{"number": w.number, "text": _md(w.text), "author": _md(w.author),
                   "when": _when(w.at)} for w in after.whys],
         "actions": [{
@@ -215,7 +230,7 @@ async def render_postmortem(
     context = await postmortem_context(incident, timeline, generated_at=generated_at,
                                        bug_line=bug_line, aftermath=aftermath)
     compiled = load_template(template)
-    rows = timeline.stream(incident.id)
+    rows = timeline.stream(incident.id, batch=timeline.whole_read_batch)
     handoff: Handoff[str] = Handoff(asyncio.get_running_loop())
     batches = handoff.batches(rows, ROW_BATCH)
     # Two views of the one stream (a template loops over one of them): rows for a custom

@@ -332,3 +332,46 @@ async def test_json_entries_read_from_the_row_tuple_are_what_the_fields_give(
     assert len(rows) > 600
     assert _entry_documents(rows) == [_entry_document(row) for row in rows]
     assert {document["at"][19:] for document in _entry_documents(rows)} >= {"Z", ".250001Z"}
+
+
+PER_LINK_LOOP = (
+    "{% for l in links %}\n"
+    "- {{ l.kind }}: {{ l.target }}{% if l.state %} — {{ l.state }}{% endif %} "
+    "(linked by {{ l.by }}, {{ l.when }} UTC)\n"
+    "{% endfor %}\n")
+
+
+async def test_pages_and_links_read_together_keep_their_sections_and_order(
+        store: Store, tmp_path: Path) -> None:
+    """Pages and linked bugs and playbooks come from one read of the timeline, split by
+    kind: each section lists its own entries, oldest first, and a bug's cached state. The
+    built-in list of links (postmortem.link_lines) is the very bytes its former per-link
+    loop wrote."""
+    async with store.transaction() as tx:
+        for n, (kind, old, new, text) in enumerate([
+                ("page.sent", None, "fungi", "via pagerduty"),
+                ("bug", None, "https://bugs.example/1", None),
+                ("page.acknowledged", "fungi", "fungi", None),
+                ("playbook", None, "gerrit-heap", None),
+                ("bug", None, "https://bugs.example/2 <x>", None)]):
+            await tx.timeline.append(1, kind, Where("clarkb"), T0 + timedelta(minutes=n),
+                                     text=text, old=old, new=new)
+    text = await _render(store, bug_line={"https://bugs.example/1": "[open] #1 Heap"}.get)
+    assert text.count("\n- ") == 3
+    pages = text.split("|---|---|---|---|\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert pages == ["| 2026-11-21 23:40:00 | sent | clarkb | - → fungi via pagerduty |",
+                     "| 2026-11-21 23:42:00 | acknowledged | clarkb | fungi → fungi |"]
+    links = text.split("## Linked bugs and playbooks\n\n", 1)[1].split("\n\n", 1)[0]
+    assert links.splitlines() == [
+        "- bug: <https://bugs.example/1> — \\[open\\] #1 Heap (linked by clarkb, "
+        "2026-11-21 23:41:00 UTC)",
+        "- playbook: gerrit-heap (linked by clarkb, 2026-11-21 23:43:00 UTC)",
+        "- bug: https://bugs.example/2 &lt;x&gt; (linked by clarkb, 2026-11-21 23:44:00 UTC)"]
+    built_in = (Path(__file__).parent.parent.parent / "bot" / "incidents" / "templates"
+                / "postmortem.md.j2").read_text()
+    fast = "{% for lines in link_lines %}{{ lines }}{% endfor %}\n"
+    assert fast in built_in
+    per_link = tmp_path / "per_link.md.j2"
+    per_link.write_text(built_in.replace(fast, PER_LINK_LOOP))
+    bug_line = {"https://bugs.example/1": "[open] #1 Heap"}.get
+    assert text == await _render(store, template=per_link, bug_line=bug_line)
