@@ -450,8 +450,8 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
     page = (state.title, state.url, state.subscribe)
     alert = state.alert
     alert_at = [alert.set_at] if alert else []
-    incident_times = [i.updated_at for i in (*open_, *resolved)]
     open_times = [i.updated_at for i in open_]
+    incident_times = open_times + [i.updated_at for i in resolved]
     component_times = [c.updated_at for c in state.components]
     maintenance_times = [m.updated_at for m in state.maintenances]
     # An in-progress window's text says how long it has overrun: it changes with the clock.

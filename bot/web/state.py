@@ -403,8 +403,8 @@ async def load_page_state(store: Store, *, title: str, url: str,
         if missing:
             entries = {**read, **await tx.timeline.entries_of(missing, public_only=True)}
         if full or previous is None or touched.posts:
-            post_views = tuple(PostView(p.id, p.kind, p.text, p.author, p.at, p.incident_id)
-                               for p in await tx.status_posts.recent(RECENT_POSTS))
+            post_views = tuple(PostView(*fields) for fields
+                               in await tx.status_posts.recent_fields(RECENT_POSTS))
         else:
             post_views = previous.posts
         if full or touched.kudos or previous is None:
@@ -494,38 +494,32 @@ async def _changed_incidents(
     tx: Transaction, previous: PageState, touched: frozenset[int]
 ) -> tuple[list[Any], list[Any], dict[int, IncidentPageView], dict[int, list[TimelineEntry]]]:
     """(open rows, recent resolved rows, views kept from `previous` by id, public entries
-    of the incidents read): rows of the incidents to view again, stand-ins for the others
-    (their ids, in page order). The touched incidents and their public entries are one
-    statement."""
+    of the incidents read): rows of the incidents to view again, and for the others their
+    previous views as stand-ins (only their ids are read), in page order. The touched
+    incidents and their public entries are one statement."""
     read = await tx.timeline.incidents_with_public_entries(sorted(touched))
     rows = {i: row for i, (row, _) in read.items()}
     kept = {v.id: v for v in (*previous.open_incidents, *previous.recent_resolved)
             if v.id not in rows}
     open_rows: list[Any] = [row for row in rows.values() if row.state in OPEN_STATES]
-    open_rows += [_Kept(v.id) for v in previous.open_incidents if v.id not in rows]
+    # The views themselves, not a stand-in object each: with 1,000 open incidents making
+    # 1,000 frozen objects was milliseconds of every change.
+    open_rows += [v for v in previous.open_incidents if v.id not in rows]
     was_recent = {v.id for v in previous.recent_resolved}
     if any(i in was_recent and row.state != "resolved" for i, row in rows.items()):
         # Reopened: the 51st most recent moves up, and only the database knows which.
         listed = await tx.incidents.list_resolved(limit=RECENT_RESOLVED)
-        resolved: list[Any] = [rows.get(r.id) or (_Kept(r.id) if r.id in kept else r)
-                               for r in listed]
+        resolved: list[Any] = [rows.get(r.id) or kept.get(r.id) or r for r in listed]
     else:
         # Same order as list_resolved: the latest resolution first, then the higher id.
         candidates: list[tuple[datetime, int, Any]] = [
-            (v.resolved_at or v.updated_at, v.id, _Kept(v.id))
+            (v.resolved_at or v.updated_at, v.id, v)
             for v in previous.recent_resolved if v.id not in rows]
         candidates += [(row.resolved_at or row.updated_at, row.id, row)
                        for row in rows.values() if row.state == "resolved"]
         candidates.sort(key=lambda c: (_aware(c[0]), c[1]), reverse=True)
         resolved = [c[2] for c in candidates[:RECENT_RESOLVED]]
     return open_rows, resolved, kept, {i: entries for i, (_, entries) in read.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    """An incident whose view the last load made, unchanged since."""
-
-    id: int
 
 
 def _aware(moment: datetime) -> datetime:
