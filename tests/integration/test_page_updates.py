@@ -149,6 +149,6 @@ async def test_announced_returns_once_the_page_shows_the_change(running: Running
     renders = snapshot.renders
     await running.say("#status notice mirrors are lagging")
     await snapshot.announced(within=5.0)
-    assert snapshot.renders == renders + 1
+    assert snapshot.renders >= renders + 1  # (a refresh at UTC midnight may add one)
     page = snapshot.hot("/")
     assert page is not None and b"mirrors are lagging" in page.body
