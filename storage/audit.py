@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.kept_text import kept
@@ -33,23 +34,22 @@ class AuditRepository:
         text: str,
         outcome: str,
         reason: str | None = None,
-    ) -> AuditRecord:
-        record = AuditRecord(
-            at=at,
-            actor=where.actor,
-            identity=where.identity,
-            transport=where.transport or "unknown",
-            network=where.network,
-            channel=where.channel,
-            command=command,
+    ) -> None:
+        # One INSERT, no ORM object: no caller reads the record back, and building and
+        # flushing one was a good part of a command's time.
+        await self._session.execute(_RECORD, {
+            "at": at,
+            "actor": where.actor,
+            "identity": where.identity,
+            "transport": where.transport or "unknown",
+            "network": where.network,
+            "channel": where.channel,
+            "command": command,
             # Raw chat text is untrusted and unbounded; the audit keeps what identifies it.
-            text=_UNSTORABLE.sub("\ufffd", kept(text, MAX_AUDIT_TEXT)),
-            outcome=outcome,
-            reason=reason,
-        )
-        self._session.add(record)
-        await self._session.flush()
-        return record
+            "text": _UNSTORABLE.sub("\ufffd", kept(text, MAX_AUDIT_TEXT)),
+            "outcome": outcome,
+            "reason": reason,
+        })
 
     async def prune(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` records made before `before` (retention); how many. Found
@@ -68,3 +68,6 @@ class AuditRepository:
         if outcome is not None:
             query = query.where(AuditRecord.outcome == outcome)
         return (await self._session.execute(query)).scalars().all()
+
+
+_RECORD = insert(cast(Table, AuditRecord.__table__))

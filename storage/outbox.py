@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,16 @@ def _row(kind: str, lane: str, payload: dict[str, Any], key: str, at: datetime
             "created_at": at, "attempts": 0, "next_attempt_at": at}
 
 
+# Built once, on the table rather than the ORM class: an effect is queued with every
+# command that broadcasts, and the ORM's bulk-insert path (with its autoflush) cost more
+# than the INSERT itself.
+_INSERTS = {
+    postgresql: insert(cast(Table, OutboxEffect.__table__)).on_conflict_do_nothing(
+        index_elements=["idempotency_key"])
+    for postgresql, insert in ((True, pg_insert), (False, sqlite_insert))
+}
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -34,8 +44,8 @@ class OutboxRepository:
         self, kind: str, lane: str, payload: dict[str, Any], key: str, at: datetime
     ) -> bool:
         """Queue an effect; False when one with this idempotency key exists already."""
-        result = await self._session.execute(self._insert().values(_row(kind, lane, payload,
-                                                                        key, at)))
+        result = await self._session.execute(self._insert(),
+                                             _row(kind, lane, payload, key, at))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def add_many(
@@ -48,9 +58,7 @@ class OutboxRepository:
             await self._session.execute(self._insert(), rows)
 
     def _insert(self) -> Any:
-        dialect = self._session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        return insert(OutboxEffect).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        return _INSERTS[self._session.get_bind().dialect.name == "postgresql"]
 
     async def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEffect]:
         """The oldest pending effect of each lane, where its time to (re)try has come."""

@@ -175,8 +175,7 @@ async def write(decision: Decision, loaded: Loaded, tx: Transaction, where: Wher
                 rows[row.id] = row
                 ids[NEW_INCIDENT] = row.id
             case AddPost(kind, text, actor, at, incident_id):
-                post = await tx.status_posts.add(kind, text, actor, at, incident_id)
-                ids[NEW_POST] = post.id
+                ids[NEW_POST] = await tx.status_posts.add(kind, text, actor, at, incident_id)
             case SetAlert(text, actor, at, incident_id, post_id):
                 await tx.alert.set(text, actor, at, incident_id, post_id)
             case ClearAlert():

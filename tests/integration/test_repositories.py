@@ -104,11 +104,11 @@ async def test_timeline_rejects_unknown_incident(store: Store) -> None:
 
 async def test_alert_set_replace_and_clear(store: Store) -> None:
     async with store.transaction() as tx:
-        post = await tx.status_posts.add("alert", "first", "alice", T0, None)
-        await tx.alert.set("first", "alice", T0, None, post.id)
+        post_id = await tx.status_posts.add("alert", "first", "alice", T0, None)
+        await tx.alert.set("first", "alice", T0, None, post_id)
     async with store.transaction() as tx:
-        post = await tx.status_posts.add("alert", "second", "bob", T0, None)
-        await tx.alert.set("second", "bob", T0 + timedelta(minutes=1), None, post.id)
+        post_id = await tx.status_posts.add("alert", "second", "bob", T0, None)
+        await tx.alert.set("second", "bob", T0 + timedelta(minutes=1), None, post_id)
     async with store.reading() as tx:
         alert = await tx.alert.current()
         assert alert is not None and (alert.text, alert.set_by) == ("second", "bob")
@@ -322,8 +322,8 @@ async def _fill_situation(store: Store) -> None:
                 ends_at=T0 + timedelta(hours=start + 2), timezone="Europe/Berlin",
                 components=[], scheduled_by="a", at=T0)
             window.window.phase = window.incident.state = phase
-        post = await tx.status_posts.add("alert", "Gate is broken", "alice", T0, ids[1])
-        await tx.alert.set("Gate is broken", "alice", T0, ids[1], post.id)
+        post_id = await tx.status_posts.add("alert", "Gate is broken", "alice", T0, ids[1])
+        await tx.alert.set("Gate is broken", "alice", T0, ids[1], post_id)
 
 
 async def test_incidents_with_public_entries_is_get_and_entries_of_in_one(store: Store) -> None:
