@@ -102,6 +102,19 @@ async def test_timeline_rejects_unknown_incident(store: Store) -> None:
             await tx.timeline.append(999, "note", ALICE, T0, text="orphan")
 
 
+async def test_status_post_add_returns_the_id_of_the_row_it_wrote(store: Store) -> None:
+    async with store.transaction() as tx:
+        incident = await tx.incidents.open(title="Gate", severity=2, opened_by="a", at=T0)
+        first = await tx.status_posts.add("notice", "one", "alice", T0, incident.id)
+        second = await tx.status_posts.add("log", None, "bob", T0 + timedelta(minutes=1), None)
+    async with store.reading() as tx:
+        posts = await tx.status_posts.recent(10)
+    assert [(p.id, p.kind, p.text, p.author, p.at, p.incident_id) for p in posts] == [
+        (second, "log", None, "bob", T0 + timedelta(minutes=1), None),
+        (first, "notice", "one", "alice", T0, incident.id),
+    ]
+
+
 async def test_alert_set_replace_and_clear(store: Store) -> None:
     async with store.transaction() as tx:
         post_id = await tx.status_posts.add("alert", "first", "alice", T0, None)
