@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
+from operator import attrgetter
 from pathlib import Path
 
 from bot.core.events import DeskEvent
@@ -450,10 +451,11 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
     page = (state.title, state.url, state.subscribe)
     alert = state.alert
     alert_at = [alert.set_at] if alert else []
-    open_times = [i.updated_at for i in open_]
-    incident_times = open_times + [i.updated_at for i in resolved]
-    component_times = [c.updated_at for c in state.components]
-    maintenance_times = [m.updated_at for m in state.maintenances]
+    # map/attrgetter: C loops over 1,000 open incidents (on every change, before the event).
+    open_times = list(map(_updated_at, open_))
+    incident_times = open_times + list(map(_updated_at, resolved))
+    component_times = list(map(_updated_at, state.components))
+    maintenance_times = list(map(_updated_at, state.maintenances))
     # An in-progress window's text says how long it has overrun: it changes with the clock.
     clock = state.now if state.active_maintenances else None
     index_resolved = resolved[:pages.RECENTLY_RESOLVED_ON_INDEX]
@@ -465,7 +467,7 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
     document("/alert.json", (alert.text if alert else None,), EPOCH,
              lambda s: Document.json({"alert": s.alert.text if s.alert else None},
                                                compressed=False))
-    status_key = (page, alert, tuple(i.severity for i in open_),
+    status_key = (page, alert, tuple(map(_severity, open_)),
                   tuple(c.status for c in state.components))
     document("/api/v2/summary.json",
              (page, alert, open_, state.components, state.maintenances, clock),
@@ -526,6 +528,10 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
         document(path, (page, incident, links, components), incident.updated_at,
                  functools.partial(_incident_document, incident=incident, links=links))
     return documents, rendered
+
+
+_updated_at = attrgetter("updated_at")
+_severity = attrgetter("severity")
 
 
 def _incident_document(state: PageState, *, incident: IncidentPageView,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -213,7 +214,9 @@ class PageState:
 
     @property
     def worst_severity(self) -> int | None:
-        return min((i.severity for i in self.open_incidents), default=None)
+        # map/attrgetter: a C loop over 1,000 open incidents, not a generator's frame each
+        # (`/`, summary.json and status.json each ask, on every change).
+        return min(map(_severity, self.open_incidents), default=None)
 
     @property
     def worst_component_status(self) -> str:
@@ -231,6 +234,9 @@ class PageState:
         """The names readers know for component ids (an id no longer configured stays an id)."""
         names = {c.id: c.name for c in self.components}
         return [names.get(cid, cid) for cid in ids]
+
+
+_severity = attrgetter("severity")
 
 
 def incident_view(incident: Incident, entries: Sequence[TimelineRecord],
