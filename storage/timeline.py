@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import Incident, TimelineEntry
+from storage.whole_timeline import STORED_FIELDS, StoredBatches, whole_timeline
 
 
 def _is_public(flag: SQLColumnExpression[bool]) -> ColumnElement[bool]:
@@ -63,8 +64,6 @@ class TimelineRecord(Protocol):
     def public(self) -> bool: ...
 
 
-STORED_FIELDS = ("id", "incident_id", "at", "kind", "actor", "identity", "transport",
-                  "network", "channel", "old_value", "new_value", "text", "public")
 _RAW_COLUMNS: list[ColumnClause[Any]] = [column(name) for name in STORED_FIELDS]
 """Untyped columns: the driver's values come back as they are (SQLite: `at` a string,
 `public` 0 or 1), with none of SQLAlchemy's per-row conversions."""
@@ -268,6 +267,13 @@ class TimelineRepository:
         500 rows already hold it a few milliseconds (bench/export.py on SQLite: 2,000 rows
         a statement made the Markdown export no faster than 1,000)."""
         return 1000 if self._session.get_bind().dialect.name == "sqlite" else 500
+
+    async def whole(self, incident_id: int) -> StoredBatches:
+        """Every entry of the incident, in order, in batches of rows as the driver returned
+        them, read beneath SQLAlchemy (storage/whole_timeline.py): for an export, which
+        formats them in a worker thread. Close an unfinished read with
+        `storage.whole_timeline.close_batches`."""
+        return await whole_timeline(self._session, incident_id)
 
     async def stream(
         self, incident_id: int, *, public_only: bool = False, batch: int = 500,

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from bot.incidents.handoff import Handoff
 from bot.incidents.metrics import IncidentTimes
 from storage.models import Incident
 from storage.timeline import StoredEntry, TimelineRecord, TimelineRepository, stored_time
+from storage.whole_timeline import StoredRow, close_batches
 
 EXPORT_SCHEMA = "statusdesk.incident-log"
 EXPORT_SCHEMA_VERSION = 1
@@ -36,9 +37,6 @@ MILESTONES = (
     ("monitoring", "Mitigated (monitoring)", "monitoring_at"),
     ("resolved", "Resolved", "resolved_at"),
 )
-
-CHUNK_ROWS = 500
-"""Timeline rows per yielded chunk: few enough writes, small enough to stay flat."""
 
 PAGE_KINDS = ("page.sent", "page.acknowledged", "page.escalated", "page.resolved", "page.failed",
               "page.unanswered")
@@ -143,19 +141,19 @@ def _iso_stored(stored: datetime | str) -> str | None:
 
 
 def _entry_documents(batch: Sequence[TimelineRecord]) -> list[dict[str, Any]]:
-    """`_entry_document` of each row. A streamed row (`StoredEntry`) is read from the
-    driver's tuple in one unpacking: a property call per field was much of the JSON
+    """`_entry_document` of each row; a streamed row (`StoredEntry`) by `_stored_documents`."""
+    return [_stored_documents([entry.stored])[0] if isinstance(entry, StoredEntry)
+            else _entry_document(entry) for entry in batch]
+
+
+def _stored_documents(batch: Sequence[StoredRow]) -> list[dict[str, Any]]:
+    """`_entry_document` of each row as the driver returned it (`storage.whole_timeline`),
+    its fields read in one unpacking: a property call per field was much of the JSON
     export's formatting."""
-    documents = []
-    for entry in batch:
-        if isinstance(entry, StoredEntry):
-            (entry_id, _, at, kind, actor, identity, transport, network, channel, old, new,
-             text, public) = entry.stored
-            documents.append(_document(entry_id, _iso_stored(at), kind, actor, identity,
-                                       transport, network, channel, old, new, text, public))
-        else:
-            documents.append(_entry_document(entry))
-    return documents
+    return [_document(entry_id, _iso_stored(at), kind, actor, identity, transport, network,
+                      channel, old, new, text, public)
+            for (entry_id, _, at, kind, actor, identity, transport, network, channel, old,
+                 new, text, public) in batch]
 
 
 def _seconds(value: Any) -> float | None:
@@ -199,14 +197,15 @@ async def export_json(
         **(aftermath or Aftermath()).document(),
     }
     yield json.dumps(head, ensure_ascii=False)[:-1] + ',"timeline":['
-    rows = timeline.stream(incident.id, batch=timeline.whole_read_batch)
+    batches = await timeline.whole(incident.id)
 
     def encode(out: Handoff[str]) -> None:
-        # In a worker thread: 50,000 rows are a second of CPU the event loop need not spend.
+        # In a worker thread: 50,000 rows are a second of CPU the event loop need not spend
+        # (on SQLite they are read here too: storage/whole_timeline.py).
         separator = ""
-        for batch in out.batches(rows, CHUNK_ROWS):
-            # One dumps per chunk: the C encoder does a list far faster than 500 calls.
-            out.send(separator + json.dumps(_entry_documents(batch),
+        for batch in out.batches_from(batches):
+            # One dumps per batch: the C encoder does a list far faster than a call per row.
+            out.send(separator + json.dumps(_stored_documents(batch),
                                             ensure_ascii=False)[1:-1])
             separator = ","
 
@@ -214,8 +213,7 @@ async def export_json(
         async for piece in Handoff[str](asyncio.get_running_loop()).pieces(encode):
             yield piece
     finally:
-        if isinstance(rows, AsyncGenerator):
-            await rows.aclose()
+        await close_batches(batches)
     yield "]}\n"
 
 

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 _T = TypeVar("_T")
 _Item = TypeVar("_Item")
 _Row = TypeVar("_Row")
+_Batch = TypeVar("_Batch")
 
 POLL_SECONDS = 0.5
 """How often a waiting producer looks whether its reader went away."""
@@ -86,6 +87,33 @@ class Handoff(Generic[_Item]):
             if ahead is not None:
                 # The reader stopped early: let the read under way finish before `rows` is
                 # closed (an async generator cannot be closed while it runs).
+                with contextlib.suppress(Stopped, Exception):
+                    self._wait(ahead)
+
+    def batches_from(self, source: Iterator[_Batch] | AsyncIterator[_Batch]
+                     ) -> Iterator[_Batch]:
+        """From the producer's thread: the batches of `source`. A plain iterator is read
+        right here, in the producer's thread (a SQLite export's own connection); an async
+        one on the loop, the next batch read while the producer works on this one."""
+        if not isinstance(source, AsyncIterator):
+            yield from source
+            return
+
+        async def take() -> _Batch | None:
+            return await anext(source, None)
+
+        ahead: concurrent.futures.Future[_Batch | None] | None = self._submit(take())
+        try:
+            while ahead is not None:
+                batch = self._wait(ahead)
+                ahead = None
+                if batch is None:
+                    return
+                ahead = self._submit(take())
+                yield batch
+        finally:
+            if ahead is not None:
+                # As in `batches`: the read under way ends before `source` is closed.
                 with contextlib.suppress(Stopped, Exception):
                     self._wait(ahead)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,14 +42,12 @@ from bot.incidents.metrics import IncidentTimes, format_duration
 from commands.replies import SEVERITY_NAMES
 from storage.models import Incident
 from storage.timeline import StoredEntry, TimelineRecord, TimelineRepository, stored_time
+from storage.whole_timeline import StoredRow, close_batches
 
 BUILT_IN = Path(__file__).parent / "templates" / "postmortem.md.j2"
 
 PUBLIC_ROLES = ("lead", "comms")
 """Roles the status page shows (DESIGN §1.7); a template may use `role.public`."""
-
-ROW_BATCH = 500
-"""Timeline rows handed to the rendering thread at a time."""
 
 CHUNK_CHARS = 64 * 1024
 """Output is handed on in pieces about this big: few writes, flat memory."""
@@ -111,25 +109,26 @@ def table_line(row: TimelineRecord) -> str:
     characters its `{% for row in timeline %}` loop wrote, at a fraction of the cost (per-row
     template rendering was most of a 50,000-event export)."""
     if isinstance(row, StoredEntry):
-        return table_lines([row])
+        return stored_table_lines([row.stored])
     return _table_line(_when(row.at), row.actor, row.network, row.channel, row.kind,
                        row.old_value, row.new_value, row.text, row.public)
 
 
 def table_lines(batch: Sequence[TimelineRecord]) -> str:
-    """`table_line` of each row, as one string. A streamed row (`StoredEntry`) is read from
-    the driver's tuple in one unpacking: a property call per field was a third of the
-    Markdown export's formatting."""
-    lines = []
-    for row in batch:
-        if isinstance(row, StoredEntry):
-            (_, _, at, kind, actor, _, _, network, channel, old, new, text,
-             public) = row.stored
-            lines.append(_table_line(_when_stored(at), actor, network, channel, kind, old,
-                                     new, text, public))
-        else:
-            lines.append(table_line(row))
-    return "".join(lines)
+    """`table_line` of each row, as one string; a streamed row (`StoredEntry`) by
+    `stored_table_lines`."""
+    return "".join([stored_table_lines([row.stored]) if isinstance(row, StoredEntry)
+                    else table_line(row) for row in batch])
+
+
+def stored_table_lines(batch: Sequence[StoredRow]) -> str:
+    """`table_line` of each row as the driver returned it (`storage.whole_timeline`), as one
+    string: its fields read in one unpacking (a property call per field was a third of the
+    Markdown export's formatting)."""
+    return "".join([_table_line(_when_stored(at), actor, network, channel, kind, old, new,
+                                text, public)
+                    for (_, _, at, kind, actor, _, _, network, channel, old, new, text,
+                         public) in batch])
 
 
 def link_lines(links: Sequence[dict[str, str]]) -> str:
@@ -230,13 +229,13 @@ async def render_postmortem(
     context = await postmortem_context(incident, timeline, generated_at=generated_at,
                                        bug_line=bug_line, aftermath=aftermath)
     compiled = load_template(template)
-    rows = timeline.stream(incident.id, batch=timeline.whole_read_batch)
+    source = await timeline.whole(incident.id)
     handoff: Handoff[str] = Handoff(asyncio.get_running_loop())
-    batches = handoff.batches(rows, ROW_BATCH)
-    # Two views of the one stream (a template loops over one of them): rows for a custom
+    batches = handoff.batches_from(source)
+    # Two views of the one read (a template loops over one of them): rows for a custom
     # template, and for the built-in one each batch's table lines as one string.
-    context["timeline"] = (TimelineRow(row) for batch in batches for row in batch)
-    context["timeline_table"] = (table_lines(batch) for batch in batches)
+    context["timeline"] = (TimelineRow(StoredEntry(row)) for batch in batches for row in batch)
+    context["timeline_table"] = (stored_table_lines(batch) for batch in batches)
 
     def render(out: Handoff[str]) -> None:
         pending: list[str] = []
@@ -254,5 +253,4 @@ async def render_postmortem(
             if chunk:
                 yield chunk
     finally:
-        if isinstance(rows, AsyncGenerator):
-            await rows.aclose()
+        await close_batches(source)

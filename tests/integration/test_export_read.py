@@ -1,0 +1,101 @@
+"""The export reads a whole timeline beneath SQLAlchemy (storage/whole_timeline.py: its own
+sqlite3 connection in the formatting thread on SQLite, the session's asyncpg connection on
+PostgreSQL). Its bytes must be those of the per-field path over the ORM's entries, on random
+and varied rows, over more than one batch, on both databases; and on SQLite the same as
+when it reads through the session (inside a transaction of its own, as the bundle does)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import AsyncGenerator, Generator
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from bot.incidents.export import _entry_document, export_json, export_markdown
+from bot.incidents.postmortem import table_line
+from storage.db import open_store, upgrade
+from storage.timeline import Where
+from storage.unit_of_work import Store, Transaction
+from storage.whole_timeline import POSTGRES_BATCH, SQLITE_FETCH, close_batches
+
+T0 = datetime(2026, 11, 21, 23, 40, tzinfo=UTC)
+GENERATED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ROWS = max(POSTGRES_BATCH, SQLITE_FETCH) + 321
+"""More than one batch either way, and a last one that is not full."""
+
+ALPHABET = " \t\n|*_[]`<>&\\ab→é\u00a0\u2028x"
+WHERES = [Where("fungi", identity="fungi via irc", transport="irc", network="oftc",
+                channel="#opendev"), Where("b|ob", channel="!r:x"), Where("c_d"),
+          Where("e", network="oftc"), Where(" sp  aced ")]
+KINDS = ["note", "chat", "state", "severity", "status.notice", "bug"]
+
+
+async def _fill(store: Store) -> None:
+    rng = random.Random(2121)
+    async with store.transaction() as tx:
+        for number in (1, 2):
+            await tx.incidents.open(title=f"Incident {number} | <b>", severity=2,
+                                    opened_by="op", at=T0)
+        for n in range(ROWS):
+            kind = rng.choice(KINDS)
+            body = None if n % 7 == 0 else "".join(
+                rng.choice(ALPHABET) for _ in range(rng.randint(0, 30)))
+            await tx.timeline.append(
+                1 if n % 5 else 2,  # the other incident's rows are not read
+                kind, rng.choice(WHERES),
+                T0 + timedelta(seconds=n, microseconds=rng.choice((0, 1, 250_000, 999_999))),
+                text=body, public=rng.random() < 0.4,
+                old=rng.choice((None, "investigating", "a|b")),
+                new=rng.choice((None, "identified")) if kind != "bug" else "https://x/1")
+
+
+async def _export(tx: Transaction, writer: object) -> str:
+    incident = await tx.incidents.get(1)
+    assert incident is not None
+    return "".join([chunk async for chunk in writer(  # type: ignore[operator]
+        incident, tx.timeline, generated_at=GENERATED)])
+
+
+async def test_export_bytes_are_the_per_field_paths_on_either_database(store: Store) -> None:
+    await _fill(store)
+    async with store.reading() as tx:
+        entries = await tx.timeline.entries(1)
+        markdown = await _export(tx, export_markdown)
+        log = await _export(tx, export_json)
+    assert len(entries) == ROWS - len(range(0, ROWS, 5))
+    table = "".join(table_line(entry) for entry in entries)
+    assert table in markdown
+    assert markdown.count("\n| 2026-11-2") == len(entries)
+    assert json.loads(log)["timeline"] == [_entry_document(entry) for entry in entries]
+    # The batches are joined by "," where one dumps of every row would write ", ".
+    documents = log.split(',"timeline":[', 1)[1]
+    assert re.sub(r"\}, ?\{", "},{", documents) == ",".join(
+        json.dumps(_entry_document(entry), ensure_ascii=False) for entry in entries) + "]}\n"
+
+
+async def test_sqlite_export_is_the_same_read_through_the_session(sqlite_url: str) -> None:
+    """Inside a transaction of the session's own (the bundle's snapshot) the rows are read
+    through the session; outside it on a connection of the export's own: same bytes."""
+    store = open_store(sqlite_url)
+    try:
+        await upgrade(store.engine)
+        await _fill(store)
+        async with store.reading() as tx:
+            read = await tx.timeline.whole(1)
+            assert isinstance(read, Generator)  # its own connection, not yet made
+            await close_batches(read)
+            own = [await _export(tx, export_markdown), await _export(tx, export_json)]
+        async with store.reading() as tx:
+            await tx.session.execute(text("BEGIN"))
+            read = await tx.timeline.whole(1)
+            assert isinstance(read, AsyncGenerator)  # through the session
+            await close_batches(read)
+            through_session = [await _export(tx, export_markdown),
+                               await _export(tx, export_json)]
+    finally:
+        await store.close()
+    assert own == through_session
+    assert len(own[0]) > 100_000
