@@ -13,7 +13,7 @@ import asyncio
 import functools
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,11 @@ MILESTONES = (
     ("monitoring", "Mitigated (monitoring)", "monitoring_at"),
     ("resolved", "Resolved", "resolved_at"),
 )
+
+CHUNK_ROWS = 500
+"""Timeline rows per `json.dumps`: the log's bytes have "," between two chunks where one
+dumps writes ", " (so a chunk is 500 rows, whatever the read's batches), and the C encoder
+holds the GIL for the whole call, which keeps the event loop waiting that long."""
 
 PAGE_KINDS = ("page.sent", "page.acknowledged", "page.escalated", "page.resolved", "page.failed",
               "page.unanswered")
@@ -156,6 +161,18 @@ def _stored_documents(batch: Sequence[StoredRow]) -> list[dict[str, Any]]:
                  new, text, public) in batch]
 
 
+def _chunks(batches: Iterable[list[StoredRow]], size: int) -> Iterator[list[StoredRow]]:
+    """The rows of `batches` in lists of exactly `size` (the last one perhaps fewer)."""
+    pending: list[StoredRow] = []
+    for batch in batches:
+        pending.extend(batch)
+        while len(pending) >= size:
+            yield pending[:size]
+            del pending[:size]
+    if pending:
+        yield pending
+
+
 def _seconds(value: Any) -> float | None:
     return None if value is None else value.total_seconds()
 
@@ -203,9 +220,9 @@ async def export_json(
         # In a worker thread: 50,000 rows are a second of CPU the event loop need not spend
         # (on SQLite they are read here too: storage/whole_timeline.py).
         separator = ""
-        for batch in out.batches_from(batches):
-            # One dumps per batch: the C encoder does a list far faster than a call per row.
-            out.send(separator + json.dumps(_stored_documents(batch),
+        for chunk in _chunks(out.batches_from(batches), CHUNK_ROWS):
+            # One dumps per chunk: the C encoder does a list far faster than a call per row.
+            out.send(separator + json.dumps(_stored_documents(chunk),
                                             ensure_ascii=False)[1:-1])
             separator = ","
 
