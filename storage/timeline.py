@@ -268,12 +268,12 @@ class TimelineRepository:
         a statement made the Markdown export no faster than 1,000)."""
         return 1000 if self._session.get_bind().dialect.name == "sqlite" else 500
 
-    async def whole(self, incident_id: int) -> StoredBatches:
-        """Every entry of the incident, in order, in batches of rows as the driver returned
-        them, read beneath SQLAlchemy (storage/whole_timeline.py): for an export, which
-        formats them in a worker thread. Close an unfinished read with
+    async def whole(self, incident_id: int, *, kinds: Sequence[str] = ()) -> StoredBatches:
+        """Every entry of the incident (of `kinds`, if given), in order, in batches of rows
+        as the driver returned them, read beneath SQLAlchemy (storage/whole_timeline.py):
+        for an export, which formats them in a worker thread. Close an unfinished read with
         `storage.whole_timeline.close_batches`."""
-        return await whole_timeline(self._session, incident_id)
+        return await whole_timeline(self._session, incident_id, kinds=kinds)
 
     async def stream(
         self, incident_id: int, *, public_only: bool = False, batch: int = 500,

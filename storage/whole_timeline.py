@@ -60,28 +60,36 @@ SESSION_BATCH = 1000
 """Rows per statement when the rows are read through the session (the fallback)."""
 
 _COLUMNS = ", ".join(STORED_FIELDS)
-_SQLITE_SELECT = (f"SELECT {_COLUMNS} FROM incident_events WHERE incident_id = ? "
-                  "ORDER BY id")
-_POSTGRES_SELECT = (f"SELECT {_COLUMNS} FROM incident_events WHERE incident_id = $1 "
-                    "AND id > $2 ORDER BY id LIMIT $3")
+_SELECT = f"SELECT {_COLUMNS} FROM incident_events WHERE incident_id = "
+
+
+def _sqlite_select(kinds: int) -> str:
+    of_kinds = f" AND kind IN ({', '.join('?' * kinds)})" if kinds else ""
+    return f"{_SELECT}?{of_kinds} ORDER BY id"
+
+
+_POSTGRES_SELECT = f"{_SELECT}$1 AND id > $2 ORDER BY id LIMIT $3"
+_POSTGRES_SELECT_KINDS = f"{_SELECT}$1 AND id > $2 AND kind = ANY($4) ORDER BY id LIMIT $3"
 
 SQLITE_TIMEOUT_SECONDS = 10.0
 """What the export's own connection waits for a lock (reading a WAL database takes none,
 except while a crashed writer's WAL is recovered)."""
 
 
-async def whole_timeline(session: AsyncSession, incident_id: int) -> StoredBatches:
-    """Every entry of the incident, in order, in batches (module docstring: which way)."""
+async def whole_timeline(session: AsyncSession, incident_id: int, *,
+                         kinds: Sequence[str] = ()) -> StoredBatches:
+    """Every entry of the incident (of `kinds`, if given), in order, in batches (module
+    docstring: which way)."""
     connection = await session.connection()
     dialect = connection.dialect.name
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if dialect == "postgresql":
-        return _postgres_batches(driver, incident_id)
+        return _postgres_batches(driver, incident_id, kinds)
     if dialect == "sqlite" and not driver.in_transaction:
         filename = _sqlite_file(connection.engine.url)
         if filename is not None:
-            return _sqlite_batches(filename, incident_id)
-    return _session_batches(session, incident_id)
+            return _sqlite_batches(filename, incident_id, kinds)
+    return _session_batches(session, incident_id, kinds)
 
 
 def _sqlite_file(url: URL) -> str | None:
@@ -93,7 +101,8 @@ def _sqlite_file(url: URL) -> str | None:
     return os.path.abspath(str(url.database))
 
 
-def _sqlite_batches(filename: str, incident_id: int) -> Generator[list[StoredRow]]:
+def _sqlite_batches(filename: str, incident_id: int, kinds: Sequence[str]
+                    ) -> Generator[list[StoredRow]]:
     # Runs where it is iterated, the formatting thread: the connection is made there on the
     # first batch (none at all if no batch is asked for) and closed when the generator is,
     # perhaps from the event loop's thread once the worker is done (hence
@@ -101,19 +110,21 @@ def _sqlite_batches(filename: str, incident_id: int) -> Generator[list[StoredRow
     reader = sqlite3.connect(filename, timeout=SQLITE_TIMEOUT_SECONDS, check_same_thread=False)
     try:
         reader.execute("PRAGMA query_only = ON")
-        cursor = reader.execute(_SQLITE_SELECT, (incident_id,))
+        cursor = reader.execute(_sqlite_select(len(kinds)), (incident_id, *kinds))
         while batch := cursor.fetchmany(SQLITE_FETCH):
             yield batch
     finally:
         reader.close()
 
 
-async def _postgres_batches(driver: Any, incident_id: int) -> AsyncGenerator[list[StoredRow]]:
+async def _postgres_batches(driver: Any, incident_id: int, kinds: Sequence[str]
+                            ) -> AsyncGenerator[list[StoredRow]]:
     after = 0
+    statement, more = (_POSTGRES_SELECT_KINDS, [list(kinds)]) if kinds else (_POSTGRES_SELECT, [])
     while True:
         # `fetch` goes through asyncpg's own statement cache (or unnamed statements where
         # it is turned off, as behind pgbouncer).
-        batch = await driver.fetch(_POSTGRES_SELECT, incident_id, after, POSTGRES_BATCH)
+        batch = await driver.fetch(statement, incident_id, after, POSTGRES_BATCH, *more)
         if batch:
             yield batch
         if len(batch) < POSTGRES_BATCH:
@@ -121,7 +132,7 @@ async def _postgres_batches(driver: Any, incident_id: int) -> AsyncGenerator[lis
         after = batch[-1][0]
 
 
-async def _session_batches(session: AsyncSession, incident_id: int
+async def _session_batches(session: AsyncSession, incident_id: int, kinds: Sequence[str]
                            ) -> AsyncGenerator[list[StoredRow]]:
     table = TimelineEntry.__table__
     columns: list[ColumnClause[Any]] = [column(name) for name in STORED_FIELDS]
@@ -132,6 +143,8 @@ async def _session_batches(session: AsyncSession, incident_id: int
         .order_by(table.c.id)
         .limit(SESSION_BATCH)
     )
+    if kinds:
+        query = query.where(table.c.kind.in_(kinds))
     after = 0
     while True:
         batch: list[StoredRow] = list((await session.execute(query, {"after": after})).all())

@@ -148,3 +148,24 @@ class Handoff(Generic[_Item]):
             while not self._queue.empty():
                 self._queue.get_nowait()
             await asyncio.shield(worker)
+
+
+async def over_batches(source: Iterator[_Batch] | AsyncIterator[_Batch],
+                       work: Callable[[Iterator[_Batch]], _T]) -> _T:
+    """`work(batches)` in an export thread, off the loop. A plain iterator (a SQLite
+    export's own connection) is read in that thread too, and closed there when `work` is
+    done with it; an async one is read here first, on the loop."""
+    loop = asyncio.get_running_loop()
+    if isinstance(source, AsyncIterator):
+        batches = [batch async for batch in source]
+        return await loop.run_in_executor(_workers, work, iter(batches))
+
+    def read() -> _T:
+        try:
+            return work(source)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    return await loop.run_in_executor(_workers, read)

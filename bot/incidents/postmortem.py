@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from bot.incidents.export import (
     _md_name,
     _when,
 )
-from bot.incidents.handoff import Handoff
+from bot.incidents.handoff import Handoff, over_batches
 from bot.incidents.metrics import IncidentTimes, format_duration
 from commands.replies import SEVERITY_NAMES
 from storage.models import Incident
@@ -141,6 +141,27 @@ def link_lines(links: Sequence[dict[str, str]]) -> str:
         f"{link['when']} UTC)\n" for link in links])
 
 
+def _pages_and_links(batches: Iterator[list[StoredRow]]
+                     ) -> tuple[list[dict[str, str]], list[dict[str, str]], list[tuple[int, str]]]:
+    """The template's `pages` and `links` from rows of their kinds; and (index in links,
+    target) of each linked bug, whose state the caller fills in."""
+    pages: list[dict[str, str]] = []
+    links: list[dict[str, str]] = []
+    bugs: list[tuple[int, str]] = []
+    for batch in batches:
+        for (_, _, at, kind, actor, _, _, _, _, old, new, text, _) in batch:
+            if kind in LINK_KINDS:
+                if kind == "bug" and new:
+                    bugs.append((len(links), new))
+                links.append({"kind": kind, "target": _link(new), "state": "",
+                              "by": _md_name(actor), "when": _when_stored(at)})
+            else:
+                detail = " ".join(p for p in (_change_of(old, new), text or "") if p)
+                pages.append({"when": _when_stored(at), "what": kind.removeprefix("page."),
+                              "who": _md_name(actor), "detail": _md(detail)})
+    return pages, links, bugs
+
+
 async def postmortem_context(
     incident: Incident,
     timeline: TimelineRepository,
@@ -155,21 +176,18 @@ async def postmortem_context(
     end = incident.resolved_at
     generated = generated_at or datetime.now(UTC)
     # One read for both (each is a pass over the incident's entries), as the driver returns
-    # them (no ORM objects): a long incident may have thousands.
-    pages = []
-    links = []
-    async for entry in timeline.stream(incident.id, kinds=PAGE_KINDS + LINK_KINDS):
-        if entry.kind in LINK_KINDS:
-            target = entry.new_value
-            known = bug_line(target) if bug_line and entry.kind == "bug" and target else None
-            links.append({"kind": entry.kind, "target": _link(target), "state": _md(known),
-                          "by": _md_name(entry.actor),
-                          "when": _when_stored(entry.at_as_stored)})
-        else:
-            detail = " ".join(p for p in (_change(entry), entry.text or "") if p)
-            pages.append({"when": _when_stored(entry.at_as_stored),
-                          "what": entry.kind.removeprefix("page."),
-                          "who": _md_name(entry.actor), "detail": _md(detail)})
+    # them, and made into the template's dicts in an export thread: a long incident may
+    # have thousands, which held the event loop (storage/whole_timeline.py).
+    read = await timeline.whole(incident.id, kinds=PAGE_KINDS + LINK_KINDS)
+    pages, links, bugs = await over_batches(read, _pages_and_links)
+    if bug_line is not None:
+        # Each bug's last known state from the tracker cache, here on the loop (the cache
+        # is the loop's), once per bug however often it was linked.
+        known: dict[str, str] = {}
+        for index, target in bugs:
+            if target not in known:
+                known[target] = _md(bug_line(target))
+            links[index]["state"] = known[target]
     milestones = []
     for name, label, column in MILESTONES:
         moment = getattr(incident, column)

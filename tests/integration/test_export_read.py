@@ -13,7 +13,18 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from bot.incidents.export import _entry_document, export_json, export_markdown
+from bot.incidents.export import (
+    LINK_KINDS,
+    PAGE_KINDS,
+    _change,
+    _entry_document,
+    _link,
+    _md,
+    _md_name,
+    _when,
+    export_json,
+    export_markdown,
+)
 from bot.incidents.postmortem import table_line
 from storage.db import open_store, upgrade
 from storage.timeline import Where
@@ -29,7 +40,9 @@ ALPHABET = " \t\n|*_[]`<>&\\ab→é\u00a0\u2028x"
 WHERES = [Where("fungi", identity="fungi via irc", transport="irc", network="oftc",
                 channel="#opendev"), Where("b|ob", channel="!r:x"), Where("c_d"),
           Where("e", network="oftc"), Where(" sp  aced ")]
-KINDS = ["note", "chat", "state", "severity", "status.notice", "bug"]
+KINDS = ["note", "chat", "state", "severity", "status.notice", "bug", "playbook", "page.sent",
+         "page.acknowledged"]
+BUG_STATES = {"https://x/1": "[open] #1 | *heap*"}
 
 
 async def _fill(store: Store) -> None:
@@ -48,26 +61,38 @@ async def _fill(store: Store) -> None:
                 T0 + timedelta(seconds=n, microseconds=rng.choice((0, 1, 250_000, 999_999))),
                 text=body, public=rng.random() < 0.4,
                 old=rng.choice((None, "investigating", "a|b")),
-                new=rng.choice((None, "identified")) if kind != "bug" else "https://x/1")
+                new=rng.choice((None, "identified", "https://x/1", "https://x/2 <y>")))
 
 
-async def _export(tx: Transaction, writer: object) -> str:
+async def _export(tx: Transaction, writer: object, **options: object) -> str:
     incident = await tx.incidents.get(1)
     assert incident is not None
     return "".join([chunk async for chunk in writer(  # type: ignore[operator]
-        incident, tx.timeline, generated_at=GENERATED)])
+        incident, tx.timeline, generated_at=GENERATED, **options)])
 
 
 async def test_export_bytes_are_the_per_field_paths_on_either_database(store: Store) -> None:
     await _fill(store)
     async with store.reading() as tx:
         entries = await tx.timeline.entries(1)
-        markdown = await _export(tx, export_markdown)
+        markdown = await _export(tx, export_markdown, bug_line=BUG_STATES.get)
         log = await _export(tx, export_json)
     assert len(entries) == ROWS - len(range(0, ROWS, 5))
     table = "".join(table_line(entry) for entry in entries)
     assert table in markdown
-    assert markdown.count("\n| 2026-11-2") == len(entries)
+    pages = [e for e in entries if e.kind in PAGE_KINDS]
+    assert "".join(
+        f"| {_when(e.at)} | {e.kind.removeprefix('page.')} | {_md_name(e.actor)} | "
+        f"{_md(' '.join(p for p in (_change(e), e.text or '') if p))} |\n" for e in pages
+    ) in markdown
+    links = [(e, _md(BUG_STATES.get(e.new_value or "")) if e.kind == "bug" else "")
+             for e in entries if e.kind in LINK_KINDS]
+    assert "".join(
+        f"- {e.kind}: {_link(e.new_value)}{' — ' + state if state else ''}"
+        f" (linked by {_md_name(e.actor)}, {_when(e.at)} UTC)\n" for e, state in links
+    ) in markdown
+    assert markdown.count("\n| 2026-11-2") == len(entries) + len(pages)
+    assert markdown.count(" — \\[open\\] #1 \\| \\*heap\\* (linked") > 10
     assert json.loads(log)["timeline"] == [_entry_document(entry) for entry in entries]
     # To the byte: one dumps per 500 rows, joined by "," (where one dumps writes ", ").
     documents = [_entry_document(entry) for entry in entries]
