@@ -258,16 +258,6 @@ class TimelineRepository:
         )
         return list((await self._session.execute(query)).scalars())
 
-    @property
-    def whole_read_batch(self) -> int:
-        """Rows per statement for reading a whole long timeline (an export). On SQLite a
-        statement costs four hand-offs to aiosqlite's thread (about a millisecond on a busy
-        machine: a fifth of a 50,000-event Markdown export at 500 rows a statement) while
-        its rows are fetched in that thread; asyncpg decodes rows on the event loop, where
-        500 rows already hold it a few milliseconds (bench/export.py on SQLite: 2,000 rows
-        a statement made the Markdown export no faster than 1,000)."""
-        return 1000 if self._session.get_bind().dialect.name == "sqlite" else 500
-
     async def whole(self, incident_id: int, *, kinds: Sequence[str] = ()) -> StoredBatches:
         """Every entry of the incident (of `kinds`, if given), in order, in batches of rows
         as the driver returned them, read beneath SQLAlchemy (storage/whole_timeline.py):
@@ -282,9 +272,7 @@ class TimelineRepository:
         """Entries in order, in batches so memory stays flat for long incidents.
 
         As the driver returns them, wrapped (`StoredEntry`): no ORM objects, and no type
-        conversion on the event loop. An export reads each row once, in a worker thread
-        (bot/incidents/handoff.py), so converting there keeps 50,000 rows from holding the
-        loop (bench/export.py).
+        conversion on the event loop. (An export reads its whole timeline with `whole`.)
         """
         table = TimelineEntry.__table__
         # Built once per stream, the next batch's start a parameter: building a statement
