@@ -6,6 +6,7 @@ when it reads through the session (inside a transaction of its own, as the bundl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncGenerator, Generator
@@ -124,3 +125,25 @@ async def test_sqlite_export_is_the_same_read_through_the_session(sqlite_url: st
         await store.close()
     assert own == through_session
     assert len(own[0]) > 100_000
+
+
+async def test_a_reader_that_goes_away_ends_the_export_and_its_read(store: Store) -> None:
+    """A client that hangs up after the first piece: the export ends without waiting for the
+    rest (its read, on either database, is closed with it), and the next export is whole."""
+    await _fill(store)
+    for writer in (export_markdown, export_json):
+        async with store.reading() as tx:
+            incident = await tx.incidents.get(1)
+            assert incident is not None
+            pieces = writer(incident, tx.timeline, generated_at=GENERATED)
+            assert await asyncio.wait_for(anext(pieces), 10)
+            await asyncio.wait_for(pieces.aclose(), 10)
+        if store.dialect == "sqlite":
+            # A read left open (a statement mid-way) would keep the WAL from being
+            # truncated: the checkpoint reports itself blocked.
+            async with store.engine.connect() as connection:
+                blocked = (await connection.exec_driver_sql(
+                    "PRAGMA wal_checkpoint(TRUNCATE)")).one()[0]
+            assert blocked == 0
+        async with store.reading() as tx:
+            assert (await _export(tx, writer)).count("2026-11-2") > ROWS // 2
