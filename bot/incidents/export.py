@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _quote  # what dumps(ensure_ascii=False) uses
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ MILESTONES = (
 )
 
 CHUNK_ROWS = 500
-"""Timeline rows per `json.dumps`: the log's bytes have "," between two chunks where one
-dumps writes ", " (so a chunk is 500 rows, whatever the read's batches), and the C encoder
-holds the GIL for the whole call, which keeps the event loop waiting that long."""
+"""Timeline rows per chunk of the JSON log: its bytes have "," between two chunks where one
+dumps of their rows writes ", " (so a chunk is 500 rows, whatever the read's batches); and
+a chunk written in one C call (dumps did) holds the GIL, and the event loop, that long."""
 
 PAGE_KINDS = ("page.sent", "page.acknowledged", "page.escalated", "page.resolved", "page.failed",
               "page.unanswered")
@@ -161,6 +162,35 @@ def _stored_documents(batch: Sequence[StoredRow]) -> list[dict[str, Any]]:
                  new, text, public) in batch]
 
 
+def _stored_json(batch: Sequence[StoredRow]) -> str:
+    """`json.dumps(_stored_documents(batch), ensure_ascii=False)[1:-1]`, written directly:
+    each string by the very function that dumps uses for it (`encode_basestring`), around
+    it the characters dumps writes. Dumping a dict per row (two with "where") was most of
+    the JSON export's formatting: 10,000 documents took dumps 97 ms on the bench machine,
+    their values as lists 18 ms; this writes them in 53 ms, the dicts' making included.
+    A value that is not text (none is, in the schema) goes to dumps itself."""
+    quote = _quote
+    # A None where the schema has none (`at`, `kind`, `actor`) raises TypeError in quote:
+    # dumps then writes it as null.
+    try:
+        return ", ".join([
+            f'{{"id": "{entry_id:d}", "at": {quote(_iso_stored(at))}, '  # type: ignore[arg-type]
+            f'"kind": {quote(kind)}, '
+            f'"actor": {quote(actor)}, '
+            f'"identity": {"null" if identity is None else quote(identity)}, '
+            f'"where": {{"transport": {"null" if transport is None else quote(transport)}, '
+            f'"network": {"null" if network is None else quote(network)}, '
+            f'"channel": {"null" if channel is None else quote(channel)}}}, '
+            f'"old": {"null" if old is None else quote(old)}, '
+            f'"new": {"null" if new is None else quote(new)}, '
+            f'"text": {"null" if text is None else quote(text)}, '
+            f'"public": {"true" if public else "false"}}}'
+            for (entry_id, _, at, kind, actor, identity, transport, network, channel, old,
+                 new, text, public) in batch])
+    except (TypeError, ValueError):  # `:d` of an id that is not an integer: ValueError
+        return json.dumps(_stored_documents(batch), ensure_ascii=False)[1:-1]
+
+
 def _chunks(batches: Iterable[list[StoredRow]], size: int) -> Iterator[list[StoredRow]]:
     """The rows of `batches` in lists of exactly `size` (the last one perhaps fewer)."""
     pending: list[StoredRow] = []
@@ -221,9 +251,8 @@ async def export_json(
         # (on SQLite they are read here too: storage/whole_timeline.py).
         separator = ""
         for chunk in _chunks(out.batches_from(batches), CHUNK_ROWS):
-            # One dumps per chunk: the C encoder does a list far faster than a call per row.
-            out.send(separator + json.dumps(_stored_documents(chunk),
-                                            ensure_ascii=False)[1:-1])
+            # A chunk's documents as dumps writes them, a chunk at a time (CHUNK_ROWS).
+            out.send(separator + _stored_json(chunk))
             separator = ","
 
     try:

@@ -22,6 +22,8 @@ from bot.incidents.export import (
     _link,
     _md,
     _md_name,
+    _stored_documents,
+    _stored_json,
     _when,
     export_json,
     export_markdown,
@@ -37,7 +39,7 @@ GENERATED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ROWS = max(POSTGRES_BATCH, SQLITE_FETCH) + 321
 """More than one batch either way, and a last one that is not full."""
 
-ALPHABET = " \t\n|*_[]`<>&\\ab→é\u00a0\u2028x"
+ALPHABET = " \t\n|*_[]`<>&\\ab→é\u00a0\u2028x\"\x01\x1f\x7f/😀"
 WHERES = [Where("fungi", identity="fungi via irc", transport="irc", network="oftc",
                 channel="#opendev"), Where("b|ob", channel="!r:x"), Where("c_d"),
           Where("e", network="oftc"), Where(" sp  aced ")]
@@ -147,3 +149,18 @@ async def test_a_reader_that_goes_away_ends_the_export_and_its_read(store: Store
             assert blocked == 0
         async with store.reading() as tx:
             assert (await _export(tx, writer)).count("2026-11-2") > ROWS // 2
+
+
+def test_json_written_directly_is_what_dumps_writes_even_for_values_out_of_schema() -> None:
+    """`_stored_json` writes what dumps writes; a value the schema does not have (a None
+    kind, an id that is text) goes to dumps itself."""
+    rows: list[tuple[object, ...]] = [
+        (1, 1, "2026-11-21 23:40:00.000000", "note", "a\"b", None, None, None, None, None,
+         None, "x\x01\u2028😀", 0),
+        (2, 1, "2026-11-21 23:40:01", None, "b", "i", "irc", "oftc", "#c", "o", "n", "", 1),
+        ("3", 1, "2026-11-21 23:40:00.250000", "chat", "c", None, None, None, None, None,
+         None, None, True),
+    ]
+    for batch in ([rows[0]], rows[:2], rows):
+        assert _stored_json(batch) == json.dumps(_stored_documents(batch),
+                                                 ensure_ascii=False)[1:-1]
