@@ -23,6 +23,7 @@ from bot.web.state import (
     IncidentPageView,
     PageState,
     PlaybookView,
+    UpdateView,
     linked_bugs,
 )
 from bot.web.statuspage import indicator, update_body
@@ -254,13 +255,36 @@ def render_incident(
     """`/incidents/ID`: one incident and its public timeline, newest entry first; its
     linked bugs and matching playbook entries (`links`, else the bugs without state)."""
     names = {c.id: c.name for c in state.components}
+    multi_day = spans_days(incident)
     return _render(
         "incident.html", state, "incident", incident=incident,
-        updates=tuple(reversed(incident.updates)), multi_day=spans_days(incident),
+        timeline=[_update_item(update, multi_day) for update in reversed(incident.updates)],
         links=links or IncidentLinks(bugs=linked_bugs(incident)),
         affected=[(names[cid], status) for cid, status in incident.components
                   if cid in names],
     )
+
+
+_UPDATE_ITEMS: dict[tuple[UpdateView, bool], Markup] = {}
+"""Timeline items by (update, whether its incident spans days): what one shows is a function
+of these alone. The alert's incident takes every `#status notice`: with hundreds of updates,
+rendering each item again on every notice was most of its page's time before the event."""
+
+UPDATE_ITEMS_LIMIT = 16384
+"""Items kept at most; past that the memo starts over."""
+
+
+def _update_item(update: UpdateView, multi_day: bool) -> Markup:
+    """One `<li>` of an incident page's timeline (templates/_update.html)."""
+    key = (update, multi_day)
+    item = _UPDATE_ITEMS.get(key)
+    if item is None:
+        item = Markup(_env.get_template("_update.html").render(update=update,
+                                                                multi_day=multi_day))
+        if len(_UPDATE_ITEMS) >= UPDATE_ITEMS_LIMIT:
+            _UPDATE_ITEMS.clear()
+        _UPDATE_ITEMS[key] = item
+    return item
 
 
 def render_playbooks(state: PageState, entries: Sequence[PlaybookView]) -> str:
