@@ -23,6 +23,7 @@ from bot.web.state import (
     IncidentPageView,
     PageState,
     PlaybookView,
+    PostView,
     UpdateView,
     linked_bugs,
 )
@@ -219,6 +220,7 @@ def render_index(state: PageState) -> str:
         # The cards are plain `str` (markup already): joining 1,000 `Markup` pieces
         # escaped and wrapped each one again, most of `/`'s time after a change.
         open_cards=Markup("\n".join(_open_cards(state.open_incidents))),
+        post_items=[_post_item(post) for post in state.posts],
     )
 
 
@@ -263,6 +265,24 @@ def render_incident(
         affected=[(names[cid], status) for cid, status in incident.components
                   if cid in names],
     )
+
+
+_POST_ITEMS: dict[PostView, Markup] = {}
+"""`/`'s status posts by post: a new post leaves the other 49 items as they were."""
+
+POST_ITEMS_LIMIT = 4096
+"""Posts kept at most; past that the memo starts over."""
+
+
+def _post_item(post: PostView) -> Markup:
+    """One `<li>` of `/`'s recent status posts (templates/_post.html)."""
+    item = _POST_ITEMS.get(post)
+    if item is None:
+        item = Markup(_env.get_template("_post.html").render(post=post))
+        if len(_POST_ITEMS) >= POST_ITEMS_LIMIT:
+            _POST_ITEMS.clear()
+        _POST_ITEMS[post] = item
+    return item
 
 
 _UPDATE_ITEMS: dict[tuple[UpdateView, bool], Markup] = {}
