@@ -44,10 +44,12 @@ def _fuzz(target: str, tmp_path: Path, *flags: str, budget: float) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
     done = subprocess.run(
-        # -timeout=0: libFuzzer's per-input timer (SIGALRM) killed the whole atheris process
-        # with exit -14 about 10 s into a run, 1 run in 3 on this machine, with no input to
-        # blame; a hang still fails the test through `timeout=budget`.
-        [sys.executable, "-m", f"tests.security.fuzz.fuzz_{target}", *flags, "-timeout=0",
+        # -timeout=30: an input that runs that long is a hang (the IRC harness gives up on
+        # the bot's answer after 10 s). Not 0: atheris reads it as "any input over a second
+        # is a timeout" (a 2.5 s input: "=== Timeout: 1s elapsed, timeout=0s ===", exit 77),
+        # which a busy machine reached 1 run in 4; the 10 s default was reached by the IRC
+        # harness's first input while it still started its bot (now before the first input).
+        [sys.executable, "-m", f"tests.security.fuzz.fuzz_{target}", *flags, "-timeout=30",
          "-rss_limit_mb=2048", str(corpus)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=budget,
         check=False)

@@ -86,4 +86,7 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
+    # The bot and its database started before the first input: that takes seconds, which
+    # libFuzzer would count against the input's -timeout.
+    _started_rig()
     main("irc_lines", TestOneInput)
