@@ -23,6 +23,8 @@ from bot.web.state import (
     IncidentPageView,
     PageState,
     PlaybookView,
+    PostView,
+    UpdateView,
     linked_bugs,
 )
 from bot.web.statuspage import indicator, update_body
@@ -44,6 +46,10 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    # The templates are package data: they change with an upgrade, which restarts the
+    # process. Reloading would stat a template file on every `get_template` (about a dozen
+    # per change, before the change's event).
+    auto_reload=False,
 )
 
 
@@ -199,29 +205,44 @@ def _render(name: str, state: PageState, current: str, **context: Any) -> str:
     return _env.get_template(name).render(state=state, current=current, **context)
 
 
-_CARDS: ViewMemo[str] = ViewMemo()
+_CARDS: ViewMemo[bytes] = ViewMemo()
 
-_last_cards: tuple[tuple[IncidentPageView, ...], list[str]] = ((), [])
+_last_cards: tuple[tuple[IncidentPageView, ...], list[bytes]] = ((), [])
 """The open incidents of the last `/` rendered, and their cards in the same order. A change
 hands back the previous views of the incidents it left alone (load_page_state): with 1,000
 open incidents, looking up 1,000 cards on every change (~2 ms before the change's event
 could go out) became a pass of identity checks and the look-ups of the views that differ."""
 
+_CARDS_HERE = "<!--statusdesk:open-cards-->"
+"""Where `/`'s cards go, in the template's output. Data is escaped in every template, so no
+text from chat can make this comment: the first one is the template's own."""
+
 
 def render_index(state: PageState) -> str:
     """`/`: overall state, the current alert, open incidents, recent status posts."""
+    return index_body(state).decode()
+
+
+def index_body(state: PageState) -> bytes:
+    """`/`, encoded. With 1,000 open incidents the cards are ~590 KB of the page: they are
+    kept encoded, and joined as bytes around the rest of the page (a few KB through Jinja),
+    rather than joined into the template's text and the whole page encoded again on every
+    change (~1 ms before the change's event)."""
     level, description = indicator(state)
-    return _render(
+    cards = _open_cards(state.open_incidents)
+    html = _render(
         "index.html", state, "index", indicator=level, description=description,
         recently_resolved=state.recent_resolved[:RECENTLY_RESOLVED_ON_INDEX],
-        # One piece of markup for all the cards: one escape check, not one per incident.
-        # The cards are plain `str` (markup already): joining 1,000 `Markup` pieces
-        # escaped and wrapped each one again, most of `/`'s time after a change.
-        open_cards=Markup("\n".join(_open_cards(state.open_incidents))),
+        open_cards=Markup(_CARDS_HERE if cards else ""),
+        post_items=[_post_item(post) for post in state.posts],
     )
+    if not cards:
+        return html.encode()
+    head, _, tail = html.partition(_CARDS_HERE)
+    return b"".join((head.encode(), b"\n".join(cards), tail.encode()))
 
 
-def _open_cards(incidents: tuple[IncidentPageView, ...]) -> list[str]:
+def _open_cards(incidents: tuple[IncidentPageView, ...]) -> list[bytes]:
     global _last_cards
     last, last_cards = _last_cards
     if len(incidents) == len(last):
@@ -237,15 +258,15 @@ def _open_cards(incidents: tuple[IncidentPageView, ...]) -> list[str]:
     return cards
 
 
-def _card(incident: IncidentPageView) -> str:
+def _card(incident: IncidentPageView) -> bytes:
     return _CARDS.get(incident, None, functools.partial(_open_card, incident))
 
 
-def _open_card(incident: IncidentPageView) -> str:
-    """An open incident's card on `/`, indented as the page nests it (markup, as plain
-    `str`): a function of its view alone, so made once per change of the incident (not of
-    the page)."""
-    return "  " + _env.get_template("_open_incident.html").render(incident=incident)
+def _open_card(incident: IncidentPageView) -> bytes:
+    """An open incident's card on `/`, indented as the page nests it (markup, encoded): a
+    function of its view alone, so made once per change of the incident (not of the
+    page)."""
+    return ("  " + _env.get_template("_open_incident.html").render(incident=incident)).encode()
 
 
 def render_incident(
@@ -254,13 +275,54 @@ def render_incident(
     """`/incidents/ID`: one incident and its public timeline, newest entry first; its
     linked bugs and matching playbook entries (`links`, else the bugs without state)."""
     names = {c.id: c.name for c in state.components}
+    multi_day = spans_days(incident)
     return _render(
         "incident.html", state, "incident", incident=incident,
-        updates=tuple(reversed(incident.updates)), multi_day=spans_days(incident),
+        timeline=[_update_item(update, multi_day) for update in reversed(incident.updates)],
         links=links or IncidentLinks(bugs=linked_bugs(incident)),
         affected=[(names[cid], status) for cid, status in incident.components
                   if cid in names],
     )
+
+
+_POST_ITEMS: dict[PostView, Markup] = {}
+"""`/`'s status posts by post: a new post leaves the other 49 items as they were."""
+
+POST_ITEMS_LIMIT = 4096
+"""Posts kept at most; past that the memo starts over."""
+
+
+def _post_item(post: PostView) -> Markup:
+    """One `<li>` of `/`'s recent status posts (templates/_post.html)."""
+    item = _POST_ITEMS.get(post)
+    if item is None:
+        item = Markup(_env.get_template("_post.html").render(post=post))
+        if len(_POST_ITEMS) >= POST_ITEMS_LIMIT:
+            _POST_ITEMS.clear()
+        _POST_ITEMS[post] = item
+    return item
+
+
+_UPDATE_ITEMS: dict[tuple[UpdateView, bool], Markup] = {}
+"""Timeline items by (update, whether its incident spans days): what one shows is a function
+of these alone. The alert's incident takes every `#status notice`: with hundreds of updates,
+rendering each item again on every notice was most of its page's time before the event."""
+
+UPDATE_ITEMS_LIMIT = 16384
+"""Items kept at most; past that the memo starts over."""
+
+
+def _update_item(update: UpdateView, multi_day: bool) -> Markup:
+    """One `<li>` of an incident page's timeline (templates/_update.html)."""
+    key = (update, multi_day)
+    item = _UPDATE_ITEMS.get(key)
+    if item is None:
+        item = Markup(_env.get_template("_update.html").render(update=update,
+                                                                multi_day=multi_day))
+        if len(_UPDATE_ITEMS) >= UPDATE_ITEMS_LIMIT:
+            _UPDATE_ITEMS.clear()
+        _UPDATE_ITEMS[key] = item
+    return item
 
 
 def render_playbooks(state: PageState, entries: Sequence[PlaybookView]) -> str:

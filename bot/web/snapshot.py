@@ -463,7 +463,7 @@ def render_changed(state: PageState, before: Rendered, annotate: Annotate | None
                    state.uptime, state.maintenances, clock),
              newest(alert_at, open_times, [i.updated_at for i in index_resolved],
                     [p.at for p in state.posts], component_times, maintenance_times),
-             lambda s: Document.html(pages.render_index(s), compressed=False))
+             lambda s: Document.of(pages.index_body(s), "text/html", compressed=False))
     document("/alert.json", (alert.text if alert else None,), EPOCH,
              lambda s: Document.json({"alert": s.alert.text if s.alert else None},
                                                compressed=False))

@@ -99,10 +99,15 @@ async def test_warm_up_reads_every_incident_and_scrapes_meanwhile_do_not_wait(
         commands=dict, delivered=int, delivery_failures=int, renders=int,
         render_seconds=float, sse_clients=int, sse_dropped=int, transports_connected=dict,
         tally_reader=reader)
-    warm = asyncio.create_task(reader.warm(store))
-    await asyncio.sleep(0)
-    assert reader.warming and not reader.caught_up
-    await _read_database_metrics(store, sources)
+    # The reader's lock held, the warm-up stays at its first batch until the scrape is over:
+    # without it, three quick batches could all land while the scrape waited for its
+    # connection, and it would (rightly) report every figure (seen once under load).
+    async with reader._lock:
+        warm = asyncio.create_task(reader.warm(store))
+        await asyncio.sleep(0)
+        assert reader.warming and not reader.caught_up
+        await _read_database_metrics(store, sources)
+        assert reader.warming and not reader.caught_up
     assert sources.incident_aggregates is None and sources.incidents_open == 0
     # Unknown is absent, not 0: "no open incidents" would be a lie in mid-outage.
     assert b"statusdesk_incidents_open" not in render(sources)

@@ -280,6 +280,20 @@ def test_incident_spanning_days_shows_dates() -> None:
     assert time_texts(page, "entry-time") == ["2024-03-02 10:15 UTC", "2024-03-01 09:15 UTC"]
 
 
+def test_an_update_shown_again_once_its_incident_spans_days_shows_its_date() -> None:
+    # Timeline items are made once per update and kept (pages._update_item): the same
+    # update on an incident that has come to span days must not reuse its time-only item.
+    first = update(id=1, at=T0, kind="opened", text="slow mirrors")
+    same_day = Page(render_incident(page_state(), incident(id=7, updates=(first,))))
+    assert time_texts(same_day, "entry-time") == ["09:15 UTC"]
+    later = update(id=2, at=T0 + timedelta(days=1), text="still slow")
+    two_days = Page(render_incident(page_state(), incident(id=7, updates=(first, later))))
+    assert time_texts(two_days, "entry-time") == ["2024-03-02 09:15 UTC",
+                                                  "2024-03-01 09:15 UTC"]
+    again = Page(render_incident(page_state(), incident(id=7, updates=(first,))))
+    assert time_texts(again, "entry-time") == ["09:15 UTC"]
+
+
 def test_incident_midnight_crossing_counts_as_two_days() -> None:
     late = datetime(2024, 3, 1, 23, 50, tzinfo=UTC)
     updates = (update(id=1, at=late, kind="opened"),
