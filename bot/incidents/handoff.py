@@ -157,7 +157,12 @@ async def over_batches(source: Iterator[_Batch] | AsyncIterator[_Batch],
     done with it; an async one is read here first, on the loop."""
     loop = asyncio.get_running_loop()
     if isinstance(source, AsyncIterator):
-        batches = [batch async for batch in source]
+        try:
+            batches = [batch async for batch in source]
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:  # cancelled half-way: its statement ends here
+                await aclose()
         return await loop.run_in_executor(_workers, work, iter(batches))
 
     def read() -> _T:
