@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnClause,
     ColumnElement,
     SQLColumnExpression,
     Table,
     bindparam,
+    case,
     column,
     func,
     insert,
+    literal,
     select,
     true,
 )
@@ -328,28 +331,57 @@ class TimelineRepository:
         return found
 
     async def incidents_with_public_entries(
-        self, incident_ids: Sequence[int]
+        self, incident_ids: Sequence[int],
+        known: Mapping[int, Sequence[TimelineRecord]] | None = None,
     ) -> dict[int, tuple[Incident, list[TimelineRecord]]]:
         """Each incident of `incident_ids` that exists, with its public entries in order:
         `IncidentRepository.get` and `entries_of(public_only=True)` in one statement (the
         status page's read after a change: each statement is a round trip, and on SQLite
         several hops to the driver's thread). The entries are plain rows of their table:
-        an ORM object for each of an incident's hundred updates was most of the read."""
+        an ORM object for each of an incident's hundred updates was most of the read.
+
+        `known`: public entries of some of these incidents read before (the page's last
+        read), in order. Only the entries after the last of them are read, with a count of
+        those up to it: the timeline is append-only, so the same count means nothing came
+        in below it (an entry whose id was taken before and committed after the last read);
+        another count reads that incident's entries again. Reading every entry again made
+        each change to an incident with 400 updates cost 10 ms more than one with 40."""
         found: dict[int, tuple[Incident, list[TimelineRecord]]] = {}
         if not incident_ids:
             return found
+        known = {i: entries for i, entries in (known or {}).items()
+                 if i in incident_ids and entries}
+        after: ColumnElement[int] = literal(0, BigInteger)
+        if known:
+            after = case({i: entries[-1].id for i, entries in known.items()},
+                         value=Incident.id, else_=0)
+        counted = _ENTRIES.alias("counted")
+        below = (select(func.count()).select_from(counted)
+                 .where(counted.c.incident_id == Incident.id, _is_public(counted.c.public),
+                        counted.c.id <= after)
+                 .correlate(Incident)
+                 .scalar_subquery())
         query = (
-            select(Incident, *_ENTRY_COLUMNS)
+            select(Incident, below.label("known_count"), *_ENTRY_COLUMNS)
             .outerjoin(_ENTRIES, (_ENTRIES.c.incident_id == Incident.id)
-                       & _is_public(_ENTRIES.c.public))
+                       & _is_public(_ENTRIES.c.public) & (_ENTRIES.c.id > after))
             .where(Incident.id.in_(incident_ids))
             .order_by(Incident.id, _ENTRIES.c.id)
         )
+        stale: list[int] = []
         for row in await self._session.execute(query):
             incident = row[0]
-            entries = found.setdefault(incident.id, (incident, []))[1]
-            if row.id is not None:  # an incident without public entries: one row of NULLs
-                entries.append(row)
+            if incident.id not in found:
+                before = known.get(incident.id, ())
+                if row.known_count != len(before):
+                    stale.append(incident.id)
+                found[incident.id] = (incident, list(before))
+            if row.id is not None:  # an incident without new public entries: NULLs
+                found[incident.id][1].append(row)
+        if stale:
+            again = await self.entries_of(stale, public_only=True)
+            for i in stale:
+                found[i] = (found[i][0], list(again[i]))
         return found
 
     async def first_of(self, incident_ids: Sequence[int]) -> dict[int, TimelineRecord]:

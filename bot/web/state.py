@@ -88,6 +88,10 @@ class IncidentPageView:
     affected, by id."""
     roles: tuple[tuple[str, str], ...] = ()
     """(role, nick) of the public roles someone holds (lead, comms; never em or scribe)."""
+    unfolded: tuple[UpdateView, ...] = field(default=(), compare=False, repr=False)
+    """`updates` before `fold_repeats`: the next view of the incident goes on from them."""
+    last_state: str = field(default="investigating", compare=False, repr=False)
+    """The state its last public entry left the incident in."""
 
     @property
     def latest(self) -> UpdateView | None:
@@ -199,6 +203,10 @@ class PageState:
     uptime_rows: UptimeRows | None = field(default=None, compare=False, repr=False)
     """The rows `uptime` was computed from: a change that leaves the components alone
     computes the uptime to its own `now` from them instead of reading them again."""
+    public_entries: Mapping[int, Sequence[TimelineRecord]] = field(
+        default_factory=dict, compare=False, repr=False)
+    """The public entries each listed incident's view was made from, in order: the next
+    change to an incident reads only the entries after them (`incidents_with_public_entries`)."""
 
     @property
     def now(self) -> datetime:
@@ -241,12 +249,24 @@ _severity = attrgetter("severity")
 
 def incident_view(incident: Incident, entries: Sequence[TimelineRecord],
                   components: Sequence[tuple[str, str]] = (),
-                  roles: Sequence[tuple[str, str]] = ()) -> IncidentPageView:
+                  roles: Sequence[tuple[str, str]] = (), *,
+                  before: tuple[Sequence[TimelineRecord], IncidentPageView] | None = None
+                  ) -> IncidentPageView:
     """An incident with its public entries, each carrying the state it left the incident in.
-    `roles`: (role, nick) of its roles other than lead and em; only public ones are kept."""
-    updates = []
+    `roles`: (role, nick) of its roles other than lead and em; only public ones are kept.
+    `before`: the entries the incident's last view was made from, and that view: when
+    `entries` begins with those very objects (the page's read after a change reads only the
+    entries after them), their updates are taken from it and only the new entries made into
+    updates (an incident's 400th update cost its 400 again on every change)."""
+    updates: list[UpdateView] = []
     state = "investigating"
-    for entry in entries:
+    start = 0
+    if before is not None:
+        seen, view = before
+        if seen and len(entries) >= len(seen) and entries[len(seen) - 1] is seen[-1] \
+                and entries[0] is seen[0]:
+            updates, state, start = list(view.unfolded), view.last_state, len(seen)
+    for entry in entries[start:]:
         # "opened" names the first state too (a maintenance window starts "scheduled").
         if entry.kind in ("state", "opened") and entry.new_value:
             state = entry.new_value
@@ -263,6 +283,8 @@ def incident_view(incident: Incident, entries: Sequence[TimelineRecord],
         updates=fold_repeats(updates),
         components=tuple(components),
         roles=_public_roles(incident, roles),
+        unfolded=tuple(updates),
+        last_state=state,
     )
 
 
@@ -453,9 +475,12 @@ async def load_page_state(store: Store, *, title: str, url: str,
                      for i, rows in (await tx.roles.of_many([i.id for i in incidents])).items()}
         else:  # roles change only with a RoleAssigned event (bot/core/rules.py)
             roles = {i.id: list(before[i.id].roles) for i in incidents}
+    seen = previous.public_entries if previous is not None else {}
     views = {i.id: incident_view(i, entries.get(i.id, ()),
                                  holds.get(i.id, ()),
-                                 roles.get(i.id, ()))
+                                 roles.get(i.id, ()),
+                                 before=((seen[i.id], before[i.id])
+                                         if i.id in seen and i.id in before else None))
              for i in incidents}
     views.update(kept)
     if maintenances is None:
@@ -494,6 +519,9 @@ async def load_page_state(store: Store, *, title: str, url: str,
         uptime=uptime,
         subscribe=subscribe,
         uptime_rows=history,
+        public_entries={**{v.id: previous.public_entries[v.id] for v in kept.values()
+                           if previous is not None and v.id in previous.public_entries},
+                        **{i.id: entries.get(i.id, ()) for i in incidents}},
     )
 
 
@@ -505,7 +533,8 @@ async def _changed_incidents(
     of the incidents read): rows of the incidents to view again, and for the others their
     previous views as stand-ins (only their ids are read), in page order. The touched
     incidents and their public entries are one statement."""
-    read = await tx.timeline.incidents_with_public_entries(sorted(touched))
+    read = await tx.timeline.incidents_with_public_entries(sorted(touched),
+                                                           known=previous.public_entries)
     rows = {i: row for i, (row, _) in read.items()}
     kept = {v.id: v for v in (*previous.open_incidents, *previous.recent_resolved)
             if v.id not in rows}
