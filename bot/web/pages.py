@@ -278,7 +278,9 @@ def render_incident(
     multi_day = spans_days(incident)
     return _render(
         "incident.html", state, "incident", incident=incident,
-        timeline=[_update_item(update, multi_day) for update in reversed(incident.updates)],
+        # Items are Markup already: joined as plain text, not escaped once more each.
+        timeline=Markup("".join([_update_item(update, multi_day)
+                                 for update in reversed(incident.updates)])),
         links=links or IncidentLinks(bugs=linked_bugs(incident)),
         affected=[(names[cid], status) for cid, status in incident.components
                   if cid in names],
