@@ -9,31 +9,26 @@ from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     BigInteger,
-    ColumnClause,
     ColumnElement,
-    SQLColumnExpression,
     Table,
     bindparam,
     case,
-    column,
     func,
     insert,
     literal,
     select,
-    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import Incident, TimelineEntry
-from storage.whole_timeline import STORED_FIELDS, StoredBatches, whole_timeline
-
-
-def _is_public(flag: SQLColumnExpression[bool]) -> ColumnElement[bool]:
-    """`public = true`, which ix_incident_events_public (incident_id, public, id) serves as an
-    equality: `public IS true`, SQLAlchemy's `is_(True)`, is no index condition on PostgreSQL,
-    and public reads then filtered every captured chat line of the incident."""
-    return flag == true()
+from storage.whole_timeline import (
+    STORED_FIELDS,
+    StoredBatches,
+    is_public,
+    session_batches,
+    whole_timeline,
+)
 
 
 class TimelineRecord(Protocol):
@@ -67,11 +62,6 @@ class TimelineRecord(Protocol):
     def public(self) -> bool: ...
 
 
-_RAW_COLUMNS: list[ColumnClause[Any]] = [column(name) for name in STORED_FIELDS]
-"""Untyped columns: the driver's values come back as they are (SQLite: `at` a string,
-`public` 0 or 1), with none of SQLAlchemy's per-row conversions."""
-
-
 def _edge(*, newest: bool, public_only: bool) -> Any:
     """Per incident, one index seek to its first or last entry (a GROUP BY over the
     incidents' entries read every public entry of a long incident on each `#now`), read as
@@ -80,7 +70,7 @@ def _edge(*, newest: bool, public_only: bool) -> Any:
     entry = aliased(TimelineEntry)
     edge = select(entry.id).where(entry.incident_id == Incident.id)
     if public_only:
-        edge = edge.where(_is_public(entry.public))
+        edge = edge.where(is_public(entry.public))
     edge = edge.order_by(entry.id.desc() if newest else entry.id.asc()).limit(1)
     edges = (select(edge.scalar_subquery())
              .where(Incident.id.in_(bindparam("ids", expanding=True))))
@@ -245,7 +235,7 @@ class TimelineRepository:
             .order_by(TimelineEntry.id)
         )
         if public_only:
-            query = query.where(_is_public(TimelineEntry.public))
+            query = query.where(is_public(TimelineEntry.public))
         if kinds:
             query = query.where(TimelineEntry.kind.in_(kinds))
         return (await self._session.execute(query)).scalars().all()
@@ -277,28 +267,10 @@ class TimelineRepository:
         As the driver returns them, wrapped (`StoredEntry`): no ORM objects, and no type
         conversion on the event loop. (An export reads its whole timeline with `whole`.)
         """
-        table = TimelineEntry.__table__
-        # Built once per stream, the next batch's start a parameter: building a statement
-        # and its cache key for each of a long export's batches was work for nothing.
-        query = (
-            select(*_RAW_COLUMNS)
-            .select_from(table)
-            .where(table.c.incident_id == incident_id, table.c.id > bindparam("after"))
-            .order_by(table.c.id)
-            .limit(batch)
-        )
-        if public_only:
-            query = query.where(_is_public(table.c.public))
-        if kinds:
-            query = query.where(table.c.kind.in_(kinds))
-        after = 0
-        while True:
-            rows = (await self._session.execute(query, {"after": after})).all()
+        async for rows in session_batches(self._session, incident_id, kinds=kinds,
+                                          public_only=public_only, size=batch):
             for row in rows:
                 yield StoredEntry(row)
-            if len(rows) < batch:
-                return
-            after = rows[-1][0]
 
     async def places(self, incident_id: int, kind: str) -> list[tuple[str | None, str]]:
         """Every (network, channel) with entries of `kind` in the incident: where its chat
@@ -325,7 +297,7 @@ class TimelineRepository:
             .order_by(TimelineEntry.id)
         )
         if public_only:
-            query = query.where(_is_public(TimelineEntry.public))
+            query = query.where(is_public(TimelineEntry.public))
         for entry in (await self._session.execute(query)).scalars():
             found[entry.incident_id].append(entry)
         return found
@@ -357,14 +329,14 @@ class TimelineRepository:
                          value=Incident.id, else_=0)
         counted = _ENTRIES.alias("counted")
         below = (select(func.count()).select_from(counted)
-                 .where(counted.c.incident_id == Incident.id, _is_public(counted.c.public),
+                 .where(counted.c.incident_id == Incident.id, is_public(counted.c.public),
                         counted.c.id <= after)
                  .correlate(Incident)
                  .scalar_subquery())
         query = (
             select(Incident, below.label("known_count"), *_ENTRY_COLUMNS)
             .outerjoin(_ENTRIES, (_ENTRIES.c.incident_id == Incident.id)
-                       & _is_public(_ENTRIES.c.public) & (_ENTRIES.c.id > after))
+                       & is_public(_ENTRIES.c.public) & (_ENTRIES.c.id > after))
             .where(Incident.id.in_(incident_ids))
             .order_by(Incident.id, _ENTRIES.c.id)
         )

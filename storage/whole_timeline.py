@@ -31,7 +31,15 @@ import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnClause, bindparam, column, select
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    SQLColumnExpression,
+    bindparam,
+    column,
+    select,
+    true,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,7 +103,7 @@ async def whole_timeline(session: AsyncSession, incident_id: int, *,
         filename = _sqlite_file(connection.engine.url)
         if filename is not None:
             return _sqlite_batches(filename, incident_id, kinds)
-    return _session_batches(session, incident_id, kinds)
+    return session_batches(session, incident_id, kinds=kinds)
 
 
 def _sqlite_file(url: URL) -> str | None:
@@ -138,17 +146,31 @@ async def _postgres_batches(driver: Any, incident_id: int, kinds: Sequence[str]
         after = batch[-1][0]
 
 
-async def _session_batches(session: AsyncSession, incident_id: int, kinds: Sequence[str]
-                           ) -> AsyncGenerator[list[StoredRow]]:
+def is_public(flag: SQLColumnExpression[bool]) -> ColumnElement[bool]:
+    """`public = true`, which ix_incident_events_public (incident_id, public, id) serves as an
+    equality: `public IS true`, SQLAlchemy's `is_(True)`, is no index condition on PostgreSQL,
+    and public reads then filtered every captured chat line of the incident."""
+    return flag == true()
+
+
+async def session_batches(session: AsyncSession, incident_id: int, *,
+                          kinds: Sequence[str] = (), public_only: bool = False,
+                          size: int = SESSION_BATCH) -> AsyncGenerator[list[StoredRow]]:
+    """The incident's entries (public ones, of `kinds`, if asked) in order, through the
+    session, `size` rows per statement, as the driver returned them."""
     table = TimelineEntry.__table__
     columns: list[ColumnClause[Any]] = [column(name) for name in STORED_FIELDS]
+    # Built once per read, the next batch's start a parameter: building a statement and
+    # its cache key for each of a long export's batches was work for nothing.
     query = (
         select(*columns)
         .select_from(table)
         .where(table.c.incident_id == incident_id, table.c.id > bindparam("after"))
         .order_by(table.c.id)
-        .limit(SESSION_BATCH)
+        .limit(size)
     )
+    if public_only:
+        query = query.where(is_public(table.c.public))
     if kinds:
         query = query.where(table.c.kind.in_(kinds))
     after = 0
@@ -156,7 +178,7 @@ async def _session_batches(session: AsyncSession, incident_id: int, kinds: Seque
         batch: list[StoredRow] = list((await session.execute(query, {"after": after})).all())
         if batch:
             yield batch
-        if len(batch) < SESSION_BATCH:
+        if len(batch) < size:
             return
         after = batch[-1][0]
 

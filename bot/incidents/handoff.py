@@ -17,7 +17,6 @@ from typing import Any, Generic, TypeVar
 
 _T = TypeVar("_T")
 _Item = TypeVar("_Item")
-_Row = TypeVar("_Row")
 _Batch = TypeVar("_Batch")
 
 POLL_SECONDS = 0.5
@@ -60,36 +59,6 @@ class Handoff(Generic[_Item]):
                     future.cancel()
                     raise Stopped from None
 
-    def batches(self, rows: AsyncIterator[_Row], size: int) -> Iterator[list[_Row]]:
-        """From the producer's thread: `rows` (read on the loop) in lists of up to `size`.
-        The next list is read while the producer works on this one, so reading and
-        formatting overlap instead of taking turns."""
-
-        async def take() -> list[_Row]:
-            batch: list[_Row] = []
-            async for row in rows:
-                batch.append(row)
-                if len(batch) == size:
-                    break
-            return batch
-
-        ahead: concurrent.futures.Future[list[_Row]] | None = self._submit(take())
-        try:
-            while ahead is not None:
-                batch = self._wait(ahead)
-                ahead = None
-                if not batch:
-                    return
-                if len(batch) == size:
-                    ahead = self._submit(take())
-                yield batch
-        finally:
-            if ahead is not None:
-                # The reader stopped early: let the read under way finish before `rows` is
-                # closed (an async generator cannot be closed while it runs).
-                with contextlib.suppress(Stopped, Exception):
-                    self._wait(ahead)
-
     def batches_from(self, source: Iterator[_Batch] | AsyncIterator[_Batch]
                      ) -> Iterator[_Batch]:
         """From the producer's thread: the batches of `source`. A plain iterator is read
@@ -113,7 +82,8 @@ class Handoff(Generic[_Item]):
                 yield batch
         finally:
             if ahead is not None:
-                # As in `batches`: the read under way ends before `source` is closed.
+                # The reader stopped early: let the read under way finish before `source`
+                # is closed (an async generator cannot be closed while it runs).
                 with contextlib.suppress(Stopped, Exception):
                     self._wait(ahead)
 

@@ -76,6 +76,18 @@ async def test_a_reader_that_goes_away_stops_the_producer() -> None:
     assert len(sent) < 10
 
 
+async def in_lists(rows: AsyncIterator[int], size: int) -> AsyncIterator[list[int]]:
+    """`rows` in lists of up to `size`, as an export's read gives them."""
+    batch: list[int] = []
+    async for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 async def test_more_readers_than_workers_all_finish_in_turn() -> None:
     """Producers past WORKERS wait for a thread; each reads rows from the loop meanwhile
     without holding anyone else up, and every one completes."""
@@ -87,7 +99,7 @@ async def test_more_readers_than_workers_all_finish_in_turn() -> None:
 
     def produce(source: AsyncIterator[int]) -> Callable[[Handoff[int]], None]:
         def run(out: Handoff[int]) -> None:
-            for batch in out.batches(source, 7):
+            for batch in out.batches_from(in_lists(source, 7)):
                 out.send(sum(batch))
         return run
 
@@ -114,7 +126,7 @@ async def test_batches_are_read_ahead_and_a_producer_stopping_early_leaves_rows_
     got: list[list[int]] = []
 
     def produce(out: Handoff[int]) -> None:
-        for batch in out.batches(source, 10):
+        for batch in out.batches_from(in_lists(source, 10)):
             got.append(batch)
             if len(got) == 2:
                 break  # the third batch is being read ahead meanwhile
